@@ -1,0 +1,74 @@
+"""trio_otp: Erlang/Elixir OTP supervision, rebuilt the Trio way.
+
+The public façade: every name is defined in a private one-concept module and
+re-exported here.
+"""
+
+import contextlib
+
+from ._call import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
+from ._call import From as From
+from ._call import Server as Server
+from ._call import call as call
+from ._call import cast as cast
+from ._call import reply as reply
+from ._call import send as send
+from ._call import stop as stop
+from ._child_spec import BRUTAL_KILL as BRUTAL_KILL
+from ._child_spec import INFINITY as INFINITY
+from ._child_spec import ChildSpec as ChildSpec
+from ._child_spec import ChildType as ChildType
+from ._child_spec import Restart as Restart
+from ._dynamic_supervisor import DynamicSupervisor as DynamicSupervisor
+from ._exceptions import AlreadyPresentError as AlreadyPresentError
+from ._exceptions import AlreadyStartedError as AlreadyStartedError
+from ._exceptions import BadReturnValue as BadReturnValue
+from ._exceptions import CalleeExit as CalleeExit
+from ._exceptions import CallError as CallError
+from ._exceptions import CallingSelfError as CallingSelfError
+from ._exceptions import CallTimeout as CallTimeout
+from ._exceptions import ChildNotFoundError as ChildNotFoundError
+from ._exceptions import ChildRunningError as ChildRunningError
+from ._exceptions import ChildSpecError as ChildSpecError
+from ._exceptions import ChildStartError as ChildStartError
+from ._exceptions import MaxChildrenError as MaxChildrenError
+from ._exceptions import NoProcessError as NoProcessError
+from ._exceptions import OTPError as OTPError
+from ._exceptions import ProcessExit as ProcessExit
+from ._exceptions import RestartIntensityError as RestartIntensityError
+from ._exceptions import StartError as StartError
+from ._exceptions import SupervisorError as SupervisorError
+from ._exceptions import TaskExit as TaskExit
+from ._exceptions import TaskTimeout as TaskTimeout
+from ._gen_server import Continue as Continue
+from ._gen_server import GenServer as GenServer
+from ._gen_server import Ignore as Ignore
+from ._gen_server import NoReply as NoReply
+from ._gen_server import Ok as Ok
+from ._gen_server import Reply as Reply
+from ._gen_server import Stop as Stop
+from ._process import Pid as Pid
+from ._process import current_process as current_process
+from ._reasons import KILLED as KILLED
+from ._reasons import NORMAL as NORMAL
+from ._reasons import SHUTDOWN as SHUTDOWN
+from ._reasons import Shutdown as Shutdown
+from ._reasons import is_normal_exit as is_normal_exit
+from ._registry import registered as registered
+from ._registry import whereis as whereis
+from ._supervisor import ChildCounts as ChildCounts
+from ._supervisor import ChildInfo as ChildInfo
+from ._supervisor import Strategy as Strategy
+from ._supervisor import Supervisor as Supervisor
+from ._task import AsyncTask as AsyncTask
+from ._task import Task as Task
+from ._tree import render_tree as render_tree
+
+__version__ = "0.1.0"
+
+# Tracebacks and reprs say ``trio_otp.X``, not ``trio_otp._module.X`` (as trio does).
+for _name, _obj in list(globals().items()):
+    if not _name.startswith("_") and getattr(_obj, "__module__", "").startswith("trio_otp._"):
+        with contextlib.suppress(AttributeError, TypeError):
+            _obj.__module__ = __name__
+del _name, _obj

@@ -1,0 +1,259 @@
+"""Messaging: ``call`` / ``reply`` / ``cast`` / ``send`` / ``stop``.
+
+A mailbox is an unbounded trio memory channel, so nothing that *sends* ever blocks
+(OTP mailboxes are unbounded too). A call carries its own reply slot, a
+:class:`From`, which any task may answer once with :func:`reply`. The caller parks
+on ``trio.lowlevel.wait_task_rescheduled`` and the reply reschedules it directly:
+one scheduler pass, no Event, no extra channel.
+
+Why ``call`` takes a ``timeout`` although trio says "use cancel scopes": OTP gives
+every call a default 5 s deadline so that a caller never hangs forever on a request
+whose handler died (the seed's failing job). The deadline is an ordinary cancel
+scope inside ``call``; an enclosing ``trio.fail_after`` / ``move_on_after`` still
+applies, and ``timeout=None`` leaves the deadline to your own scopes.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Final, final
+
+import outcome
+import trio
+from trio.lowlevel import Abort, current_task, reschedule, wait_task_rescheduled
+
+from ._exceptions import CalleeExit, CallingSelfError, CallTimeout, NoProcessError
+from ._process import Pid
+from ._reasons import NORMAL
+from ._registry import whereis
+
+#: OTP's default call timeout, in seconds.
+DEFAULT_TIMEOUT: Final = 5.0
+
+# Mailbox message tags. Messages are tuples ``(tag, payload, from_or_None)``: the
+# cheapest thing to build per message.
+CALL: Final = 0
+CAST: Final = 1
+INFO: Final = 2
+STOP: Final = 3  # payload: the reason; the stopper waits for the exit
+SHUTDOWN: Final = 4  # the owner asks the process to stop (OTP's exit signal :shutdown)
+
+Server = object
+"""A process address: its :class:`Pid`, or a registered name (any hashable value)."""
+
+
+@final
+class From:
+    """The reply slot of one call (OTP's ``from``): answer it with :func:`reply`.
+
+    ``handle_call`` receives it. Keep it, hand it to another task, and reply from
+    anywhere, once. A reply to a caller that has given up (timed out, been
+    cancelled, or already been answered) is dropped silently.
+    """
+
+    __slots__ = ("_pid", "_request", "_server", "_task", "_timeout")
+
+    _task: trio.lowlevel.Task | None
+    _pid: Pid
+    _server: object
+    _request: object
+    _timeout: float | None
+
+    def __init__(self) -> None:
+        raise TypeError("From has no public constructor: handle_call receives one")
+
+    @property
+    def caller(self) -> trio.lowlevel.Task | None:
+        """The waiting caller's trio task, or ``None`` once the call is over."""
+        return self._task
+
+    def __repr__(self) -> str:
+        state = "pending" if self._task is not None else "done"
+        return f"<From call to {self._pid!r} ({state})>"
+
+    # Called by the runtime ------------------------------------------------------------
+
+    def _abort(self, raise_cancel: object) -> Abort:
+        # The caller was cancelled (its deadline or an enclosing scope): forget the
+        # slot so that a late reply finds nobody.
+        self._task = None
+        pending = self._pid._pending
+        if pending is not None:
+            pending.discard(self)
+        return Abort.SUCCEEDED
+
+    def _fail(self, reason: object) -> None:
+        task = self._task
+        if task is None:
+            return
+        self._task = None
+        error = CalleeExit(self._server, self._request, self._timeout, reason)
+        if isinstance(reason, BaseException):
+            error.__cause__ = reason
+        reschedule(task, outcome.Error(error))
+
+
+def _make_from(
+    task: trio.lowlevel.Task, pid: Pid, server: object, request: object, timeout: float | None
+) -> From:
+    slot = object.__new__(From)
+    slot._task = task
+    slot._pid = pid
+    slot._server = server
+    slot._request = request
+    slot._timeout = timeout
+    return slot
+
+
+def reply(from_: From, value: object) -> None:
+    """Answer a call through its reply slot (OTP's ``GenServer.reply/2``).
+
+    Never blocks and never fails: if the caller is no longer waiting (it timed out,
+    was cancelled, or was answered already) the reply is dropped silently, as OTP
+    drops late replies.
+    """
+    _deliver(from_, outcome.Value(value))
+
+
+def _reply_error(from_: From, error: BaseException) -> None:
+    """Answer a call with an exception, raised in the caller (supervisor errors)."""
+    _deliver(from_, outcome.Error(error))
+
+
+def _deliver(from_: From, result: outcome.Outcome[object]) -> None:
+    task = from_._task
+    if task is None:
+        return
+    from_._task = None
+    pending = from_._pid._pending
+    if pending is not None:
+        pending.discard(from_)
+    reschedule(task, result)
+
+
+def _resolve(server: object) -> Pid | None:
+    if type(server) is Pid:
+        return server
+    return whereis(server)
+
+
+def _check_timeout(timeout: float | None) -> float | None:
+    if timeout is None:
+        return None
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise TypeError(f"timeout must be a number of seconds or None, got {timeout!r}")
+    if math.isnan(timeout) or timeout < 0:
+        raise ValueError(f"timeout must be >= 0 seconds (or None for no deadline), got {timeout!r}")
+    return None if timeout == math.inf else timeout
+
+
+async def call(server: Server, request: Any, timeout: float | None = DEFAULT_TIMEOUT) -> Any:  # noqa: ASYNC109 - the OTP call deadline (module docs)
+    """Send ``request`` to a GenServer and wait for its reply (OTP's ``GenServer.call``).
+
+    The server's ``handle_call`` (or any task it hands the ``from`` to) answers.
+
+    Args:
+        server: the server's :class:`Pid` or registered name.
+        request: any value; the server's ``handle_call`` receives it.
+        timeout: seconds to wait for the reply, enqueue included. Default **5.0**
+            (OTP's default). ``None`` means no deadline of its own; an enclosing
+            cancel scope still applies.
+
+    Returns:
+        The reply.
+
+    Raises:
+        CallTimeout: no reply within ``timeout``.
+        NoProcessError: no process by that name, or the process has exited.
+        CalleeExit: the server exited before replying (with its exit reason).
+        CallingSelfError: a process called itself.
+    """
+    pid = server if type(server) is Pid else whereis(server)
+    if timeout is not DEFAULT_TIMEOUT:
+        timeout = _check_timeout(timeout)
+    if pid is None or pid._mailbox is None:
+        await trio.lowlevel.checkpoint()
+        raise NoProcessError(server, request, timeout)
+    task = current_task()
+    if pid._task is task:
+        raise CallingSelfError(server, request, timeout)
+    slot = _make_from(task, pid, server, request, timeout)
+    pending = pid._pending
+    if pending is None:
+        pending = pid._pending = set()
+    pending.add(slot)
+    pid._mailbox.send_nowait((CALL, request, slot))
+    if timeout is None:
+        return await wait_task_rescheduled(slot._abort)
+    with trio.CancelScope(deadline=trio.current_time() + timeout):
+        return await wait_task_rescheduled(slot._abort)
+    raise CallTimeout(server, request, timeout)
+
+
+def cast(server: Server, request: Any) -> None:
+    """Send ``request`` to a GenServer's ``handle_cast`` without waiting (OTP's ``cast``).
+
+    Never blocks, never fails: a cast to a name nobody holds, or to a process that
+    has exited, is dropped silently, as in OTP.
+    """
+    pid = server if type(server) is Pid else whereis(server)
+    if pid is not None and pid._mailbox is not None:
+        pid._mailbox.send_nowait((CAST, request, None))
+
+
+def send(dest: Server, message: Any) -> None:
+    """Send a raw message to a process; a GenServer gets it in ``handle_info``.
+
+    OTP's ``send/2``. Never blocks. A message to a process that has exited (or that
+    has no mailbox, like a :class:`~trio_otp.Task`) is dropped silently.
+
+    Raises:
+        NoProcessError: ``dest`` is a name that nobody holds (OTP raises ``badarg``).
+    """
+    pid = dest if type(dest) is Pid else whereis(dest)
+    if pid is None:
+        raise NoProcessError(dest, message, None)
+    if pid._mailbox is not None:
+        pid._mailbox.send_nowait((INFO, message, None))
+
+
+async def stop(server: Server, reason: object = NORMAL, timeout: float | None = None) -> None:  # noqa: ASYNC109 - GenServer.stop/3
+    """Stop a process and wait until it has run ``terminate`` and exited.
+
+    OTP's ``GenServer.stop/3`` (and ``Supervisor.stop``): the request is queued
+    behind the messages already in the mailbox. A supervisor stops its children
+    first, in reverse start order.
+
+    Args:
+        server: handle or registered name.
+        reason: the exit reason. Default ``NORMAL``. A reason that is not a normal
+            exit is a crash and is logged as one.
+        timeout: seconds to wait, default ``None`` (OTP's ``:infinity``).
+
+    Raises:
+        NoProcessError: no such process (or it has already exited).
+        CallTimeout: it did not exit within ``timeout`` (it keeps running).
+        CalleeExit: it exited with another reason than ``reason`` (it crashed in
+            ``terminate``, or was killed).
+    """
+    timeout = _check_timeout(timeout)
+    pid = _resolve(server)
+    if pid is None or pid._mailbox is None:
+        await trio.lowlevel.checkpoint()
+        raise NoProcessError(server, ("stop", reason), timeout)
+    task = current_task()
+    if pid._task is task:
+        raise CallingSelfError(server, ("stop", reason), timeout)
+    request = ("stop", reason)
+    pid._mailbox.send_nowait((STOP, reason, None))
+    # The process answers through its exit: wait for that instead of a reply, so
+    # that ``stop`` returns only once terminate ran and the name is free.
+    with trio.move_on_after(math.inf if timeout is None else timeout) as scope:
+        got = await pid.wait_exited()
+    if scope.cancelled_caught:
+        raise CallTimeout(server, request, timeout)
+    if got != reason and got is not reason:
+        error = CalleeExit(server, request, timeout, got)
+        if isinstance(got, BaseException):
+            error.__cause__ = got
+        raise error

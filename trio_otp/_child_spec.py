@@ -1,0 +1,226 @@
+"""Child specifications: how a supervisor starts, restarts and stops one child.
+
+A children list may hold, as in Elixir:
+
+* a :class:`ChildSpec`;
+* a class that knows its own spec (``JobQueue``): ``cls.child_spec()``;
+* a pair of a class and its argument (``(Task, fn)``,
+  ``(DynamicSupervisor, {"name": "JobSupervisor"})``): ``cls.child_spec(arg)``;
+* a mapping of :class:`ChildSpec` fields (``{"id": ..., "start": ...}``).
+
+:func:`~trio_otp.Supervisor.child_spec` turns any of these into a :class:`ChildSpec`
+with fields overridden: the seed's ``Supervisor.child_spec(spec, restart: :transient)``.
+"""
+
+from __future__ import annotations
+
+import enum
+import math
+from collections.abc import Callable, Mapping
+from typing import Any, Final, Literal
+
+import attrs
+
+from ._exceptions import ChildSpecError
+
+
+class Restart(enum.StrEnum):
+    """When a supervisor restarts a child (OTP's ``restart`` option)."""
+
+    #: always restarted (the default for workers and supervisors)
+    PERMANENT = "permanent"
+    #: restarted only after an abnormal exit (not ``normal``/``shutdown``/``Shutdown(x)``)
+    TRANSIENT = "transient"
+    #: never restarted (the default for :class:`~trio_otp.Task`)
+    TEMPORARY = "temporary"
+
+    def __repr__(self) -> str:
+        return f"Restart.{self.name}"
+
+
+class ChildType(enum.StrEnum):
+    """Whether a child is a worker or a supervisor (OTP's ``type`` option)."""
+
+    WORKER = "worker"
+    SUPERVISOR = "supervisor"
+
+    def __repr__(self) -> str:
+        return f"ChildType.{self.name}"
+
+
+#: ``shutdown=BRUTAL_KILL``: cancel the child at once; ``terminate`` does not run.
+BRUTAL_KILL: Final = "brutal_kill"
+#: ``shutdown=INFINITY``: wait as long as the child takes (default for supervisors).
+INFINITY: Final = math.inf
+
+ShutdownValue = float | Literal["brutal_kill"]
+"""Seconds to wait after asking a child to stop, :data:`BRUTAL_KILL` or :data:`INFINITY`."""
+
+
+def _to_restart(value: object) -> Restart:
+    try:
+        return Restart(value)  # type: ignore[arg-type]  # str or Restart; else ValueError
+    except (ValueError, TypeError):
+        raise ChildSpecError(
+            f"restart must be one of 'permanent', 'transient', 'temporary' "
+            f"(or trio_otp.Restart), got {value!r}"
+        ) from None
+
+
+def _to_type(value: object) -> ChildType:
+    try:
+        return ChildType(value)  # type: ignore[arg-type]  # str or ChildType; else ValueError
+    except (ValueError, TypeError):
+        raise ChildSpecError(
+            f"type must be 'worker' or 'supervisor' (or trio_otp.ChildType), got {value!r}"
+        ) from None
+
+
+def _to_shutdown(value: object) -> ShutdownValue:
+    if value == BRUTAL_KILL:
+        return BRUTAL_KILL
+    if value == "infinity":
+        return INFINITY
+    if (
+        isinstance(value, bool)
+        or not isinstance(value, (int, float))
+        or math.isnan(value)
+        or value < 0
+    ):
+        raise ChildSpecError(
+            "shutdown must be a number of seconds >= 0, trio_otp.BRUTAL_KILL or "
+            f"trio_otp.INFINITY, got {value!r}"
+        )
+    return float(value)
+
+
+def _check_id(instance: object, attribute: object, value: object) -> None:
+    try:
+        hash(value)
+    except TypeError:
+        raise ChildSpecError(f"child id must be hashable, got {value!r}") from None
+
+
+def _check_start(instance: object, attribute: object, value: Callable[..., Any]) -> None:
+    if not callable(value):
+        raise ChildSpecError(
+            f"start must be an async function following nursery.start's protocol "
+            f"(it calls task_status.started(handle)), got {value!r}"
+        )
+
+
+def _default_shutdown(spec: ChildSpec) -> ShutdownValue:
+    return INFINITY if spec.type is ChildType.SUPERVISOR else 5.0
+
+
+def _tuple(value: object) -> tuple[Any, ...]:
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        raise ChildSpecError(f"args must be a tuple (or other sequence), got {value!r}")
+    return tuple(value)
+
+
+@attrs.frozen(kw_only=True)
+class ChildSpec:
+    """How a supervisor runs one child (OTP's child specification).
+
+    Attributes:
+        id: identifies the child within its supervisor (any hashable). For a
+            :class:`~trio_otp.DynamicSupervisor` it is informational only.
+        start: an async function following ``nursery.start``'s protocol: it takes
+            ``task_status=`` and calls ``task_status.started(handle)`` once the child
+            is ready (``started(None)`` means *ignore*: nothing to supervise), then
+            runs until the child exits. ``GenServer.serve`` and ``Task.serve`` are
+            such functions.
+        args: positional arguments for ``start``. Default ``()``.
+        restart: default **permanent** (see :class:`Restart`).
+        type: default **worker** (see :class:`ChildType`).
+        shutdown: how long the supervisor waits after asking the child to stop,
+            before it cancels it: seconds (default **5.0** for workers),
+            :data:`BRUTAL_KILL`, or :data:`INFINITY` (default for supervisors).
+        modules: informational, as in OTP's ``which_children``. Default ``()``.
+    """
+
+    id: object = attrs.field(validator=_check_id)
+    start: Callable[..., Any] = attrs.field(validator=_check_start)
+    args: tuple[Any, ...] = attrs.field(default=(), converter=_tuple)
+    restart: Restart = attrs.field(default=Restart.PERMANENT, converter=_to_restart)
+    type: ChildType = attrs.field(default=ChildType.WORKER, converter=_to_type)
+    shutdown: ShutdownValue = attrs.field(
+        default=attrs.Factory(_default_shutdown, takes_self=True), converter=_to_shutdown
+    )
+    modules: tuple[Any, ...] = attrs.field(default=(), converter=_tuple)
+
+    def replace(self, **changes: Any) -> ChildSpec:
+        """Return a copy with the given fields changed (validated like a new spec)."""
+        unknown = set(changes) - _FIELDS
+        if unknown:
+            raise ChildSpecError(
+                f"unknown child spec field(s) {sorted(unknown)}; the fields are {sorted(_FIELDS)}"
+            )
+        return attrs.evolve(self, **changes)
+
+    def start_call(self) -> str:
+        """How reports print the start call: ``JobQueue.serve(None)``."""
+        fn = self.start
+        name = getattr(fn, "__qualname__", None) or repr(fn)
+        args = ", ".join(repr(a) for a in self.args)
+        return f"{name}({args})"
+
+
+_FIELDS: Final = frozenset(a.name for a in attrs.fields(ChildSpec))
+
+
+def to_child_spec(child: object, **overrides: Any) -> ChildSpec:
+    """Normalize any accepted child form to a :class:`ChildSpec` (see module docs).
+
+    Raises:
+        ChildSpecError: ``child`` is none of the accepted forms, or a field is invalid.
+    """
+    if isinstance(child, ChildSpec):
+        spec = child
+    elif isinstance(child, type):
+        factory = getattr(child, "child_spec", None)
+        if factory is None:
+            raise ChildSpecError(
+                f"{child.__qualname__} has no child_spec(arg) classmethod; pass a ChildSpec instead"
+            )
+        spec = factory()
+    elif isinstance(child, tuple) and len(child) == 2 and isinstance(child[0], type):
+        cls, arg = child
+        factory = getattr(cls, "child_spec", None)
+        if factory is None:
+            raise ChildSpecError(
+                f"{cls.__qualname__} has no child_spec(arg) classmethod; pass a ChildSpec instead"
+            )
+        spec = factory(arg)
+    elif isinstance(child, Mapping):
+        unknown = set(child) - _FIELDS
+        if unknown:
+            raise ChildSpecError(
+                f"unknown child spec field(s) {sorted(unknown)}; the fields are {sorted(_FIELDS)}"
+            )
+        try:
+            spec = ChildSpec(**child)
+        except TypeError as exc:
+            raise ChildSpecError(f"invalid child spec {child!r}: {exc}") from None
+    else:
+        raise ChildSpecError(
+            f"cannot make a child spec from {child!r}: give a ChildSpec, a class with "
+            "child_spec(), a (class, arg) pair or a mapping of ChildSpec fields"
+        )
+    if not isinstance(spec, ChildSpec):
+        raise ChildSpecError(f"child_spec() of {child!r} returned {spec!r}, not a ChildSpec")
+    return spec.replace(**overrides) if overrides else spec
+
+
+def check_unique_ids(specs: list[ChildSpec]) -> None:
+    """Reject duplicate ids (OTP's ``{:duplicate_child_name, id}``)."""
+    seen: set[object] = set()
+    for spec in specs:
+        if spec.id in seen:
+            name = spec.id.__qualname__ if isinstance(spec.id, type) else repr(spec.id)
+            raise ChildSpecError(
+                f"duplicate child id {name}: give each child a distinct id "
+                "(e.g. Supervisor.child_spec((Worker, arg), id='worker2'))"
+            )
+        seen.add(spec.id)

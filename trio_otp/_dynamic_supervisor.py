@@ -1,0 +1,263 @@
+"""DynamicSupervisor: starts with no children; children are added on demand.
+
+OTP's ``DynamicSupervisor``: strategy one_for_one only, children are anonymous
+(their id is ``None``, OTP's ``:undefined``) and addressed by handle, ``max_children``
+bounds them, ``extra_arguments`` are prepended to every child's start arguments.
+On shutdown all children are asked to stop at the same time, each killed when its own
+``shutdown`` budget runs out. Adding and removing a child costs the same whatever
+the number of children (a dict keyed by handle).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Iterable, Mapping
+from typing import Any, final
+
+import trio
+
+from ._call import stop
+from ._child_spec import BRUTAL_KILL, INFINITY, ChildSpec, ChildType, to_child_spec
+from ._exceptions import ChildNotFoundError, ChildSpecError, MaxChildrenError
+from ._gen_server import Ok
+from ._process import Pid
+from ._reasons import NORMAL
+from ._supervisor import (
+    _COUNT,
+    _START,
+    _TERMINATE,
+    _WHICH,
+    ChildCounts,
+    ChildInfo,
+    _check_intensity,
+    _Child,
+    _count,
+    _manage_call,
+    _start_unwrapping_name_clash,
+    _SupervisorServer,
+)
+
+
+class _DynamicSupervisorServer(_SupervisorServer):
+    kind_label = "DynamicSupervisor"
+
+    def __init__(
+        self,
+        max_children: int | None,
+        extra_arguments: tuple[Any, ...],
+        max_restarts: int,
+        max_seconds: float,
+    ) -> None:
+        super().__init__(max_restarts, max_seconds)
+        self.max_children = max_children
+        self.extra_arguments = extra_arguments
+        self._children: dict[Any, _Child] = {}  # handle -> child
+        self._left = 0
+        self._all_stopped: trio.Event | None = None
+
+    async def init(self, arg: Any) -> Ok[None]:
+        return Ok(None)
+
+    def _forget(self, child: _Child) -> None:
+        self._children.pop(child.handle, None)
+
+    def _child_started(self, child: _Child) -> None:
+        self._children[child.handle] = child
+
+    def _is_current(self, child: _Child) -> bool:
+        return self._children.get(child.handle) is child
+
+    def _report_id(self, child: _Child) -> object:
+        return None
+
+    async def _restart_after_exit(self, child: _Child) -> None:
+        old = child.handle
+        await self._start(child)  # started() files it under its new handle
+        if self._children.get(old) is child:
+            del self._children[old]
+
+    def _terminated(self, child: _Child) -> None:
+        if self._all_stopped is not None:
+            self._left -= 1
+            if self._left == 0:
+                self._all_stopped.set()
+
+    async def _shutdown_all(self) -> None:
+        # All at once (OTP G): ask every child, then kill each when its own budget
+        # runs out: one timer per distinct budget, not one per child.
+        running = [child for child in self._children.values() if child.running]
+        if running:
+            self._left = len(running)
+            self._all_stopped = done = trio.Event()
+            by_budget: dict[float, list[_Child]] = {}
+            for child in running:
+                budget = child.spec.shutdown
+                if budget != BRUTAL_KILL and budget != INFINITY:
+                    by_budget.setdefault(budget, []).append(child)
+                self._ask_to_stop(child)
+            began = trio.current_time()
+            for budget in sorted(by_budget):
+                with trio.move_on_at(began + budget):
+                    await done.wait()
+                if done.is_set():
+                    break
+                for child in by_budget[budget]:
+                    if child.running:
+                        self._kill(child)
+            await done.wait()
+            self._all_stopped = None
+        self._children.clear()
+
+    async def _manage(self, op: str, arg: Any) -> Any:
+        children = self._children
+        if op == _START:
+            spec: ChildSpec = arg
+            if self.max_children is not None and len(children) >= self.max_children:
+                raise MaxChildrenError(self.max_children)
+            args = self.extra_arguments + spec.args if self.extra_arguments else spec.args
+            # started() files the child under its handle (not at all if it ignored).
+            return await _start_unwrapping_name_clash(self, _Child(self, spec, args))
+        if op == _TERMINATE:
+            child = children.get(arg)
+            if child is None:
+                raise ChildNotFoundError(arg)
+            await self._terminate(child)
+            children.pop(arg, None)
+            return None
+        if op == _WHICH:
+            return [
+                ChildInfo(None, handle, c.spec.type, c.spec.modules)
+                for handle, c in children.items()
+            ]
+        if op == _COUNT:
+            return _count(children.values())
+        raise AssertionError(op)  # pragma: no cover
+
+
+def _check_max_children(value: object) -> int | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ValueError(f"max_children must be an int >= 0 or None (no limit), got {value!r}")
+    return value
+
+
+_OPTIONS = frozenset({"name", "max_children", "extra_arguments", "max_restarts", "max_seconds"})
+
+
+@final
+class DynamicSupervisor:
+    """OTP's ``DynamicSupervisor``: a one_for_one supervisor of children started on demand.
+
+    All methods are class-level, as in Elixir; ``sup`` is the handle or registered
+    name. Options and their defaults:
+
+    * ``max_children``: default **None** (no limit);
+    * ``extra_arguments``: default **()**: prepended to each child's ``args``;
+    * ``max_restarts``: default **3**; ``max_seconds``: default **5**;
+    * ``name``: default **None** (not registered).
+    """
+
+    @staticmethod
+    async def serve(
+        *,
+        max_children: int | None = None,
+        extra_arguments: Iterable[Any] = (),
+        max_restarts: int = 3,
+        max_seconds: float = 5,
+        name: object = None,
+        task_status: trio.TaskStatus[Pid] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Run a DynamicSupervisor until it stops (``nursery.start``'s protocol)."""
+        sup = _DynamicSupervisorServer(
+            _check_max_children(max_children),
+            tuple(extra_arguments),
+            *_check_intensity(max_restarts, max_seconds),
+        )
+        await sup._serve_in_nursery(None, name, task_status)
+
+    @staticmethod
+    async def start(
+        nursery: trio.Nursery,
+        *,
+        max_children: int | None = None,
+        extra_arguments: Iterable[Any] = (),
+        max_restarts: int = 3,
+        max_seconds: float = 5,
+        name: object = None,
+    ) -> Pid:
+        """Start a DynamicSupervisor in ``nursery`` and return its handle."""
+        pid: Pid = await nursery.start(
+            functools.partial(
+                DynamicSupervisor.serve,
+                max_children=max_children,
+                extra_arguments=extra_arguments,
+                max_restarts=max_restarts,
+                max_seconds=max_seconds,
+                name=name,
+            )
+        )
+        return pid
+
+    @staticmethod
+    def child_spec(options: Mapping[str, Any] | None = None) -> ChildSpec:
+        """The spec of ``(DynamicSupervisor, {"name": "JobSupervisor", ...})``.
+
+        Id: the ``name`` option if given (as in Elixir), else ``DynamicSupervisor``;
+        type supervisor; shutdown infinity.
+        """
+        opts = dict(options or {})
+        unknown = set(opts) - _OPTIONS
+        if unknown:
+            raise ChildSpecError(
+                f"unknown DynamicSupervisor option(s) {sorted(unknown)}; "
+                f"the options are {sorted(_OPTIONS)}"
+            )
+        return ChildSpec(
+            id=opts.get("name") or DynamicSupervisor,
+            start=functools.partial(DynamicSupervisor.serve, **opts),
+            type=ChildType.SUPERVISOR,
+            modules=(DynamicSupervisor,),
+        )
+
+    @staticmethod
+    async def start_child(sup: object, child: object) -> Pid | None:
+        """Start a child under ``sup``; return its handle after its ``init`` ran.
+
+        ``None`` if the child's init returned ignore (nothing is recorded).
+
+        Raises:
+            MaxChildrenError: ``max_children`` children already run (checked first).
+            AlreadyStartedError: the child's name is taken.
+            ChildStartError: the child failed to start.
+            ChildSpecError: the spec is invalid.
+        """
+        spec = to_child_spec(child)
+        result: Pid | None = await _manage_call(_DynamicSupervisorServer, sup, _START, spec)
+        return result
+
+    @staticmethod
+    async def terminate_child(sup: object, pid: object) -> None:
+        """Stop the child with handle ``pid`` (within its ``shutdown`` budget).
+
+        Raises:
+            ChildNotFoundError: it is not (or no longer) a child of ``sup``.
+        """
+        await _manage_call(_DynamicSupervisorServer, sup, _TERMINATE, pid)
+
+    @staticmethod
+    async def which_children(sup: object) -> list[ChildInfo]:
+        """List the children (id ``None``, as OTP's ``:undefined``)."""
+        result: list[ChildInfo] = await _manage_call(_DynamicSupervisorServer, sup, _WHICH, None)
+        return result
+
+    @staticmethod
+    async def count_children(sup: object) -> ChildCounts:
+        """Count the children: specs, active, supervisors, workers."""
+        result: ChildCounts = await _manage_call(_DynamicSupervisorServer, sup, _COUNT, None)
+        return result
+
+    @staticmethod
+    async def stop(sup: object, reason: object = NORMAL) -> None:
+        """Stop the supervisor: all children stop concurrently, then it exits."""
+        await stop(sup, reason)

@@ -1,0 +1,382 @@
+"""The exceptions trio_otp raises.
+
+Where OTP returns ``{:error, reason}`` or makes the caller *exit*, trio_otp raises
+one of these. Every class says who raises it, when, and what to do about it. They
+all derive from :class:`OTPError`, an :class:`Exception`: none of them is ever a
+:class:`BaseException`, so ``trio.Cancelled`` and ``KeyboardInterrupt`` keep their
+meaning.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from ._reasons import format_reason
+
+
+def _name(target: object) -> str:
+    # Classes are common names (the seed registers JobQueue under its own class).
+    if isinstance(target, type):
+        return target.__qualname__
+    return repr(target)
+
+
+class OTPError(Exception):
+    """Base class of every error trio_otp raises on purpose."""
+
+
+# --------------------------------------------------------------------------------------
+# Calls
+# --------------------------------------------------------------------------------------
+
+
+class CallError(OTPError):
+    """Base class for the ways a :func:`trio_otp.call` can fail.
+
+    Mirrors OTP's ``{reason, {GenServer, :call, [server, request, timeout]}}`` exit:
+    the attributes say which server, which request and which timeout.
+
+    Attributes:
+        server: the handle or name the caller addressed.
+        request: the request that was sent (or would have been).
+        timeout: the call's deadline in seconds (``None`` for no deadline).
+    """
+
+    def _what(self) -> str:
+        return "failed"
+
+    def __init__(self, server: object, request: object, timeout: float | None) -> None:
+        super().__init__(server, request, timeout)
+        self.server = server
+        self.request = request
+        self.timeout = timeout
+
+    def _call_repr(self) -> str:
+        timeout = "infinity" if self.timeout is None else f"{self.timeout:g}"
+        return f"call({_name(self.server)}, {self.request!r}, {timeout})"
+
+    def __str__(self) -> str:
+        return f"{self._call_repr()}: {self._what()}"
+
+
+class CallTimeout(CallError):
+    """Raised by :func:`~trio_otp.call` when no reply arrived before the deadline.
+
+    OTP's ``{:timeout, {GenServer, :call, ...}}``. The server is unaffected and may
+    still be working on the request; its reply, should it come later, is dropped
+    silently. Either give the call a longer ``timeout`` or make the server (or the
+    task that holds the ``from``) reply sooner.
+    """
+
+    def _what(self) -> str:
+        return f"timed out after {self.timeout:g} s (no reply)"
+
+
+class NoProcessError(CallError):
+    """Raised at once when the target process does not exist.
+
+    OTP's ``noproc``: the name is not registered, or the handle belongs to a process
+    that has already exited. Raised by :func:`~trio_otp.call`,
+    :func:`~trio_otp.stop` and :func:`~trio_otp.send` (for names). Look the process
+    up again (it may have been restarted under the same name) or start it first.
+    """
+
+    def _what(self) -> str:
+        return "no process (the name is not registered or the process has exited)"
+
+
+class CalleeExit(CallError):
+    """Raised in a caller when the server exits before replying.
+
+    OTP monitors the callee during a call: if it stops or crashes while the call is
+    pending, the caller fails at once with the server's exit reason instead of
+    waiting for the deadline. When the reason is an exception it is also the
+    ``__cause__``.
+
+    Attributes:
+        reason: the server's exit reason.
+    """
+
+    def __init__(
+        self, server: object, request: object, timeout: float | None, reason: object
+    ) -> None:
+        super().__init__(server, request, timeout)
+        self.reason = reason
+
+    def _what(self) -> str:
+        return f"the server exited with reason {format_reason(self.reason)}"
+
+
+class CallingSelfError(CallError):
+    """Raised when a process calls itself, which could never be answered.
+
+    OTP's ``calling_self``. Do the work directly, or :func:`~trio_otp.cast` to
+    yourself instead.
+    """
+
+    def _what(self) -> str:
+        return "a process cannot call itself"
+
+
+# --------------------------------------------------------------------------------------
+# Process exits
+# --------------------------------------------------------------------------------------
+
+
+class ProcessExit(OTPError):
+    """A process ended with an abnormal reason that is not an exception.
+
+    Raised out of an *unsupervised* process (one you started in your own nursery)
+    that stopped with, say, ``Stop("boom", state)``: that is how a link reaches the
+    nursery that owns the process. Under a supervisor the reason goes to the
+    supervisor instead and nothing is raised.
+
+    Attributes:
+        pid: the process that exited.
+        reason: its exit reason.
+    """
+
+    def __init__(self, pid: object, reason: object) -> None:
+        super().__init__(pid, reason)
+        self.pid = pid
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.pid!r} exited with reason {format_reason(self.reason)}"
+
+
+class BadReturnValue(OTPError):
+    """A GenServer callback returned something that is not one of its result types.
+
+    The server crashes with this exception as its reason (OTP's
+    ``{:bad_return_value, value}``). Return ``Reply``, ``NoReply``, ``Stop`` (or
+    ``Ok`` / ``Ignore`` from ``init``) as the callback's documentation says.
+
+    Attributes:
+        callback: the callback's name.
+        value: what it returned.
+    """
+
+    def __init__(self, callback: str, value: object) -> None:
+        super().__init__(callback, value)
+        self.callback = callback
+        self.value = value
+
+    def __str__(self) -> str:
+        return f"bad return value from {self.callback}: {self.value!r}"
+
+
+# --------------------------------------------------------------------------------------
+# Starting
+# --------------------------------------------------------------------------------------
+
+
+class StartError(OTPError):
+    """A process failed to start: its ``init`` raised, asked to stop, or timed out.
+
+    Raised by ``nursery.start(...)`` / ``start(...)`` in the starter. Nothing was left
+    running. When the reason is an exception it is also the ``__cause__``.
+
+    Attributes:
+        reason: why the start failed (``init``'s stop reason or exception).
+    """
+
+    def __init__(self, reason: object, *args: Any) -> None:
+        super().__init__(reason, *args)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"failed to start: {format_reason(self.reason)}"
+
+
+class AlreadyStartedError(StartError):
+    """The name (or child id) is already held by a running process.
+
+    OTP's ``{:error, {:already_started, pid}}``. Use the running process
+    (:attr:`holder`), pick another name, or stop the holder first.
+
+    Attributes:
+        name: the name or child id that was asked for.
+        holder: the handle of the process that holds it.
+    """
+
+    def __init__(self, name: object, holder: object) -> None:
+        super().__init__(("already_started", holder), name, holder)
+        self.name = name
+        self.holder = holder
+
+    def __str__(self) -> str:
+        return f"{_name(self.name)} is already started: held by {self.holder!r}"
+
+
+class ChildStartError(StartError):
+    """A supervisor's child failed to start.
+
+    Raised when a supervisor starts (OTP's
+    ``{:shutdown, {:failed_to_start_child, id, reason}}``): the children started
+    before it were shut down again, in reverse order, before this was raised. Also
+    raised by :meth:`Supervisor.start_child`, :meth:`Supervisor.restart_child` and
+    :meth:`DynamicSupervisor.start_child` when the child's start fails.
+
+    Attributes:
+        child_id: the id of the child that failed.
+        reason: why it failed.
+    """
+
+    def __init__(self, child_id: object, reason: object) -> None:
+        super().__init__(reason, child_id)
+        self.child_id = child_id
+
+    def __str__(self) -> str:
+        return f"failed to start child {_name(self.child_id)}: {format_reason(self.reason)}"
+
+
+# --------------------------------------------------------------------------------------
+# Supervisors
+# --------------------------------------------------------------------------------------
+
+
+class ChildSpecError(OTPError, ValueError):
+    """A child specification is invalid; nothing was started.
+
+    Raised before any child starts: unknown restart or type values, a start that is
+    not callable, a bad shutdown, duplicate ids. The message says which field is
+    wrong and what it accepts.
+    """
+
+
+class SupervisorError(OTPError):
+    """Base class for supervisor management errors (OTP's ``{:error, ...}`` values).
+
+    Attributes:
+        child_id: the child id (or handle, for a DynamicSupervisor) concerned.
+    """
+
+    what = "error"
+
+    def __init__(self, child_id: object) -> None:
+        super().__init__(child_id)
+        self.child_id = child_id
+
+    def __str__(self) -> str:
+        return f"child {_name(self.child_id)}: {self.what}"
+
+
+class AlreadyPresentError(SupervisorError):
+    """:meth:`Supervisor.start_child` with an id whose (stopped) spec is still kept.
+
+    OTP's ``{:error, :already_present}``. Use :meth:`Supervisor.restart_child` to run
+    it again, or :meth:`Supervisor.delete_child` first.
+    """
+
+    what = "already present (a spec with this id is kept; restart_child or delete_child it)"
+
+
+class ChildRunningError(SupervisorError):
+    """The operation needs the child stopped, but it is running.
+
+    OTP's ``{:error, :running}`` from ``restart_child`` and ``delete_child``. Call
+    :meth:`Supervisor.terminate_child` first.
+    """
+
+    what = "is running (terminate_child it first)"
+
+
+class ChildNotFoundError(SupervisorError, LookupError):
+    """No child with that id (or handle) is known to the supervisor.
+
+    OTP's ``{:error, :not_found}``.
+    """
+
+    what = "not found"
+
+
+class MaxChildrenError(SupervisorError):
+    """:meth:`DynamicSupervisor.start_child` when ``max_children`` are running.
+
+    OTP's ``{:error, :max_children}``. The limit is checked before the child starts.
+    Wait for a child to exit, terminate one, or raise ``max_children``.
+    """
+
+    def __init__(self, max_children: int) -> None:
+        super().__init__(None)
+        self.max_children = max_children
+
+    def __str__(self) -> str:
+        return f"the supervisor already runs max_children={self.max_children} children"
+
+
+class RestartIntensityError(OTPError):
+    """A supervisor at the top of a tree gave up restarting.
+
+    More than ``max_restarts`` restarts happened within ``max_seconds``: the
+    supervisor shut its other children down and exited (OTP's
+    ``reached_max_restart_intensity`` followed by exit reason ``shutdown``). Under a
+    parent supervisor that is an ordinary ``shutdown`` exit the parent handles by its
+    own strategy; only where nobody supervises the supervisor is this raised, to the
+    code that opened it. ``__cause__`` is the last child's exception, when it was one.
+
+    Attributes:
+        supervisor: the supervisor's handle.
+        child_id: the child whose exit crossed the limit.
+        reason: that child's exit reason.
+        max_restarts: the supervisor's ``max_restarts``.
+        max_seconds: the supervisor's ``max_seconds``.
+    """
+
+    def __init__(
+        self,
+        supervisor: object,
+        child_id: object,
+        reason: object,
+        max_restarts: int,
+        max_seconds: float,
+    ) -> None:
+        super().__init__(supervisor, child_id, reason)
+        self.supervisor = supervisor
+        self.child_id = child_id
+        self.reason = reason
+        self.max_restarts = max_restarts
+        self.max_seconds = max_seconds
+
+    def __str__(self) -> str:
+        return (
+            f"{self.supervisor!r} reached max restart intensity "
+            f"({self.max_restarts} restarts in {self.max_seconds:g} s): "
+            f"child {_name(self.child_id)} exited with {format_reason(self.reason)}"
+        )
+
+
+class TaskExit(OTPError):
+    """Raised by :meth:`AsyncTask.wait` when the task did not return a result.
+
+    The task crashed (the exception is the ``__cause__``), was shut down, or was
+    killed.
+
+    Attributes:
+        reason: the task's exit reason.
+    """
+
+    def __init__(self, task: object, reason: object) -> None:
+        super().__init__(task, reason)
+        self.task = task
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"task {self.task!r} exited with reason {format_reason(self.reason)}"
+
+
+class TaskTimeout(OTPError):
+    """Raised by :meth:`AsyncTask.wait` when the task has not finished in time.
+
+    Elixir's ``Task.await`` timeout (default 5 s). The task keeps running under its
+    supervisor; wait again, or terminate it.
+    """
+
+    def __init__(self, task: object, timeout: float) -> None:
+        super().__init__(task, timeout)
+        self.task = task
+        self.timeout = timeout
+
+    def __str__(self) -> str:
+        return f"task {self.task!r} did not finish within {self.timeout:g} s"

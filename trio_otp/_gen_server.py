@@ -1,0 +1,420 @@
+"""GenServer: a process that owns a state and serves calls, casts and messages.
+
+Subclass :class:`GenServer`, override the callbacks you need, and start it with
+``await MyServer.start(nursery, arg)`` (or put ``MyServer`` in a supervisor's
+children). Callbacks return typed results (:class:`Reply`, :class:`NoReply`,
+:class:`Stop`; :class:`Ok` / :class:`Ignore` from ``init``); anything else crashes
+the server with :exc:`~trio_otp.BadReturnValue`, as OTP's ``bad_return_value``.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypeVar
+
+import attrs
+import trio
+from trio.lowlevel import checkpoint
+
+from . import _reports
+from ._call import CALL, CAST, INFO, SHUTDOWN, STOP, From, reply
+from ._exceptions import BadReturnValue, ProcessExit, StartError
+from ._process import UNSET, Pid, _current
+from ._reasons import NORMAL, is_normal_exit
+from ._reasons import SHUTDOWN as SHUTDOWN_REASON
+from ._registry import _register
+
+if TYPE_CHECKING:
+    from ._child_spec import ChildSpec
+
+S = TypeVar("S")
+
+#: How many queued messages a server handles back to back before it yields to the
+#: scheduler (a checkpoint: it may be cancelled there). Batching saves a scheduler
+#: pass per message under load; the bound keeps one busy server from starving others.
+_BURST: Final = 32
+
+
+@attrs.frozen
+class Continue:
+    """Ask for ``handle_continue(arg, state)`` to run next, before any message.
+
+    OTP's ``{:continue, arg}``: pass it as ``continue_`` of :class:`Ok`,
+    :class:`Reply` or :class:`NoReply`.
+    """
+
+    arg: object
+
+
+@attrs.frozen
+class Ok(Generic[S]):
+    """``init`` succeeded: serve with this ``state`` (OTP ``{:ok, state}``)."""
+
+    state: S
+    continue_: Continue | None = None
+
+
+@attrs.frozen
+class Ignore:
+    """``init`` declines to start, without error (OTP ``:ignore``).
+
+    The starter receives ``None`` instead of a handle; a supervisor keeps the child
+    listed with no process.
+    """
+
+
+@attrs.frozen
+class Reply(Generic[S]):
+    """Answer the call with ``reply`` and go on with ``state`` (OTP ``{:reply, …}``)."""
+
+    reply: object
+    state: S
+    continue_: Continue | None = None
+
+
+@attrs.frozen
+class NoReply(Generic[S]):
+    """Go on with ``state`` without replying now (OTP ``{:noreply, state}``).
+
+    From ``handle_call`` it means the ``from`` will be answered later with
+    :func:`~trio_otp.reply`, possibly by another task; the caller keeps waiting until
+    then or its deadline.
+    """
+
+    state: S
+    continue_: Continue | None = None
+
+
+class _NoReplyValue:
+    def __repr__(self) -> str:
+        return "<no reply>"
+
+
+_NO_REPLY: Final[Any] = _NoReplyValue()
+
+
+@attrs.frozen
+class Stop(Generic[S]):
+    """Stop the server with ``reason`` (OTP ``{:stop, reason, state}``).
+
+    ``terminate(reason, state)`` runs, then the server exits. From ``handle_call``,
+    give ``reply=`` to answer the caller first (OTP ``{:stop, reason, reply, state}``);
+    without it the caller fails with :exc:`~trio_otp.CalleeExit`. From ``init``
+    it makes the start fail with :exc:`~trio_otp.StartError` (``state`` is unused).
+    A reason that is not a normal exit (see :func:`~trio_otp.is_normal_exit`) is a
+    crash: it is logged and, without a supervisor, raised to the owning nursery.
+    """
+
+    reason: object
+    state: S = None  # type: ignore[assignment]
+    reply: object = _NO_REPLY
+
+
+InitResult = Ok[S] | Ignore | Stop[S]
+CallResult = Reply[S] | NoReply[S] | Stop[S]
+NoReplyResult = NoReply[S] | Stop[S]
+
+
+def _describe(msg: tuple[int, object, object]) -> object:
+    tag, payload, _ = msg
+    if tag == CALL:
+        return ("$gen_call", payload)
+    if tag == CAST:
+        return ("$gen_cast", payload)
+    return payload
+
+
+class GenServer(Generic[S]):
+    """Base class of generic servers (OTP's ``GenServer`` behaviour).
+
+    One instance is created per started process; its state is passed to and
+    returned from each callback, as in OTP (``S`` is its type). The process handle
+    is :attr:`pid`. Callbacks are async: a callback may await, and while it does the
+    server handles nothing else (messages are handled one at a time, in order).
+
+    Example::
+
+        class Counter(trio_otp.GenServer[int]):
+            async def init(self, start: int) -> trio_otp.Ok[int]:
+                return trio_otp.Ok(start)
+
+            async def handle_call(self, request, from_, count):
+                if request == "inc":
+                    return trio_otp.Reply(count + 1, count + 1)
+                return trio_otp.Reply(count, count)
+
+        async with trio.open_nursery() as nursery:
+            counter = await Counter.start(nursery, 0)
+            assert await trio_otp.call(counter, "inc") == 1
+            await trio_otp.stop(counter)
+    """
+
+    #: How crash reports and :func:`~trio_otp.render_tree` name this kind of process.
+    process_kind: ClassVar[str] = "GenServer"
+
+    #: The running process's handle (set before ``init`` runs).
+    pid: Pid
+
+    # -- callbacks ---------------------------------------------------------------------
+
+    async def init(self, arg: Any) -> InitResult[S]:
+        """Set up the state. Default: ``Ok(arg)``: the argument is the state.
+
+        Runs in the new process before the starter gets its handle. Return
+        :class:`Ok`, :class:`Ignore` or :class:`Stop`; raising makes the start fail
+        with :exc:`~trio_otp.StartError`.
+        """
+        return Ok(arg)
+
+    async def handle_call(self, request: Any, from_: From, state: S) -> CallResult[S]:
+        """Handle a :func:`~trio_otp.call`. Default: crash, as OTP does."""
+        raise NotImplementedError(
+            f"{type(self).__qualname__} received call({request!r}) but does not "
+            "implement handle_call"
+        )
+
+    async def handle_cast(self, request: Any, state: S) -> NoReplyResult[S]:
+        """Handle a :func:`~trio_otp.cast`. Default: crash, as OTP does."""
+        raise NotImplementedError(
+            f"{type(self).__qualname__} received cast({request!r}) but does not "
+            "implement handle_cast"
+        )
+
+    async def handle_info(self, message: Any, state: S) -> NoReplyResult[S]:
+        """Handle a raw message (:func:`~trio_otp.send`). Default: log it and go on."""
+        _reports.gen_server_logger.error(
+            "%s %s received unexpected message in handle_info: %r",
+            self.process_kind,
+            _reports.label(self.pid),
+            message,
+            extra={"otp_pid": self.pid},
+        )
+        return NoReply(state)
+
+    async def handle_continue(self, arg: Any, state: S) -> NoReplyResult[S]:
+        """Run the work a :class:`Continue` asked for. Default: crash, as OTP does."""
+        raise NotImplementedError(
+            f"{type(self).__qualname__} returned Continue({arg!r}) but does not "
+            "implement handle_continue"
+        )
+
+    async def terminate(self, reason: object, state: S) -> None:
+        """Clean up before the server exits. Default: nothing.
+
+        Runs when a callback returns :class:`Stop`, when a callback raises (with
+        the exception as ``reason``), when :func:`~trio_otp.stop` is called, and when
+        the owning supervisor shuts the server down (``reason`` ``"shutdown"``),
+        within the child's ``shutdown`` budget. It does not run when the server is
+        killed (cancelled).
+        """
+
+    # -- starting ----------------------------------------------------------------------
+
+    @classmethod
+    async def serve(
+        cls,
+        arg: Any = None,
+        *,
+        name: object = None,
+        task_status: trio.TaskStatus[Pid | None] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Run a new server until it exits, following ``nursery.start``'s protocol.
+
+        ``await nursery.start(functools.partial(MyServer.serve, arg, name=...))``
+        returns its handle once ``init`` succeeded (``None`` if ``init`` returned
+        :class:`Ignore`). :meth:`start` is the short form.
+
+        Args:
+            arg: passed to ``init``.
+            name: register the process under this name for its lifetime.
+            task_status: given by ``nursery.start``.
+
+        Raises:
+            AlreadyStartedError: ``name`` is taken (before ``init`` runs).
+            StartError: ``init`` raised or returned :class:`Stop`.
+            ProcessExit: the server stopped later with an abnormal reason that is
+                not an exception (an exception reason is raised as itself).
+        """
+        await _serve(cls(), arg, name, task_status)
+
+    @classmethod
+    async def start(
+        cls, nursery: trio.Nursery, arg: Any = None, *, name: object = None
+    ) -> Pid | None:
+        """Start a server in ``nursery`` and return its handle once ``init`` succeeded.
+
+        OTP's ``GenServer.start_link``: the server is linked to the nursery, so an
+        abnormal exit raises into it. ``None`` if ``init`` returned :class:`Ignore`.
+        """
+        pid: Pid | None = await nursery.start(functools.partial(cls.serve, arg, name=name))
+        return pid
+
+    @classmethod
+    def child_spec(cls, arg: Any = None, **overrides: Any) -> ChildSpec:
+        """The child spec a supervisor uses for ``(cls, arg)`` (or bare ``cls``).
+
+        Id ``cls``, restart ``permanent``, shutdown 5 s, type worker: OTP's defaults
+        for ``use GenServer``. Keyword ``name=`` registers the process; any other
+        keyword overrides a field of the spec. Override this classmethod to change a
+        server's defaults (the seed's JobQueue registers under its class name).
+        """
+        from ._child_spec import ChildSpec
+
+        name = overrides.pop("name", None)
+        start = cls.serve if name is None else functools.partial(cls.serve, name=name)
+        spec = ChildSpec(id=cls, start=start, args=(arg,), modules=(cls,))
+        return spec.replace(**overrides) if overrides else spec
+
+
+async def _serve(server: GenServer[Any], arg: Any, name: object, task_status: Any) -> None:
+    send_channel, recv = trio.open_memory_channel[Any](math.inf)
+    pid = Pid._new(server.process_kind, name, send_channel, server)
+    server.pid = pid
+    if name is not None:
+        try:
+            _register(name, pid)
+        except BaseException:
+            send_channel.close()
+            pid._reason = NORMAL  # never ran; nothing waits on it
+            raise
+    token = _current.set(pid)
+    reason: object = UNSET
+    state: Any = None
+    msg: Any = None
+    started = False
+    stop_reply: tuple[From, object] | None = None
+    terminating = reported = False
+    try:
+        res: Any
+        try:
+            res = await server.init(arg)
+        except Exception as exc:
+            reason = exc
+            if isinstance(exc, StartError):  # e.g. a supervisor's child failed to start
+                raise
+            raise StartError(exc) from exc
+        rt = type(res)
+        if rt is Ok:
+            state = res.state
+            cont = res.continue_
+        elif rt is Ignore:
+            reason = NORMAL
+            task_status.started(None)
+            return
+        elif rt is Stop:
+            reason = res.reason
+            raise StartError(reason)
+        else:
+            reason = BadReturnValue("init", res)
+            raise StartError(reason) from reason
+        task_status.started(pid)
+        started = True
+
+        burst = 0
+        receive_nowait = recv.receive_nowait
+        while True:
+            while cont is not None:
+                res = await server.handle_continue(cont.arg, state)
+                rt = type(res)
+                if rt is NoReply:
+                    state = res.state
+                    cont = res.continue_
+                elif rt is Stop:
+                    reason = res.reason
+                    state = res.state
+                    break
+                else:
+                    raise BadReturnValue("handle_continue", res)
+            if reason is not UNSET:
+                break
+
+            # Take the next message: without a scheduler pass while the mailbox has
+            # some, but with a checkpoint every _BURST messages.
+            burst += 1
+            if burst >= _BURST:
+                burst = 0
+                await checkpoint()
+            try:
+                msg = receive_nowait()
+            except trio.WouldBlock:
+                burst = 0
+                msg = await recv.receive()
+
+            tag = msg[0]
+            if tag == CALL:
+                res = await server.handle_call(msg[1], msg[2], state)
+                rt = type(res)
+                if rt is Reply:
+                    reply(msg[2], res.reply)
+                    state = res.state
+                    cont = res.continue_
+                    continue
+                callback = "handle_call"
+            elif tag == CAST:
+                res = await server.handle_cast(msg[1], state)
+                rt = type(res)
+                callback = "handle_cast"
+            elif tag == INFO:
+                res = await server.handle_info(msg[1], state)
+                rt = type(res)
+                callback = "handle_info"
+            elif tag == STOP:
+                reason = msg[1]
+                break
+            else:
+                assert tag == SHUTDOWN
+                reason = SHUTDOWN_REASON
+                break
+
+            if rt is NoReply:
+                state = res.state
+                cont = res.continue_
+            elif rt is Stop:
+                reason = res.reason
+                state = res.state
+                if tag == CALL and res.reply is not _NO_REPLY:
+                    stop_reply = (msg[2], res.reply)
+                break
+            else:
+                raise BadReturnValue(callback, res)
+
+        # An orderly stop: terminate, answer a stop-with-reply, then exit.
+        terminating = True
+        await server.terminate(reason, state)
+        if stop_reply is not None:
+            reply(*stop_reply)
+        if not is_normal_exit(reason):
+            _report_crash(pid, reason, msg, state)
+            reported = True
+            if isinstance(reason, BaseException):
+                raise reason
+            raise ProcessExit(pid, reason)
+    except Exception as exc:
+        if not started or reported:
+            raise
+        crash = exc
+        reason = exc
+        if not terminating:
+            # OTP runs terminate/2 when a callback crashes, too.
+            terminating = True
+            try:
+                await server.terminate(exc, state)
+            except Exception as during:  # the later error becomes the exit reason
+                reason = during
+        _report_crash(pid, reason, msg, state)
+        if reason is crash:
+            raise
+        raise reason from crash
+    finally:
+        _current.reset(token)
+        # UNSET here means we are being cancelled: killed, terminate not run.
+        pid._exited(pid._cancel_reason if reason is UNSET else reason)
+
+
+def _report_crash(pid: Pid, reason: object, msg: Any, state: object) -> None:
+    client = None
+    if msg is not None and msg[0] == CALL:
+        caller = msg[2]._task
+        client = f"task {caller.name!r}" if caller is not None else "a caller that has gone"
+    _reports.gen_server_crash(pid, reason, None if msg is None else _describe(msg), state, client)

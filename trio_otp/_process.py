@@ -1,0 +1,203 @@
+"""Processes: the handle (OTP's pid), ``current_process`` and the exit bookkeeping.
+
+A trio_otp *process* is one trio task, running in a nursery its owner opened. Its
+:class:`Pid` is its address: it can be compared, printed, stored and used after the
+process exited (calls to it then fail at once with
+:exc:`~trio_otp.NoProcessError`).
+"""
+
+from __future__ import annotations
+
+import itertools
+from contextvars import ContextVar
+from typing import TYPE_CHECKING, Any, Final, final
+
+import trio
+
+from ._reasons import KILLED
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from trio import MemorySendChannel
+
+_ids = itertools.count(1)
+
+#: Sentinel for "has not exited yet" (a reason may legitimately be ``None``).
+UNSET: Final[Any] = object()
+
+_current: ContextVar[Pid | None] = ContextVar("trio_otp.current_process", default=None)
+
+
+@final
+class Pid:
+    """The handle of a running (or exited) process: OTP's pid.
+
+    You never construct one: starting a process gives it to you, and
+    :func:`current_process` returns your own. Handles compare equal only to
+    themselves, order by creation (like OTP pids), hash, and print as
+    ``<Pid 0.42 JobQueue>`` (the registered name, when there is one).
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_cancel_reason",
+        "_exit_callbacks",
+        "_exit_event",
+        "_id",
+        "_impl",
+        "_kind",
+        "_mailbox",
+        "_name",
+        "_parent",
+        "_pending",
+        "_reason",
+        "_task",
+    )
+
+    _id: int
+    _name: object
+    _kind: str
+    _mailbox: MemorySendChannel[Any] | None
+    _reason: object
+    _pending: set[Any] | None
+    _exit_event: trio.Event | None
+    _exit_callbacks: list[Callable[[Pid, object], None]] | None
+    _parent: Pid | None
+    _task: trio.lowlevel.Task | None
+    _impl: object
+    _cancel_reason: object
+
+    def __init__(self) -> None:
+        raise TypeError("Pid has no public constructor: start a process to get one")
+
+    @classmethod
+    def _new(
+        cls,
+        kind: str,
+        name: object,
+        mailbox: MemorySendChannel[Any] | None,
+        impl: object,
+    ) -> Pid:
+        self = object.__new__(cls)
+        self._id = next(_ids)
+        self._name = name
+        self._kind = kind
+        self._mailbox = mailbox
+        self._reason = UNSET
+        self._pending = None
+        self._exit_event = None
+        self._exit_callbacks = None
+        self._parent = _current.get()
+        self._task = trio.lowlevel.current_task()
+        self._impl = impl
+        # The reason recorded if the process is cancelled: KILLED, unless its owner
+        # asked it to shut down by cancelling (a Task does not trap exits: OTP G).
+        self._cancel_reason = KILLED
+        return self
+
+    # -- public, read-only -------------------------------------------------------------
+
+    @property
+    def name(self) -> object:
+        """The registered name, or ``None``."""
+        return self._name
+
+    @property
+    def kind(self) -> str:
+        """What kind of process this is: ``"GenServer"``, ``"Supervisor"``, ``"Task"``…"""
+        return self._kind
+
+    @property
+    def alive(self) -> bool:
+        """Whether the process is still running (OTP's ``Process.alive?``)."""
+        return self._reason is UNSET
+
+    @property
+    def exit_reason(self) -> object:
+        """The exit reason once the process exited.
+
+        Raises:
+            RuntimeError: if the process is still alive.
+        """
+        if self._reason is UNSET:
+            raise RuntimeError(f"{self!r} is still alive: it has no exit reason yet")
+        return self._reason
+
+    @property
+    def parent(self) -> Pid | None:
+        """The process that started this one (its supervisor, usually), if any."""
+        return self._parent
+
+    async def wait_exited(self) -> object:
+        """Wait until the process has exited and return its exit reason.
+
+        Like an OTP monitor's ``:DOWN`` message. Returns at once (after a checkpoint)
+        if it has already exited.
+        """
+        if self._reason is UNSET:
+            if self._exit_event is None:
+                self._exit_event = trio.Event()
+            await self._exit_event.wait()
+        else:
+            await trio.lowlevel.checkpoint()
+        return self._reason
+
+    # -- identity ----------------------------------------------------------------------
+
+    def __lt__(self, other: Pid) -> bool:
+        if not isinstance(other, Pid):
+            return NotImplemented
+        return self._id < other._id
+
+    def __repr__(self) -> str:
+        if self._name is None:
+            return f"<Pid 0.{self._id}>"
+        name = self._name.__qualname__ if isinstance(self._name, type) else self._name
+        return f"<Pid 0.{self._id} {name}>"
+
+    # -- internal ----------------------------------------------------------------------
+
+    def _add_exit_callback(self, fn: Callable[[Pid, object], None]) -> None:
+        if self._exit_callbacks is None:
+            self._exit_callbacks = []
+        self._exit_callbacks.append(fn)
+
+    def _exited(self, reason: object) -> None:
+        """Record the exit: free the name, fail pending callers, wake waiters.
+
+        Runs exactly once, in the process's own task, before it returns or raises.
+        """
+        if self._reason is not UNSET:  # pragma: no cover - defensive
+            return
+        self._reason = reason
+        if self._name is not None:
+            from ._registry import _unregister
+
+            _unregister(self._name, self)
+        if self._mailbox is not None:
+            # Drop the reference to queued messages: the process will never read them.
+            self._mailbox.close()
+            self._mailbox = None
+        self._task = None
+        pending = self._pending
+        if pending:
+            self._pending = None
+            # OTP monitors the callee: every caller still waiting learns at once.
+            for slot in list(pending):
+                slot._fail(reason)
+        if self._exit_event is not None:
+            self._exit_event.set()
+        callbacks = self._exit_callbacks
+        if callbacks is not None:
+            self._exit_callbacks = None
+            for fn in callbacks:
+                fn(self, reason)
+
+
+def current_process() -> Pid | None:
+    """Return the handle of the process the calling task belongs to (OTP's ``self()``).
+
+    ``None`` outside any process (in plain trio code).
+    """
+    return _current.get()

@@ -1,0 +1,57 @@
+"""Exit reasons: how a process ended.
+
+OTP reasons are atoms and tuples; here they are plain values:
+
+========================  =====================================  ==========================
+OTP                       trio_otp                               kind
+========================  =====================================  ==========================
+``:normal``               :data:`NORMAL` (``"normal"``)          normal
+``:shutdown``             :data:`SHUTDOWN` (``"shutdown"``)      normal
+``{:shutdown, term}``     ``Shutdown(term)``                     normal
+``:killed``               :data:`KILLED` (``"killed"``)          abnormal
+``{exception, stack}``    the exception instance                 abnormal
+any other term            that value (e.g. ``"boom"``)           abnormal
+========================  =====================================  ==========================
+
+"Normal" exits are never logged and never restart a ``transient`` child; every other
+reason is a crash.
+"""
+
+from __future__ import annotations
+
+from typing import Final
+
+import attrs
+
+#: The process finished its work (OTP ``:normal``).
+NORMAL: Final = "normal"
+#: The process was asked to stop by its owner (OTP ``:shutdown``).
+SHUTDOWN: Final = "shutdown"
+#: The process was cancelled without running ``terminate`` (OTP ``:killed``).
+KILLED: Final = "killed"
+
+
+@attrs.frozen
+class Shutdown:
+    """A shutdown that carries a payload (OTP ``{:shutdown, term}``): a normal exit.
+
+    Attributes:
+        payload: any value that says why.
+    """
+
+    payload: object
+
+
+def is_normal_exit(reason: object) -> bool:
+    """Whether ``reason`` is a normal exit: normal, shutdown or ``Shutdown(x)``.
+
+    Normal exits are silent and do not restart ``transient`` children (OTP's rule).
+    """
+    return reason in (NORMAL, SHUTDOWN) or type(reason) is Shutdown
+
+
+def format_reason(reason: object) -> str:
+    """Format an exit reason the way crash reports print it."""
+    if isinstance(reason, BaseException):
+        return f"{type(reason).__name__}({str(reason)!r})" if str(reason) else type(reason).__name__
+    return repr(reason)

@@ -1,0 +1,64 @@
+"""The name registry: one per running program (per ``trio.run``), never a global.
+
+Names are a convenience on top of handles, as in OTP: a process registers at start
+(``name=``), :func:`whereis` finds it, and the name is freed the moment the process
+exits, so a restarted successor can take it again. Any hashable value can be a name;
+the seed's habit of naming a process after its class (``name=JobQueue``) works.
+"""
+
+from __future__ import annotations
+
+from trio.lowlevel import RunVar
+
+from ._exceptions import AlreadyStartedError
+from ._process import Pid
+
+_names: RunVar[dict[object, Pid]] = RunVar("trio_otp.registry")
+
+
+def _table() -> dict[object, Pid]:
+    try:
+        return _names.get()
+    except LookupError:
+        table: dict[object, Pid] = {}
+        _names.set(table)
+        return table
+
+
+def whereis(name: object) -> Pid | None:
+    """Return the handle registered under ``name``, or ``None``.
+
+    Must be called inside ``trio.run``: each run has its own registry.
+    """
+    try:
+        return _names.get().get(name)
+    except LookupError:
+        return None
+
+
+def registered() -> dict[object, Pid]:
+    """Return a snapshot of every registered name and its handle."""
+    try:
+        return dict(_names.get())
+    except LookupError:
+        return {}
+
+
+def _register(name: object, pid: Pid) -> None:
+    try:
+        hash(name)
+    except TypeError:
+        raise TypeError(
+            f"a process name must be hashable (a str, a class, a tuple…), got {name!r}"
+        ) from None
+    table = _table()
+    holder = table.get(name)
+    if holder is not None:
+        raise AlreadyStartedError(name, holder)
+    table[name] = pid
+
+
+def _unregister(name: object, pid: Pid) -> None:
+    table = _table()
+    if table.get(name) is pid:
+        del table[name]

@@ -1,0 +1,829 @@
+"""Supervisor: a nursery that restarts its children by OTP's rules.
+
+A supervisor is itself a process (a GenServer, as in OTP) whose task owns the
+nursery its children run in. Each child runs in its own cancel scope inside that
+nursery; a child's exit (return, exception, cancellation) is caught by the child's
+runner and becomes a message to the supervisor, which then applies the restart type,
+the restart intensity and its strategy, one event at a time, in order.
+
+Examples::
+
+    children = [
+        (trio_otp.DynamicSupervisor, {"name": "JobSupervisor"}),
+        JobQueue,
+    ]
+    async with trio_otp.Supervisor.open(children, strategy="one_for_one",
+                                        name="my_app_supervisor") as sup:
+        ...
+
+Child specification: see :class:`~trio_otp.ChildSpec` and ``child_spec()``.
+
+Strategies:
+    * ``one_for_one`` (default): only the exited child is restarted.
+    * ``one_for_all``: the other children are stopped in reverse start order,
+      then all are restarted in start order.
+    * ``rest_for_one``: the children started after the exited one are stopped in
+      reverse start order, then it and they are restarted in start order.
+
+Exit reasons and restarts: ``permanent`` children are always restarted,
+``transient`` ones only after an abnormal exit, ``temporary`` ones never (and their
+spec is deleted). More than ``max_restarts`` restarts (default **3**) within
+``max_seconds`` (default **5**) make the supervisor stop its other children and exit
+with reason ``shutdown``; its parent handles that by its own strategy. With no parent
+supervisor, :exc:`~trio_otp.RestartIntensityError` reaches the code that opened it.
+
+The window counts time as OTP does, in whole seconds: each restart is stamped with
+``floor(trio.current_time())`` and an old restart still counts while
+``now <= then + max_seconds``. So with ``max_restarts=1, max_seconds=1`` two crashes
+1.1 s apart may still exceed the limit, and crashes 2.1 s apart never do.
+"""
+
+from __future__ import annotations
+
+import collections
+import enum
+import functools
+import math
+from collections.abc import AsyncIterator, Iterable, Mapping
+from contextlib import asynccontextmanager
+from typing import Any, ClassVar, Final, final
+
+import attrs
+import trio
+
+from . import _reports
+from ._call import INFO, From, _reply_error, call, stop
+from ._call import SHUTDOWN as SHUTDOWN_MSG
+from ._child_spec import (
+    BRUTAL_KILL,
+    INFINITY,
+    ChildSpec,
+    ChildType,
+    Restart,
+    check_unique_ids,
+    to_child_spec,
+)
+from ._exceptions import (
+    AlreadyPresentError,
+    AlreadyStartedError,
+    ChildNotFoundError,
+    ChildRunningError,
+    ChildSpecError,
+    ChildStartError,
+    ProcessExit,
+    RestartIntensityError,
+    StartError,
+)
+from ._gen_server import GenServer, NoReply, Ok, Reply, Stop, _serve
+from ._process import UNSET, Pid
+from ._reasons import NORMAL, SHUTDOWN, is_normal_exit
+
+
+class Strategy(enum.StrEnum):
+    """How a supervisor restarts its children (OTP's ``strategy``)."""
+
+    ONE_FOR_ONE = "one_for_one"
+    ONE_FOR_ALL = "one_for_all"
+    REST_FOR_ONE = "rest_for_one"
+
+    def __repr__(self) -> str:
+        return f"Strategy.{self.name}"
+
+
+@attrs.frozen
+class ChildInfo:
+    """One entry of :meth:`Supervisor.which_children`.
+
+    Attributes:
+        id: the child id (``None`` under a DynamicSupervisor: OTP's ``:undefined``).
+        pid: the running child's handle, or ``None`` when it is not running.
+        type: worker or supervisor.
+        modules: from the child spec.
+    """
+
+    id: object
+    pid: Any
+    type: ChildType
+    modules: tuple[Any, ...]
+
+
+@attrs.frozen
+class ChildCounts:
+    """The result of :meth:`Supervisor.count_children` (OTP's map of counts).
+
+    Attributes:
+        specs: children known (running or not).
+        active: children running.
+        supervisors: children of type supervisor.
+        workers: children of type worker.
+    """
+
+    specs: int
+    active: int
+    supervisors: int
+    workers: int
+
+
+# --------------------------------------------------------------------------------------
+# One child and its runner
+# --------------------------------------------------------------------------------------
+
+
+@final
+class _Child:
+    """A supervised child. Also the ``task_status`` its start function receives."""
+
+    __slots__ = (
+        "_status",
+        "args",
+        "done",
+        "gen",
+        "handle",
+        "is_started",
+        "running",
+        "scope",
+        "spec",
+        "sup",
+        "terminating",
+    )
+
+    def __init__(self, sup: _SupervisorServer, spec: ChildSpec, args: tuple[Any, ...]) -> None:
+        self.sup = sup
+        self.spec = spec
+        self.args = args
+        self.handle: Any = None
+        self.gen = 0
+        self.running = False
+        self.is_started = False
+        self.terminating = False
+        self.done: trio.Event | None = None
+        self.scope: trio.CancelScope | None = None
+        self._status: Any = None
+
+    # The TaskStatus protocol, forwarded to the real one -------------------------------
+
+    def started(self, value: Any = None) -> None:
+        # Book-keep before handing over: the child may exit before the supervisor's
+        # nursery.start even returns.
+        self.handle = value
+        self.is_started = True
+        if value is not None:
+            self.running = True
+            self.sup._child_started(self)
+        self._status.started(value)
+
+    def __repr__(self) -> str:
+        return f"<child {self.spec.id!r} of {self.sup.pid!r}>"
+
+
+async def _run_child(child: _Child, task_status: Any) -> None:
+    # The child's whole life: one task in the supervisor's nursery, in its own cancel
+    # scope (the supervisor's way to kill just this child).
+    child._status = task_status
+    child.is_started = False
+    reason: object
+    with trio.CancelScope() as scope:
+        child.scope = scope
+        try:
+            await child.spec.start(*child.args, task_status=child)
+        except Exception as exc:
+            if not child.is_started:
+                raise  # a start failure: nursery.start raises it in the supervisor
+            is_exit = type(exc) is ProcessExit and exc.pid is child.handle
+            reason = exc.reason if is_exit else exc  # type: ignore[attr-defined]
+        else:
+            handle = child.handle
+            if type(handle) is Pid and handle._reason is not UNSET:
+                reason = handle._reason
+            else:
+                reason = NORMAL
+    if not child.is_started or child.handle is None:
+        return  # never started (trio reports that), or ignored: nothing to supervise
+    if scope.cancelled_caught:
+        handle = child.handle
+        reason = handle._reason if type(handle) is Pid else SHUTDOWN
+    child.sup._child_exited(child, reason)
+
+
+# --------------------------------------------------------------------------------------
+# The supervisor process
+# --------------------------------------------------------------------------------------
+
+
+@attrs.frozen
+class _ChildExit:
+    child: _Child
+    gen: int
+    reason: object
+
+
+# Management requests (the supervisor handles them one at a time, like OTP).
+_WHICH: Final = "which_children"
+_COUNT: Final = "count_children"
+_START: Final = "start_child"
+_TERMINATE: Final = "terminate_child"
+_RESTART: Final = "restart_child"
+_DELETE: Final = "delete_child"
+
+
+def _check_intensity(max_restarts: object, max_seconds: object) -> tuple[int, float]:
+    if isinstance(max_restarts, bool) or not isinstance(max_restarts, int) or max_restarts < 0:
+        raise ValueError(f"max_restarts must be an int >= 0, got {max_restarts!r}")
+    if (
+        isinstance(max_seconds, bool)
+        or not isinstance(max_seconds, (int, float))
+        or not max_seconds > 0
+    ):
+        raise ValueError(f"max_seconds must be a number of seconds > 0, got {max_seconds!r}")
+    return max_restarts, float(max_seconds)
+
+
+class _SupervisorServer(GenServer[None]):
+    """The machinery both supervisors share: children, restarts, intensity, shutdown."""
+
+    process_kind = "Supervisor"
+    kind_label: ClassVar[str] = "Supervisor or DynamicSupervisor"
+    strategy: Strategy = Strategy.ONE_FOR_ONE
+
+    def __init__(self, max_restarts: int, max_seconds: float) -> None:
+        self.max_restarts = max_restarts
+        self.max_seconds = max_seconds
+        self._restarts: collections.deque[int] = collections.deque()
+        self._nursery: trio.Nursery | None = None
+        self._gave_up: RestartIntensityError | None = None
+        self._stopping = False
+
+    # -- running -----------------------------------------------------------------------
+
+    async def _serve_in_nursery(self, arg: Any, name: object, task_status: Any) -> None:
+        supervised = isinstance(task_status, _Child)
+        error: BaseException | None = None
+        async with trio.open_nursery() as nursery:
+            self._nursery = nursery
+            try:
+                await _serve(self, arg, name, task_status)
+            except Exception as exc:
+                # Re-raised below, outside the nursery, so that the starter (or owner)
+                # gets it as itself, not wrapped in an exception group.
+                error = exc
+                nursery.cancel_scope.cancel()
+        if error is not None:
+            raise error
+        if self._gave_up is not None and not supervised:
+            gave_up = self._gave_up
+            cause = gave_up.reason
+            raise gave_up from (cause if isinstance(cause, BaseException) else None)
+
+    async def terminate(self, reason: object, state: None) -> None:
+        self._stopping = True
+        await self._shutdown_all()
+
+    # -- starting children -------------------------------------------------------------
+
+    async def _start(self, child: _Child) -> Any:
+        """Start ``child`` in the nursery; return its handle (None: ignored).
+
+        Raises:
+            ChildStartError: the start failed; ``reason`` says why (an
+                :exc:`AlreadyStartedError` when the child's name is taken).
+        """
+        assert self._nursery is not None
+        child.gen += 1
+        try:
+            handle = await self._nursery.start(_run_child, child)
+        except StartError as exc:
+            # A GenServer's init failure: its reason; a nested supervisor's failure or
+            # a taken name: the error itself (OTP nests these too).
+            reason = exc.reason if type(exc) is StartError else exc
+            raise ChildStartError(child.spec.id, reason) from exc
+        except Exception as exc:
+            raise ChildStartError(child.spec.id, exc) from exc
+        if handle is not None:
+            self._report("started", child, None, "info")
+        return handle
+
+    # -- exits ---------------------------------------------------------------------------
+
+    def _child_exited(self, child: _Child, reason: object) -> None:
+        """Called by a child's runner, in the child's task, as it ends."""
+        child.running = False
+        if child.terminating:
+            if child.done is not None:
+                child.done.set()
+            self._terminated(child)
+            return
+        if self._stopping:
+            return
+        spec = child.spec
+        restart = spec.restart
+        if not is_normal_exit(reason):
+            self._report("terminated", child, reason, "error")
+        if restart is Restart.TEMPORARY or (
+            restart is Restart.TRANSIENT and is_normal_exit(reason)
+        ):
+            self._forget(child)
+            return
+        assert self.pid._mailbox is not None
+        self.pid._mailbox.send_nowait((INFO, _ChildExit(child, child.gen, reason), None))
+
+    def _forget(self, child: _Child) -> None:
+        """A child that will not be restarted has exited."""
+        raise NotImplementedError
+
+    def _terminated(self, child: _Child) -> None:
+        """A child the supervisor asked to stop has exited."""
+
+    def _child_started(self, child: _Child) -> None:
+        """A child called ``task_status.started(handle)``."""
+
+    def _add_restart(self) -> bool:
+        """Record a restart; True if it exceeds the intensity (OTP's add_restart)."""
+        now = math.floor(trio.current_time())
+        restarts = self._restarts
+        max_seconds = self.max_seconds
+        while restarts and not now <= restarts[0] + max_seconds:
+            restarts.popleft()
+        restarts.append(now)
+        return len(restarts) > self.max_restarts
+
+    def _give_up(self, child: _Child, reason: object) -> Stop[None]:
+        self._report("caused shutdown", child, "reached_max_restart_intensity", "error")
+        self._gave_up = RestartIntensityError(
+            self.pid, child.spec.id, reason, self.max_restarts, self.max_seconds
+        )
+        return Stop(SHUTDOWN, None)
+
+    async def handle_info(self, message: Any, state: None) -> NoReply[None] | Stop[None]:
+        if type(message) is not _ChildExit:
+            return await super().handle_info(message, state)
+        child = message.child
+        if message.gen != child.gen or child.running or not self._is_current(child):
+            return NoReply(None)  # stale: that child was restarted or removed since
+        if self._add_restart():
+            return self._give_up(child, message.reason)
+        while True:
+            try:
+                await self._restart_after_exit(child)
+            except ChildStartError as exc:
+                # A failed restart counts as another restart, as in OTP.
+                self._report("start error", child, exc.reason, "error")
+                if self._add_restart():
+                    return self._give_up(child, exc.reason)
+                continue
+            return NoReply(None)
+
+    def _is_current(self, child: _Child) -> bool:
+        raise NotImplementedError
+
+    async def _restart_after_exit(self, child: _Child) -> None:
+        raise NotImplementedError
+
+    # -- stopping children --------------------------------------------------------------
+
+    def _ask_to_stop(self, child: _Child) -> None:
+        """Deliver OTP's exit signal ``shutdown`` to a child, without waiting."""
+        child.terminating = True
+        handle = child.handle
+        assert child.scope is not None
+        if child.spec.shutdown == BRUTAL_KILL:
+            child.scope.cancel()
+        elif type(handle) is Pid and handle._mailbox is not None:
+            # A GenServer (or supervisor) runs terminate, as a process trapping exits.
+            handle._mailbox.send_nowait((SHUTDOWN_MSG, None, None))
+        else:
+            # A Task (or a plain function) does not trap exits: it stops at once.
+            if type(handle) is Pid:
+                handle._cancel_reason = SHUTDOWN
+            child.scope.cancel()
+
+    def _kill(self, child: _Child) -> None:
+        assert child.scope is not None
+        child.scope.cancel()
+        self._report("shut down abnormally", child, "killed", "error")
+
+    async def _terminate(self, child: _Child) -> None:
+        """Stop one child: ask, wait up to its ``shutdown`` budget, then cancel."""
+        if not child.running:
+            return
+        child.done = trio.Event()
+        self._ask_to_stop(child)
+        budget = child.spec.shutdown
+        if budget != BRUTAL_KILL and budget != INFINITY:
+            with trio.move_on_after(budget):
+                await child.done.wait()
+            if child.running:
+                self._kill(child)
+        await child.done.wait()
+        child.terminating = False
+        child.done = None
+
+    async def _shutdown_all(self) -> None:
+        raise NotImplementedError
+
+    # -- reports -------------------------------------------------------------------------
+
+    def _report(self, what: str, child: _Child, reason: object, severity: str) -> None:
+        spec = child.spec
+        shutdown = spec.shutdown
+        _reports.supervisor_report(
+            what,
+            self.pid,
+            self._report_id(child),
+            child.handle,
+            reason,
+            spec.start_call(),
+            spec.restart.value,
+            "brutal_kill"
+            if shutdown == BRUTAL_KILL
+            else "infinity"
+            if shutdown == INFINITY
+            else f"{shutdown:g}",
+            spec.type.value,
+            severity=severity,
+        )
+
+    def _report_id(self, child: _Child) -> object:
+        return child.spec.id
+
+    # -- management ----------------------------------------------------------------------
+
+    async def handle_call(
+        self, request: Any, from_: From, state: None
+    ) -> Reply[None] | NoReply[None]:
+        try:
+            value = await self._manage(request[0], request[1])
+        except Exception as exc:
+            # OTP answers {:error, reason}: here the caller raises it.
+            _reply_error(from_, exc)
+            return NoReply(None)
+        return Reply(value, None)
+
+    async def _manage(self, op: str, arg: Any) -> Any:
+        raise NotImplementedError
+
+
+async def _manage_call(kind: type[_SupervisorServer], sup: object, op: str, arg: Any) -> Any:
+    """Send a management request to a supervisor (no deadline: OTP's ``:infinity``)."""
+    pid = sup if type(sup) is Pid else _lookup(sup)
+    if pid is not None and not isinstance(pid._impl, kind):
+        raise TypeError(f"{op} needs a {kind.kind_label}, but {sup!r} is {pid._impl!r}")
+    return await call(sup, (op, arg), timeout=None)
+
+
+def _lookup(name: object) -> Pid | None:
+    from ._registry import whereis
+
+    try:
+        return whereis(name)
+    except TypeError:
+        return None
+
+
+# --------------------------------------------------------------------------------------
+# The static Supervisor
+# --------------------------------------------------------------------------------------
+
+
+class _StaticSupervisor(_SupervisorServer):
+    kind_label = "Supervisor"
+
+    def __init__(self, strategy: Strategy, max_restarts: int, max_seconds: float) -> None:
+        super().__init__(max_restarts, max_seconds)
+        self.strategy = strategy
+        self._children: list[_Child] = []  # in start order
+
+    async def init(self, arg: Any) -> Ok[None]:
+        specs: list[ChildSpec] = arg
+        for spec in specs:
+            child = _Child(self, spec, spec.args)
+            self._children.append(child)
+            try:
+                await self._start(child)
+            except Exception:
+                # OTP: stop the ones already started (reverse order), then fail.
+                self._children.remove(child)
+                self._stopping = True
+                await self._shutdown_all()
+                raise
+        return Ok(None)
+
+    def _forget(self, child: _Child) -> None:
+        if child.spec.restart is Restart.TEMPORARY:
+            self._children.remove(child)
+        else:
+            child.handle = None
+
+    def _is_current(self, child: _Child) -> bool:
+        return child in self._children
+
+    async def _restart_after_exit(self, child: _Child) -> None:
+        children = self._children
+        if self.strategy is Strategy.ONE_FOR_ONE:
+            affected = [child]
+        else:
+            index = children.index(child)
+            affected = children[:] if self.strategy is Strategy.ONE_FOR_ALL else children[index:]
+            for other in reversed(affected):
+                if other is not child:
+                    await self._terminate(other)
+        for other in affected:
+            if other.spec.restart is Restart.TEMPORARY and other is not child:
+                # OTP: a temporary sibling stopped by the strategy is not restarted.
+                children.remove(other)
+                continue
+            if other.running:
+                continue
+            try:
+                handle = await self._start(other)
+            except ChildStartError:
+                other.handle = None
+                raise
+            if handle is None:
+                other.handle = None
+
+    async def _shutdown_all(self) -> None:
+        for child in reversed(self._children):
+            await self._terminate(child)
+            child.handle = None
+
+    def _find(self, child_id: object) -> _Child:
+        for child in self._children:
+            if child.spec.id == child_id:
+                return child
+        raise ChildNotFoundError(child_id)
+
+    async def _manage(self, op: str, arg: Any) -> Any:
+        if op == _WHICH:
+            return [
+                ChildInfo(c.spec.id, c.handle if c.running else None, c.spec.type, c.spec.modules)
+                for c in reversed(self._children)
+            ]
+        if op == _COUNT:
+            return _count(self._children)
+        if op == _START:
+            spec: ChildSpec = arg
+            for child in self._children:
+                if child.spec.id == spec.id:
+                    if child.running:
+                        raise AlreadyStartedError(spec.id, child.handle)
+                    raise AlreadyPresentError(spec.id)
+            child = _Child(self, spec, spec.args)
+            self._children.append(child)
+            try:
+                return await _start_unwrapping_name_clash(self, child)
+            except Exception:
+                self._children.remove(child)
+                raise
+        child = self._find(arg)
+        if op == _TERMINATE:
+            await self._terminate(child)
+            child.handle = None
+            if child.spec.restart is Restart.TEMPORARY:
+                self._children.remove(child)
+            return None
+        if op == _RESTART:
+            if child.running:
+                raise ChildRunningError(arg)
+            return await self._start(child)
+        if op == _DELETE:
+            if child.running:
+                raise ChildRunningError(arg)
+            self._children.remove(child)
+            return None
+        raise AssertionError(op)  # pragma: no cover
+
+
+async def _start_unwrapping_name_clash(sup: _SupervisorServer, child: _Child) -> Any:
+    # start_child with a taken name raises AlreadyStartedError itself: the holder is
+    # what the caller needs (OTP's {:already_started, pid}).
+    try:
+        return await sup._start(child)
+    except ChildStartError as exc:
+        if isinstance(exc.reason, AlreadyStartedError):
+            raise exc.reason from None
+        raise
+
+
+def _count(children: Iterable[_Child]) -> ChildCounts:
+    specs = active = supervisors = 0
+    for child in children:
+        specs += 1
+        active += child.running
+        supervisors += child.spec.type is ChildType.SUPERVISOR
+    return ChildCounts(specs, active, supervisors, specs - supervisors)
+
+
+def _check_strategy(strategy: object) -> Strategy:
+    try:
+        return Strategy(strategy)  # type: ignore[arg-type]  # str or Strategy; else ValueError
+    except ValueError:
+        raise ValueError(
+            "strategy must be 'one_for_one', 'one_for_all' or 'rest_for_one' "
+            f"(or trio_otp.Strategy), got {strategy!r}"
+        ) from None
+
+
+@final
+class Supervisor:
+    """OTP's ``Supervisor``: starts children in order, restarts them by strategy.
+
+    All methods are class-level, as in Elixir (``Supervisor.which_children(sup)``);
+    ``sup`` is the supervisor's handle or registered name. Options and their
+    defaults:
+
+    * ``strategy``: default **one_for_one** (see :class:`Strategy`);
+    * ``max_restarts``: default **3**; ``max_seconds``: default **5**;
+    * ``name``: default **None** (not registered).
+    """
+
+    @staticmethod
+    async def serve(
+        children: Iterable[object],
+        *,
+        strategy: Strategy | str = Strategy.ONE_FOR_ONE,
+        max_restarts: int = 3,
+        max_seconds: float = 5,
+        name: object = None,
+        task_status: trio.TaskStatus[Pid] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Run a supervisor until it stops, following ``nursery.start``'s protocol.
+
+        Children start in order, each after the previous one's ``init`` succeeded;
+        then the handle is passed to ``task_status.started``.
+
+        Raises:
+            ChildSpecError: a child spec is invalid or ids repeat (nothing started).
+            ChildStartError: a child failed to start (the others were stopped).
+            AlreadyStartedError: ``name`` is taken.
+            RestartIntensityError: it gave up restarting, and no supervisor
+                supervises it.
+        """
+        specs = [to_child_spec(child) for child in children]
+        check_unique_ids(specs)
+        sup = _StaticSupervisor(
+            _check_strategy(strategy), *_check_intensity(max_restarts, max_seconds)
+        )
+        await sup._serve_in_nursery(specs, name, task_status)
+
+    @staticmethod
+    async def start(
+        nursery: trio.Nursery,
+        children: Iterable[object],
+        *,
+        strategy: Strategy | str = Strategy.ONE_FOR_ONE,
+        max_restarts: int = 3,
+        max_seconds: float = 5,
+        name: object = None,
+    ) -> Pid:
+        """Start a supervisor in ``nursery``; return its handle once all children started.
+
+        OTP's ``Supervisor.start_link``. See :meth:`serve` for the errors.
+        """
+        pid: Pid = await nursery.start(
+            functools.partial(
+                Supervisor.serve,
+                children,
+                strategy=strategy,
+                max_restarts=max_restarts,
+                max_seconds=max_seconds,
+                name=name,
+            )
+        )
+        return pid
+
+    @staticmethod
+    @asynccontextmanager
+    async def open(
+        children: Iterable[object],
+        *,
+        strategy: Strategy | str = Strategy.ONE_FOR_ONE,
+        max_restarts: int = 3,
+        max_seconds: float = 5,
+        name: object = None,
+    ) -> AsyncIterator[Pid]:
+        """``async with Supervisor.open(children) as sup:`` runs a supervision tree.
+
+        The supervisor lives exactly as long as the block. When the block ends, it
+        stops its children in reverse start order (each within its ``shutdown``
+        budget) and exits; if the block raises, the tree is cancelled. Start errors
+        are raised as themselves; a :exc:`~trio_otp.RestartIntensityError` while the
+        block runs cancels the block and comes out of the ``async with`` in an
+        exception group (use ``except*``).
+        """
+        error: BaseException | None = None
+        async with trio.open_nursery() as nursery:
+            try:
+                pid = await Supervisor.start(
+                    nursery,
+                    children,
+                    strategy=strategy,
+                    max_restarts=max_restarts,
+                    max_seconds=max_seconds,
+                    name=name,
+                )
+            except Exception as exc:
+                error = exc
+            else:
+                yield pid
+                if pid.alive:
+                    try:
+                        await stop(pid, SHUTDOWN)
+                    except Exception:  # it exited meanwhile; its own error is raised
+                        if pid.alive:
+                            raise
+        if error is not None:
+            raise error
+
+    @staticmethod
+    def child_spec(child: object, **overrides: Any) -> ChildSpec:
+        """Return ``child`` as a :class:`~trio_otp.ChildSpec`, fields overridden.
+
+        OTP's ``Supervisor.child_spec/2``: ``Supervisor.child_spec((Task, fn),
+        restart="transient")`` is the seed's fix. ``child`` is any form a children
+        list accepts. As the pair ``(Supervisor, {"children": [...], ...options})``
+        in a children list, it gives the spec of a child supervisor with those
+        options (id: the ``name``, else ``Supervisor``; type supervisor; shutdown
+        infinity).
+        """
+        if isinstance(child, Mapping) and "children" in child:
+            opts = dict(child)
+            children = opts.pop("children")
+            unknown = set(opts) - {"strategy", "max_restarts", "max_seconds", "name", "id"}
+            if unknown:
+                raise ChildSpecError(f"unknown Supervisor option(s) {sorted(unknown)}")
+            child_id = opts.pop("id", opts.get("name") or Supervisor)
+            spec = ChildSpec(
+                id=child_id,
+                start=functools.partial(Supervisor.serve, list(children), **opts),
+                type=ChildType.SUPERVISOR,
+                modules=(Supervisor,),
+            )
+            return spec.replace(**overrides) if overrides else spec
+        return to_child_spec(child, **overrides)
+
+    @staticmethod
+    async def start_child(sup: object, child: object) -> Pid | None:
+        """Add a child and start it; return its handle (``None`` if it ignored).
+
+        Raises:
+            AlreadyStartedError: a running child has that id (or the name is taken).
+            AlreadyPresentError: a stopped child with that id is kept.
+            ChildStartError: it failed to start (nothing is added).
+            ChildSpecError: the spec is invalid.
+        """
+        spec = to_child_spec(child)
+        result: Pid | None = await _manage_call(_StaticSupervisor, sup, _START, spec)
+        return result
+
+    @staticmethod
+    async def terminate_child(sup: object, child_id: object) -> None:
+        """Stop a child (within its ``shutdown`` budget); its spec is kept.
+
+        A temporary child's spec is deleted. Stopping a stopped child is fine.
+
+        Raises:
+            ChildNotFoundError: no child has that id.
+        """
+        await _manage_call(_StaticSupervisor, sup, _TERMINATE, child_id)
+
+    @staticmethod
+    async def restart_child(sup: object, child_id: object) -> Pid | None:
+        """Start a stopped child again from its kept spec; return its handle.
+
+        Raises:
+            ChildRunningError: it is running.
+            ChildNotFoundError: no child has that id.
+            ChildStartError: it failed to start.
+        """
+        result: Pid | None = await _manage_call(_StaticSupervisor, sup, _RESTART, child_id)
+        return result
+
+    @staticmethod
+    async def delete_child(sup: object, child_id: object) -> None:
+        """Forget a stopped child's spec.
+
+        Raises:
+            ChildRunningError: it is running (terminate it first).
+            ChildNotFoundError: no child has that id.
+        """
+        await _manage_call(_StaticSupervisor, sup, _DELETE, child_id)
+
+    @staticmethod
+    async def which_children(sup: object) -> list[ChildInfo]:
+        """List the children, in reverse start order, as OTP does."""
+        result: list[ChildInfo] = await _manage_call(_SupervisorServer, sup, _WHICH, None)
+        return result
+
+    @staticmethod
+    async def count_children(sup: object) -> ChildCounts:
+        """Count the children: specs, active, supervisors, workers."""
+        result: ChildCounts = await _manage_call(_SupervisorServer, sup, _COUNT, None)
+        return result
+
+    @staticmethod
+    async def stop(sup: object, reason: object = NORMAL) -> None:
+        """Stop the supervisor: its children stop in reverse start order, then it exits.
+
+        Same as :func:`trio_otp.stop`.
+        """
+        await stop(sup, reason)

@@ -1,0 +1,163 @@
+"""Task: a process that runs one function, and supervised async/await.
+
+OTP's ``Task``. ``(Task, fn)`` in a children list (or ``Task.child_spec(fn)``) runs
+``fn`` under a supervisor, with restart **temporary** by default: a task that fails
+is not run again unless its spec says ``transient`` (the seed's fix), in which case
+the *same* function runs again in a new process, so a ``from`` it captured still gets
+its reply.
+
+``fn`` may be an async function or a plain one; a plain function runs inline in the
+task and must not block (use ``trio.to_thread.run_sync`` inside an async ``fn`` for
+blocking work). A Task has no mailbox and does not trap exits: when its supervisor
+shuts it down it is cancelled at once (exit reason ``shutdown``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Callable
+from typing import Any, Generic, TypeVar, final
+
+import trio
+
+from . import _reports
+from ._child_spec import ChildSpec, Restart
+from ._exceptions import TaskExit, TaskTimeout
+from ._process import UNSET, Pid, _current
+from ._reasons import NORMAL
+
+T = TypeVar("T")
+
+
+async def _run(
+    fn: Callable[..., Any], args: tuple[Any, ...], task_status: Any, box: AsyncTask[Any] | None
+) -> Any:
+    pid = Pid._new("Task", None, None, fn)
+    token = _current.set(pid)
+    reason: object = UNSET
+    try:
+        task_status.started(pid)
+        result = fn(*args)
+        if inspect.isawaitable(result):
+            result = await result
+        reason = NORMAL
+        if box is not None:
+            box._value = result
+        return result
+    except Exception as exc:
+        reason = exc
+        _reports.task_crash(pid, exc, fn, args)
+        raise
+    finally:
+        _current.reset(token)
+        pid._exited(pid._cancel_reason if reason is UNSET else reason)
+
+
+@final
+class Task:
+    """OTP's ``Task``: run one function as a (supervised) process."""
+
+    @staticmethod
+    async def serve(
+        fn: Callable[..., Any],
+        *args: Any,
+        task_status: trio.TaskStatus[Pid] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Run ``fn(*args)`` as a process (``nursery.start``'s protocol).
+
+        The handle is passed to ``task_status.started`` at once, then ``fn`` runs. An
+        exception is a crash: it is logged (``trio_otp.task``) and raised.
+        """
+        await _run(fn, args, task_status, None)
+
+    @staticmethod
+    async def start(nursery: trio.Nursery, fn: Callable[..., Any], *args: Any) -> Pid:
+        """Start ``fn(*args)`` as a process in ``nursery``; return its handle.
+
+        Linked, as OTP's ``Task.start_link``: if ``fn`` raises, the exception reaches
+        the nursery.
+        """
+        pid: Pid = await nursery.start(Task.serve, fn, *args)
+        return pid
+
+    @staticmethod
+    def child_spec(fn: Callable[..., Any], *args: Any) -> ChildSpec:
+        """The spec of ``(Task, fn)``: id ``Task``, restart **temporary**, shutdown 5 s.
+
+        Change the restart with ``Supervisor.child_spec((Task, fn), restart="transient")``.
+        """
+        if not callable(fn):
+            raise TypeError(f"Task needs a function to run, got {fn!r}")
+        return ChildSpec(
+            id=Task,
+            start=Task.serve,
+            args=(fn, *args),
+            restart=Restart.TEMPORARY,
+            modules=(Task,),
+        )
+
+    @staticmethod
+    async def async_nolink(sup: object, fn: Callable[..., T], *args: Any) -> AsyncTask[T]:
+        """Start ``fn(*args)`` under the DynamicSupervisor ``sup`` and return a handle
+        to await its result with :meth:`AsyncTask.wait`.
+
+        Elixir's ``Task.Supervisor.async_nolink``: the task is not linked to the
+        caller; its crash is reported to whoever waits for it.
+        """
+        from ._dynamic_supervisor import DynamicSupervisor
+
+        box: AsyncTask[T] = AsyncTask()
+        spec = ChildSpec(
+            id=Task,
+            start=_serve_async,
+            args=(box, fn, *args),
+            restart=Restart.TEMPORARY,
+            modules=(Task,),
+        )
+        pid = await DynamicSupervisor.start_child(sup, spec)
+        assert pid is not None
+        box.pid = pid
+        return box
+
+
+async def _serve_async(
+    box: AsyncTask[Any], fn: Callable[..., Any], *args: Any, task_status: Any
+) -> None:
+    await _run(fn, args, task_status, box)
+
+
+_NO_VALUE: Any = object()
+
+
+@final
+class AsyncTask(Generic[T]):
+    """A task started by :meth:`Task.async_nolink`, to be awaited with :meth:`wait`."""
+
+    pid: Pid
+
+    def __init__(self) -> None:
+        self._value: Any = _NO_VALUE
+
+    def __repr__(self) -> str:
+        return f"<AsyncTask {getattr(self, 'pid', '(starting)')!r}>"
+
+    async def wait(self, timeout: float | None = 5.0) -> T:  # noqa: ASYNC109 - Task.await
+        """Wait for the task's result (Elixir's ``Task.await``), default **5 s**.
+
+        Raises:
+            TaskTimeout: it did not finish within ``timeout`` (it keeps running).
+            TaskExit: it crashed (the exception is the ``__cause__``), or was shut
+                down or killed.
+        """
+        with trio.move_on_after(math.inf if timeout is None else timeout) as scope:
+            reason = await self.pid.wait_exited()
+        if scope.cancelled_caught:
+            raise TaskTimeout(self, math.inf if timeout is None else timeout)
+        if self._value is not _NO_VALUE:
+            value: T = self._value
+            return value
+        error = TaskExit(self, reason)
+        if isinstance(reason, BaseException):
+            raise error from reason
+        raise error

@@ -1,0 +1,49 @@
+"""Render a live supervision tree as text, the way the seed chapter draws it."""
+
+from __future__ import annotations
+
+from ._child_spec import ChildType
+from ._process import Pid
+from ._registry import whereis
+from ._reports import label
+from ._supervisor import Supervisor
+
+
+def _node(child_id: object, pid: Pid | None) -> str:
+    if pid is not None and pid._name is not None:
+        return f"{label(pid)} {pid!r}"
+    if child_id is not None:
+        name = child_id.__qualname__ if isinstance(child_id, type) else str(child_id)
+        return f"{name} {pid!r}" if pid is not None else f"{name} (not running)"
+    return f"{pid._kind} {pid!r}" if pid is not None else "(not running)"
+
+
+async def render_tree(sup: object) -> str:
+    """Return the supervision tree under ``sup`` as indented text.
+
+    Children are listed in start order; child supervisors are expanded. Works for
+    any running Supervisor or DynamicSupervisor (handle or name)::
+
+        my_app_supervisor <Pid 0.3 my_app_supervisor>
+        ├── JobSupervisor <Pid 0.4 JobSupervisor>
+        │   ├── Task <Pid 0.7>
+        │   └── Task <Pid 0.8>
+        └── JobQueue <Pid 0.5 JobQueue>
+    """
+    pid = sup if type(sup) is Pid else whereis(sup)
+    if pid is None:
+        from ._exceptions import NoProcessError
+
+        raise NoProcessError(sup, "render_tree", None)
+    lines = [_node(None, pid)]
+
+    async def walk(parent: Pid, prefix: str) -> None:
+        children = list(reversed(await Supervisor.which_children(parent)))
+        for i, info in enumerate(children):
+            last = i == len(children) - 1
+            lines.append(prefix + ("└── " if last else "├── ") + _node(info.id, info.pid))
+            if info.type is ChildType.SUPERVISOR and info.pid is not None and info.pid.alive:
+                await walk(info.pid, prefix + ("    " if last else "│   "))
+
+    await walk(pid, "")
+    return "\n".join(lines)
