@@ -8,7 +8,6 @@ import contextlib
 
 from ._call import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
 from ._call import From as From
-from ._call import Server as Server
 from ._call import call as call
 from ._call import cast as cast
 from ._call import reply as reply

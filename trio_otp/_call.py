@@ -131,6 +131,14 @@ def _deliver(from_: From, result: outcome.Outcome[object]) -> None:
     reschedule(task, result)
 
 
+def _no_mailbox(pid: Pid | None, what: str) -> None:
+    if pid is not None and pid.alive:
+        raise TypeError(
+            f"cannot {what} {pid!r}: a {pid._kind} has no mailbox. Stop a Task through "
+            "its supervisor (terminate_child) or by cancelling the nursery that owns it."
+        )
+
+
 def _resolve(server: object) -> Pid | None:
     if type(server) is Pid:
         return server
@@ -173,6 +181,7 @@ async def call(server: Server, request: Any, timeout: float | None = DEFAULT_TIM
         timeout = _check_timeout(timeout)
     if pid is None or pid._mailbox is None:
         await trio.lowlevel.checkpoint()
+        _no_mailbox(pid, "call")
         raise NoProcessError(server, request, timeout)
     task = current_task()
     if pid._task is task:
@@ -240,6 +249,7 @@ async def stop(server: Server, reason: object = NORMAL, timeout: float | None = 
     pid = _resolve(server)
     if pid is None or pid._mailbox is None:
         await trio.lowlevel.checkpoint()
+        _no_mailbox(pid, "stop")
         raise NoProcessError(server, ("stop", reason), timeout)
     task = current_task()
     if pid._task is task:

@@ -17,20 +17,20 @@ from typing import Any, final
 import trio
 
 from ._call import stop
+from ._child import _Child
 from ._child_spec import BRUTAL_KILL, INFINITY, ChildSpec, ChildType, to_child_spec
-from ._exceptions import ChildNotFoundError, ChildSpecError, MaxChildrenError
+from ._exceptions import ChildNotFoundError, ChildSpecError, MaxChildrenError, NoProcessError
 from ._gen_server import Ok
 from ._process import Pid
 from ._reasons import NORMAL
+from ._registry import whereis
 from ._supervisor import (
     _COUNT,
-    _START,
     _TERMINATE,
     _WHICH,
     ChildCounts,
     ChildInfo,
     _check_intensity,
-    _Child,
     _count,
     _manage_call,
     _start_unwrapping_name_clash,
@@ -53,6 +53,7 @@ class _DynamicSupervisorServer(_SupervisorServer):
         self.extra_arguments = extra_arguments
         self._children: dict[Any, _Child] = {}  # handle -> child
         self._left = 0
+        self._starting = 0
         self._all_stopped: trio.Event | None = None
 
     async def init(self, arg: Any) -> Ok[None]:
@@ -62,6 +63,12 @@ class _DynamicSupervisorServer(_SupervisorServer):
         self._children.pop(child.handle, None)
 
     def _child_started(self, child: _Child) -> None:
+        if self._stopping:
+            # Its start began before the supervisor started shutting down: it cannot
+            # join a tree that is going away.
+            assert child.scope is not None
+            child.scope.cancel()
+            return
         self._children[child.handle] = child
 
     def _is_current(self, child: _Child) -> bool:
@@ -108,15 +115,27 @@ class _DynamicSupervisorServer(_SupervisorServer):
             self._all_stopped = None
         self._children.clear()
 
-    async def _manage(self, op: str, arg: Any) -> Any:
-        children = self._children
-        if op == _START:
-            spec: ChildSpec = arg
-            if self.max_children is not None and len(children) >= self.max_children:
-                raise MaxChildrenError(self.max_children)
-            args = self.extra_arguments + spec.args if self.extra_arguments else spec.args
+    async def _start_child(self, spec: ChildSpec) -> Any:
+        # Runs in the *caller's* task, not the supervisor's: nursery.start may be
+        # called from any task, the child's init then runs under the caller's cancel
+        # scopes, and the book-keeping happens synchronously in started(). That saves
+        # the two scheduler passes of a round trip through the supervisor's mailbox.
+        if self._stopping or not self.pid.alive:
+            raise NoProcessError(self.pid, ("start_child", spec), None)
+        if self.max_children is not None and (
+            len(self._children) + self._starting >= self.max_children
+        ):
+            raise MaxChildrenError(self.max_children)
+        args = self.extra_arguments + spec.args if self.extra_arguments else spec.args
+        self._starting += 1
+        try:
             # started() files the child under its handle (not at all if it ignored).
             return await _start_unwrapping_name_clash(self, _Child(self, spec, args))
+        finally:
+            self._starting -= 1
+
+    async def _manage(self, op: str, arg: Any) -> Any:
+        children = self._children
         if op == _TERMINATE:
             child = children.get(arg)
             if child is None:
@@ -132,6 +151,16 @@ class _DynamicSupervisorServer(_SupervisorServer):
         if op == _COUNT:
             return _count(children.values())
         raise AssertionError(op)  # pragma: no cover
+
+
+def _supervisor(sup: object, request: object) -> _DynamicSupervisorServer:
+    pid = sup if type(sup) is Pid else whereis(sup)
+    if pid is None or not pid.alive:
+        raise NoProcessError(sup, request, None)
+    impl = pid._impl
+    if not isinstance(impl, _DynamicSupervisorServer):
+        raise TypeError(f"{request!r} needs a DynamicSupervisor, but {sup!r} is {impl!r}")
+    return impl
 
 
 def _check_max_children(value: object) -> int | None:
@@ -233,7 +262,7 @@ class DynamicSupervisor:
             ChildSpecError: the spec is invalid.
         """
         spec = to_child_spec(child)
-        result: Pid | None = await _manage_call(_DynamicSupervisorServer, sup, _START, spec)
+        result: Pid | None = await _supervisor(sup, ("start_child", spec))._start_child(spec)
         return result
 
     @staticmethod

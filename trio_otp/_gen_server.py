@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Coroutine
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypeVar
 
 import attrs
@@ -19,8 +20,9 @@ from trio.lowlevel import checkpoint
 
 from . import _reports
 from ._call import CALL, CAST, INFO, SHUTDOWN, STOP, From, reply
+from ._child import _Child, direct_child, supervising, supervisor_of
 from ._exceptions import BadReturnValue, ProcessExit, StartError
-from ._process import UNSET, Pid, _current
+from ._process import UNSET, Pid
 from ._reasons import NORMAL, is_normal_exit
 from ._reasons import SHUTDOWN as SHUTDOWN_REASON
 from ._registry import _register
@@ -212,14 +214,19 @@ class GenServer(Generic[S]):
     # -- starting ----------------------------------------------------------------------
 
     @classmethod
-    async def serve(
+    @direct_child
+    def serve(
         cls,
         arg: Any = None,
         *,
         name: object = None,
         task_status: trio.TaskStatus[Pid | None] = trio.TASK_STATUS_IGNORED,
-    ) -> None:
+    ) -> Coroutine[Any, Any, None]:
         """Run a new server until it exits, following ``nursery.start``'s protocol.
+
+        An async function (it returns the server's coroutine, so that no wrapper
+        frame is kept per server): ``await MyServer.serve(arg)`` runs it in the
+        current task.
 
         ``await nursery.start(functools.partial(MyServer.serve, arg, name=...))``
         returns its handle once ``init`` succeeded (``None`` if ``init`` returned
@@ -236,7 +243,7 @@ class GenServer(Generic[S]):
             ProcessExit: the server stopped later with an abnormal reason that is
                 not an exception (an exception reason is raised as itself).
         """
-        await _serve(cls(), arg, name, task_status)
+        return _serve(cls(), arg, name, task_status, supervising(task_status))
 
     @classmethod
     async def start(
@@ -267,149 +274,175 @@ class GenServer(Generic[S]):
         return spec.replace(**overrides) if overrides else spec
 
 
-async def _serve(server: GenServer[Any], arg: Any, name: object, task_status: Any) -> None:
+async def _serve(
+    server: GenServer[Any], arg: Any, name: object, task_status: Any, child: _Child | None
+) -> None:
+    """The life of one server: init, the message loop, terminate, the exit.
+
+    ``child`` is set when a supervisor started the server directly: then the server
+    enters the child's kill scope itself, reports its exit to the supervisor and
+    raises nothing after it started. Otherwise an abnormal exit is raised into the
+    owning nursery (OTP's link).
+    """
     send_channel, recv = trio.open_memory_channel[Any](math.inf)
-    pid = Pid._new(server.process_kind, name, send_channel, server)
+    pid = Pid._new(server.process_kind, name, send_channel, server, supervisor_of(task_status))
     server.pid = pid
     if name is not None:
         try:
             _register(name, pid)
         except BaseException:
             send_channel.close()
-            pid._reason = NORMAL  # never ran; nothing waits on it
+            pid._reason = NORMAL  # it never ran; nothing can be waiting on it
             raise
-    token = _current.set(pid)
     reason: object = UNSET
+    error: BaseException | None = None
     state: Any = None
     msg: Any = None
     started = False
     stop_reply: tuple[From, object] | None = None
-    terminating = reported = False
-    try:
-        res: Any
+    terminating = False
+    # Set once ``reason`` is final; if the task is cancelled before that (even
+    # inside terminate), the exit reason is the cancel reason (killed).
+    final = False
+    with trio.CancelScope() as scope:
+        if child is not None:
+            child.scope = scope
         try:
-            res = await server.init(arg)
-        except Exception as exc:
-            reason = exc
-            if isinstance(exc, StartError):  # e.g. a supervisor's child failed to start
-                raise
-            raise StartError(exc) from exc
-        rt = type(res)
-        if rt is Ok:
-            state = res.state
-            cont = res.continue_
-        elif rt is Ignore:
-            reason = NORMAL
-            task_status.started(None)
-            return
-        elif rt is Stop:
-            reason = res.reason
-            raise StartError(reason)
-        else:
-            reason = BadReturnValue("init", res)
-            raise StartError(reason) from reason
-        task_status.started(pid)
-        started = True
+            res: Any
+            try:
+                res = await server.init(arg)
+            except Exception as exc:
+                reason = exc
+                final = True
+                if isinstance(exc, StartError):  # e.g. a supervisor's child failed
+                    raise
+                raise StartError(exc) from exc
+            rt = type(res)
+            if rt is Ok:
+                state = res.state
+                cont = res.continue_
+            elif rt is Ignore:
+                reason = NORMAL
+                final = True
+                task_status.started(None)
+                return
+            elif rt is Stop:
+                reason = res.reason
+                final = True
+                raise StartError(reason)
+            else:
+                reason = BadReturnValue("init", res)
+                final = True
+                raise StartError(reason) from reason
+            task_status.started(pid)
+            # Drop trio's start machinery (its temporary nursery and cancel status):
+            # kept alive by this frame it would cost ~1 KB per idle server.
+            task_status = None
+            started = True
 
-        burst = 0
-        receive_nowait = recv.receive_nowait
-        while True:
-            while cont is not None:
-                res = await server.handle_continue(cont.arg, state)
-                rt = type(res)
+            burst = 0
+            receive_nowait = recv.receive_nowait
+            while True:
+                while cont is not None:
+                    res = await server.handle_continue(cont.arg, state)
+                    rt = type(res)
+                    if rt is NoReply:
+                        state = res.state
+                        cont = res.continue_
+                    elif rt is Stop:
+                        reason = res.reason
+                        state = res.state
+                        break
+                    else:
+                        raise BadReturnValue("handle_continue", res)
+                if reason is not UNSET:
+                    break
+
+                # Take the next message: without a scheduler pass while the mailbox
+                # has some, but with a checkpoint every _BURST messages.
+                burst += 1
+                if burst >= _BURST:
+                    burst = 0
+                    await checkpoint()
+                try:
+                    msg = receive_nowait()
+                except trio.WouldBlock:
+                    burst = 0
+                    msg = await recv.receive()
+
+                tag = msg[0]
+                if tag == CALL:
+                    res = await server.handle_call(msg[1], msg[2], state)
+                    rt = type(res)
+                    if rt is Reply:
+                        reply(msg[2], res.reply)
+                        state = res.state
+                        cont = res.continue_
+                        continue
+                    callback = "handle_call"
+                elif tag == CAST:
+                    res = await server.handle_cast(msg[1], state)
+                    rt = type(res)
+                    callback = "handle_cast"
+                elif tag == INFO:
+                    res = await server.handle_info(msg[1], state)
+                    rt = type(res)
+                    callback = "handle_info"
+                elif tag == STOP:
+                    reason = msg[1]
+                    break
+                else:
+                    assert tag == SHUTDOWN
+                    reason = SHUTDOWN_REASON
+                    break
+
                 if rt is NoReply:
                     state = res.state
                     cont = res.continue_
                 elif rt is Stop:
                     reason = res.reason
                     state = res.state
+                    if tag == CALL and res.reply is not _NO_REPLY:
+                        stop_reply = (msg[2], res.reply)
                     break
                 else:
-                    raise BadReturnValue("handle_continue", res)
-            if reason is not UNSET:
-                break
+                    raise BadReturnValue(callback, res)
 
-            # Take the next message: without a scheduler pass while the mailbox has
-            # some, but with a checkpoint every _BURST messages.
-            burst += 1
-            if burst >= _BURST:
-                burst = 0
-                await checkpoint()
-            try:
-                msg = receive_nowait()
-            except trio.WouldBlock:
-                burst = 0
-                msg = await recv.receive()
-
-            tag = msg[0]
-            if tag == CALL:
-                res = await server.handle_call(msg[1], msg[2], state)
-                rt = type(res)
-                if rt is Reply:
-                    reply(msg[2], res.reply)
-                    state = res.state
-                    cont = res.continue_
-                    continue
-                callback = "handle_call"
-            elif tag == CAST:
-                res = await server.handle_cast(msg[1], state)
-                rt = type(res)
-                callback = "handle_cast"
-            elif tag == INFO:
-                res = await server.handle_info(msg[1], state)
-                rt = type(res)
-                callback = "handle_info"
-            elif tag == STOP:
-                reason = msg[1]
-                break
-            else:
-                assert tag == SHUTDOWN
-                reason = SHUTDOWN_REASON
-                break
-
-            if rt is NoReply:
-                state = res.state
-                cont = res.continue_
-            elif rt is Stop:
-                reason = res.reason
-                state = res.state
-                if tag == CALL and res.reply is not _NO_REPLY:
-                    stop_reply = (msg[2], res.reply)
-                break
-            else:
-                raise BadReturnValue(callback, res)
-
-        # An orderly stop: terminate, answer a stop-with-reply, then exit.
-        terminating = True
-        await server.terminate(reason, state)
-        if stop_reply is not None:
-            reply(*stop_reply)
-        if not is_normal_exit(reason):
-            _report_crash(pid, reason, msg, state)
-            reported = True
-            if isinstance(reason, BaseException):
-                raise reason
-            raise ProcessExit(pid, reason)
-    except Exception as exc:
-        if not started or reported:
-            raise
-        crash = exc
-        reason = exc
-        if not terminating:
-            # OTP runs terminate/2 when a callback crashes, too.
+            # An orderly stop: terminate, answer a stop-with-reply, then exit.
             terminating = True
-            try:
-                await server.terminate(exc, state)
-            except Exception as during:  # the later error becomes the exit reason
-                reason = during
-        _report_crash(pid, reason, msg, state)
-        if reason is crash:
-            raise
-        raise reason from crash
-    finally:
-        _current.reset(token)
-        # UNSET here means we are being cancelled: killed, terminate not run.
-        pid._exited(pid._cancel_reason if reason is UNSET else reason)
+            await server.terminate(reason, state)
+            final = True
+            if stop_reply is not None:
+                reply(*stop_reply)
+            if not is_normal_exit(reason):
+                _report_crash(pid, reason, msg, state)
+                error = reason if isinstance(reason, BaseException) else ProcessExit(pid, reason)
+        except Exception as exc:
+            if not started:
+                raise  # a start failure: nursery.start raises it in the starter
+            crash = exc
+            reason = exc
+            if not terminating:
+                # OTP runs terminate/2 when a callback crashes, too.
+                terminating = True
+                try:
+                    await server.terminate(exc, state)
+                except Exception as during:  # the later error becomes the exit reason
+                    during.__context__ = crash
+                    reason = during
+            final = True
+            _report_crash(pid, reason, msg, state)
+            error = reason
+        finally:
+            # Not final: we are being cancelled (killed), maybe inside terminate.
+            pid._exited(reason if final else pid._cancel_reason)
+    # Here the server ended by itself, crashed, or was killed through its own scope.
+    if child is not None:
+        if started:
+            child.sup._child_exited(child, pid._reason)
+        return
+    if error is not None:
+        raise error
 
 
 def _report_crash(pid: Pid, reason: object, msg: Any, state: object) -> None:

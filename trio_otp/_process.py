@@ -9,10 +9,10 @@ process exited (calls to it then fail at once with
 from __future__ import annotations
 
 import itertools
-from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Final, final
 
 import trio
+from trio.lowlevel import RunVar
 
 from ._reasons import KILLED
 
@@ -26,7 +26,33 @@ _ids = itertools.count(1)
 #: Sentinel for "has not exited yet" (a reason may legitimately be ``None``).
 UNSET: Final[Any] = object()
 
-_current: ContextVar[Pid | None] = ContextVar("trio_otp.current_process", default=None)
+# Which trio task runs which process, per run (a RunVar, so nothing leaks between
+# runs). A table rather than a ContextVar: setting a ContextVar in every process
+# costs ~250 bytes per idle process.
+_by_task: RunVar[dict[trio.lowlevel.Task, Pid]] = RunVar("trio_otp.processes")
+
+
+def _table() -> dict[trio.lowlevel.Task, Pid]:
+    try:
+        return _by_task.get()
+    except LookupError:
+        table: dict[trio.lowlevel.Task, Pid] = {}
+        _by_task.set(table)
+        return table
+
+
+def _process_of(
+    task: trio.lowlevel.Task | None, table: dict[trio.lowlevel.Task, Pid]
+) -> Pid | None:
+    # The process a task belongs to: its own, or the nearest enclosing one (a helper
+    # task in a process's nursery belongs to that process).
+    while task is not None:
+        pid = table.get(task)
+        if pid is not None:
+            return pid
+        nursery = task.parent_nursery
+        task = nursery.parent_task if nursery is not None else None
+    return None
 
 
 @final
@@ -78,6 +104,7 @@ class Pid:
         name: object,
         mailbox: MemorySendChannel[Any] | None,
         impl: object,
+        parent: Pid | None = None,
     ) -> Pid:
         self = object.__new__(cls)
         self._id = next(_ids)
@@ -88,8 +115,12 @@ class Pid:
         self._pending = None
         self._exit_event = None
         self._exit_callbacks = None
-        self._parent = _current.get()
-        self._task = trio.lowlevel.current_task()
+        task = self._task = trio.lowlevel.current_task()
+        table = _table()
+        # A supervised child's parent is its supervisor, even when it was started
+        # from another task (DynamicSupervisor.start_child runs in the caller's).
+        self._parent = parent if parent is not None else _process_of(task, table)
+        table[task] = self
         self._impl = impl
         # The reason recorded if the process is cancelled: KILLED, unless its owner
         # asked it to shut down by cancelling (a Task does not trap exits: OTP G).
@@ -179,7 +210,9 @@ class Pid:
             # Drop the reference to queued messages: the process will never read them.
             self._mailbox.close()
             self._mailbox = None
-        self._task = None
+        if self._task is not None:
+            _table().pop(self._task, None)
+            self._task = None
         pending = self._pending
         if pending:
             self._pending = None
@@ -200,4 +233,8 @@ def current_process() -> Pid | None:
 
     ``None`` outside any process (in plain trio code).
     """
-    return _current.get()
+    try:
+        table = _by_task.get()
+    except LookupError:
+        return None
+    return _process_of(trio.lowlevel.current_task(), table)

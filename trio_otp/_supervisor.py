@@ -54,6 +54,7 @@ import trio
 from . import _reports
 from ._call import INFO, From, _reply_error, call, stop
 from ._call import SHUTDOWN as SHUTDOWN_MSG
+from ._child import _Child, _direct_start, _is_direct, _run_child
 from ._child_spec import (
     BRUTAL_KILL,
     INFINITY,
@@ -70,12 +71,11 @@ from ._exceptions import (
     ChildRunningError,
     ChildSpecError,
     ChildStartError,
-    ProcessExit,
     RestartIntensityError,
     StartError,
 )
 from ._gen_server import GenServer, NoReply, Ok, Reply, Stop, _serve
-from ._process import UNSET, Pid
+from ._process import Pid
 from ._reasons import NORMAL, SHUTDOWN, is_normal_exit
 
 
@@ -122,87 +122,6 @@ class ChildCounts:
     active: int
     supervisors: int
     workers: int
-
-
-# --------------------------------------------------------------------------------------
-# One child and its runner
-# --------------------------------------------------------------------------------------
-
-
-@final
-class _Child:
-    """A supervised child. Also the ``task_status`` its start function receives."""
-
-    __slots__ = (
-        "_status",
-        "args",
-        "done",
-        "gen",
-        "handle",
-        "is_started",
-        "running",
-        "scope",
-        "spec",
-        "sup",
-        "terminating",
-    )
-
-    def __init__(self, sup: _SupervisorServer, spec: ChildSpec, args: tuple[Any, ...]) -> None:
-        self.sup = sup
-        self.spec = spec
-        self.args = args
-        self.handle: Any = None
-        self.gen = 0
-        self.running = False
-        self.is_started = False
-        self.terminating = False
-        self.done: trio.Event | None = None
-        self.scope: trio.CancelScope | None = None
-        self._status: Any = None
-
-    # The TaskStatus protocol, forwarded to the real one -------------------------------
-
-    def started(self, value: Any = None) -> None:
-        # Book-keep before handing over: the child may exit before the supervisor's
-        # nursery.start even returns.
-        self.handle = value
-        self.is_started = True
-        if value is not None:
-            self.running = True
-            self.sup._child_started(self)
-        self._status.started(value)
-
-    def __repr__(self) -> str:
-        return f"<child {self.spec.id!r} of {self.sup.pid!r}>"
-
-
-async def _run_child(child: _Child, task_status: Any) -> None:
-    # The child's whole life: one task in the supervisor's nursery, in its own cancel
-    # scope (the supervisor's way to kill just this child).
-    child._status = task_status
-    child.is_started = False
-    reason: object
-    with trio.CancelScope() as scope:
-        child.scope = scope
-        try:
-            await child.spec.start(*child.args, task_status=child)
-        except Exception as exc:
-            if not child.is_started:
-                raise  # a start failure: nursery.start raises it in the supervisor
-            is_exit = type(exc) is ProcessExit and exc.pid is child.handle
-            reason = exc.reason if is_exit else exc  # type: ignore[attr-defined]
-        else:
-            handle = child.handle
-            if type(handle) is Pid and handle._reason is not UNSET:
-                reason = handle._reason
-            else:
-                reason = NORMAL
-    if not child.is_started or child.handle is None:
-        return  # never started (trio reports that), or ignored: nothing to supervise
-    if scope.cancelled_caught:
-        handle = child.handle
-        reason = handle._reason if type(handle) is Pid else SHUTDOWN
-    child.sup._child_exited(child, reason)
 
 
 # --------------------------------------------------------------------------------------
@@ -261,7 +180,7 @@ class _SupervisorServer(GenServer[None]):
         async with trio.open_nursery() as nursery:
             self._nursery = nursery
             try:
-                await _serve(self, arg, name, task_status)
+                await _serve(self, arg, name, task_status, None)
             except Exception as exc:
                 # Re-raised below, outside the nursery, so that the starter (or owner)
                 # gets it as itself, not wrapped in an exception group.
@@ -290,7 +209,8 @@ class _SupervisorServer(GenServer[None]):
         assert self._nursery is not None
         child.gen += 1
         try:
-            handle = await self._nursery.start(_run_child, child)
+            runner = _direct_start if _is_direct(child.spec.start) else _run_child
+            handle = await self._nursery.start(runner, child)
         except StartError as exc:
             # A GenServer's init failure: its reason; a nested supervisor's failure or
             # a taken name: the error itself (OTP nests these too).
@@ -323,8 +243,9 @@ class _SupervisorServer(GenServer[None]):
         ):
             self._forget(child)
             return
-        assert self.pid._mailbox is not None
-        self.pid._mailbox.send_nowait((INFO, _ChildExit(child, child.gen, reason), None))
+        mailbox = self.pid._mailbox
+        if mailbox is not None:  # None: the supervisor itself is going down
+            mailbox.send_nowait((INFO, _ChildExit(child, child.gen, reason), None))
 
     def _forget(self, child: _Child) -> None:
         """A child that will not be restarted has exited."""

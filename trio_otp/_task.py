@@ -16,42 +16,52 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
 from typing import Any, Generic, TypeVar, final
 
 import trio
 
 from . import _reports
+from ._child import _Child, direct_child, supervising, supervisor_of
 from ._child_spec import ChildSpec, Restart
 from ._exceptions import TaskExit, TaskTimeout
-from ._process import UNSET, Pid, _current
+from ._process import UNSET, Pid
 from ._reasons import NORMAL
 
 T = TypeVar("T")
 
 
 async def _run(
-    fn: Callable[..., Any], args: tuple[Any, ...], task_status: Any, box: AsyncTask[Any] | None
-) -> Any:
-    pid = Pid._new("Task", None, None, fn)
-    token = _current.set(pid)
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    task_status: Any,
+    box: AsyncTask[Any] | None,
+    child: _Child | None,
+) -> None:
+    pid = Pid._new("Task", None, None, fn, supervisor_of(task_status))
     reason: object = UNSET
-    try:
-        task_status.started(pid)
-        result = fn(*args)
-        if inspect.isawaitable(result):
-            result = await result
-        reason = NORMAL
-        if box is not None:
-            box._value = result
-        return result
-    except Exception as exc:
-        reason = exc
-        _reports.task_crash(pid, exc, fn, args)
-        raise
-    finally:
-        _current.reset(token)
-        pid._exited(pid._cancel_reason if reason is UNSET else reason)
+    error: BaseException | None = None
+    with trio.CancelScope() as scope:
+        if child is not None:
+            child.scope = scope
+        try:
+            task_status.started(pid)
+            task_status = None  # don't keep trio's start machinery alive
+            result = fn(*args)
+            if inspect.isawaitable(result):
+                result = await result
+            reason = NORMAL
+            if box is not None:
+                box._value = result
+        except Exception as exc:
+            reason = error = exc
+            _reports.task_crash(pid, exc, fn, args)
+        finally:
+            pid._exited(pid._cancel_reason if reason is UNSET else reason)
+    if child is not None:
+        child.sup._child_exited(child, pid._reason)
+    elif error is not None:
+        raise error
 
 
 @final
@@ -59,17 +69,20 @@ class Task:
     """OTP's ``Task``: run one function as a (supervised) process."""
 
     @staticmethod
-    async def serve(
+    @direct_child
+    def serve(
         fn: Callable[..., Any],
         *args: Any,
         task_status: trio.TaskStatus[Pid] = trio.TASK_STATUS_IGNORED,
-    ) -> None:
+    ) -> Coroutine[Any, Any, None]:
         """Run ``fn(*args)`` as a process (``nursery.start``'s protocol).
 
         The handle is passed to ``task_status.started`` at once, then ``fn`` runs. An
-        exception is a crash: it is logged (``trio_otp.task``) and raised.
+        exception is a crash: it is logged (``trio_otp.task``) and raised (reported
+        to the supervisor, under one). An async function that returns the task's
+        coroutine, so that no wrapper frame is kept per task.
         """
-        await _run(fn, args, task_status, None)
+        return _run(fn, args, task_status, None, supervising(task_status))
 
     @staticmethod
     async def start(nursery: trio.Nursery, fn: Callable[..., Any], *args: Any) -> Pid:
@@ -121,10 +134,11 @@ class Task:
         return box
 
 
-async def _serve_async(
+@direct_child
+def _serve_async(
     box: AsyncTask[Any], fn: Callable[..., Any], *args: Any, task_status: Any
-) -> None:
-    await _run(fn, args, task_status, box)
+) -> Coroutine[Any, Any, None]:
+    return _run(fn, args, task_status, box, supervising(task_status))
 
 
 _NO_VALUE: Any = object()

@@ -1,0 +1,146 @@
+"""One supervised child: its record, and how it runs in the supervisor's nursery.
+
+A child runs as one task in its supervisor's nursery, inside its own cancel scope
+(the supervisor's way to kill just that child). When it ends, the supervisor is told
+synchronously, from the child's task, with the exit reason.
+
+Two ways to run:
+
+* trio_otp's own processes (GenServer, Task) know this protocol: they receive the
+  :class:`_Child` as ``task_status``, enter ``child.scope`` themselves and report
+  their exit with ``child.sup._child_exited``. No wrapper frame is kept per child,
+  which matters when a supervisor holds a million of them.
+* any other ``nursery.start``-style function is wrapped by :func:`_run_child`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any, TypeVar, final
+
+import trio
+
+from ._exceptions import ProcessExit
+from ._process import UNSET, Pid
+from ._reasons import NORMAL, SHUTDOWN
+
+if TYPE_CHECKING:
+    from ._supervisor import _SupervisorServer
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@final
+class _Child:
+    """A supervised child. Also the ``task_status`` its start function receives."""
+
+    __slots__ = (
+        "_status",
+        "args",
+        "direct",
+        "done",
+        "gen",
+        "handle",
+        "is_started",
+        "running",
+        "scope",
+        "spec",
+        "sup",
+        "terminating",
+    )
+
+    def __init__(self, sup: _SupervisorServer, spec: Any, args: tuple[Any, ...]) -> None:
+        self.sup = sup
+        self.spec = spec
+        self.args = args
+        self.handle: Any = None
+        self.gen = 0
+        self.direct = False
+        self.running = False
+        self.is_started = False
+        self.terminating = False
+        self.done: trio.Event | None = None
+        self.scope: trio.CancelScope | None = None
+        self._status: Any = None
+
+    # The TaskStatus protocol, forwarded to the real one -------------------------------
+
+    def started(self, value: Any = None) -> None:
+        # Book-keep before handing over: the child may exit before the supervisor's
+        # nursery.start even returns.
+        self.handle = value
+        self.is_started = True
+        if value is not None:
+            self.running = True
+            self.sup._child_started(self)
+        status, self._status = self._status, None  # don't keep trio's start machinery
+        status.started(value)
+
+    def __repr__(self) -> str:
+        return f"<child {self.spec.id!r} of {self.sup.pid!r}>"
+
+
+def supervising(task_status: object) -> _Child | None:
+    """The child record if a supervisor started this process directly, else None."""
+    if type(task_status) is _Child and task_status.direct:
+        return task_status
+    return None
+
+
+def supervisor_of(task_status: object) -> Pid | None:
+    """The supervisor's handle if a supervisor is starting this process."""
+    if type(task_status) is _Child:
+        return task_status.sup.pid
+    return None
+
+
+def direct_child(fn: F) -> F:
+    """Mark a start function that implements the child protocol itself."""
+    fn._trio_otp_direct = True  # type: ignore[attr-defined]
+    return fn
+
+
+def _is_direct(fn: object) -> bool:
+    if isinstance(fn, functools.partial):
+        fn = fn.func
+    return getattr(fn, "_trio_otp_direct", False) is True
+
+
+def _direct_start(child: _Child, task_status: Any) -> Coroutine[Any, Any, None]:
+    # A plain function that returns the child's own coroutine: nursery.start runs
+    # it as the child's task, with no wrapper frame around it.
+    child._status = task_status
+    child.is_started = False
+    child.direct = True
+    result: Coroutine[Any, Any, None] = child.spec.start(*child.args, task_status=child)
+    return result
+
+
+async def _run_child(child: _Child, task_status: Any) -> None:
+    # The whole life of a child whose start function knows nothing of supervisors.
+    child._status = task_status
+    child.is_started = False
+    child.direct = False
+    reason: object
+    with trio.CancelScope() as scope:
+        child.scope = scope
+        try:
+            await child.spec.start(*child.args, task_status=child)
+        except Exception as exc:
+            if not child.is_started:
+                raise  # a start failure: nursery.start raises it in the supervisor
+            is_exit = type(exc) is ProcessExit and exc.pid is child.handle
+            reason = exc.reason if is_exit else exc  # type: ignore[attr-defined]
+        else:
+            handle = child.handle
+            if type(handle) is Pid and handle._reason is not UNSET:
+                reason = handle._reason
+            else:
+                reason = NORMAL
+    if not child.is_started or child.handle is None:
+        return  # never started (trio reports that), or ignored: nothing to supervise
+    if scope.cancelled_caught:
+        handle = child.handle
+        reason = handle._reason if type(handle) is Pid else SHUTDOWN
+    child.sup._child_exited(child, reason)
