@@ -50,7 +50,7 @@ def children(queue: type[JobQueue] = JobQueue) -> list[object]:
 
 
 async def test_a0_child_specs() -> None:
-    """Task specs are temporary; Supervisor.child_spec overrides restart; which_children is in reverse start order."""
+    """Task specs are temporary, child_spec overrides restart, which_children is reverse order."""
 
     def fn() -> None: ...
 
@@ -58,7 +58,10 @@ async def test_a0_child_specs() -> None:
     assert (spec.id, spec.restart, spec.args) == (Task, otp.Restart.TEMPORARY, (fn,))
     fixed = Supervisor.child_spec((Task, fn), restart="transient")
     assert (fixed.id, fixed.restart, fixed.start, fixed.args) == (
-        Task, otp.Restart.TRANSIENT, spec.start, (fn,)
+        Task,
+        otp.Restart.TRANSIENT,
+        spec.start,
+        (fn,),
     )
     async with Supervisor.open(children(), name="my_app_supervisor") as sup:
         infos = await Supervisor.which_children(sup)
@@ -90,12 +93,14 @@ async def test_a2_failing_temporary_job_times_out(
         with pytest.raises(otp.CallTimeout) as info:
             await JobQueue.schedule_job(boom)
         assert trio.current_time() == 5.0
-        assert info.value.server is JobQueue and info.value.timeout == 5.0
+        assert info.value.server is JobQueue
+        assert info.value.timeout == 5.0
         assert "timed out after 5 s" in str(info.value)
         counts = await DynamicSupervisor.count_children("JobSupervisor")
         assert counts == otp.ChildCounts(specs=0, active=0, supervisors=0, workers=0)
         assert await DynamicSupervisor.which_children("JobSupervisor") == []
-        assert otp.whereis(JobQueue) is queue and otp.whereis("JobSupervisor") is jobs
+        assert otp.whereis(JobQueue) is queue
+        assert otp.whereis("JobSupervisor") is jobs
         crashes = [r for r in caplog.records if r.name == "trio_otp.task"]
         assert len(crashes) == 1
         assert "started from JobSupervisor terminating" in crashes[0].getMessage()
@@ -115,14 +120,15 @@ async def test_a3_transient_job_is_restarted(autojump_clock: trio.abc.Clock) -> 
 
     async with Supervisor.open(children(TransientJobQueue), name="my_app_supervisor"):
         assert await JobQueue.schedule_job(flaky) == "Job result"
-        assert len(attempts) == 3 and len(set(attempts)) == 3
+        assert len(attempts) == 3
+        assert len(set(attempts)) == 3
         assert trio.current_time() == 0
 
 
 async def test_a5_always_failing_transient_job_escalates(
     autojump_clock: trio.abc.Clock,
 ) -> None:
-    """The 4th crash shuts JobSupervisor down; the top supervisor restarts it; the caller times out."""
+    """The 4th crash ends JobSupervisor, the top restarts it, and the caller times out."""
     attempts = 0
 
     def doomed() -> str:
@@ -139,6 +145,195 @@ async def test_a5_always_failing_transient_job_escalates(
         assert attempts == 4
         assert jobs.exit_reason == otp.SHUTDOWN
         new_jobs = otp.whereis("JobSupervisor")
-        assert new_jobs is not None and new_jobs is not jobs and new_jobs.alive
+        assert new_jobs is not None
+        assert new_jobs is not jobs
+        assert new_jobs.alive
         assert otp.whereis(JobQueue) is queue
         assert await JobQueue.schedule_job(lambda: "Job result") == "Job result"
+
+
+async def test_a4_intensity_is_per_supervisor_across_jobs(autojump_clock: trio.abc.Clock) -> None:
+    """After A3, each 4th crash in JobSupervisor's window loses that job to a 5 s timeout."""
+    # One outcome per attempt, consumed in order: A3's job (F F S), then the 10 jobs.
+    # JobSupervisor #1 crashes at A3 (x2), job 2 (3rd: restarted), job 4 (4th: gives up).
+    # JobSupervisor #2 crashes at job 6 (x2), job 7 (3rd: restarted, 4th: gives up).
+    pattern = "FFS" + "S" + "FS" + "S" + "F" + "S" + "FFS" + "FF" + "S" + "S" + "S"
+    outcomes = iter(pattern)
+    attempts: list[otp.Pid | None] = []
+
+    def flaky() -> str:
+        attempts.append(otp.current_process())
+        if next(outcomes) == "F":
+            raise RuntimeError("flaky")
+        return "Job result"
+
+    async with Supervisor.open(children(TransientJobQueue), name="my_app_supervisor") as top:
+        queue, jobs = otp.whereis(JobQueue), otp.whereis("JobSupervisor")
+        assert await JobQueue.schedule_job(flaky) == "Job result"  # A3: 2 crashes
+        results: list[object] = []
+        supervisors = [jobs]
+        for _ in range(10):
+            called_at = trio.current_time()
+            try:
+                results.append(await JobQueue.schedule_job(flaky))
+            except otp.CallTimeout:
+                results.append(("timeout", called_at, trio.current_time()))
+                old, new = supervisors[-1], otp.whereis("JobSupervisor")
+                assert old is not None
+                assert old.exit_reason == otp.SHUTDOWN
+                assert new is not None
+                assert new is not old
+                assert new.alive
+                supervisors.append(new)
+            assert otp.whereis(JobQueue) is queue
+        assert results == [
+            "Job result",
+            "Job result",
+            "Job result",
+            ("timeout", 0.0, 5.0),
+            "Job result",
+            "Job result",
+            ("timeout", 5.0, 10.0),
+            "Job result",
+            "Job result",
+            "Job result",
+        ]
+        assert len(attempts) == len(pattern)
+        assert len(set(attempts)) == len(pattern)  # every attempt is a new process
+        assert next(outcomes, None) is None
+        assert len(supervisors) == 3
+        # The top supervisor restarted JobSupervisor twice (at 0 s and 5 s): within its limit.
+        assert top.alive
+        assert queue is not None
+        assert queue.alive
+
+
+async def test_a4_temporary_job_crashes_do_not_count(autojump_clock: trio.abc.Clock) -> None:
+    """Temporary tasks are never restarted, so failing jobs never end JobSupervisor."""
+
+    def boom() -> str:
+        raise RuntimeError("boom")
+
+    async with Supervisor.open(children(), name="my_app_supervisor"):
+        jobs = otp.whereis("JobSupervisor")
+        for i in range(5):
+            with pytest.raises(otp.CallTimeout):
+                await JobQueue.schedule_job(boom)
+            assert trio.current_time() == 5.0 * (i + 1)
+        assert otp.whereis("JobSupervisor") is jobs
+
+
+def doomed() -> str:
+    raise RuntimeError("always")
+
+
+async def run_a5() -> None:
+    """A5: a transient job that always fails, then a good job on the new JobSupervisor."""
+    async with Supervisor.open(children(TransientJobQueue), name="my_app_supervisor"):
+        with pytest.raises(otp.CallTimeout):
+            await JobQueue.schedule_job(doomed)
+        assert await JobQueue.schedule_job(lambda: "Job result") == "Job result"
+
+
+def headers(caplog: pytest.LogCaptureFixture) -> list[str]:
+    """The first line of every supervisor report."""
+    return [
+        r.getMessage().split("\n")[0] for r in caplog.records if r.name == "trio_otp.supervisor"
+    ]
+
+
+async def test_a6_default_logging_prints_only_crash_reports(
+    autojump_clock: trio.abc.Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """By default only the Task crash reports appear (ERROR); supervisor reports stay off."""
+    assert not logging.getLogger("trio_otp.supervisor").isEnabledFor(logging.INFO)
+    await run_a5()
+    assert {r.name for r in caplog.records} == {"trio_otp.task"}
+    assert [r.levelno for r in caplog.records] == [logging.ERROR] * 4
+    assert all(
+        "started from JobSupervisor terminating\n** (RuntimeError) always" in r.getMessage()
+        for r in caplog.records
+    )
+
+
+async def test_a6_supervisor_reports_at_info(
+    autojump_clock: trio.abc.Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """At INFO: 4 'terminated', 'caused shutdown', then JobSupervisor 'started' again."""
+    caplog.set_level(logging.INFO, logger="trio_otp.supervisor")
+    await run_a5()
+    records = [r for r in caplog.records if r.name == "trio_otp.supervisor"]
+    assert all(r.levelno == logging.INFO for r in records)
+    by_header = {}
+    for record in records:
+        by_header.setdefault(record.getMessage().split("\n")[0], []).append(record)
+
+    terminated = by_header["Child None of Supervisor JobSupervisor terminated"]
+    assert len(terminated) == 4
+    for record in terminated:
+        lines = record.getMessage().split("\n")
+        assert lines[1] == "** (RuntimeError) always"
+        assert lines[2].startswith("Pid: <Pid ")
+        assert lines[3].startswith("Start Call: Task.serve(")
+        assert lines[4:] == ["Restart: transient", "Shutdown: 5", "Type: worker"]
+        assert record.otp_severity == "error"  # type: ignore[attr-defined]
+        assert record.otp_child_id is None  # type: ignore[attr-defined]
+
+    (gave_up,) = by_header["Child None of Supervisor JobSupervisor caused shutdown"]
+    message = gave_up.getMessage()
+    assert "\n** (stop) 'reached_max_restart_intensity'\n" in message
+    assert message.endswith("Restart: transient\nShutdown: 5\nType: worker")
+
+    started = by_header["Child 'JobSupervisor' of Supervisor my_app_supervisor started"]
+    assert len(started) == 2  # the first start and the restart
+    lines = started[1].getMessage().split("\n")
+    assert lines[1].startswith("Pid: <Pid ")
+    assert "JobSupervisor" in lines[1]
+    assert lines[2].startswith("Start Call: ")
+    assert "DynamicSupervisor.serve" in lines[2]
+    assert lines[3:] == ["Restart: permanent", "Shutdown: infinity", "Type: supervisor"]
+    assert by_header["Child TransientJobQueue of Supervisor my_app_supervisor started"]
+
+    # In order: the 4 crashes, the give-up, then the top supervisor's restart.
+    order = [
+        h
+        for h in headers(caplog)
+        if h.endswith(("JobSupervisor terminated", "caused shutdown"))
+        or h.startswith("Child 'JobSupervisor'")
+    ]
+    assert order[:1] == ["Child 'JobSupervisor' of Supervisor my_app_supervisor started"]
+    assert order[1:5] == ["Child None of Supervisor JobSupervisor terminated"] * 4
+    assert order[5] == "Child None of Supervisor JobSupervisor caused shutdown"
+    assert order[-1] == "Child 'JobSupervisor' of Supervisor my_app_supervisor started"
+
+
+async def test_a6_permanent_child_shutdown_exit_is_reported_terminated(
+    autojump_clock: trio.abc.Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The top supervisor reports JobSupervisor's shutdown exit as 'terminated'."""
+    # OTP's supervisor reports every exit of a permanent child, normal ones included
+    # (supervisor.erl do_restart/4; job_queue_transient_sasl.out).
+    caplog.set_level(logging.INFO, logger="trio_otp.supervisor")
+    await run_a5()
+    reports = [
+        r.getMessage()
+        for r in caplog.records
+        if r.getMessage().startswith("Child 'JobSupervisor' of Supervisor my_app_supervisor ")
+    ]
+    assert [m.split("\n")[0].rsplit(" ", 1)[1] for m in reports] == [
+        "started",
+        "terminated",
+        "started",
+    ]
+    lines = reports[1].split("\n")
+    assert lines[1] == "** (stop) 'shutdown'"
+    assert lines[-3:] == ["Restart: permanent", "Shutdown: infinity", "Type: supervisor"]
+
+
+async def test_a6_dynamic_supervisor_does_not_report_child_starts(
+    autojump_clock: trio.abc.Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """DynamicSupervisor logs no 'started' report for its children's starts or restarts."""
+    caplog.set_level(logging.INFO, logger="trio_otp.supervisor")
+    await run_a5()
+    assert [h for h in headers(caplog) if h.endswith("of Supervisor JobSupervisor started")] == []

@@ -15,6 +15,7 @@ with fields overridden: the seed's ``Supervisor.child_spec(spec, restart: :trans
 from __future__ import annotations
 
 import enum
+import functools
 import math
 from collections.abc import Callable, Mapping
 from typing import Any, Final, Literal
@@ -160,11 +161,26 @@ class ChildSpec:
         return attrs.evolve(self, **changes)
 
     def start_call(self) -> str:
-        """How reports print the start call: ``JobQueue.serve(None)``."""
-        fn = self.start
-        name = getattr(fn, "__qualname__", None) or repr(fn)
-        args = ", ".join(repr(a) for a in self.args)
-        return f"{name}({args})"
+        """How reports print the start call: ``JobQueue.serve(None, name=JobQueue)``."""
+        fn: Any = self.start
+        args: list[Any] = []
+        keywords: dict[str, Any] = {}
+        while isinstance(fn, functools.partial):
+            args[:0] = fn.args
+            keywords = {**fn.keywords, **keywords}
+            fn = fn.func
+        owner = getattr(fn, "__self__", None)
+        if isinstance(owner, type):  # a classmethod: name the class it was taken from
+            name = f"{owner.__qualname__}.{fn.__name__}"
+        else:
+            name = getattr(fn, "__qualname__", None) or repr(fn)
+        shown = [_show(a) for a in (*args, *self.args)]
+        shown += [f"{k}={_show(v)}" for k, v in keywords.items()]
+        return f"{name}({', '.join(shown)})"
+
+
+def _show(value: object) -> str:
+    return value.__qualname__ if isinstance(value, type) else repr(value)
 
 
 _FIELDS: Final = frozenset(a.name for a in attrs.fields(ChildSpec))

@@ -40,6 +40,7 @@ from ._supervisor import (
 
 class _DynamicSupervisorServer(_SupervisorServer):
     kind_label = "DynamicSupervisor"
+    reports_starts = False
 
     def __init__(
         self,

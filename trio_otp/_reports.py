@@ -104,10 +104,10 @@ def supervisor_report(
     """OTP's SASL supervisor report: ``Child X of Supervisor S <what>``.
 
     ``what`` is ``terminated``, ``started``, ``caused shutdown`` or ``shut down
-    abnormally``. Logged at INFO so that it is off by default (see module docs).
+    abnormally``. Logged at INFO so that it is off by default (see module docs);
+    callers check ``supervisor_logger.isEnabledFor(logging.INFO)`` before building
+    the arguments.
     """
-    if not supervisor_logger.isEnabledFor(logging.INFO):
-        return
     cid = child_id.__qualname__ if isinstance(child_id, type) else repr(child_id)
     reason_part = "" if what == "started" else _reason_line(reason) + "\n"
     supervisor_logger.info(

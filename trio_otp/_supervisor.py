@@ -43,6 +43,7 @@ from __future__ import annotations
 import collections
 import enum
 import functools
+import logging
 import math
 from collections.abc import AsyncIterator, Iterable, Mapping
 from contextlib import asynccontextmanager
@@ -162,6 +163,8 @@ class _SupervisorServer(GenServer[None]):
 
     process_kind = "Supervisor"
     kind_label: ClassVar[str] = "Supervisor or DynamicSupervisor"
+    #: OTP's static supervisor reports each child start; DynamicSupervisor does not.
+    reports_starts: ClassVar[bool] = True
     strategy: Strategy = Strategy.ONE_FOR_ONE
 
     def __init__(self, max_restarts: int, max_seconds: float) -> None:
@@ -218,7 +221,7 @@ class _SupervisorServer(GenServer[None]):
             raise ChildStartError(child.spec.id, reason) from exc
         except Exception as exc:
             raise ChildStartError(child.spec.id, exc) from exc
-        if handle is not None:
+        if handle is not None and self.reports_starts:
             self._report("started", child, None, "info")
         return handle
 
@@ -236,7 +239,9 @@ class _SupervisorServer(GenServer[None]):
             return
         spec = child.spec
         restart = spec.restart
-        if not is_normal_exit(reason):
+        # OTP reports every exit of a permanent child, and the abnormal exits of
+        # the others (supervisor:do_restart/4).
+        if restart is Restart.PERMANENT or not is_normal_exit(reason):
             self._report("terminated", child, reason, "error")
         if restart is Restart.TEMPORARY or (
             restart is Restart.TRANSIENT and is_normal_exit(reason)
@@ -270,7 +275,7 @@ class _SupervisorServer(GenServer[None]):
     def _give_up(self, child: _Child, reason: object) -> Stop[None]:
         self._report("caused shutdown", child, "reached_max_restart_intensity", "error")
         self._gave_up = RestartIntensityError(
-            self.pid, child.spec.id, reason, self.max_restarts, self.max_seconds
+            self.pid, self._report_id(child), reason, self.max_restarts, self.max_seconds
         )
         return Stop(SHUTDOWN, None)
 
@@ -344,6 +349,10 @@ class _SupervisorServer(GenServer[None]):
     # -- reports -------------------------------------------------------------------------
 
     def _report(self, what: str, child: _Child, reason: object, severity: str) -> None:
+        # Supervisor reports are off by default: don't format anything for nothing
+        # (this runs on every child start and restart).
+        if not _reports.supervisor_logger.isEnabledFor(logging.INFO):
+            return
         spec = child.spec
         shutdown = spec.shutdown
         _reports.supervisor_report(
@@ -523,6 +532,14 @@ async def _start_unwrapping_name_clash(sup: _SupervisorServer, child: _Child) ->
         if isinstance(exc.reason, AlreadyStartedError):
             raise exc.reason from None
         raise
+
+
+async def children_in_start_order(sup: Pid) -> list[ChildInfo]:
+    """``which_children`` in start order, for either kind of supervisor."""
+    infos = await Supervisor.which_children(sup)
+    if isinstance(sup._impl, _StaticSupervisor):
+        infos.reverse()  # OTP lists a static supervisor's children newest first
+    return infos
 
 
 def _count(children: Iterable[_Child]) -> ChildCounts:

@@ -6,7 +6,7 @@ from ._child_spec import ChildType
 from ._process import Pid
 from ._registry import whereis
 from ._reports import label
-from ._supervisor import Supervisor
+from ._supervisor import children_in_start_order
 
 
 def _node(child_id: object, pid: Pid | None) -> str:
@@ -38,7 +38,7 @@ async def render_tree(sup: object) -> str:
     lines = [_node(None, pid)]
 
     async def walk(parent: Pid, prefix: str) -> None:
-        children = list(reversed(await Supervisor.which_children(parent)))
+        children = await children_in_start_order(parent)
         for i, info in enumerate(children):
             last = i == len(children) - 1
             lines.append(prefix + ("└── " if last else "├── ") + _node(info.id, info.pid))

@@ -1,0 +1,864 @@
+"""Supervisor: strategies, restart types, intensity, management, start failures, shutdown.
+
+Rows of otp-behaviour.md sections B, C, D, F and G for the static Supervisor
+(trio_otp/_supervisor.py), plus the structured-concurrency rules of STYLE.md.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+import trio_otp as otp
+from trio_otp import Supervisor, Task
+
+Events = list[tuple[Any, ...]]
+
+
+class Worker(otp.GenServer[tuple[str, Events]]):
+    """Records ``("start", name)`` and ``("terminate", name, reason)`` in a shared list.
+
+    The argument is ``(name, events)`` or ``(name, events, how)``; ``how`` picks what
+    ``init`` does. Casts make it exit: ``("stop", reason)`` or ``("raise", exc)``.
+    """
+
+    async def init(self, arg: Any) -> Any:
+        name, events, *rest = arg
+        how = rest[0] if rest else "ok"
+        events.append(("start", name))
+        match how:
+            case "ok":
+                return otp.Ok((name, events))
+            case "ignore":
+                return otp.Ignore()
+            case ("stop", reason):
+                return otp.Stop(reason)
+            case ("raise", exc):
+                raise exc
+        raise AssertionError(how)  # pragma: no cover
+
+    async def handle_cast(self, request: Any, state: tuple[str, Events]) -> Any:
+        match request:
+            case ("stop", reason):
+                return otp.Stop(reason, state)
+            case ("raise", exc):
+                raise exc
+        raise AssertionError(request)  # pragma: no cover
+
+    async def terminate(self, reason: object, state: tuple[str, Events]) -> None:
+        name, events = state
+        events.append(("terminate", name, reason))
+
+
+class Stubborn(otp.GenServer[tuple[str, Events, float]]):
+    """Its terminate records the time and then takes ``delay`` seconds (inf: never returns)."""
+
+    async def terminate(self, reason: object, state: tuple[str, Events, float]) -> None:
+        name, events, delay = state
+        events.append(("terminate", name, reason, trio.current_time()))
+        await trio.sleep(delay)
+        events.append(("terminated", name, trio.current_time()))
+
+
+class Killable:
+    """A start function whose process the test can kill (OTP's ``Process.exit(pid, :kill)``).
+
+    trio_otp has no kill signal to send from outside; cancelling a cancel scope that
+    wraps the process (not the supervisor's own scope for it) is the same thing: the
+    process ends at once, ``terminate`` does not run, the exit reason is ``killed``.
+    """
+
+    def __init__(self) -> None:
+        self.scopes: list[trio.CancelScope] = []
+
+    async def serve(
+        self, arg: Any, *, task_status: trio.TaskStatus[Any] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        with trio.CancelScope() as scope:
+            self.scopes.append(scope)
+            await Worker.serve(arg, task_status=task_status)
+
+    def kill(self) -> None:
+        self.scopes[-1].cancel()
+
+
+def worker(wid: str, events: Events, how: object = "ok", **overrides: Any) -> otp.ChildSpec:
+    return Worker.child_spec((wid, events, how), id=wid, **overrides)
+
+
+def killable(name: str, events: Events, killer: Killable, **overrides: Any) -> otp.ChildSpec:
+    return otp.ChildSpec(
+        id=name, start=killer.serve, args=((name, events),), modules=(Worker,), **overrides
+    )
+
+
+async def settle() -> None:
+    """Let every task run until all are blocked: the supervisor has handled the exit."""
+    await trio.testing.wait_all_tasks_blocked()
+
+
+async def pids(sup: object) -> dict[object, Any]:
+    return {info.id: info.pid for info in await Supervisor.which_children(sup)}
+
+
+async def crash(pid: otp.Pid, how: object = ("stop", "crash")) -> None:
+    """Make a Worker exit (a cast picks how) and let its supervisor react."""
+    otp.cast(pid, how)
+    await pid.wait_exited()
+    await settle()
+
+
+# The exit reasons of section C and how a Worker produces each.
+EXITS: dict[str, Any] = {
+    "normal": ("stop", otp.NORMAL),
+    "shutdown": ("stop", otp.SHUTDOWN),
+    "shutdown_payload": ("stop", otp.Shutdown("bye")),
+    "stop_crash": ("stop", "crash"),
+    "raise": ("raise", RuntimeError("boom")),
+    "killed": None,  # Killable.kill
+}
+RESTARTED_BY = {
+    "permanent": set(EXITS),
+    "transient": {"stop_crash", "raise", "killed"},
+    "temporary": set(),
+}
+
+
+async def exit_with(pid: otp.Pid, how: str, killer: Killable) -> object:
+    if how == "killed":
+        killer.kill()
+    else:
+        otp.cast(pid, EXITS[how])
+    reason = await pid.wait_exited()
+    await settle()
+    return reason
+
+
+def expected_reason(how: str) -> object:
+    return otp.KILLED if how == "killed" else EXITS[how][1]
+
+
+# --------------------------------------------------------------------------------------
+# B. Strategies
+# --------------------------------------------------------------------------------------
+
+
+async def test_children_start_in_order_and_are_listed_in_reverse():
+    """Children start in list order; which_children lists them in reverse start order."""
+    events: Events = []
+    async with Supervisor.open([worker(n, events) for n in "abc"]) as sup:
+        assert events == [("start", "a"), ("start", "b"), ("start", "c")]
+        infos = await Supervisor.which_children(sup)
+        assert [(i.id, i.type, i.modules) for i in infos] == [
+            (n, otp.ChildType.WORKER, (Worker,)) for n in "cba"
+        ]
+        assert all(isinstance(i.pid, otp.Pid) and i.pid.alive for i in infos)
+        assert all(i.pid.parent is sup for i in infos)
+        assert await Supervisor.count_children(sup) == otp.ChildCounts(
+            specs=3, active=3, supervisors=0, workers=3
+        )
+
+
+STRATEGY_EVENTS = {
+    "one_for_one": [("start", "b")],
+    "one_for_all": [
+        ("terminate", "c", otp.SHUTDOWN),
+        ("terminate", "a", otp.SHUTDOWN),
+        ("start", "a"),
+        ("start", "b"),
+        ("start", "c"),
+    ],
+    "rest_for_one": [("terminate", "c", otp.SHUTDOWN), ("start", "b"), ("start", "c")],
+}
+STRATEGY_RESTARTED = {"one_for_one": "b", "one_for_all": "abc", "rest_for_one": "bc"}
+
+
+@pytest.mark.parametrize("strategy", list(STRATEGY_EVENTS))
+async def test_strategy_when_b_is_killed(autojump_clock, strategy: str):
+    """Killing b: siblings stop in reverse start order (shutdown), then all restart in order."""
+    events: Events = []
+    killer = Killable()
+    specs = [killable(n, events, killer) for n in "abc"]
+    async with Supervisor.open(specs, strategy=strategy) as sup:
+        before = await pids(sup)
+        events.clear()
+        killer.scopes[1].cancel()  # b's
+        assert await before["b"].wait_exited() == otp.KILLED
+        await settle()
+        assert events == STRATEGY_EVENTS[strategy]
+        after = await pids(sup)
+        changed = "".join(n for n in "abc" if after[n] is not before[n])
+        assert changed == STRATEGY_RESTARTED[strategy]
+        assert all(after[n].alive for n in "abc")
+        assert list(after) == ["c", "b", "a"]
+        assert trio.current_time() == 0  # restarts are immediate
+
+
+@pytest.mark.parametrize("strategy", list(STRATEGY_EVENTS))
+async def test_strategy_when_b_crashes(strategy: otp.Strategy):
+    """A crashing b runs its own terminate first; then the strategy applies as for a kill."""
+    events: Events = []
+    async with Supervisor.open(
+        [worker(n, events) for n in "abc"], strategy=otp.Strategy(strategy)
+    ) as sup:
+        before = await pids(sup)
+        events.clear()
+        await crash(before["b"])
+        assert before["b"].exit_reason == "crash"
+        assert events == [("terminate", "b", "crash"), *STRATEGY_EVENTS[strategy]]
+        after = await pids(sup)
+        assert (
+            "".join(n for n in "abc" if after[n] is not before[n]) == (STRATEGY_RESTARTED[strategy])
+        )
+
+
+async def test_stop_terminates_children_in_reverse_start_order():
+    """Supervisor.stop terminates c, b, a in that order, each with reason shutdown."""
+    events: Events = []
+    async with trio.open_nursery() as nursery:
+        sup = await Supervisor.start(nursery, [worker(n, events) for n in "abc"])
+        children = await pids(sup)
+        events.clear()
+        assert await Supervisor.stop(sup) is None
+    assert events == [("terminate", n, otp.SHUTDOWN) for n in "cba"]
+    assert sup.exit_reason == otp.NORMAL
+    assert all(children[n].exit_reason == otp.SHUTDOWN for n in "abc")
+
+
+async def test_open_block_exit_stops_the_tree_with_reason_shutdown():
+    """Leaving the block stops children in reverse order; the supervisor exits shutdown."""
+    events: Events = []
+    async with Supervisor.open([worker(n, events) for n in "ab"]) as sup:
+        events.clear()
+    assert events == [("terminate", "b", otp.SHUTDOWN), ("terminate", "a", otp.SHUTDOWN)]
+    assert sup.exit_reason == otp.SHUTDOWN
+
+
+async def test_unknown_strategy_is_rejected():
+    """An unknown strategy is a ValueError naming the accepted ones."""
+    async with trio.open_nursery() as nursery:
+        with pytest.raises(ValueError, match="one_for_one"):
+            await Supervisor.start(nursery, [], strategy="one_for_none")
+
+
+# --------------------------------------------------------------------------------------
+# C. Restart types x exit reasons
+# --------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("restart", list(RESTARTED_BY))
+@pytest.mark.parametrize("how", list(EXITS))
+async def test_restart_type_and_exit_reason_decide_restart(restart: str, how: str):
+    """Permanent always restarts, transient only after an abnormal exit, temporary never."""
+    events: Events = []
+    killer = Killable()
+    async with Supervisor.open([killable("w", events, killer, restart=restart)]) as sup:
+        old = (await pids(sup))["w"]
+        reason = await exit_with(old, how, killer)
+        if how == "raise":
+            assert isinstance(reason, RuntimeError)
+        else:
+            assert reason == expected_reason(how)
+        infos = await Supervisor.which_children(sup)
+        counts = await Supervisor.count_children(sup)
+        if how in RESTARTED_BY[restart]:
+            (info,) = infos
+            assert (info.id, info.type) == ("w", otp.ChildType.WORKER)
+            assert info.pid is not old
+            assert info.pid.alive
+            assert counts == otp.ChildCounts(specs=1, active=1, supervisors=0, workers=1)
+            assert events.count(("start", "w")) == 2
+        elif restart == "transient":
+            # The spec is kept, not running (OTP: {:w, :undefined, :worker, [W]}).
+            assert infos == [otp.ChildInfo("w", None, otp.ChildType.WORKER, (Worker,))]
+            assert counts == otp.ChildCounts(specs=1, active=0, supervisors=0, workers=1)
+            assert events.count(("start", "w")) == 1
+        else:
+            assert infos == []
+            assert counts == otp.ChildCounts(specs=0, active=0, supervisors=0, workers=0)
+            assert events.count(("start", "w")) == 1
+        # terminate ran for every exit except the kill.
+        terminates = [e for e in events if e[0] == "terminate"]
+        assert terminates == ([] if how == "killed" else [("terminate", "w", reason)])
+
+
+async def test_management_api_on_a_stopped_transient_child():
+    """The management calls give OTP's answers for a transient child that exited normally."""
+    events: Events = []
+    spec = worker("w", events, restart="transient")
+    async with Supervisor.open([spec]) as sup:
+        await crash((await pids(sup))["w"], ("stop", otp.NORMAL))
+        assert await pids(sup) == {"w": None}
+
+        pid = await Supervisor.restart_child(sup, "w")
+        assert isinstance(pid, otp.Pid)
+        assert pid.alive
+        assert await pids(sup) == {"w": pid}
+        with pytest.raises(otp.ChildRunningError) as running:
+            await Supervisor.restart_child(sup, "w")
+        assert running.value.child_id == "w"
+        with pytest.raises(otp.AlreadyStartedError) as started:
+            await Supervisor.start_child(sup, spec)
+        assert started.value.holder is pid
+        with pytest.raises(otp.ChildRunningError):
+            await Supervisor.delete_child(sup, "w")
+
+        assert await Supervisor.terminate_child(sup, "w") is None
+        assert pid.exit_reason == otp.SHUTDOWN
+        assert await Supervisor.which_children(sup) == [
+            otp.ChildInfo("w", None, otp.ChildType.WORKER, (Worker,))
+        ]
+        with pytest.raises(otp.AlreadyPresentError) as present:
+            await Supervisor.start_child(sup, spec)
+        assert present.value.child_id == "w"
+
+        assert await Supervisor.delete_child(sup, "w") is None
+        assert await Supervisor.which_children(sup) == []
+        with pytest.raises(otp.ChildNotFoundError):
+            await Supervisor.delete_child(sup, "w")
+        with pytest.raises(otp.ChildNotFoundError):
+            await Supervisor.terminate_child(sup, "nope")
+        with pytest.raises(otp.ChildNotFoundError):
+            await Supervisor.restart_child(sup, "nope")
+
+        # After delete_child the id is free for start_child again.
+        new = await Supervisor.start_child(sup, spec)
+        assert isinstance(new, otp.Pid)
+        assert await pids(sup) == {"w": new}
+
+
+async def test_terminate_child_of_temporary_child_deletes_its_spec():
+    """terminate_child of a temporary child stops it and forgets its spec."""
+    events: Events = []
+    async with Supervisor.open([worker("t", events, restart="temporary")]) as sup:
+        pid = (await pids(sup))["t"]
+        await Supervisor.terminate_child(sup, "t")
+        assert pid.exit_reason == otp.SHUTDOWN
+        assert await Supervisor.which_children(sup) == []
+
+
+async def test_terminated_child_is_not_restarted():
+    """A permanent child stopped by terminate_child stays stopped; restart_child runs it again."""
+    events: Events = []
+    async with Supervisor.open([worker("w", events)]) as sup:
+        await Supervisor.terminate_child(sup, "w")
+        await settle()
+        assert await pids(sup) == {"w": None}
+        assert events == [("start", "w"), ("terminate", "w", otp.SHUTDOWN)]
+        await Supervisor.restart_child(sup, "w")
+        assert events[-1] == ("start", "w")
+
+
+async def test_start_child_adds_a_child_last():
+    """start_child starts the child now and lists it first (it is the last started)."""
+    events: Events = []
+    async with Supervisor.open([worker("a", events)]) as sup:
+        pid = await Supervisor.start_child(sup, worker("b", events))
+        assert next(iter((await pids(sup)).items())) == ("b", pid)
+        assert events == [("start", "a"), ("start", "b")]
+        events.clear()
+    assert events == [("terminate", "b", otp.SHUTDOWN), ("terminate", "a", otp.SHUTDOWN)]
+
+
+async def test_start_child_failure_adds_nothing():
+    """A start_child whose init stops raises ChildStartError and records nothing."""
+    events: Events = []
+    async with Supervisor.open([]) as sup:
+        with pytest.raises(otp.ChildStartError) as info:
+            await Supervisor.start_child(sup, worker("x", events, ("stop", "bad_init")))
+        assert (info.value.child_id, info.value.reason) == ("x", "bad_init")
+        assert await Supervisor.which_children(sup) == []
+
+
+async def test_start_child_ignored_is_kept_with_no_pid():
+    """start_child of a child whose init ignores returns None and keeps the spec."""
+    events: Events = []
+    async with Supervisor.open([]) as sup:
+        assert await Supervisor.start_child(sup, worker("x", events, "ignore")) is None
+        assert await pids(sup) == {"x": None}
+
+
+async def test_management_calls_check_the_supervisor_kind():
+    """Static-only management calls on a DynamicSupervisor are a TypeError."""
+    async with trio.open_nursery() as nursery:
+        ds = await otp.DynamicSupervisor.start(nursery)
+        with pytest.raises(TypeError, match="Supervisor"):
+            await Supervisor.restart_child(ds, "w")
+        await otp.DynamicSupervisor.stop(ds)
+
+
+# --------------------------------------------------------------------------------------
+# D. Restart intensity
+# --------------------------------------------------------------------------------------
+
+
+def gave_up(child_id: object, reason: object) -> pytest.RaisesExc[otp.RestartIntensityError]:
+    return pytest.RaisesExc(
+        otp.RestartIntensityError,
+        check=lambda e: e.child_id == child_id and e.reason == reason,
+    )
+
+
+async def test_fourth_crash_in_window_shuts_the_supervisor_down(autojump_clock):
+    """Crashes 1-3 are restarted; the 4th ends the supervisor with shutdown and stops c2 too."""
+    events: Events = []
+    with pytest.RaisesGroup(gave_up("c1", "crash")):
+        async with trio.open_nursery() as nursery:
+            sup = await Supervisor.start(nursery, [worker("c1", events), worker("c2", events)])
+            c2 = (await pids(sup))["c2"]
+            for _ in range(3):
+                c1 = (await pids(sup))["c1"]
+                await crash(c1)
+                assert (await pids(sup))["c1"] is not c1
+            otp.cast((await pids(sup))["c1"], ("stop", "crash"))
+            await sup.wait_exited()
+    assert sup.exit_reason == otp.SHUTDOWN
+    assert c2.exit_reason == otp.SHUTDOWN
+    crash_and_restart = [("terminate", "c1", "crash"), ("start", "c1")]
+    assert events == [
+        ("start", "c1"),
+        ("start", "c2"),
+        *crash_and_restart * 3,
+        ("terminate", "c1", "crash"),
+        ("terminate", "c2", otp.SHUTDOWN),
+    ]
+    assert trio.current_time() == 0
+
+
+async def test_intensity_counts_crashes_of_all_children(autojump_clock):
+    """The limit is per supervisor: c1, c2, c1, c2 crashing is 4 restarts, and it gives up."""
+    events: Events = []
+    with pytest.RaisesGroup(gave_up("c2", "crash")):
+        async with trio.open_nursery() as nursery:
+            sup = await Supervisor.start(nursery, [worker("c1", events), worker("c2", events)])
+            for name in ("c1", "c2", "c1"):
+                await crash((await pids(sup))[name])
+            otp.cast((await pids(sup))["c2"], ("stop", "crash"))
+            await sup.wait_exited()
+    assert sup.exit_reason == otp.SHUTDOWN
+
+
+async def test_max_restarts_zero_first_crash_ends_it(autojump_clock):
+    """With max_restarts=0 the first crash shuts the supervisor down, nothing restarts."""
+    events: Events = []
+    with pytest.RaisesGroup(gave_up("c1", "crash")):
+        async with trio.open_nursery() as nursery:
+            sup = await Supervisor.start(nursery, [worker("c1", events)], max_restarts=0)
+            otp.cast((await pids(sup))["c1"], ("stop", "crash"))
+            await sup.wait_exited()
+    assert sup.exit_reason == otp.SHUTDOWN
+    assert events == [("start", "c1"), ("terminate", "c1", "crash")]
+
+
+async def test_crashes_1_1_s_apart_exceed_one_restart_per_second(autojump_clock):
+    """max_restarts=1, max_seconds=1: crashes at t=0 and t=1.1 still end it (whole seconds)."""
+    events: Events = []
+    with pytest.RaisesGroup(gave_up("c1", "crash")):
+        async with trio.open_nursery() as nursery:
+            sup = await Supervisor.start(
+                nursery, [worker("c1", events)], max_restarts=1, max_seconds=1
+            )
+            await crash((await pids(sup))["c1"])
+            await trio.sleep(1.1)
+            otp.cast((await pids(sup))["c1"], ("stop", "crash"))
+            await sup.wait_exited()
+    assert sup.exit_reason == otp.SHUTDOWN
+    assert events.count(("start", "c1")) == 2
+
+
+async def test_crashes_2_1_s_apart_never_exceed_one_restart_per_second(autojump_clock):
+    """max_restarts=1, max_seconds=1: crashes at t=0, 2.1 and 4.2 are all restarted."""
+    events: Events = []
+    async with Supervisor.open([worker("c1", events)], max_restarts=1, max_seconds=1) as sup:
+        for i in range(3):
+            if i:
+                await trio.sleep(2.1)
+            c1 = (await pids(sup))["c1"]
+            await crash(c1)
+            assert (await pids(sup))["c1"] is not c1
+        assert sup.alive
+        assert events.count(("start", "c1")) == 4
+
+
+async def test_restarts_leave_the_window_after_max_seconds(autojump_clock):
+    """With the default 3 in 5 s, crashes 6 s apart never add up."""
+    events: Events = []
+    async with Supervisor.open([worker("c1", events)]) as sup:
+        for _ in range(3):
+            await crash((await pids(sup))["c1"])
+        await trio.sleep(6)
+        for _ in range(3):
+            await crash((await pids(sup))["c1"])
+        assert sup.alive
+        assert events.count(("start", "c1")) == 7
+
+
+async def test_top_level_open_raises_restart_intensity_error(autojump_clock):
+    """A top supervisor that gives up raises RestartIntensityError out of open()."""
+    events: Events = []
+    boom = RuntimeError("boom")
+    with pytest.RaisesGroup(
+        pytest.RaisesExc(
+            otp.RestartIntensityError,
+            check=lambda e: (
+                e.child_id == "w"
+                and e.reason is boom
+                and e.__cause__ is boom
+                and (e.max_restarts, e.max_seconds) == (3, 5)
+            ),
+            match="reached max restart intensity",
+        )
+    ):
+        async with Supervisor.open([worker("w", events)]) as sup:
+            for _ in range(3):
+                await crash((await pids(sup))["w"])
+            otp.cast((await pids(sup))["w"], ("raise", boom))
+            await trio.sleep_forever()
+    assert sup.exit_reason == otp.SHUTDOWN
+
+
+async def test_nested_supervisor_giving_up_is_a_shutdown_exit_for_its_parent(autojump_clock):
+    """A child supervisor giving up exits shutdown; the parent restarts it and counts it."""
+    events: Events = []
+    inner = Supervisor.child_spec(
+        (Supervisor, {"children": [worker("w", events)], "name": "inner", "max_restarts": 0})
+    )
+    with pytest.RaisesGroup(gave_up("inner", otp.SHUTDOWN)):
+        async with trio.open_nursery() as nursery:
+            top = await Supervisor.start(
+                nursery, [inner, worker("sibling", events)], max_restarts=1
+            )
+            sibling = (await pids(top))["sibling"]
+            first = otp.whereis("inner")
+            assert first is not None
+            await crash((await pids(first))["w"])
+            assert first.exit_reason == otp.SHUTDOWN
+            second = otp.whereis("inner")
+            assert second is not None
+            assert second is not first
+            assert second.alive
+            assert (await pids(top))["sibling"] is sibling  # one_for_one: sibling untouched
+            otp.cast((await pids(second))["w"], ("stop", "crash"))
+            await top.wait_exited()
+    assert top.exit_reason == otp.SHUTDOWN
+    assert second.exit_reason == otp.SHUTDOWN
+    assert sibling.exit_reason == otp.SHUTDOWN
+    assert events == [
+        ("start", "w"),
+        ("start", "sibling"),
+        ("terminate", "w", "crash"),
+        ("start", "w"),
+        ("terminate", "w", "crash"),
+        ("terminate", "sibling", otp.SHUTDOWN),
+    ]
+
+
+async def test_invalid_intensity_is_rejected():
+    """max_restarts must be an int >= 0 and max_seconds a positive number."""
+    async with trio.open_nursery() as nursery:
+        with pytest.raises(ValueError, match="max_restarts"):
+            await Supervisor.start(nursery, [], max_restarts=-1)
+        with pytest.raises(ValueError, match="max_seconds"):
+            await Supervisor.start(nursery, [], max_seconds=0)
+
+
+# --------------------------------------------------------------------------------------
+# F. Names and start failures
+# --------------------------------------------------------------------------------------
+
+
+async def test_gen_server_start_with_a_taken_name_fails_with_the_holder():
+    """GenServer.start with a name in use raises AlreadyStartedError naming the holder."""
+    events: Events = []
+    async with trio.open_nursery() as nursery:
+        holder = await Worker.start(nursery, ("p", events), name="dup")
+        with pytest.raises(otp.AlreadyStartedError) as info:
+            await Worker.start(nursery, ("q", events), name="dup")
+        assert (info.value.name, info.value.holder) == ("dup", holder)
+        assert events == [("start", "p")]  # the second init never ran
+        await otp.stop(holder)
+
+
+async def test_start_child_with_a_taken_name_fails_with_the_holder():
+    """Supervisor.start_child of a child whose name is taken raises AlreadyStartedError."""
+    events: Events = []
+    async with Supervisor.open([worker("p", events, name="dup")]) as sup:
+        holder = otp.whereis("dup")
+        with pytest.raises(otp.AlreadyStartedError) as info:
+            await Supervisor.start_child(sup, worker("x", events, name="dup"))
+        assert info.value.holder is holder
+        assert list(await pids(sup)) == ["p"]
+
+
+async def test_supervisor_start_with_a_taken_child_name_fails_to_start_child():
+    """A taken child name fails the start: ChildStartError(id, AlreadyStartedError)."""
+    events: Events = []
+    async with trio.open_nursery() as nursery:
+        holder = await Worker.start(nursery, ("p", events), name="dup")
+        with pytest.raises(otp.ChildStartError) as info:
+            await Supervisor.start(nursery, [worker("x", events, name="dup")])
+        assert info.value.child_id == "x"
+        assert isinstance(info.value.reason, otp.AlreadyStartedError)
+        assert info.value.reason.holder is holder
+        await otp.stop(holder)
+
+
+@pytest.mark.parametrize(
+    "how", [("stop", "bad_init"), ("raise", RuntimeError("bad init"))], ids=["stop", "raise"]
+)
+async def test_child_init_failure_at_start_stops_the_started_ones_first(how: Any):
+    """c's failing init: ChildStartError("c", reason), raised after b then a were stopped."""
+    events: Events = []
+    specs = [worker("a", events), worker("b", events), worker("c", events, how)]
+    with pytest.raises(otp.ChildStartError) as info:
+        async with Supervisor.open(specs):
+            pytest.fail("the block must not run")  # pragma: no cover
+    assert info.value.child_id == "c"
+    assert info.value.reason is how[1]  # the stop reason, or the exception itself
+    assert events == [
+        ("start", "a"),
+        ("start", "b"),
+        ("start", "c"),
+        ("terminate", "b", otp.SHUTDOWN),
+        ("terminate", "a", otp.SHUTDOWN),
+    ]
+
+
+async def test_child_init_failure_reaches_supervisor_start_in_a_nursery():
+    """Supervisor.start raises ChildStartError itself, and the nursery is not cancelled."""
+    events: Events = []
+    async with trio.open_nursery() as nursery:
+        with pytest.raises(otp.ChildStartError):
+            await Supervisor.start(nursery, [worker("a", events, ("stop", "bad_init"))])
+        assert not nursery.cancel_scope.cancel_called
+
+
+async def test_ignored_child_is_listed_without_pid():
+    """A child whose init returns Ignore is kept, with pid None; the supervisor starts."""
+    events: Events = []
+    async with Supervisor.open([worker("i", events, "ignore"), worker("a", events)]) as sup:
+        assert await Supervisor.which_children(sup) == [
+            otp.ChildInfo("a", (await pids(sup))["a"], otp.ChildType.WORKER, (Worker,)),
+            otp.ChildInfo("i", None, otp.ChildType.WORKER, (Worker,)),
+        ]
+        assert await Supervisor.count_children(sup) == otp.ChildCounts(
+            specs=2, active=1, supervisors=0, workers=2
+        )
+
+
+async def test_duplicate_ids_are_rejected_before_anything_starts():
+    """Two children with one id raise ChildSpecError and start nothing."""
+    events: Events = []
+    with pytest.raises(otp.ChildSpecError, match="duplicate child id"):
+        async with Supervisor.open([worker("w", events), worker("w", events)]):
+            pytest.fail("the block must not run")  # pragma: no cover
+    assert events == []
+
+
+async def test_same_class_twice_needs_distinct_ids():
+    """A class listed twice has a duplicate id (the class) unless an id is given."""
+    events: Events = []
+    with pytest.raises(otp.ChildSpecError, match="Worker"):
+        async with Supervisor.open([(Worker, ("a", events)), (Worker, ("b", events))]):
+            pytest.fail("the block must not run")  # pragma: no cover
+    assert events == []
+
+
+async def test_invalid_child_is_rejected_before_anything_starts():
+    """A child that is not a spec form raises ChildSpecError and starts nothing."""
+    events: Events = []
+    with pytest.raises(otp.ChildSpecError, match="cannot make a child spec"):
+        async with Supervisor.open([worker("w", events), 42]):
+            pytest.fail("the block must not run")  # pragma: no cover
+    assert events == []
+
+
+# --------------------------------------------------------------------------------------
+# G. Shutdown
+# --------------------------------------------------------------------------------------
+
+
+def stubborn(name: str, events: Events, delay: float, **overrides: Any) -> otp.ChildSpec:
+    return Stubborn.child_spec((name, events, delay), id=name, **overrides)
+
+
+async def stop_timed(children: list[otp.ChildSpec]) -> tuple[float, dict[object, Any]]:
+    """Start a supervisor, stop it, and return how long stop took and the children."""
+    async with trio.open_nursery() as nursery:
+        sup = await Supervisor.start(nursery, children)
+        before = await pids(sup)
+        start = trio.current_time()
+        await Supervisor.stop(sup)
+        took = trio.current_time() - start
+    return took, before
+
+
+async def test_stubborn_child_is_killed_after_its_shutdown_budget(autojump_clock):
+    """terminate never returning, shutdown=2: stop takes exactly 2 s; the child exits killed."""
+    events: Events = []
+    took, children = await stop_timed([stubborn("s", events, math.inf, shutdown=2)])
+    assert took == 2.0
+    assert events == [("terminate", "s", otp.SHUTDOWN, 0.0)]
+    assert children["s"].exit_reason == otp.KILLED
+
+
+async def test_slow_terminate_within_budget_completes(autojump_clock):
+    """terminate taking 0.5 s with shutdown=2: stop takes 0.5 s and the reason is shutdown."""
+    events: Events = []
+    took, children = await stop_timed([stubborn("s", events, 0.5, shutdown=2)])
+    assert took == 0.5
+    assert events == [("terminate", "s", otp.SHUTDOWN, 0.0), ("terminated", "s", 0.5)]
+    assert children["s"].exit_reason == otp.SHUTDOWN
+
+
+async def test_brutal_kill_does_not_run_terminate(autojump_clock):
+    """shutdown=BRUTAL_KILL: stop takes 0 s, terminate is not called, the reason is killed."""
+    events: Events = []
+    took, children = await stop_timed([stubborn("s", events, math.inf, shutdown=otp.BRUTAL_KILL)])
+    assert took == 0
+    assert events == []
+    assert children["s"].exit_reason == otp.KILLED
+
+
+async def test_infinity_waits_for_terminate(autojump_clock):
+    """shutdown=INFINITY: stop waits as long as terminate takes (here 100 s)."""
+    events: Events = []
+    took, children = await stop_timed([stubborn("s", events, 100, shutdown=otp.INFINITY)])
+    assert took == 100
+    assert children["s"].exit_reason == otp.SHUTDOWN
+
+
+async def test_task_child_stops_at_once_with_reason_shutdown(autojump_clock):
+    """A Task does not trap exits: shutdown=2 or not, it stops at once with reason shutdown."""
+    spec = Supervisor.child_spec((Task, trio.sleep_forever), shutdown=2)
+    took, children = await stop_timed([spec])
+    assert took == 0
+    assert children[Task].exit_reason == otp.SHUTDOWN
+
+
+async def test_static_supervisor_stops_children_one_after_another(autojump_clock):
+    """Two stubborn children with shutdown=1 take 2 s: b's terminate starts at 0, a's at 1."""
+    events: Events = []
+    took, children = await stop_timed(
+        [stubborn("a", events, math.inf, shutdown=1), stubborn("b", events, math.inf, shutdown=1)]
+    )
+    assert took == 2.0
+    assert events == [
+        ("terminate", "b", otp.SHUTDOWN, 0.0),
+        ("terminate", "a", otp.SHUTDOWN, 1.0),
+    ]
+    assert children["a"].alive is False
+    assert children["b"].alive is False
+
+
+async def test_terminate_child_of_stubborn_child_waits_its_budget(autojump_clock):
+    """terminate_child of a stubborn child (shutdown=2) takes exactly 2 s; the entry stays."""
+    events: Events = []
+    async with Supervisor.open([stubborn("s", events, math.inf, shutdown=2)]) as sup:
+        pid = (await pids(sup))["s"]
+        await Supervisor.terminate_child(sup, "s")
+        assert trio.current_time() == 2.0
+        assert await Supervisor.which_children(sup) == [
+            otp.ChildInfo("s", None, otp.ChildType.WORKER, (Stubborn,))
+        ]
+        assert not pid.alive
+
+
+async def test_shut_down_abnormally_is_reported(autojump_clock, caplog):
+    """A child killed after its budget is reported 'shut down abnormally' on trio_otp.supervisor."""
+    caplog.set_level(logging.INFO, logger="trio_otp.supervisor")
+    events: Events = []
+    await stop_timed([stubborn("s", events, math.inf, shutdown=2)])
+    messages = [r.getMessage() for r in caplog.records if r.name == "trio_otp.supervisor"]
+    (report,) = [m for m in messages if "shut down abnormally" in m]
+    assert report.startswith("Child 's' of Supervisor <Pid ")
+    assert "** (stop) 'killed'" in report
+    assert "Shutdown: 2\n" in report
+
+
+# --------------------------------------------------------------------------------------
+# Strict structured concurrency
+# --------------------------------------------------------------------------------------
+
+
+async def test_no_process_outlives_the_open_block(autojump_clock):
+    """After ``async with Supervisor.open`` every process of the tree has exited."""
+    events: Events = []
+    tree = [
+        worker("a", events),
+        (otp.DynamicSupervisor, {"name": "jobs"}),
+        Supervisor.child_spec(
+            (Supervisor, {"children": [worker("inner", events)], "name": "nested"})
+        ),
+    ]
+    async with Supervisor.open(tree) as sup:
+        jobs = otp.whereis("jobs")
+        task = await otp.DynamicSupervisor.start_child(jobs, (Task, trio.sleep_forever))
+        job = await otp.DynamicSupervisor.start_child(jobs, worker("job", events))
+        nested = otp.whereis("nested")
+        everyone = [sup, task, job, *(await pids(sup)).values(), *(await pids(nested)).values()]
+        assert len(everyone) == 7
+        assert all(p.alive for p in everyone)
+    assert not any(p.alive for p in everyone)
+    assert otp.registered() == {}
+
+
+class Bail(BaseException):
+    """Not an Exception (like KeyboardInterrupt): never a crash to restart."""
+
+
+@pytest.mark.parametrize("error", [Bail, KeyboardInterrupt])
+async def test_base_exception_in_child_propagates_and_is_not_restarted(
+    error: type[BaseException],
+):
+    """A child raising a BaseException that is not an Exception is not restarted: it propagates."""
+    events: Events = []
+    try:
+        with pytest.RaisesGroup(error, flatten_subgroups=True):
+            async with Supervisor.open([worker("a", events), worker("b", events)]) as sup:
+                b = (await pids(sup))["b"]
+                otp.cast(b, ("raise", error()))
+                await trio.sleep_forever()
+    except KeyboardInterrupt:  # pragma: no cover - keep pytest alive if it escapes bare
+        pytest.fail("KeyboardInterrupt escaped without its exception group")
+    assert [e for e in events if e[0] == "start"] == [("start", "a"), ("start", "b")]
+    assert not sup.alive
+    assert not b.alive
+
+
+async def test_cancellation_is_not_a_crash(autojump_clock, caplog):
+    """Cancelling the block that runs a tree stops it without restarts or crash reports."""
+    caplog.set_level(logging.DEBUG, logger="trio_otp")
+    events: Events = []
+    with trio.move_on_after(1) as scope:
+        async with Supervisor.open(
+            [worker("a", events), (Task, trio.sleep_forever)], max_restarts=0
+        ) as sup:
+            children = await pids(sup)
+            await trio.sleep_forever()
+    assert scope.cancelled_caught
+    assert trio.current_time() == 1
+    assert events == [("start", "a")]
+    assert not sup.alive
+    assert not any(p.alive for p in children.values())
+    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+async def test_cancelled_callback_scope_is_not_a_crash(autojump_clock):
+    """A callback whose own cancel scope fires carries on: Cancelled caught by trio is no crash."""
+
+    class Patient(otp.GenServer[None]):
+        async def handle_call(self, request: Any, from_: otp.From, state: None) -> Any:
+            with trio.move_on_after(1):
+                await trio.sleep_forever()
+            return otp.Reply("done", state)
+
+    async with Supervisor.open([Patient]) as sup:
+        pid = (await pids(sup))[Patient]
+        assert await otp.call(pid, "wait") == "done"
+        assert (await pids(sup))[Patient] is pid

@@ -1,0 +1,258 @@
+"""Task: one function as a supervised process, and async_nolink/wait (trio_otp/_task.py).
+
+Task rows of otp-behaviour.md sections A, C, G and H (2, 3).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+import trio_otp as otp
+from trio_otp import DynamicSupervisor, Supervisor, Task
+
+
+def test_child_spec_defaults():
+    """Task.child_spec(fn, *args): id Task, restart temporary, shutdown 5 s, worker."""
+
+    def fn(a: int, b: int) -> int:
+        return a + b
+
+    spec = Task.child_spec(fn, 1, 2)
+    assert spec == otp.ChildSpec(
+        id=Task,
+        start=Task.serve,
+        args=(fn, 1, 2),
+        restart=otp.Restart.TEMPORARY,
+        type=otp.ChildType.WORKER,
+        shutdown=5.0,
+        modules=(Task,),
+    )
+    assert Supervisor.child_spec((Task, fn)) == Task.child_spec(fn)
+
+
+def test_child_spec_needs_a_function():
+    """Task.child_spec of something that is not callable is a TypeError."""
+    with pytest.raises(TypeError, match="function"):
+        Task.child_spec(42)  # type: ignore[arg-type]
+
+
+async def test_task_under_dynamic_supervisor_runs_and_is_forgotten():
+    """(Task, fn) under a DynamicSupervisor runs fn in a new process, then is removed."""
+    ran: list[Any] = []
+    done = trio.Event()
+
+    async def job(x: int) -> None:
+        ran.append((x, otp.current_process()))
+        await done.wait()
+
+    async with trio.open_nursery() as nursery:
+        ds = await DynamicSupervisor.start(nursery, name="jobs")
+        pid = await DynamicSupervisor.start_child(ds, Task.child_spec(job, 7))
+        assert pid is not None
+        assert pid.kind == "Task"
+        assert pid.parent is ds
+        await trio.testing.wait_all_tasks_blocked()
+        assert ran == [(7, pid)]
+        assert await DynamicSupervisor.which_children(ds) == [
+            otp.ChildInfo(None, pid, otp.ChildType.WORKER, (Task,))
+        ]
+        done.set()
+        assert await pid.wait_exited() == otp.NORMAL
+        await trio.testing.wait_all_tasks_blocked()
+        assert await DynamicSupervisor.which_children(ds) == []
+        await DynamicSupervisor.stop(ds)
+
+
+async def test_sync_and_async_functions_both_run():
+    """A plain function runs inline; an async function's result is awaited."""
+    seen: list[str] = []
+
+    def sync_job() -> None:
+        seen.append("sync")
+
+    async def async_job() -> None:
+        await trio.lowlevel.checkpoint()
+        seen.append("async")
+
+    async with trio.open_nursery() as nursery:
+        for fn in (sync_job, async_job):
+            pid = await Task.start(nursery, fn)
+            assert await pid.wait_exited() == otp.NORMAL
+    assert seen == ["sync", "async"]
+
+
+async def test_crashing_temporary_task_is_logged_and_not_restarted(caplog):
+    """A temporary task that raises is logged once ('started from <parent>'), not re-run."""
+    attempts: list[otp.Pid | None] = []
+
+    def boom() -> None:
+        attempts.append(otp.current_process())
+        raise RuntimeError("boom")
+
+    async with trio.open_nursery() as nursery:
+        ds = await DynamicSupervisor.start(nursery, name="JobSupervisor")
+        pid = await DynamicSupervisor.start_child(ds, (Task, boom))
+        assert pid is not None
+        reason = await pid.wait_exited()
+        assert isinstance(reason, RuntimeError)
+        await trio.testing.wait_all_tasks_blocked()
+        assert attempts == [pid]
+        assert await DynamicSupervisor.count_children(ds) == otp.ChildCounts(0, 0, 0, 0)
+        await DynamicSupervisor.stop(ds)
+    (record,) = [r for r in caplog.records if r.name == "trio_otp.task"]
+    assert record.levelno == logging.ERROR
+    message = record.getMessage()
+    assert message.startswith(f"Task {pid!r} started from JobSupervisor terminating\n")
+    assert "** (RuntimeError) boom" in message
+    assert "Function: " in message
+    assert "Args: []" in message
+
+
+async def test_transient_task_reruns_the_same_function_and_replies(autojump_clock):
+    """A transient task re-runs the same function in new processes; its from gets the reply."""
+    attempts: list[otp.Pid | None] = []
+
+    class Front(otp.GenServer[None]):
+        async def handle_call(self, request: Any, from_: otp.From, state: None) -> Any:
+            def job() -> None:
+                attempts.append(otp.current_process())
+                if len(attempts) <= 2:
+                    raise RuntimeError(f"attempt {len(attempts)} failed")
+                otp.reply(from_, ("result", request))
+
+            spec = Supervisor.child_spec((Task, job), restart="transient")
+            await DynamicSupervisor.start_child("jobs", spec)
+            return otp.NoReply(state)
+
+    async with Supervisor.open([(DynamicSupervisor, {"name": "jobs"}), Front]) as sup:
+        front = {i.id: i.pid for i in await Supervisor.which_children(sup)}[Front]
+        assert await otp.call(front, 42) == ("result", 42)
+        assert trio.current_time() == 0
+        assert len(attempts) == 3
+        assert len(set(attempts)) == 3
+        assert all(p is not None and p.parent is otp.whereis("jobs") for p in attempts)
+
+
+async def test_transient_task_that_returns_is_not_restarted():
+    """A transient task that returns normally runs once and is removed."""
+    runs: list[int] = []
+
+    async with trio.open_nursery() as nursery:
+        ds = await DynamicSupervisor.start(nursery)
+        spec = Supervisor.child_spec((Task, lambda: runs.append(1)), restart="transient")
+        pid = await DynamicSupervisor.start_child(ds, spec)
+        assert pid is not None
+        await pid.wait_exited()
+        await trio.testing.wait_all_tasks_blocked()
+        assert runs == [1]
+        assert await DynamicSupervisor.which_children(ds) == []
+        await DynamicSupervisor.stop(ds)
+
+
+async def test_task_start_links_to_the_nursery():
+    """Task.start is linked: the function's exception reaches the owning nursery."""
+    boom = ValueError("linked")
+
+    def fail() -> None:
+        raise boom
+
+    with pytest.RaisesGroup(pytest.RaisesExc(ValueError, check=lambda e: e is boom)):
+        async with trio.open_nursery() as nursery:
+            pid = await Task.start(nursery, fail)
+    assert pid.exit_reason is boom
+
+
+# --------------------------------------------------------------------------------------
+# async_nolink / wait
+# --------------------------------------------------------------------------------------
+
+
+async def test_async_nolink_wait_returns_the_result(autojump_clock):
+    """async_nolink runs fn under the DynamicSupervisor; wait returns its result (sync or async)."""
+
+    async def slow(x: int) -> int:
+        await trio.sleep(1)
+        return x * 2
+
+    async with trio.open_nursery() as nursery:
+        ds = await DynamicSupervisor.start(nursery)
+        first = await Task.async_nolink(ds, slow, 21)
+        second = await Task.async_nolink(ds, lambda: "sync result")
+        assert first.pid.parent is ds
+        assert await first.wait() == 42
+        assert trio.current_time() == 1
+        assert await second.wait() == "sync result"
+        await DynamicSupervisor.stop(ds)
+
+
+async def test_async_nolink_crash_raises_task_exit_with_cause(caplog):
+    """A crashed task makes wait raise TaskExit whose reason and __cause__ are the exception."""
+    boom = RuntimeError("boom")
+
+    def fail() -> None:
+        raise boom
+
+    async with trio.open_nursery() as nursery:
+        ds = await DynamicSupervisor.start(nursery)
+        task = await Task.async_nolink(ds, fail)
+        with pytest.raises(otp.TaskExit) as info:
+            await task.wait()
+        assert info.value.reason is boom
+        assert info.value.__cause__ is boom
+        assert info.value.task is task
+        # Not linked: the caller and the supervisor carry on.
+        assert ds.alive
+        assert not nursery.cancel_scope.cancel_called
+        await DynamicSupervisor.stop(ds)
+
+
+async def test_async_nolink_wait_times_out_at_5_s_and_task_keeps_running(autojump_clock):
+    """wait() raises TaskTimeout at exactly 5 s; the task runs on; a later wait gets its result."""
+
+    async def slow() -> str:
+        await trio.sleep(8)
+        return "late"
+
+    async with trio.open_nursery() as nursery:
+        ds = await DynamicSupervisor.start(nursery)
+        task = await Task.async_nolink(ds, slow)
+        with pytest.raises(otp.TaskTimeout) as info:
+            await task.wait()
+        assert trio.current_time() == 5.0
+        assert info.value.timeout == 5.0
+        assert info.value.task is task
+        assert task.pid.alive
+        assert await task.wait(timeout=None) == "late"
+        assert trio.current_time() == 8.0
+        await DynamicSupervisor.stop(ds)
+
+
+async def test_async_nolink_shut_down_task_raises_task_exit(autojump_clock):
+    """A task terminated by its supervisor makes wait raise TaskExit with reason shutdown."""
+    async with trio.open_nursery() as nursery:
+        ds = await DynamicSupervisor.start(nursery)
+        task = await Task.async_nolink(ds, trio.sleep_forever)
+        await DynamicSupervisor.terminate_child(ds, task.pid)
+        assert trio.current_time() == 0  # a Task does not trap exits: stopped at once
+        with pytest.raises(otp.TaskExit) as info:
+            await task.wait()
+        assert info.value.reason == otp.SHUTDOWN
+        assert info.value.__cause__ is None
+        await DynamicSupervisor.stop(ds)
+
+
+async def test_task_exit_normal_is_silent(caplog):
+    """A task that returns gets no crash report and no 'terminated' supervisor report."""
+    caplog.set_level(logging.DEBUG, logger="trio_otp")
+    async with trio.open_nursery() as nursery:
+        ds = await DynamicSupervisor.start(nursery)
+        task = await Task.async_nolink(ds, lambda: None)
+        assert await task.wait() is None
+        await DynamicSupervisor.stop(ds)
+    assert [r for r in caplog.records if r.name in ("trio_otp.task", "trio_otp.gen_server")] == []
+    assert [r for r in caplog.records if "terminated" in r.getMessage()] == []
