@@ -22,6 +22,7 @@ import outcome
 import trio
 from trio.lowlevel import Abort, current_task, reschedule, wait_task_rescheduled
 
+from ._deadlines import arm
 from ._exceptions import CalleeExit, CallingSelfError, CallTimeout, NoProcessError
 from ._process import Pid
 from ._reasons import NORMAL
@@ -51,13 +52,14 @@ class From:
     cancelled, or already been answered) is dropped silently.
     """
 
-    __slots__ = ("_pid", "_request", "_server", "_task", "_timeout")
+    __slots__ = ("_deadline", "_pid", "_request", "_server", "_task", "_timeout")
 
     _task: trio.lowlevel.Task | None
     _pid: Pid
     _server: object
     _request: object
     _timeout: float | None
+    _deadline: float
 
     def __init__(self) -> None:
         raise TypeError("From has no public constructor: handle_call receives one")
@@ -73,24 +75,36 @@ class From:
 
     # Called by the runtime ------------------------------------------------------------
 
+    def _finish(self) -> trio.lowlevel.Task | None:
+        """End the call; return the caller's task if it was still waiting."""
+        task = self._task
+        if task is not None:
+            self._task = None
+            pending = self._pid._pending
+            if pending is not None:
+                pending.discard(self)
+        return task
+
     def _abort(self, raise_cancel: object) -> Abort:
-        # The caller was cancelled (its deadline or an enclosing scope): forget the
-        # slot so that a late reply finds nobody.
-        self._task = None
-        pending = self._pid._pending
-        if pending is not None:
-            pending.discard(self)
+        # The caller was cancelled by one of its own scopes: forget the slot so
+        # that a late reply finds nobody.
+        self._finish()
         return Abort.SUCCEEDED
 
     def _fail(self, reason: object) -> None:
-        task = self._task
-        if task is None:
-            return
-        self._task = None
-        error = CalleeExit(self._server, self._request, self._timeout, reason)
-        if isinstance(reason, BaseException):
-            error.__cause__ = reason
-        reschedule(task, outcome.Error(error))
+        # The server exited while the call was pending (OTP monitors the callee).
+        task = self._finish()
+        if task is not None:
+            error = CalleeExit(self._server, self._request, self._timeout, reason)
+            if isinstance(reason, BaseException):
+                error.__cause__ = reason
+            reschedule(task, outcome.Error(error))
+
+    def _expire(self) -> None:
+        # The call's deadline passed (see _deadlines.py).
+        task = self._finish()
+        if task is not None:
+            reschedule(task, outcome.Error(CallTimeout(self._server, self._request, self._timeout)))
 
 
 def _make_from(
@@ -121,14 +135,9 @@ def _reply_error(from_: From, error: BaseException) -> None:
 
 
 def _deliver(from_: From, result: outcome.Outcome[object]) -> None:
-    task = from_._task
-    if task is None:
-        return
-    from_._task = None
-    pending = from_._pid._pending
-    if pending is not None:
-        pending.discard(from_)
-    reschedule(task, result)
+    task = from_._finish()
+    if task is not None:
+        reschedule(task, result)
 
 
 def _no_mailbox(pid: Pid | None, what: str) -> None:
@@ -191,12 +200,10 @@ async def call(server: Server, request: Any, timeout: float | None = DEFAULT_TIM
     if pending is None:
         pending = pid._pending = set()
     pending.add(slot)
+    if timeout is not None:
+        arm(slot, timeout)  # the deadline covers the enqueue too
     pid._mailbox.send_nowait((CALL, request, slot))
-    if timeout is None:
-        return await wait_task_rescheduled(slot._abort)
-    with trio.CancelScope(deadline=trio.current_time() + timeout):
-        return await wait_task_rescheduled(slot._abort)
-    raise CallTimeout(server, request, timeout)
+    return await wait_task_rescheduled(slot._abort)
 
 
 def cast(server: Server, request: Any) -> None:

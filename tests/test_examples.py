@@ -1,0 +1,281 @@
+"""The runnable examples in ``examples/``: each one runs, tells its story and exits 0.
+
+Two ways, so that none can rot: each example's ``main()`` runs under the test's own
+``trio.run`` on the ``autojump_clock`` (exact virtual times, asserted), and each file
+runs as a script (``python examples/x.py --fast``), checking its command line, its
+logging setup and its exit code. The job queue demo is seeded, so its "random"
+failures are the same on every run.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+import trio
+
+import trio_otp as otp
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+TESTED = ("job_queue", "strategies", "kv_store", "worker_pool", "escalation")
+HELLO = "Hello from a task spawned dynamically under a supervisor"
+
+
+@functools.cache
+def load(name: str) -> ModuleType:
+    """Import ``examples/<name>.py`` (it is a script, not part of a package)."""
+    path = EXAMPLES / f"{name}.py"
+    spec = importlib.util.spec_from_file_location(f"trio_otp_example_{name}", path)
+    assert spec is not None
+    assert spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses look their module up here
+    spec.loader.exec_module(module)
+    return module
+
+
+def run_script(name: str, *args: str, env: dict[str, str] | None = None) -> str:
+    """Run ``examples/<name>.py`` with ``args``; return its output (it must exit 0)."""
+    proc = subprocess.run(
+        [sys.executable, str(EXAMPLES / f"{name}.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, **(env or {})},
+        check=False,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    assert proc.stderr == ""
+    assert "Traceback" not in proc.stdout
+    return proc.stdout
+
+
+def test_every_example_has_a_test() -> None:
+    """Each file in examples/ is listed here (and so run by the tests below)."""
+    assert sorted(p.stem for p in EXAMPLES.glob("*.py")) == sorted(TESTED)
+
+
+@pytest.mark.parametrize("name", TESTED)
+def test_example_runs_as_a_script_in_fast_mode(name: str) -> None:
+    """``python examples/<name>.py --fast`` exits 0 and prints its story."""
+    seed = ["--seed", "1"] if name == "job_queue" else []
+    out = run_script(name, "--fast", *seed)
+    assert len(out.splitlines()) > 10
+
+
+@pytest.mark.parametrize("name", TESTED)
+def test_example_has_a_docstring_and_a_main(name: str) -> None:
+    """Each example explains its lesson in its docstring and has an async main()."""
+    module = load(name)
+    assert module.__doc__ is not None
+    assert len(module.__doc__) > 200
+    assert "Run it::" in module.__doc__
+    assert callable(module.main)
+    assert callable(module.cli)
+
+
+# ----------------------------------------------------------------------------------------
+# job_queue.py: the seed chapter
+# ----------------------------------------------------------------------------------------
+
+
+async def test_job_queue_tells_the_whole_story(
+    autojump_clock: trio.abc.Clock,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Every step of the chapter appears, with the call timeout at exactly 5 s."""
+    began = trio.current_time()
+    story = await load("job_queue").main(seed=1)
+    out = capsys.readouterr().out
+    assert trio.current_time() - began < 25  # the real-time demo stays under 30 s
+
+    # 1. dynamic supervision: three hellos under a Supervisor, three under a DynamicSupervisor
+    assert story.hello_tasks == 6
+    assert out.count(HELLO) == 6
+    assert "AlreadyStartedError: Task is already started" in out
+    assert "ChildCounts(specs=2, active=2, supervisors=0, workers=2)" in out
+
+    # 2. the job queue, started twice: the first my_app_supervisor stopped normally
+    assert out.count(">>> await start_my_app(nursery)\n") == 2
+    assert re.search(
+        r"\(the first one, <Pid 0\.\d+ my_app_supervisor>, exited with reason 'normal'\)", out
+    )
+
+    # 3. the tree, drawn from the live supervisors, two slow jobs in flight
+    tree = story.tree.splitlines()
+    assert re.fullmatch(r"my_app_supervisor <Pid 0\.\d+ my_app_supervisor>", tree[0])
+    assert re.fullmatch(r"├── JobSupervisor <Pid 0\.\d+ JobSupervisor>", tree[1])
+    assert re.fullmatch(r"│   ├── Task <Pid 0\.\d+>", tree[2])
+    assert re.fullmatch(r"│   └── Task <Pid 0\.\d+>", tree[3])
+    assert re.fullmatch(r"└── JobQueue <Pid 0\.\d+ JobQueue>", tree[4])
+    assert story.tree in out
+    assert "slow job 1 -> 'slow job 1 done'" in out
+    assert "slow job 2 -> 'slow job 2 done'" in out
+
+    # 4a. a job that works
+    assert story.job_result == "Job result"
+    assert re.search(r"<Pid 0\.\d+>: Running a job\n'Job result'   \(after 0\.10 s\)", out)
+
+    # 4b. temporary: run until it fails; the caller times out after exactly 5 s
+    assert story.temporary_runs == 2  # seed 1: the second run fails
+    assert story.timeout_after == 5.0
+    message = "call(JobQueue, ('schedule_job', flaky_job), 5): timed out after 5 s (no reply)"
+    assert story.timeout_error == message
+    assert f"otp.CallTimeout after 5.00 s: {message}" in out
+    assert "ChildCounts(specs=0, active=0, supervisors=0, workers=0)" in out
+    assert "restarted? no, same pids" in out
+    reports = [r.getMessage() for r in caplog.records if r.name == "trio_otp.task"]
+    assert "started from JobSupervisor terminating\n** (RuntimeError) Job failure" in reports[0]
+
+    # 4c. transient: the same job is re-run after its crash and the caller gets the result
+    assert story.transient_result == "Job result"
+    assert story.transient_attempts == 2  # seed 1: one crash, one restart
+    assert story.intensity_exceeded == 0
+    assert "'Job result'   (2 attempt(s), 1 restart(s))" in out
+
+    # 5. a job that always fails: 4 attempts, JobSupervisor gives up and is restarted
+    assert story.doomed_attempts == 4
+    assert story.doomed_timeout_after == 5.0
+    assert story.job_supervisor_restarted
+    assert "exited with reason 'shutdown'" in out
+    assert out.rstrip().endswith("done after 10.80 s of virtual time")
+    assert len(reports) == 1 + 1 + 4  # one crash report per failed attempt
+
+
+async def test_job_queue_seed_replays_the_same_failures(
+    autojump_clock: trio.abc.Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The same seed gives the same runs, attempts and timings."""
+    main = load("job_queue").main
+    first, second = await main(seed=7), await main(seed=7)
+    fields = ("temporary_runs", "timeout_after", "transient_attempts", "doomed_attempts")
+    assert [getattr(first, f) for f in fields] == [getattr(second, f) for f in fields]
+
+
+async def test_job_queue_survives_an_unlucky_streak(
+    autojump_clock: trio.abc.Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Seed 5: the transient job crashes 4 times in a row; JobSupervisor gives up, is
+    restarted, and the story goes on to a retried job that succeeds."""
+    story = await load("job_queue").main(seed=5)
+    out = capsys.readouterr().out
+    assert story.intensity_exceeded == 1
+    assert "JobSupervisor gave up and my_app_supervisor restarted it" in out
+    assert story.transient_result == "Job result"
+    assert story.transient_attempts == 2
+    assert story.doomed_attempts == 4
+
+
+def test_job_queue_reads_seed_and_fast_mode_from_the_environment() -> None:
+    """TRIO_OTP_DEMO_SEED and TRIO_OTP_DEMO_FAST work like --seed and --fast."""
+    out = run_script("job_queue", env={"TRIO_OTP_DEMO_SEED": "1", "TRIO_OTP_DEMO_FAST": "1"})
+    assert "(seed 1; --seed 1 replays it)" in out
+    assert "done after 10.80 s of virtual time" in out
+    # logging goes to stdout, in order, compact: the line that raised, not the traceback
+    assert "ERROR trio_otp.task: Task <Pid" in out
+    assert re.search(r"\(raised at job_queue\.py:\d+ in __call__\)", out)
+
+
+# ----------------------------------------------------------------------------------------
+# The other examples
+# ----------------------------------------------------------------------------------------
+
+
+async def test_strategies_restart_as_otp_does(
+    autojump_clock: trio.abc.Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """otp-behaviour.md section B: who is terminated and restarted, in which order."""
+    outcomes = await load("strategies").main()
+    crash = ["b crashes", "terminate b (RuntimeError)"]
+    assert outcomes["one_for_one"].events == [*crash, "start b"]
+    assert outcomes["one_for_one"].restarted == ["b"]
+    assert outcomes["one_for_all"].events == [
+        *crash,
+        "terminate c (shutdown)",
+        "terminate a (shutdown)",
+        "start a",
+        "start b",
+        "start c",
+    ]
+    assert outcomes["one_for_all"].restarted == ["a", "b", "c"]
+    assert outcomes["rest_for_one"].events == [
+        *crash,
+        "terminate c (shutdown)",
+        "start b",
+        "start c",
+    ]
+    assert outcomes["rest_for_one"].restarted == ["b", "c"]
+    for outcome in outcomes.values():
+        assert outcome.shutdown == [f"terminate {n} (shutdown)" for n in "cba"]
+    out = capsys.readouterr().out
+    assert "new pids: a, b, c; same pids: -" in out
+    assert "new pids: b, c; same pids: a" in out
+    assert trio.current_time() == 0
+
+
+async def test_kv_store(autojump_clock: trio.abc.Clock, capsys: pytest.CaptureFixture[str]) -> None:
+    """Casts, calls, expiry by handle_info, a call timeout, stop, crash and restart."""
+    facts: dict[str, Any] = await load("kv_store").main()
+    assert facts["get_a"] == 1
+    assert facts["get_b_expired"] is None
+    assert facts["timeout_after"] == 0.5
+    assert facts["queued_get_after"] == 1.5
+    assert facts["restarted_after_stop"] is True
+    assert facts["get_c_after_restart"] is None
+    assert facts["callee_exit_after"] == 0
+    assert facts["whereis_after_terminate"] is None
+    assert "no process" in facts["no_process"]
+    out = capsys.readouterr().out
+    assert "sweep: expired ['b']" in out
+    assert "terminate('normal') with 2 key(s)" in out
+    assert "terminate(ValueError(" in out
+    assert "terminate('shutdown') with 1 key(s)" in out
+    assert "otp.CallTimeout after 0.50 s" in out
+    assert "otp.CalleeExit after 0.00 s" in out
+
+
+async def test_worker_pool(
+    autojump_clock: trio.abc.Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Fan-out over four workers; a poisoned job crashes one, which is restarted."""
+    batch1, batch2, batch3 = await load("worker_pool").main()
+    assert batch1 == {x: x * x for x in range(1, 9)}
+    poisoned = batch2.pop(-1)
+    assert isinstance(poisoned, otp.TaskExit)
+    assert isinstance(poisoned.__cause__, otp.CalleeExit)
+    assert isinstance(poisoned.__cause__.reason, ValueError)
+    assert batch2 == {10: 100, 20: 400, 30: 900}
+    assert batch3 == {1: 1, 2: 4, 3: 9, 4: 16}
+    out = capsys.readouterr().out
+    assert "8 jobs took 0.20 s on 4 workers" in out
+    assert out.count("4 jobs took 0.10 s on 4 workers") == 2
+    worker2 = r"<Pid 0\.\d+ \('worker', 2\)>"
+    assert re.search(rf"\('worker', 2\): {worker2} -> {worker2}   restarted", out)
+    assert out.count("same process") == 3
+    assert "square(3) = 9    by ('worker', 2), its job #1" in out
+
+
+async def test_escalation(
+    autojump_clock: trio.abc.Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """inner gives up after 4 crashes, outer restarts it twice, then gives up itself."""
+    log = await load("escalation").main()
+    assert log.crashes == 12
+    assert len(log.inner_pids) == 3
+    assert all(pid.exit_reason == otp.SHUTDOWN for pid in log.inner_pids)
+    caught = [line for line in log.lines if "caught RestartIntensityError" in line]
+    assert len(caught) == 1
+    assert caught[0].startswith("[t=1.20]")
+    assert "reached max restart intensity (2 restarts in 5 s): child 'inner'" in caught[0]
+    out = capsys.readouterr().out
+    assert out.count("outer restarted inner") == 2
+    assert re.search(r"Steady <Pid 0\.\d+> terminate\('shutdown'\)", out)
