@@ -8,9 +8,11 @@ one scheduler pass, no Event, no extra channel.
 
 Why ``call`` takes a ``timeout`` although trio says "use cancel scopes": OTP gives
 every call a default 5 s deadline so that a caller never hangs forever on a request
-whose handler died (the seed's failing job). The deadline is an ordinary cancel
-scope inside ``call``; an enclosing ``trio.fail_after`` / ``move_on_after`` still
-applies, and ``timeout=None`` leaves the deadline to your own scopes.
+whose handler died (the seed's failing job). An enclosing ``trio.fail_after`` /
+``move_on_after`` still applies, and ``timeout=None`` leaves the deadline to your
+own scopes. The deadline itself is enforced by one cancel scope per run rather than
+one per call (see ``_deadlines.py``: a scope per call would double a call's cost);
+callers cannot tell the difference.
 """
 
 from __future__ import annotations

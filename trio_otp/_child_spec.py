@@ -180,7 +180,11 @@ class ChildSpec:
 
 
 def _show(value: object) -> str:
-    return value.__qualname__ if isinstance(value, type) else repr(value)
+    if isinstance(value, type):
+        return value.__qualname__
+    from ._reports import short_repr
+
+    return short_repr(value)
 
 
 _FIELDS: Final = frozenset(a.name for a in attrs.fields(ChildSpec))

@@ -18,6 +18,7 @@ Every record carries ``extra`` attributes prefixed ``otp_`` (``otp_pid``,
 from __future__ import annotations
 
 import logging
+import reprlib
 from typing import TYPE_CHECKING, Any
 
 from ._reasons import format_reason
@@ -40,6 +41,25 @@ def label(pid: Pid | None) -> str:
     if isinstance(name, type):
         return name.__qualname__
     return str(name) if isinstance(name, str) else repr(name)
+
+
+_short = reprlib.Repr()
+_short.maxstring = _short.maxother = 80
+_short.maxlist = _short.maxtuple = _short.maxdict = _short.maxset = 8
+
+
+def short_repr(value: object) -> str:
+    """A repr bounded in length, for report lines (OTP truncates terms too)."""
+    return _short.repr(value)
+
+
+def _function_name(fn: object) -> str:
+    # Stable across runs: no memory address.
+    name = getattr(fn, "__qualname__", None)
+    module = getattr(fn, "__module__", None)
+    if name is None:
+        return short_repr(fn)
+    return f"{module}.{name}" if module else name
 
 
 def _reason_line(reason: object) -> str:
@@ -77,12 +97,12 @@ def gen_server_crash(
 def task_crash(pid: Pid, reason: object, fn: object, args: tuple[Any, ...]) -> None:
     """OTP's ``Task X started from P terminating`` report."""
     task_logger.error(
-        "Task %r started from %s terminating\n%s\nFunction: %r\n    Args: %r",
+        "Task %r started from %s terminating\n%s\nFunction: %s\n    Args: %s",
         pid,
         label(pid._parent),
         _reason_line(reason),
-        fn,
-        list(args),
+        _function_name(fn),
+        short_repr(list(args)),
         exc_info=_exc_info(reason),
         extra={"otp_pid": pid, "otp_reason": reason},
     )

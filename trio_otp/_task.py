@@ -16,8 +16,8 @@ from __future__ import annotations
 
 import inspect
 import math
-from collections.abc import Callable, Coroutine
-from typing import Any, Generic, TypeVar, final
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Generic, TypeVar, final, overload
 
 import trio
 
@@ -110,8 +110,18 @@ class Task:
             modules=(Task,),
         )
 
+    @overload
     @staticmethod
-    async def async_nolink(sup: object, fn: Callable[..., T], *args: Any) -> AsyncTask[T]:
+    async def async_nolink(
+        sup: object, fn: Callable[..., Awaitable[T]], *args: Any
+    ) -> AsyncTask[T]: ...
+
+    @overload
+    @staticmethod
+    async def async_nolink(sup: object, fn: Callable[..., T], *args: Any) -> AsyncTask[T]: ...
+
+    @staticmethod
+    async def async_nolink(sup: object, fn: Callable[..., Any], *args: Any) -> AsyncTask[Any]:
         """Start ``fn(*args)`` under the DynamicSupervisor ``sup`` and return a handle
         to await its result with :meth:`AsyncTask.wait`.
 
@@ -120,7 +130,7 @@ class Task:
         """
         from ._dynamic_supervisor import DynamicSupervisor
 
-        box: AsyncTask[T] = AsyncTask()
+        box: AsyncTask[Any] = AsyncTask()
         spec = ChildSpec(
             id=Task,
             start=_serve_async,

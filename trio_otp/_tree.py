@@ -11,7 +11,7 @@ from ._supervisor import children_in_start_order
 
 def _node(child_id: object, pid: Pid | None) -> str:
     if pid is not None and pid._name is not None:
-        return f"{label(pid)} {pid!r}"
+        return f"{label(pid)} <Pid 0.{pid._id}>"
     if child_id is not None:
         name = child_id.__qualname__ if isinstance(child_id, type) else str(child_id)
         return f"{name} {pid!r}" if pid is not None else f"{name} (not running)"
@@ -24,11 +24,11 @@ async def render_tree(sup: object) -> str:
     Children are listed in start order; child supervisors are expanded. Works for
     any running Supervisor or DynamicSupervisor (handle or name)::
 
-        my_app_supervisor <Pid 0.3 my_app_supervisor>
-        ├── JobSupervisor <Pid 0.4 JobSupervisor>
+        my_app_supervisor <Pid 0.3>
+        ├── JobSupervisor <Pid 0.4>
         │   ├── Task <Pid 0.7>
         │   └── Task <Pid 0.8>
-        └── JobQueue <Pid 0.5 JobQueue>
+        └── JobQueue <Pid 0.5>
     """
     pid = sup if type(sup) is Pid else whereis(sup)
     if pid is None:
