@@ -40,6 +40,7 @@ class _Child:
         "args",
         "direct",
         "done",
+        "doomed",
         "gen",
         "handle",
         "is_started",
@@ -61,7 +62,10 @@ class _Child:
         self.is_started = False
         self.terminating = False
         self.done: trio.Event | None = None
+        # The child's kill switch. A Task enters its scope only while it awaits
+        # (nothing else can interrupt it); before that, ``doomed`` stands in.
         self.scope: trio.CancelScope | None = None
+        self.doomed = False
         self._status: Any = None
 
     # The TaskStatus protocol, forwarded to the real one -------------------------------
@@ -76,6 +80,23 @@ class _Child:
             self.sup._child_started(self)
         status, self._status = self._status, None  # don't keep trio's start machinery
         status.started(value)
+
+    def cancel(self) -> None:
+        """Kill the child: cancel its scope, or doom it before it has one."""
+        if self.scope is not None:
+            self.scope.cancel()
+        else:
+            self.doomed = True
+
+    def spawned(self, handle: Any) -> None:
+        """The child was spawned without waiting (see :func:`spawner`)."""
+        self.scope = None
+        self.doomed = False
+        self.handle = handle
+        self.is_started = True
+        self.direct = True
+        self.running = True
+        self.sup._child_started(self)
 
     def __repr__(self) -> str:
         return f"<child {self.spec.id!r} of {self.sup.pid!r}>"
@@ -99,6 +120,28 @@ def direct_child(fn: F) -> F:
     """Mark a start function that implements the child protocol itself."""
     fn._trio_otp_direct = True  # type: ignore[attr-defined]
     return fn
+
+
+def spawner(spawn: Callable[[trio.Nursery, _Child], Any]) -> Callable[[F], F]:
+    """Mark a start function whose child a supervisor may spawn without waiting.
+
+    ``spawn(nursery, child)`` must, synchronously, make the child's handle, call
+    ``child.spawned(handle)``, ``nursery.start_soon`` the child's body and return
+    the handle. The body honours ``child.doomed`` and sets ``child.scope`` while it
+    can be interrupted. Only for children with nothing to
+    initialise (OTP's ``Task.start_link`` returns before the task runs, too).
+    """
+
+    def mark(fn: F) -> F:
+        fn._trio_otp_spawn = spawn  # type: ignore[attr-defined]
+        return fn
+
+    return mark
+
+
+def _spawner_of(fn: object) -> Callable[[trio.Nursery, _Child], Any] | None:
+    spawn: Callable[[trio.Nursery, _Child], Any] | None = getattr(fn, "_trio_otp_spawn", None)
+    return spawn
 
 
 def _is_direct(fn: object) -> bool:

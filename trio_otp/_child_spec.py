@@ -59,6 +59,8 @@ ShutdownValue = float | Literal["brutal_kill"]
 
 
 def _to_restart(value: object) -> Restart:
+    if type(value) is Restart:  # the common case, without the enum lookup
+        return value
     try:
         return Restart(value)  # type: ignore[arg-type]  # str or Restart; else ValueError
     except (ValueError, TypeError):
@@ -69,6 +71,8 @@ def _to_restart(value: object) -> Restart:
 
 
 def _to_type(value: object) -> ChildType:
+    if type(value) is ChildType:
+        return value
     try:
         return ChildType(value)  # type: ignore[arg-type]  # str or ChildType; else ValueError
     except (ValueError, TypeError):
@@ -78,6 +82,8 @@ def _to_type(value: object) -> ChildType:
 
 
 def _to_shutdown(value: object) -> ShutdownValue:
+    if type(value) is float and value >= 0:  # also rejects NaN
+        return value
     if value == BRUTAL_KILL:
         return BRUTAL_KILL
     if value == "infinity":
@@ -115,6 +121,8 @@ def _default_shutdown(spec: ChildSpec) -> ShutdownValue:
 
 
 def _tuple(value: object) -> tuple[Any, ...]:
+    if type(value) is tuple:
+        return value
     if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
         raise ChildSpecError(f"args must be a tuple (or other sequence), got {value!r}")
     return tuple(value)

@@ -67,8 +67,7 @@ class _DynamicSupervisorServer(_SupervisorServer):
         if self._stopping:
             # Its start began before the supervisor started shutting down: it cannot
             # join a tree that is going away.
-            assert child.scope is not None
-            child.scope.cancel()
+            child.cancel()
             return
         self._children[child.handle] = child
 

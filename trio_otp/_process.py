@@ -78,6 +78,7 @@ class Pid:
         "_parent",
         "_pending",
         "_reason",
+        "_table",
         "_task",
     )
 
@@ -93,6 +94,7 @@ class Pid:
     _task: trio.lowlevel.Task | None
     _impl: object
     _cancel_reason: object
+    _table: dict[trio.lowlevel.Task, Pid]
 
     def __init__(self) -> None:
         raise TypeError("Pid has no public constructor: start a process to get one")
@@ -105,6 +107,8 @@ class Pid:
         mailbox: MemorySendChannel[Any] | None,
         impl: object,
         parent: Pid | None = None,
+        *,
+        detached: bool = False,
     ) -> Pid:
         self = object.__new__(cls)
         self._id = next(_ids)
@@ -115,13 +119,22 @@ class Pid:
         self._pending = None
         self._exit_event = None
         self._exit_callbacks = None
-        task = self._task = trio.lowlevel.current_task()
-        table = _table()
-        # A supervised child's parent is its supervisor, even when it was started
-        # from another task (DynamicSupervisor.start_child runs in the caller's).
-        self._parent = parent if parent is not None else _process_of(task, table)
-        table[task] = self
         self._impl = impl
+        self._task = None
+        if detached:
+            # Created by its supervisor before its task runs (see Task); the task
+            # attaches itself when it starts.
+            assert parent is not None
+            self._parent = parent
+            self._table = parent._table
+        else:
+            task = self._task = trio.lowlevel.current_task()
+            table = self._table = _table()
+            # A supervised child's parent is its supervisor, even when it was
+            # started from another task (DynamicSupervisor.start_child runs in the
+            # caller's).
+            self._parent = parent if parent is not None else _process_of(task, table)
+            table[task] = self
         # The reason recorded if the process is cancelled: KILLED, unless its owner
         # asked it to shut down by cancelling (a Task does not trap exits: OTP G).
         self._cancel_reason = KILLED
@@ -189,6 +202,11 @@ class Pid:
 
     # -- internal ----------------------------------------------------------------------
 
+    def _attach(self) -> None:
+        """Bind a detached handle to the task now running it."""
+        task = self._task = trio.lowlevel.current_task()
+        self._table[task] = self
+
     def _add_exit_callback(self, fn: Callable[[Pid, object], None]) -> None:
         if self._exit_callbacks is None:
             self._exit_callbacks = []
@@ -211,7 +229,7 @@ class Pid:
             self._mailbox.close()
             self._mailbox = None
         if self._task is not None:
-            _table().pop(self._task, None)
+            self._table.pop(self._task, None)
             self._task = None
         pending = self._pending
         if pending:

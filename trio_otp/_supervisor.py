@@ -55,7 +55,7 @@ import trio
 from . import _reports
 from ._call import INFO, From, _reply_error, call, stop
 from ._call import SHUTDOWN as SHUTDOWN_MSG
-from ._child import _Child, _direct_start, _is_direct, _run_child
+from ._child import _Child, _direct_start, _is_direct, _run_child, _spawner_of
 from ._child_spec import (
     BRUTAL_KILL,
     INFINITY,
@@ -210,6 +210,17 @@ class _SupervisorServer(GenServer[None]):
                 :exc:`AlreadyStartedError` when the child's name is taken).
         """
         assert self._nursery is not None
+        spawn = _spawner_of(child.spec.start)
+        if spawn is not None:
+            # A Task: nothing to wait for, so no nursery.start round trip (the
+            # cost of a job in the seed's queue). Still a checkpoint, as trio asks.
+            await trio.lowlevel.checkpoint_if_cancelled()
+            child.gen += 1
+            handle = spawn(self._nursery, child)
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            if self.reports_starts:
+                self._report("started", child, None, "info")
+            return handle
         child.gen += 1
         try:
             runner = _direct_start if _is_direct(child.spec.start) else _run_child
@@ -237,15 +248,13 @@ class _SupervisorServer(GenServer[None]):
             return
         if self._stopping:
             return
-        spec = child.spec
-        restart = spec.restart
+        restart = child.spec.restart
+        normal = is_normal_exit(reason)
         # OTP reports every exit of a permanent child, and the abnormal exits of
         # the others (supervisor:do_restart/4).
-        if restart is Restart.PERMANENT or not is_normal_exit(reason):
+        if restart is Restart.PERMANENT or not normal:
             self._report("terminated", child, reason, "error")
-        if restart is Restart.TEMPORARY or (
-            restart is Restart.TRANSIENT and is_normal_exit(reason)
-        ):
+        if restart is Restart.TEMPORARY or (restart is Restart.TRANSIENT and normal):
             self._forget(child)
             return
         mailbox = self.pid._mailbox
@@ -310,9 +319,8 @@ class _SupervisorServer(GenServer[None]):
         """Deliver OTP's exit signal ``shutdown`` to a child, without waiting."""
         child.terminating = True
         handle = child.handle
-        assert child.scope is not None
         if child.spec.shutdown == BRUTAL_KILL:
-            child.scope.cancel()
+            child.cancel()
         elif type(handle) is Pid and handle._mailbox is not None:
             # A GenServer (or supervisor) runs terminate, as a process trapping exits.
             handle._mailbox.send_nowait((SHUTDOWN_MSG, None, None))
@@ -320,11 +328,10 @@ class _SupervisorServer(GenServer[None]):
             # A Task (or a plain function) does not trap exits: it stops at once.
             if type(handle) is Pid:
                 handle._cancel_reason = SHUTDOWN
-            child.scope.cancel()
+            child.cancel()
 
     def _kill(self, child: _Child) -> None:
-        assert child.scope is not None
-        child.scope.cancel()
+        child.cancel()
         self._report("shut down abnormally", child, "killed", "error")
 
     async def _terminate(self, child: _Child) -> None:

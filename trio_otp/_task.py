@@ -22,7 +22,7 @@ from typing import Any, Generic, TypeVar, final, overload
 import trio
 
 from . import _reports
-from ._child import _Child, direct_child, supervising, supervisor_of
+from ._child import _Child, direct_child, spawner, supervising, supervisor_of
 from ._child_spec import ChildSpec, Restart
 from ._exceptions import TaskExit, TaskTimeout
 from ._process import UNSET, Pid
@@ -37,31 +37,72 @@ async def _run(
     task_status: Any,
     box: AsyncTask[Any] | None,
     child: _Child | None,
+    pid: Pid | None = None,
 ) -> None:
-    pid = Pid._new("Task", None, None, fn, supervisor_of(task_status))
+    # ``pid`` is given when a supervisor spawned the task without waiting (_spawn).
+    if pid is None:
+        pid = Pid._new("Task", None, None, fn, supervisor_of(task_status))
+    else:
+        pid._attach()
     reason: object = UNSET
     error: BaseException | None = None
-    with trio.CancelScope() as scope:
-        if child is not None:
-            child.scope = scope
-        try:
+    try:
+        if task_status is not None:
             task_status.started(pid)
             task_status = None  # don't keep trio's start machinery alive
+        # Shut down (or cancelled) before it ran: fn does not run at all.
+        await trio.lowlevel.checkpoint_if_cancelled()
+        if child is None or not child.doomed:
             result = fn(*args)
+            completed = True
             if inspect.isawaitable(result):
-                result = await result
-            reason = NORMAL
-            if box is not None:
-                box._value = result
-        except Exception as exc:
-            reason = error = exc
-            _reports.task_crash(pid, exc, fn, args)
-        finally:
-            pid._exited(pid._cancel_reason if reason is UNSET else reason)
+                if child is None:
+                    result = await result
+                else:
+                    # Only an await can be interrupted, so only here does the task
+                    # need its supervisor's kill switch (a cancel scope costs ~10 us:
+                    # a plain-function job does without).
+                    with trio.CancelScope() as scope:
+                        child.scope = scope
+                        result = await result
+                    child.scope = None
+                    completed = not scope.cancelled_caught
+            if completed:
+                reason = NORMAL
+                if box is not None:
+                    box._value = result
+    except Exception as exc:
+        reason = error = exc
+        _reports.task_crash(pid, exc, fn, args)
+    finally:
+        pid._exited(pid._cancel_reason if reason is UNSET else reason)
     if child is not None:
         child.sup._child_exited(child, pid._reason)
     elif error is not None:
         raise error
+
+
+def _spawn(
+    nursery: trio.Nursery,
+    child: _Child,
+    box: AsyncTask[Any] | None,
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+) -> Pid:
+    pid = Pid._new("Task", None, None, fn, child.sup.pid, detached=True)
+    child.spawned(pid)
+    nursery.start_soon(_run, fn, args, None, box, child, pid, name="trio_otp.Task")
+    return pid
+
+
+def _spawn_task(nursery: trio.Nursery, child: _Child) -> Pid:
+    fn, *args = child.args
+    return _spawn(nursery, child, None, fn, tuple(args))
+
+
+def _spawn_async(nursery: trio.Nursery, child: _Child) -> Pid:
+    box, fn, *args = child.args
+    return _spawn(nursery, child, box, fn, tuple(args))
 
 
 @final
@@ -69,6 +110,7 @@ class Task:
     """OTP's ``Task``: run one function as a (supervised) process."""
 
     @staticmethod
+    @spawner(_spawn_task)
     @direct_child
     def serve(
         fn: Callable[..., Any],
@@ -144,6 +186,7 @@ class Task:
         return box
 
 
+@spawner(_spawn_async)
 @direct_child
 def _serve_async(
     box: AsyncTask[Any], fn: Callable[..., Any], *args: Any, task_status: Any
