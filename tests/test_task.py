@@ -36,8 +36,8 @@ def test_child_spec_defaults():
 
 
 def test_child_spec_needs_a_function():
-    """Task.child_spec of something that is not callable is a TypeError."""
-    with pytest.raises(TypeError, match="function"):
+    """Task.child_spec of something that is not callable is a ChildSpecError, like any bad spec."""
+    with pytest.raises(otp.ChildSpecError, match="function"):
         Task.child_spec(42)  # type: ignore[arg-type]
 
 

@@ -166,7 +166,17 @@ class ChildSpec:
             raise ChildSpecError(
                 f"unknown child spec field(s) {sorted(unknown)}; the fields are {sorted(_FIELDS)}"
             )
-        return attrs.evolve(self, **changes)
+        # attrs.evolve would convert and validate every field again; the seed builds
+        # a spec this way for every job, so only the changed fields are checked.
+        values = {field.name: getattr(self, field.name) for field in _ATTRS}
+        for name, value in changes.items():
+            field = _BY_NAME[name]
+            if field.converter is not None:
+                value = field.converter(value)  # type: ignore[operator]
+            if field.validator is not None:
+                field.validator(self, field, value)
+            values[name] = value
+        return _trusted(**values)
 
     def start_call(self) -> str:
         """How reports print the start call: ``JobQueue.serve(None, name=JobQueue)``."""
@@ -195,7 +205,31 @@ def _show(value: object) -> str:
     return short_repr(value)
 
 
-_FIELDS: Final = frozenset(a.name for a in attrs.fields(ChildSpec))
+_ATTRS: Final = attrs.fields(ChildSpec)
+_BY_NAME: Final = {a.name: a for a in _ATTRS}
+_FIELDS: Final = frozenset(_BY_NAME)
+
+
+def _trusted(
+    id: object,
+    start: Callable[..., Any],
+    args: tuple[Any, ...],
+    restart: Restart,
+    type: ChildType,
+    shutdown: ShutdownValue,
+    modules: tuple[Any, ...],
+) -> ChildSpec:
+    """Build a spec from values that are already valid (no conversion, no checks)."""
+    spec = object.__new__(ChildSpec)
+    setattr_ = object.__setattr__
+    setattr_(spec, "id", id)
+    setattr_(spec, "start", start)
+    setattr_(spec, "args", args)
+    setattr_(spec, "restart", restart)
+    setattr_(spec, "type", type)
+    setattr_(spec, "shutdown", shutdown)
+    setattr_(spec, "modules", modules)
+    return spec
 
 
 def to_child_spec(child: object, **overrides: Any) -> ChildSpec:

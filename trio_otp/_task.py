@@ -23,12 +23,13 @@ import trio
 
 from . import _reports
 from ._child import _Child, direct_child, spawner, supervising, supervisor_of
-from ._child_spec import ChildSpec, Restart
-from ._exceptions import TaskExit, TaskTimeout
+from ._child_spec import ChildSpec, ChildType, Restart, _trusted
+from ._exceptions import ChildSpecError, TaskExit, TaskTimeout
 from ._process import UNSET, Pid
 from ._reasons import NORMAL
 
 T = TypeVar("T")
+_WORKER = ChildType.WORKER
 
 
 async def _run(
@@ -143,14 +144,9 @@ class Task:
         Change the restart with ``Supervisor.child_spec((Task, fn), restart="transient")``.
         """
         if not callable(fn):
-            raise TypeError(f"Task needs a function to run, got {fn!r}")
-        return ChildSpec(
-            id=Task,
-            start=Task.serve,
-            args=(fn, *args),
-            restart=Restart.TEMPORARY,
-            modules=(Task,),
-        )
+            raise ChildSpecError(f"Task needs a function to run, got {fn!r}")
+        # Built for every job in the seed's queue: skip re-checking known values.
+        return _trusted(Task, Task.serve, (fn, *args), Restart.TEMPORARY, _WORKER, 5.0, (Task,))
 
     @overload
     @staticmethod
