@@ -17,8 +17,6 @@ from trio.lowlevel import RunVar
 from ._reasons import KILLED
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
-
     from trio import MemorySendChannel
 
 _ids = itertools.count(1)
@@ -68,7 +66,6 @@ class Pid:
     __slots__ = (
         "__weakref__",
         "_cancel_reason",
-        "_exit_callbacks",
         "_exit_event",
         "_id",
         "_impl",
@@ -89,7 +86,6 @@ class Pid:
     _reason: object
     _pending: set[Any] | None
     _exit_event: trio.Event | None
-    _exit_callbacks: list[Callable[[Pid, object], None]] | None
     _parent: Pid | None
     _task: trio.lowlevel.Task | None
     _impl: object
@@ -118,7 +114,6 @@ class Pid:
         self._reason = UNSET
         self._pending = None
         self._exit_event = None
-        self._exit_callbacks = None
         self._impl = impl
         self._task = None
         if detached:
@@ -207,11 +202,6 @@ class Pid:
         task = self._task = trio.lowlevel.current_task()
         self._table[task] = self
 
-    def _add_exit_callback(self, fn: Callable[[Pid, object], None]) -> None:
-        if self._exit_callbacks is None:
-            self._exit_callbacks = []
-        self._exit_callbacks.append(fn)
-
     def _exited(self, reason: object) -> None:
         """Record the exit: free the name, fail pending callers, wake waiters.
 
@@ -239,11 +229,6 @@ class Pid:
                 slot._fail(reason)
         if self._exit_event is not None:
             self._exit_event.set()
-        callbacks = self._exit_callbacks
-        if callbacks is not None:
-            self._exit_callbacks = None
-            for fn in callbacks:
-                fn(self, reason)
 
 
 def current_process() -> Pid | None:
