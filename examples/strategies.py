@@ -7,13 +7,13 @@ Run it::
 Three workers, a, b and c, start in that order under a supervisor. Then b crashes.
 What the supervisor does next depends on its strategy:
 
-=============  ==================================================  ===================
-strategy       what happens, in order                              new pids
-=============  ==================================================  ===================
-one_for_one    start b                                             b
+=============  ===================================================  ===================
+strategy       what happens, in order                               new pids
+=============  ===================================================  ===================
+one_for_one    start b                                              b
 one_for_all    terminate c, terminate a, start a, start b, start c  a, b, c
-rest_for_one   terminate c, start b, start c                       b, c (a is kept)
-=============  ==================================================  ===================
+rest_for_one   terminate c, start b, start c                        b, c (a is kept)
+=============  ===================================================  ===================
 
 The siblings are stopped in *reverse* start order, with reason "shutdown" (their
 ``terminate`` runs), and everything is started again in start order. Leaving the

@@ -624,9 +624,10 @@ async def test_stop_again_raises_no_process(autojump_clock):
     assert trio.current_time() == 0.0
     err = exc_info.value
     assert err.server == "slow"
-    assert err.request == ("stop", otp.NORMAL)
+    assert err.operation == "stop"
+    assert err.request == otp.NORMAL
     assert err.timeout is None
-    assert "infinity" in str(err)
+    assert str(err).startswith("stop('slow', 'normal', infinity)")
 
 
 async def test_stop_dead_pid_raises_no_process(autojump_clock):
@@ -710,3 +711,11 @@ async def test_stop_self_raises_calling_self_error(autojump_clock):
             pid = await Scripted.start(nursery, [])
             with pytest.raises(otp.CalleeExit):
                 await otp.call(pid, "stop_self")
+
+
+async def test_send_to_unknown_name_says_send():
+    """send() to a name nobody holds raises NoProcessError that names the send, not a call."""
+    with pytest.raises(otp.NoProcessError) as exc_info:
+        otp.send("nobody", "hello")
+    assert exc_info.value.operation == "send"
+    assert str(exc_info.value).startswith("send('nobody', 'hello'): no process")

@@ -256,3 +256,12 @@ async def test_task_exit_normal_is_silent(caplog):
         await DynamicSupervisor.stop(ds)
     assert [r for r in caplog.records if r.name in ("trio_otp.task", "trio_otp.gen_server")] == []
     assert [r for r in caplog.records if "terminated" in r.getMessage()] == []
+
+
+async def test_async_nolink_ignores_extra_arguments() -> None:
+    """A DynamicSupervisor's extra_arguments are not passed to an async_nolink task."""
+    async with trio.open_nursery() as nursery:
+        sup = await DynamicSupervisor.start(nursery, extra_arguments=("extra",))
+        task = await Task.async_nolink(sup, lambda x: x * 2, 21)
+        assert await task.wait() == 42
+        await DynamicSupervisor.stop(sup)

@@ -4,7 +4,7 @@ The public façade: every name is defined in a private one-concept module and
 re-exported here.
 """
 
-import contextlib
+import contextlib as _contextlib
 
 from ._call import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
 from ._call import From as From
@@ -18,6 +18,7 @@ from ._child_spec import INFINITY as INFINITY
 from ._child_spec import ChildSpec as ChildSpec
 from ._child_spec import ChildType as ChildType
 from ._child_spec import Restart as Restart
+from ._child_spec import ShutdownValue as ShutdownValue
 from ._dynamic_supervisor import DynamicSupervisor as DynamicSupervisor
 from ._exceptions import AlreadyPresentError as AlreadyPresentError
 from ._exceptions import AlreadyStartedError as AlreadyStartedError
@@ -68,6 +69,6 @@ __version__ = "0.1.0"
 # Tracebacks and reprs say ``trio_otp.X``, not ``trio_otp._module.X`` (as trio does).
 for _name, _obj in list(globals().items()):
     if not _name.startswith("_") and getattr(_obj, "__module__", "").startswith("trio_otp._"):
-        with contextlib.suppress(AttributeError, TypeError):
+        with _contextlib.suppress(AttributeError, TypeError):
             _obj.__module__ = __name__
 del _name, _obj

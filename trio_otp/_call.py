@@ -230,7 +230,7 @@ def send(dest: Server, message: Any) -> None:
     """
     pid = dest if type(dest) is Pid else whereis(dest)
     if pid is None:
-        raise NoProcessError(dest, message, None)
+        raise NoProcessError(dest, message, None, "send")
     if pid._mailbox is not None:
         pid._mailbox.send_nowait((INFO, message, None))
 
@@ -259,20 +259,19 @@ async def stop(server: Server, reason: object = NORMAL, timeout: float | None = 
     if pid is None or pid._mailbox is None:
         await trio.lowlevel.checkpoint()
         _no_mailbox(pid, "stop")
-        raise NoProcessError(server, ("stop", reason), timeout)
+        raise NoProcessError(server, reason, timeout, "stop")
     task = current_task()
     if pid._task is task:
-        raise CallingSelfError(server, ("stop", reason), timeout)
-    request = ("stop", reason)
+        raise CallingSelfError(server, reason, timeout, "stop")
     pid._mailbox.send_nowait((STOP, reason, None))
     # The process answers through its exit: wait for that instead of a reply, so
     # that ``stop`` returns only once terminate ran and the name is free.
     with trio.move_on_after(math.inf if timeout is None else timeout) as scope:
         got = await pid.wait_exited()
     if scope.cancelled_caught:
-        raise CallTimeout(server, request, timeout)
+        raise CallTimeout(server, reason, timeout, "stop")
     if got != reason and got is not reason:
-        error = CalleeExit(server, request, timeout, got)
+        error = CalleeExit(server, reason, timeout, got, "stop")
         if isinstance(got, BaseException):
             error.__cause__ = got
         raise error

@@ -49,9 +49,9 @@ class ChildType(enum.StrEnum):
         return f"ChildType.{self.name}"
 
 
-#: ``shutdown=BRUTAL_KILL``: cancel the child at once; ``terminate`` does not run.
+#: As ``shutdown=``, cancel the child at once; ``terminate`` does not run.
 BRUTAL_KILL: Final = "brutal_kill"
-#: ``shutdown=INFINITY``: wait as long as the child takes (default for supervisors).
+#: As ``shutdown=``, wait as long as the child takes (default for supervisors).
 INFINITY: Final = math.inf
 
 ShutdownValue = float | Literal["brutal_kill"]

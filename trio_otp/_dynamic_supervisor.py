@@ -115,7 +115,7 @@ class _DynamicSupervisorServer(_SupervisorServer):
             self._all_stopped = None
         self._children.clear()
 
-    async def _start_child(self, spec: ChildSpec) -> Any:
+    async def _start_child(self, spec: ChildSpec, *, extra: bool = True) -> Any:
         # Runs in the *caller's* task, not the supervisor's: nursery.start may be
         # called from any task, the child's init then runs under the caller's cancel
         # scopes, and the book-keeping happens synchronously in started(). That saves
@@ -126,7 +126,7 @@ class _DynamicSupervisorServer(_SupervisorServer):
             len(self._children) + self._starting >= self.max_children
         ):
             raise MaxChildrenError(self.max_children)
-        args = self.extra_arguments + spec.args if self.extra_arguments else spec.args
+        args = self.extra_arguments + spec.args if extra and self.extra_arguments else spec.args
         self._starting += 1
         try:
             # started() files the child under its handle (not at all if it ignored).
@@ -288,5 +288,8 @@ class DynamicSupervisor:
 
     @staticmethod
     async def stop(sup: object, reason: object = NORMAL) -> None:
-        """Stop the supervisor: all children stop concurrently, then it exits."""
+        """Stop the supervisor: all children stop concurrently, then it exits.
+
+        ``reason`` defaults to ``NORMAL``. Same as :func:`trio_otp.stop`.
+        """
         await stop(sup, reason)

@@ -40,20 +40,27 @@ class CallError(OTPError):
         server: the handle or name the caller addressed.
         request: the request that was sent (or would have been).
         timeout: the call's deadline in seconds (``None`` for no deadline).
+        operation: what was attempted: ``"call"`` (the default), ``"stop"`` or
+            ``"send"``.
     """
 
     def _what(self) -> str:
         return "failed"
 
-    def __init__(self, server: object, request: object, timeout: float | None) -> None:
+    def __init__(
+        self, server: object, request: object, timeout: float | None, operation: str = "call"
+    ) -> None:
         super().__init__(server, request, timeout)
         self.server = server
         self.request = request
         self.timeout = timeout
+        self.operation = operation
 
     def _call_repr(self) -> str:
+        if self.operation == "send":
+            return f"send({_name(self.server)}, {self.request!r})"
         timeout = "infinity" if self.timeout is None else f"{self.timeout:g}"
-        return f"call({_name(self.server)}, {self.request!r}, {timeout})"
+        return f"{self.operation}({_name(self.server)}, {self.request!r}, {timeout})"
 
     def __str__(self) -> str:
         return f"{self._call_repr()}: {self._what()}"
@@ -98,9 +105,14 @@ class CalleeExit(CallError):
     """
 
     def __init__(
-        self, server: object, request: object, timeout: float | None, reason: object
+        self,
+        server: object,
+        request: object,
+        timeout: float | None,
+        reason: object,
+        operation: str = "call",
     ) -> None:
-        super().__init__(server, request, timeout)
+        super().__init__(server, request, timeout, operation)
         self.reason = reason
 
     def _what(self) -> str:

@@ -233,8 +233,9 @@ class GenServer(Generic[S]):
         :class:`Ignore`). :meth:`start` is the short form.
 
         Args:
-            arg: passed to ``init``.
-            name: register the process under this name for its lifetime.
+            arg: passed to ``init``. Default ``None``.
+            name: register the process under this name for its lifetime. Default
+                ``None`` (not registered).
             task_status: given by ``nursery.start``.
 
         Raises:
@@ -253,6 +254,7 @@ class GenServer(Generic[S]):
 
         OTP's ``GenServer.start_link``: the server is linked to the nursery, so an
         abnormal exit raises into it. ``None`` if ``init`` returned :class:`Ignore`.
+        ``arg`` (passed to ``init``) and ``name`` default to ``None``; see :meth:`serve`.
         """
         pid: Pid | None = await nursery.start(functools.partial(cls.serve, arg, name=name))
         return pid

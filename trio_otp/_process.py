@@ -144,7 +144,7 @@ class Pid:
 
     @property
     def kind(self) -> str:
-        """What kind of process this is: ``"GenServer"``, ``"Supervisor"``, ``"Task"``…"""
+        """The kind of process, such as ``"GenServer"``, ``"Supervisor"`` or ``"Task"``."""
         return self._kind
 
     @property

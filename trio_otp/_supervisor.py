@@ -769,6 +769,6 @@ class Supervisor:
     async def stop(sup: object, reason: object = NORMAL) -> None:
         """Stop the supervisor: its children stop in reverse start order, then it exits.
 
-        Same as :func:`trio_otp.stop`.
+        ``reason`` defaults to ``NORMAL``. Same as :func:`trio_otp.stop`.
         """
         await stop(sup, reason)

@@ -166,7 +166,7 @@ class Task:
         Elixir's ``Task.Supervisor.async_nolink``: the task is not linked to the
         caller; its crash is reported to whoever waits for it.
         """
-        from ._dynamic_supervisor import DynamicSupervisor
+        from ._dynamic_supervisor import _supervisor
 
         box: AsyncTask[Any] = AsyncTask()
         spec = ChildSpec(
@@ -176,7 +176,9 @@ class Task:
             restart=Restart.TEMPORARY,
             modules=(Task,),
         )
-        pid = await DynamicSupervisor.start_child(sup, spec)
+        # extra_arguments are for the supervisor's own kind of children: the task's
+        # arguments are exactly fn's (Elixir's Task.Supervisor takes none either).
+        pid = await _supervisor(sup, ("async_nolink", fn))._start_child(spec, extra=False)
         assert pid is not None
         box.pid = pid
         return box

@@ -1,0 +1,248 @@
+"""Sphinx configuration for trio_otp.
+
+Built by ``nox -s docs`` (``sphinx-build -W --keep-going``): every warning is an
+error, and the build must work offline.
+
+* No intersphinx: it would fetch ``objects.inv`` files at build time. References to
+  trio, attrs and the standard library therefore cannot resolve; they are listed in
+  ``nitpick_ignore_regex`` below (by module, not one by one) so that ``nitpicky``
+  still catches every broken reference to trio_otp itself.
+* trio_otp's façade rewrites ``__module__`` of its public objects to ``trio_otp``
+  (as trio does), which keeps tracebacks and signatures short but hides the ``#:``
+  comments of constants and class attributes, and the source order of members,
+  from autodoc, whose source analyzer then reads ``trio_otp/__init__.py``.
+  ``_merge_analyzers`` hands it what the private modules say.
+* ``_check_api_complete`` fails the build when a name re-exported by
+  ``trio_otp/__init__.py`` is missing from the API reference.
+"""
+
+from __future__ import annotations
+
+import ast
+import importlib
+import inspect
+import os
+import re
+import sys
+from pathlib import Path
+from typing import Any
+
+import attrs
+from docutils import nodes
+from docutils.parsers.rst import directives
+from docutils.statemachine import StringList
+from sphinx.pycode import ModuleAnalyzer
+from sphinx.util import logging
+from sphinx.util.docutils import SphinxDirective
+
+sys.path.insert(0, os.path.abspath(".."))
+
+import trio_otp
+
+project = "trio_otp"
+author = "the trio_otp authors"
+copyright = "the trio_otp authors"
+version = release = trio_otp.__version__
+
+extensions = [
+    "sphinx.ext.autodoc",
+    "sphinx.ext.napoleon",
+    "sphinxcontrib_trio",
+]
+
+exclude_patterns = ["_build", "requirements.txt"]
+
+# Like trio's docs: `name` is a cross-reference to a Python object.
+default_role = "py:obj"
+nitpicky = True
+
+
+def _names(*names: str) -> str:
+    return "(" + "|".join(names) + ")"
+
+
+_MODULES = ("trio", "outcome", "attrs", "attr", "typing", "typing_extensions")
+_STDLIB = ("collections", "contextlib", "enum", "logging", "abc")
+_TYPING = ("Any", "Callable", "Iterable", "Mapping", "AsyncIterator", "Awaitable", "Generic")
+_TYPING2 = ("ClassVar", "Final", "Literal", "TypeVar", "Coroutine")
+_BUILTINS = ("object", "None", "bool", "int", "float", "str", "bytes", "tuple", "list", "dict")
+_BUILTINS2 = ("set", "type", "Ellipsis", "BaseException", "Exception", "ValueError", "TypeError")
+_BUILTINS3 = ("LookupError", "RuntimeError", "NotImplementedError", "KeyboardInterrupt")
+_BUILTINS4 = ("SystemExit", "ExceptionGroup", "BaseExceptionGroup")
+
+nitpick_ignore_regex = [
+    # Third-party and standard-library names: no intersphinx offline (see above).
+    (r"py:.*", _names(*_MODULES, *_STDLIB) + r"(\..*)?"),
+    (r"py:.*", _names(*_TYPING, *_TYPING2)),
+    (r"py:.*", _names(*_BUILTINS, *_BUILTINS2, *_BUILTINS3, *_BUILTINS4)),
+    # Type variables of the generic classes (GenServer[S], AsyncTask[T]).
+    (r"py:.*", r"(trio_otp\.)?(_\w+\.)?[ST]"),
+    # A private alias in ChildSpec's annotations; the field's text spells it out.
+    (r"py:.*", r"(trio_otp\.)?(_\w+\.)?ShutdownValue"),
+]
+
+autodoc_member_order = "bysource"
+autodoc_typehints = "signature"
+autodoc_typehints_format = "short"
+autodoc_preserve_defaults = True
+autodoc_inherit_docstrings = False
+autodoc_default_options = {"show-inheritance": True}
+
+napoleon_google_docstring = True
+napoleon_numpy_docstring = False
+napoleon_use_rtype = False
+napoleon_attr_annotations = True
+
+html_theme = "furo"
+html_title = f"trio_otp {release}"
+html_static_path: list[str] = []
+pygments_style = "default"
+
+# --------------------------------------------------------------------------------------
+# Where each public name really lives (for the doc comments and the completeness check)
+# --------------------------------------------------------------------------------------
+
+_PACKAGE = Path(trio_otp.__file__).parent
+
+
+def _reexports() -> dict[str, str]:
+    """Public name -> private module it is re-exported from, read from ``__init__``."""
+    tree = ast.parse((_PACKAGE / "__init__.py").read_text(encoding="utf-8"))
+    found: dict[str, str] = {}
+    for node in tree.body:
+        if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+            for alias in node.names:
+                found[alias.asname or alias.name] = f"trio_otp.{node.module}"
+    return found
+
+
+REEXPORTS = _reexports()
+
+
+def _merge_analyzers() -> None:
+    """Let autodoc find the ``#:`` comments and source order of re-exported names.
+
+    autodoc reads doc comments and ``bysource`` order from the source of the module
+    an object claims (``__module__``), which the façade rewrites to ``trio_otp``.
+    The analyzer of ``trio_otp`` is given those of the private modules.
+    """
+    public = ModuleAnalyzer.for_module("trio_otp")
+    public.analyze()
+    for module in sorted(set(REEXPORTS.values())):
+        private = ModuleAnalyzer.for_module(module)
+        private.analyze()
+        for key, lines in private.attr_docs.items():
+            public.attr_docs.setdefault(key, lines)
+        for key, order in private.tagorder.items():
+            public.tagorder.setdefault(key, order)
+
+
+def _prose_before_colon(
+    app: Any, what: str, name: str, obj: object, options: Any, lines: list[str]
+) -> None:
+    """Keep napoleon from reading "Some prose: more prose" as "type: description".
+
+    napoleon takes the text before the first colon of a property's or attribute's
+    docstring to be its type (Google style ``int: the count``). A first line whose
+    part before the colon is a phrase (three or more words) is split after the colon,
+    which napoleon leaves alone; the rendered paragraph is unchanged.
+    """
+    if what not in ("property", "attribute", "data") or not lines:
+        return
+    head, colon, tail = lines[0].partition(": ")
+    prose = "`" not in head and len(head.split()) >= 3
+    literal = head.startswith("``") and head.endswith("``")  # never a Google type
+    if colon and (prose or literal):
+        lines[0:1] = [head + ":", tail]
+
+
+_ATTRS_DEFAULT = re.compile(r"attr_dict\['(\w+)'\]\.default")
+
+
+def _attrs_signature(
+    app: Any, what: str, name: str, obj: Any, options: Any, signature: str | None, ret: str | None
+) -> tuple[str | None, str | None] | None:
+    """Show an attrs class's defaults as values, not as ``attr_dict['x'].default``.
+
+    (``autodoc_preserve_defaults`` reads them from attrs' generated ``__init__``.) A
+    default computed from the other fields (``ChildSpec.shutdown``) shows as ``...``;
+    the field's description says what it is.
+    """
+    if what not in ("class", "exception") or not signature or not attrs.has(obj):
+        return None
+    fields = attrs.fields_dict(obj)
+    signature = _ATTRS_DEFAULT.sub(lambda m: repr(fields[m.group(1)].default), signature)
+    return signature.replace("= NOTHING", "= ..."), ret
+
+
+class ModuleDoc(SphinxDirective):
+    """Insert a module's docstring: ``.. moduledoc:: trio_otp._supervisor``.
+
+    The private modules' docstrings are the user-facing description of each part
+    (Elixir's order: examples, child specification, strategies, exit reasons); the
+    API reference shows them without documenting the private module itself. A path
+    relative to the document (``../examples/strategies.py``) inserts the docstring
+    of a script that is not importable, such as an example. ``:literal:`` shows it
+    as preformatted text instead of parsing it as reStructuredText.
+    """
+
+    required_arguments = 1
+    option_spec = {"literal": directives.flag}
+
+    def run(self) -> list[nodes.Node]:
+        target = self.arguments[0]
+        if target.endswith(".py"):
+            _, path = self.env.relfn2path(target, self.env.docname)
+            try:
+                source = Path(path).read_text(encoding="utf-8")
+            except OSError as exc:
+                raise self.error(f"cannot read {target}: {exc}") from None
+            doc = ast.get_docstring(ast.parse(source)) or ""
+        else:
+            module = importlib.import_module(target)
+            path = module.__file__ or target
+            doc = inspect.cleandoc(module.__doc__ or "")
+        self.env.note_dependency(path)
+        if "literal" in self.options:
+            return [nodes.literal_block(doc, doc, language="text")]
+        container = nodes.container()
+        self.state.nested_parse(StringList(doc.splitlines(), source=path), 0, container)
+        return container.children
+
+
+def _resolve_private_paths(app: Any, env: Any, node: Any, contnode: Any) -> Any:
+    """Resolve ``trio_otp._module.Name`` (from annotations) to ``trio_otp.Name``.
+
+    Generic aliases such as ``NoReply[S]`` are built before the façade rewrites
+    ``__module__``, so their annotations still name the private module.
+    """
+    target = node.get("reftarget", "")
+    if node.get("refdomain") != "py" or not target.startswith("trio_otp._"):
+        return None
+    public = "trio_otp." + target.split(".")[-1]
+    if public not in env.get_domain("py").objects:
+        return None
+    node["reftarget"] = public
+    return env.get_domain("py").resolve_xref(
+        env, node["refdoc"], app.builder, node["reftype"], public, node, contnode
+    )
+
+
+def _check_api_complete(app: Any, env: Any) -> None:
+    """Every name ``trio_otp/__init__.py`` re-exports must be in the API reference."""
+    documented = set(env.get_domain("py").objects)
+    missing = sorted(n for n in REEXPORTS if f"trio_otp.{n}" not in documented)
+    if missing:
+        logging.getLogger(__name__).warning(
+            "public names missing from docs/api.rst: %s", ", ".join(missing)
+        )
+
+
+def setup(app: Any) -> None:
+    _merge_analyzers()
+    # Before napoleon (its priority is the default, 500).
+    app.connect("autodoc-process-docstring", _prose_before_colon, priority=400)
+    app.connect("autodoc-process-signature", _attrs_signature)
+    app.connect("missing-reference", _resolve_private_paths)
+    app.add_directive("moduledoc", ModuleDoc)
+    app.connect("env-check-consistency", _check_api_complete)
