@@ -204,7 +204,7 @@ async def call(server: Server, request: Any, timeout: float | None = DEFAULT_TIM
     pending.add(slot)
     if timeout is not None:
         arm(slot, timeout)  # the deadline covers the enqueue too
-    pid._mailbox.send_nowait((CALL, request, slot))
+    pid._post((CALL, request, slot))
     return await wait_task_rescheduled(slot._abort)
 
 
@@ -216,7 +216,7 @@ def cast(server: Server, request: Any) -> None:
     """
     pid = server if type(server) is Pid else whereis(server)
     if pid is not None and pid._mailbox is not None:
-        pid._mailbox.send_nowait((CAST, request, None))
+        pid._post((CAST, request, None))
 
 
 def send(dest: Server, message: Any) -> None:
@@ -232,7 +232,7 @@ def send(dest: Server, message: Any) -> None:
     if pid is None:
         raise NoProcessError(dest, message, None, "send")
     if pid._mailbox is not None:
-        pid._mailbox.send_nowait((INFO, message, None))
+        pid._post((INFO, message, None))
 
 
 async def stop(server: Server, reason: object = NORMAL, timeout: float | None = None) -> None:  # noqa: ASYNC109 - GenServer.stop/3
@@ -263,7 +263,7 @@ async def stop(server: Server, reason: object = NORMAL, timeout: float | None = 
     task = current_task()
     if pid._task is task:
         raise CallingSelfError(server, reason, timeout, "stop")
-    pid._mailbox.send_nowait((STOP, reason, None))
+    pid._post((STOP, reason, None))
     # The process answers through its exit: wait for that instead of a reply, so
     # that ``stop`` returns only once terminate ran and the name is free.
     with trio.move_on_after(math.inf if timeout is None else timeout) as scope:

@@ -12,7 +12,7 @@ import itertools
 from typing import TYPE_CHECKING, Any, Final, final
 
 import trio
-from trio.lowlevel import RunVar
+from trio.lowlevel import Abort, RunVar, reschedule
 
 from ._reasons import KILLED
 
@@ -73,6 +73,7 @@ class Pid:
         "_mailbox",
         "_name",
         "_parent",
+        "_parked",
         "_pending",
         "_reason",
         "_table",
@@ -90,6 +91,7 @@ class Pid:
     _task: trio.lowlevel.Task | None
     _impl: object
     _cancel_reason: object
+    _parked: bool
     _table: dict[trio.lowlevel.Task, Pid]
 
     def __init__(self) -> None:
@@ -111,6 +113,7 @@ class Pid:
         self._name = name
         self._kind = kind
         self._mailbox = mailbox
+        self._parked = False
         self._reason = UNSET
         self._pending = None
         self._exit_event = None
@@ -196,6 +199,21 @@ class Pid:
         return f"<Pid 0.{self._id} {name}>"
 
     # -- internal ----------------------------------------------------------------------
+
+    def _post(self, message: object) -> None:
+        """Put a message in the mailbox and wake the process if it waits for one.
+
+        The caller checked that the mailbox is open (``_mailbox is not None``).
+        """
+        self._mailbox.send_nowait(message)  # type: ignore[union-attr]
+        if self._parked:
+            self._parked = False
+            reschedule(self._task)  # type: ignore[arg-type]
+
+    def _unpark(self, raise_cancel: object) -> Abort:
+        # The parked process is being cancelled (killed): stop waiting for mail.
+        self._parked = False
+        return Abort.SUCCEEDED
 
     def _attach(self) -> None:
         """Bind a detached handle to the task now running it."""

@@ -96,6 +96,8 @@ def gen_server_crash(
 
 def task_crash(pid: Pid, reason: object, fn: object, args: tuple[Any, ...]) -> None:
     """OTP's ``Task X started from P terminating`` report."""
+    if not task_logger.isEnabledFor(logging.ERROR):  # build nothing for nobody
+        return
     task_logger.error(
         "Task %r started from %s terminating\n%s\nFunction: %s\n    Args: %s",
         pid,

@@ -257,9 +257,8 @@ class _SupervisorServer(GenServer[None]):
         if restart is Restart.TEMPORARY or (restart is Restart.TRANSIENT and normal):
             self._forget(child)
             return
-        mailbox = self.pid._mailbox
-        if mailbox is not None:  # None: the supervisor itself is going down
-            mailbox.send_nowait((INFO, _ChildExit(child, child.gen, reason), None))
+        if self.pid._mailbox is not None:  # None: the supervisor itself is going down
+            self.pid._post((INFO, _ChildExit(child, child.gen, reason), None))
 
     def _forget(self, child: _Child) -> None:
         """A child that will not be restarted has exited."""
@@ -323,7 +322,7 @@ class _SupervisorServer(GenServer[None]):
             child.cancel()
         elif type(handle) is Pid and handle._mailbox is not None:
             # A GenServer (or supervisor) runs terminate, as a process trapping exits.
-            handle._mailbox.send_nowait((SHUTDOWN_MSG, None, None))
+            handle._post((SHUTDOWN_MSG, None, None))
         else:
             # A Task (or a plain function) does not trap exits: it stops at once.
             if type(handle) is Pid:
