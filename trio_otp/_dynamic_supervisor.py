@@ -17,7 +17,7 @@ from typing import Any, final
 import trio
 
 from ._call import stop
-from ._child import _Child
+from ._child import _Child, _spawner_of
 from ._child_spec import BRUTAL_KILL, INFINITY, ChildSpec, ChildType, to_child_spec
 from ._exceptions import ChildNotFoundError, ChildSpecError, MaxChildrenError, NoProcessError
 from ._gen_server import Ok
@@ -127,10 +127,18 @@ class _DynamicSupervisorServer(_SupervisorServer):
         ):
             raise MaxChildrenError(self.max_children)
         args = self.extra_arguments + spec.args if extra and self.extra_arguments else spec.args
+        child = _Child(self, spec, args)
+        spawn = _spawner_of(spec.start)
+        if spawn is not None:
+            # A Task, the seed's job: spawned right here, in one frame (see _start).
+            await trio.lowlevel.checkpoint_if_cancelled()
+            handle = self._spawn(child, spawn)
+            await trio.lowlevel.cancel_shielded_checkpoint()
+            return handle
         self._starting += 1
         try:
             # started() files the child under its handle (not at all if it ignored).
-            return await _start_unwrapping_name_clash(self, _Child(self, spec, args))
+            return await _start_unwrapping_name_clash(self, child)
         finally:
             self._starting -= 1
 

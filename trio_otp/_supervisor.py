@@ -45,7 +45,7 @@ import enum
 import functools
 import logging
 import math
-from collections.abc import AsyncIterator, Iterable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, ClassVar, Final, final
 
@@ -215,11 +215,8 @@ class _SupervisorServer(GenServer[None]):
             # A Task: nothing to wait for, so no nursery.start round trip (the
             # cost of a job in the seed's queue). Still a checkpoint, as trio asks.
             await trio.lowlevel.checkpoint_if_cancelled()
-            child.gen += 1
-            handle = spawn(self._nursery, child)
+            handle = self._spawn(child, spawn)
             await trio.lowlevel.cancel_shielded_checkpoint()
-            if self.reports_starts:
-                self._report("started", child, None, "info")
             return handle
         child.gen += 1
         try:
@@ -233,6 +230,15 @@ class _SupervisorServer(GenServer[None]):
         except Exception as exc:
             raise ChildStartError(child.spec.id, exc) from exc
         if handle is not None and self.reports_starts:
+            self._report("started", child, None, "info")
+        return handle
+
+    def _spawn(self, child: _Child, spawn: Callable[[trio.Nursery, _Child], Any]) -> Any:
+        """Start a child that has nothing to wait for (see ``_child.spawner``)."""
+        assert self._nursery is not None
+        child.gen += 1
+        handle = spawn(self._nursery, child)
+        if self.reports_starts:
             self._report("started", child, None, "info")
         return handle
 
