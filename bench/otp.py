@@ -1,0 +1,279 @@
+"""The six workloads on trio_otp, written as a user would (the public API only).
+
+Each function is the body of one fresh ``trio.run`` and returns its figures.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import trio
+
+import trio_otp as otp
+
+from ._measure import JOB_RESULT, FlakyJobs, MemProbe, latency_stats, now, w3_metrics
+from .floor import Metrics
+
+# -- W1 / W2 -----------------------------------------------------------------------------------
+
+
+class Counter(otp.GenServer[int]):
+    async def handle_call(self, request: Any, from_: otp.From, n: int) -> otp.Reply[int]:
+        return otp.Reply(n + 1, n + 1)
+
+
+async def w1(n: int, warmup: int = 1000) -> Metrics:
+    async with trio.open_nursery() as nursery:
+        await Counter.start(nursery, 0, name=Counter)
+        for _ in range(warmup):
+            await otp.call(Counter, "inc")
+        t0 = now()
+        for _ in range(n):
+            await otp.call(Counter, "inc")
+        dt = now() - t0
+        last = await otp.call(Counter, "inc")
+        assert last == n + warmup + 1, last
+        await otp.stop(Counter)
+    return {"seconds": dt, "calls_per_s": n / dt, "us_per_call": dt * 1e6 / n}
+
+
+async def w2(clients: int, calls: int, warmup: int = 1000) -> Metrics:
+    gate = trio.Event()
+
+    async def client() -> None:
+        await gate.wait()
+        for _ in range(calls):
+            await otp.call(Counter, "inc")
+
+    async with trio.open_nursery() as nursery:
+        await Counter.start(nursery, 0, name=Counter)
+        for _ in range(warmup):
+            await otp.call(Counter, "inc")
+        async with trio.open_nursery() as group:
+            for _ in range(clients):
+                group.start_soon(client)
+            await trio.sleep(0.05)
+            t0 = now()
+            gate.set()
+        dt = now() - t0
+        total = clients * calls
+        last = await otp.call(Counter, "inc")
+        assert last == total + warmup + 1, last
+        await otp.stop(Counter)
+    return {"seconds": dt, "calls_per_s": total / dt}
+
+
+# -- W3 ----------------------------------------------------------------------------------------
+
+
+class Idle(otp.GenServer[None]):
+    """An idle GenServer: default init (``Ok(arg)``), then waits for messages."""
+
+
+async def _start_children(ds: otp.Pid, n: int) -> None:
+    start_child = otp.DynamicSupervisor.start_child
+    for _ in range(n):
+        await start_child(ds, Idle)
+
+
+async def w3(n: int, warmup: int = 1000) -> Metrics:
+    async with trio.open_nursery() as nursery:
+        warm = await otp.DynamicSupervisor.start(nursery)
+        await _start_children(warm, warmup)
+        await otp.DynamicSupervisor.stop(warm)
+
+        ds = await otp.DynamicSupervisor.start(nursery)
+        probe = MemProbe()
+        t0 = now()
+        await _start_children(ds, n)
+        t_start = now() - t0
+        mem = probe.delta()
+        counts = await otp.DynamicSupervisor.count_children(ds)
+        assert counts.active == n, counts
+        t1 = now()
+        await otp.DynamicSupervisor.stop(ds)
+        t_stop = now() - t1
+    return w3_metrics(n, t_start, t_stop, mem)
+
+
+# -- W4 / W6: the seed's JobQueue --------------------------------------------------------------
+
+
+def _run_job(fn: Callable[[], Any], from_: otp.From) -> None:
+    otp.reply(from_, fn())
+
+
+class JobQueue(otp.GenServer[bool]):
+    """The seed's JobQueue, registered under its class.
+
+    ``schedule_job(fn)`` is a call; the server starts a Task under the
+    DynamicSupervisor "JobSupervisor" that runs ``fn`` and replies to the caller
+    directly; the server itself returns NoReply. ``arg`` True: the task is
+    transient (restarted until it succeeds: W6).
+    """
+
+    @classmethod
+    def child_spec(cls, arg: Any = None, **overrides: Any) -> otp.ChildSpec:
+        overrides.setdefault("name", cls)
+        return super().child_spec(arg, **overrides)
+
+    async def init(self, transient: Any) -> otp.Ok[bool]:
+        return otp.Ok(bool(transient))
+
+    async def handle_call(
+        self, request: Any, from_: otp.From, transient: bool
+    ) -> otp.NoReply[bool]:
+        match request:
+            case ("schedule_job", fn):
+                spec = otp.Task.child_spec(_run_job, fn, from_)
+                if transient:
+                    spec = otp.Supervisor.child_spec(spec, restart=otp.Restart.TRANSIENT)
+                await otp.DynamicSupervisor.start_child("JobSupervisor", spec)
+                return otp.NoReply(transient)
+        raise ValueError(f"unknown request {request!r}")
+
+
+async def schedule_job(fn: Callable[[], Any]) -> Any:
+    return await otp.call(JobQueue, ("schedule_job", fn))
+
+
+def _job() -> str:
+    return JOB_RESULT
+
+
+async def _start_app(nursery: trio.Nursery, *, transient: bool) -> otp.Pid:
+    job_sup: dict[str, Any] = {"name": "JobSupervisor"}
+    if transient:
+        job_sup |= {"max_restarts": 1_000_000, "max_seconds": 1}
+    children = [(otp.DynamicSupervisor, job_sup), (JobQueue, transient)]
+    sup = await otp.Supervisor.start(nursery, children, strategy="one_for_one")
+    return sup
+
+
+async def w4(clients: int, jobs_each: int, warmup: int = 500) -> Metrics:
+    gate = trio.Event()
+    latencies: list[float] = []
+
+    async def client() -> None:
+        await gate.wait()
+        for _ in range(jobs_each):
+            t = now()
+            result = await schedule_job(_job)
+            latencies.append(now() - t)
+            assert result == JOB_RESULT
+
+    async with trio.open_nursery() as nursery:
+        sup = await _start_app(nursery, transient=False)
+        for _ in range(warmup):
+            await schedule_job(_job)
+        async with trio.open_nursery() as group:
+            for _ in range(clients):
+                group.start_soon(client)
+            await trio.sleep(0.05)
+            t0 = now()
+            gate.set()
+        dt = now() - t0
+        await otp.Supervisor.stop(sup)
+    total = clients * jobs_each
+    assert len(latencies) == total
+    return {"seconds": dt, "jobs_per_s": total / dt, **latency_stats(latencies)}
+
+
+async def w6(clients: int, jobs_each: int) -> Metrics:
+    total = clients * jobs_each
+    flaky = FlakyJobs(total)
+    gate = trio.Event()
+    results: list[Any] = []
+
+    async def client(c: int) -> None:
+        await gate.wait()
+        for k in range(jobs_each):
+            results.append(await schedule_job(flaky.job(c * jobs_each + k)))
+
+    async with trio.open_nursery() as nursery:
+        sup = await _start_app(nursery, transient=True)
+        for _ in range(100):
+            await schedule_job(_job)
+        js = otp.whereis("JobSupervisor")
+        async with trio.open_nursery() as group:
+            for c in range(clients):
+                group.start_soon(client, c)
+            await trio.sleep(0.05)
+            t0 = now()
+            gate.set()
+        dt = now() - t0
+        assert otp.whereis("JobSupervisor") is js, "JobSupervisor was restarted"
+        await otp.Supervisor.stop(sup)
+    assert len(results) == total
+    assert all(r == JOB_RESULT for r in results)
+    return {
+        "seconds": dt,
+        "jobs_per_s": total / dt,
+        "restarts": flaky.attempts - total,
+        "attempts": flaky.attempts,
+        "all_results_ok": True,
+    }
+
+
+# -- W5 ----------------------------------------------------------------------------------------
+
+
+class Victim(otp.GenServer[None]):
+    """Permanent, registered under its class; crashes (abnormal stop) on a cast."""
+
+    async def handle_call(self, request: Any, from_: otp.From, state: None) -> otp.Reply[None]:
+        return otp.Reply("pong", state)
+
+    async def handle_cast(self, request: Any, state: None) -> otp.Stop[None]:
+        return otp.Stop("crash", state)
+
+
+async def _ping_until_up() -> int:
+    tries = 0
+    while True:
+        try:
+            reply = await otp.call(Victim, "ping")
+        except otp.CallError:
+            tries += 1
+            continue
+        assert reply == "pong"
+        return tries
+
+
+async def w5(n: int, warmup: int = 50) -> Metrics:
+    latencies: list[float] = []
+    tries = 0
+
+    async def loop(k: int, record: bool) -> None:
+        nonlocal tries
+        for _ in range(k):
+            old = otp.whereis(Victim)
+            assert old is not None
+            t = now()
+            otp.cast(Victim, "crash")
+            tr = await _ping_until_up()
+            dt = now() - t
+            assert otp.whereis(Victim) is not old
+            if record:
+                latencies.append(dt)
+                tries += tr
+
+    async with trio.open_nursery() as nursery:
+        sup = await otp.Supervisor.start(
+            nursery,
+            [Victim.child_spec(name=Victim)],
+            strategy="one_for_one",
+            max_restarts=1_000_000,
+            max_seconds=1,
+        )
+        await loop(warmup, False)
+        t0 = now()
+        await loop(n, True)
+        total = now() - t0
+        await otp.Supervisor.stop(sup)
+    return {
+        "seconds": total,
+        **latency_stats(latencies),
+        "failed_pings_per_restart": tries / n,
+    }

@@ -1,0 +1,301 @@
+"""What to run: cases (a workload at one size), implementations, metrics and targets."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Any, Literal
+
+#: The implementations, in report order. ``floor*`` are raw trio; ``triotp`` and
+#: ``elixir`` are peers (run only with peers on).
+OTP = "trio_otp"
+TRIOTP = "triotp"
+ELIXIR = "elixir"
+PEERS = (TRIOTP, ELIXIR)
+
+IMPL_LABELS: dict[str, str] = {
+    OTP: "trio_otp",
+    "floor-public": "floor (public: channel + Event)",
+    "floor-lowlevel": "floor (lowlevel: wait_task_rescheduled)",
+    "floor-nowait": "floor (no wait: start_soon)",
+    "floor-waited": "floor (waited starts: nursery.start)",
+    "floor": "floor (plain trio)",
+    TRIOTP: "triotp",
+    ELIXIR: "Elixir (+S 1)",
+}
+
+
+def _k(n: int) -> str:
+    if n >= 1_000_000 and n % 1_000_000 == 0:
+        return f"{n // 1_000_000}M"
+    if n >= 1000 and n % 1000 == 0:
+        return f"{n // 1000}k"
+    return str(n)
+
+
+@dataclass(frozen=True)
+class Case:
+    """One workload at one size, measured for each of ``impls`` once per repetition."""
+
+    key: str  # e.g. "W3-100k"
+    workload: str  # "W1".."W6": what the workers dispatch on
+    params: dict[str, Any]
+    impls: tuple[str, ...]
+    floor: str  # the implementation ratios are taken to
+    title: str
+    #: implementation -> at most this many repetitions (expensive peers)
+    max_reps: dict[str, int] = field(default_factory=dict)
+    timeout: float = 300.0
+    #: implementation -> why it is not run in this mode (reported, never silent)
+    skipped: dict[str, str] = field(default_factory=dict)
+
+
+Direction = Literal["higher", "lower", "info"]
+
+
+@dataclass(frozen=True)
+class Metric:
+    key: str
+    label: str
+    direction: Direction  # higher / lower is better; info: not compared
+
+
+METRICS: dict[str, tuple[Metric, ...]] = {
+    "W1": (Metric("calls_per_s", "calls/s", "higher"),),
+    "W2": (Metric("calls_per_s", "calls/s", "higher"),),
+    "W3": (
+        Metric("children_per_s", "children/s", "higher"),
+        Metric("rss_per_child_kb", "KB/child (RSS delta/N)", "lower"),
+        Metric("stop_s", "stop all (s)", "lower"),
+    ),
+    "W3mem": (Metric("traced_per_child_kb", "KB/child (tracemalloc/N)", "lower"),),
+    "W4": (
+        Metric("jobs_per_s", "jobs/s", "higher"),
+        Metric("p50_us", "p50 latency (µs)", "lower"),
+        Metric("p99_us", "p99 latency (µs)", "lower"),
+    ),
+    "W5": (
+        Metric("mean_us", "crash→answer mean (µs)", "lower"),
+        Metric("p99_us", "crash→answer p99 (µs)", "lower"),
+    ),
+    "W6": (
+        Metric("seconds", "total time (s)", "lower"),
+        Metric("jobs_per_s", "jobs/s", "higher"),
+        Metric("restarts", "restarts", "info"),
+    ),
+}
+
+
+def metrics_for(case: Case) -> tuple[Metric, ...]:
+    if case.key.startswith("W3-mem"):
+        return METRICS["W3mem"]
+    return METRICS[case.workload]
+
+
+@dataclass(frozen=True)
+class Check:
+    """A target from BENCHMARKS.md, judged on the median of the per-repetition ratios."""
+
+    case: str
+    metric: str
+    label: str
+    op: Literal[">=", "<="]
+    threshold: float
+    reference: str | None  # an implementation (ratio) or None (absolute value)
+
+
+@dataclass(frozen=True)
+class Sizes:
+    w1_n: int
+    w2_clients: int
+    w2_calls: int
+    w3_ns: tuple[int, ...]
+    w3_mem_n: int
+    w4_clients: int
+    w4_jobs: int
+    w5_n: int
+    w6_clients: int
+    w6_jobs: int
+    reps: int
+    timeout: float  # seconds per measurement (W3 at 100k+ gets more)
+
+
+FULL = Sizes(
+    w1_n=100_000,
+    w2_clients=100,
+    w2_calls=1000,
+    w3_ns=(10_000, 100_000),
+    w3_mem_n=10_000,
+    w4_clients=100,
+    w4_jobs=100,
+    w5_n=1000,
+    w6_clients=100,
+    w6_jobs=10,
+    reps=5,
+    timeout=300.0,
+)
+
+QUICK = Sizes(
+    w1_n=10_000,
+    w2_clients=20,
+    w2_calls=500,
+    w3_ns=(5_000,),
+    w3_mem_n=2_000,
+    w4_clients=20,
+    w4_jobs=50,
+    w5_n=300,
+    w6_clients=100,
+    w6_jobs=10,
+    reps=2,
+    timeout=90.0,
+)
+
+BIG_N = 1_000_000
+
+
+def build_cases(sizes: Sizes, *, big: bool, peers: bool) -> list[Case]:
+    peer_impls: tuple[str, ...] = PEERS if peers else ()
+    cases = [
+        Case(
+            "W1",
+            "W1",
+            {"n": sizes.w1_n},
+            (OTP, "floor-public", "floor-lowlevel", *peer_impls),
+            "floor-public",
+            f"W1 call round trip ({sizes.w1_n:,} sequential calls)",
+        ),
+        Case(
+            "W2",
+            "W2",
+            {"clients": sizes.w2_clients, "calls": sizes.w2_calls},
+            (OTP, "floor-public", "floor-lowlevel", *peer_impls),
+            "floor-public",
+            f"W2 concurrent calls ({sizes.w2_clients} clients \u00d7 {sizes.w2_calls:,})",
+        ),
+    ]
+    w3_impls = (OTP, "floor-nowait", "floor-waited", *peer_impls)
+    ns = list(sizes.w3_ns) + ([BIG_N] if big else [])
+    for n in ns:
+        caps: dict[str, int] = {}
+        skipped: dict[str, str] = {}
+        timeout = sizes.timeout
+        if n >= 100_000:
+            timeout = 900.0
+            # triotp (~4 min at 100k: its stop is super-linear) and Elixir (stop is
+            # quadratic in N): once per run, and only with --big.
+            caps = {TRIOTP: 1, ELIXIR: 1}
+            if not big:
+                why = "only with --big (once per run: its stop of 100k children takes minutes)"
+                skipped = {p: why for p in peer_impls}
+        if n >= BIG_N:
+            caps = {OTP: 1, "floor-nowait": 1, "floor-waited": 1}
+            timeout = 3600.0
+        cases.append(
+            Case(
+                f"W3-{_k(n)}",
+                "W3",
+                {"n": n},
+                w3_impls if n < BIG_N else (OTP, "floor-nowait", "floor-waited"),
+                "floor-waited",
+                f"W3 spawn {n:,} idle children, then stop all",
+                caps,
+                timeout,
+                skipped,
+            )
+        )
+    cases.append(
+        Case(
+            f"W3-mem-{_k(sizes.w3_mem_n)}",
+            "W3",
+            {"n": sizes.w3_mem_n, "tracemalloc": True},
+            (OTP, "floor-nowait", "floor-waited", *((TRIOTP,) if peers else ())),
+            "floor-waited",
+            f"W3 memory pass under tracemalloc ({sizes.w3_mem_n:,} children)",
+            {TRIOTP: 1},
+        )
+    )
+    cases += [
+        Case(
+            "W4",
+            "W4",
+            {"clients": sizes.w4_clients, "jobs_each": sizes.w4_jobs},
+            (OTP, "floor", *peer_impls),
+            "floor",
+            f"W4 job queue ({sizes.w4_clients} clients \u00d7 {sizes.w4_jobs} jobs)",
+        ),
+        Case(
+            "W5",
+            "W5",
+            {"n": sizes.w5_n},
+            (OTP, "floor", *peer_impls),
+            "floor",
+            f"W5 restart latency ({sizes.w5_n:,} crash→answer cycles)",
+        ),
+        Case(
+            "W6",
+            "W6",
+            {"clients": sizes.w6_clients, "jobs_each": sizes.w6_jobs},
+            (OTP, "floor", *peer_impls),
+            "floor",
+            f"W6 flaky jobs ({sizes.w6_clients * sizes.w6_jobs:,} jobs, 30% of attempts raise)",
+        ),
+    ]
+    return [
+        c
+        if c.workload == "W3" and not c.key.startswith("W3-mem")
+        else replace(c, timeout=sizes.timeout)
+        for c in cases
+    ]
+
+
+def build_checks(cases: list[Case]) -> list[Check]:
+    checks: list[Check] = []
+    for case in cases:
+        k = case.key
+        if case.workload in ("W1", "W2"):
+            checks += [
+                Check(k, "calls_per_s", "≥ 0.75 \u00d7 public floor", ">=", 0.75, "floor-public"),
+                Check(
+                    k,
+                    "calls_per_s",
+                    "stretch: ≥ 0.75 \u00d7 lowlevel floor",
+                    ">=",
+                    0.75,
+                    "floor-lowlevel",
+                ),
+            ]
+        elif k.startswith("W3-mem"):
+            checks.append(
+                Check(
+                    k,
+                    "traced_per_child_kb",
+                    "≤ 6 KB per idle GenServer (tracemalloc)",
+                    "<=",
+                    6.0,
+                    None,
+                )
+            )
+        elif case.workload == "W3":
+            checks += [
+                Check(
+                    k,
+                    "children_per_s",
+                    "start ≥ 0.7 \u00d7 waited-start floor",
+                    ">=",
+                    0.7,
+                    "floor-waited",
+                ),
+                Check(k, "rss_per_child_kb", "≤ 6 KB per idle GenServer (RSS)", "<=", 6.0, None),
+            ]
+            n = case.params["n"]
+            if n >= BIG_N:
+                checks.append(Check(k, "n", f"{n:,} idle children start and stop", ">=", n, None))
+            stop_label = "stop ≤ 2 \u00d7 floor" + ("" if n >= 100_000 else " (target is at 100k)")
+            checks.append(Check(k, "stop_s", stop_label, "<=", 2.0, "floor-waited"))
+        elif case.workload in ("W4", "W6"):
+            checks += [
+                Check(k, "jobs_per_s", "≥ 0.6 \u00d7 floor", ">=", 0.6, "floor"),
+                Check(k, "jobs_per_s", "≥ 10 \u00d7 triotp", ">=", 10.0, TRIOTP),
+            ]
+        elif case.workload == "W5":
+            checks.append(Check(k, "mean_us", "mean ≤ 2 \u00d7 floor", "<=", 2.0, "floor"))
+    return checks

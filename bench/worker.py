@@ -1,0 +1,88 @@
+"""One measurement in a fresh process: ``python -m bench.worker IMPL WORKLOAD PARAMS_JSON``.
+
+Runs one workload of one implementation (trio_otp or a raw-Trio floor) in one fresh
+``trio.run`` and prints a ``RESULT {json}`` line. A failure is a non-zero exit with
+the traceback on stderr; the runner reports it.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib
+import json
+import sys
+import tracemalloc
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import trio
+
+from ._measure import emit, now, silence_crash_reports
+
+#: (implementation, workload) -> (module, function, fixed keyword arguments)
+TABLE: dict[tuple[str, str], tuple[str, str, dict[str, Any]]] = {
+    ("trio_otp", "W1"): ("bench.otp", "w1", {}),
+    ("trio_otp", "W2"): ("bench.otp", "w2", {}),
+    ("trio_otp", "W3"): ("bench.otp", "w3", {}),
+    ("trio_otp", "W4"): ("bench.otp", "w4", {}),
+    ("trio_otp", "W5"): ("bench.otp", "w5", {}),
+    ("trio_otp", "W6"): ("bench.otp", "w6", {}),
+    ("floor-public", "W1"): ("bench.floor", "w1", {"form": "public"}),
+    ("floor-lowlevel", "W1"): ("bench.floor", "w1", {"form": "lowlevel"}),
+    ("floor-public", "W2"): ("bench.floor", "w2", {"form": "public"}),
+    ("floor-lowlevel", "W2"): ("bench.floor", "w2", {"form": "lowlevel"}),
+    ("floor-nowait", "W3"): ("bench.floor", "w3", {"form": "nowait"}),
+    ("floor-waited", "W3"): ("bench.floor", "w3", {"form": "waited"}),
+    ("floor", "W4"): ("bench.floor", "w4", {}),
+    ("floor", "W5"): ("bench.floor", "w5", {}),
+    ("floor", "W6"): ("bench.floor", "w6", {}),
+}
+
+
+def resolve(impl: str, workload: str) -> Callable[..., Awaitable[dict[str, Any]]]:
+    module, name, fixed = TABLE[(impl, workload)]
+    fn = getattr(importlib.import_module(module), name)
+    return functools.partial(fn, **fixed)
+
+
+def source_digest() -> str:
+    """A short digest of trio_otp's source: shows whether it changed during a run."""
+    import hashlib
+    from pathlib import Path
+
+    import trio_otp
+
+    h = hashlib.sha1()
+    for path in sorted(Path(trio_otp.__file__).parent.glob("*.py")):
+        h.update(path.name.encode())
+        h.update(path.read_bytes())
+    return h.hexdigest()[:10]
+
+
+def main(argv: list[str]) -> int:
+    impl, workload, params = argv[0], argv[1], json.loads(argv[2])
+    logging_note = silence_crash_reports()
+    tracing = bool(params.pop("tracemalloc", False))
+    fn = resolve(impl, workload)
+    if tracing:
+        tracemalloc.start()
+    t0 = now()
+    metrics = trio.run(functools.partial(fn, **params))
+    emit(
+        {
+            "impl": impl,
+            "workload": workload,
+            "params": params,
+            "tracemalloc": tracing,
+            "metrics": metrics,
+            "wall_s": now() - t0,
+            "logging": logging_note,
+            "versions": {"python": sys.version.split()[0], "trio": trio.__version__},
+            "trio_otp_source": source_digest(),
+        }
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv[1:]))
