@@ -15,7 +15,7 @@ import trio
 import trio.testing
 
 import trio_otp as otp
-from trio_otp import Supervisor, Task
+from trio_otp import DynamicSupervisor, Supervisor, Task
 
 Events = list[tuple[Any, ...]]
 
@@ -862,3 +862,52 @@ async def test_cancelled_callback_scope_is_not_a_crash(autojump_clock):
         pid = (await pids(sup))[Patient]
         assert await otp.call(pid, "wait") == "done"
         assert (await pids(sup))[Patient] is pid
+
+
+async def test_crashing_task_under_one_for_all_restarts_its_siblings():
+    """A transient Task that crashes under one_for_all still stops and restarts its siblings."""
+    events: Events = []
+    attempts: list[int] = []
+    gate = trio.Event()
+
+    async def flaky() -> None:
+        attempts.append(len(attempts) + 1)
+        if len(attempts) == 1:
+            await gate.wait()
+            raise RuntimeError("first attempt fails")
+        await trio.sleep_forever()
+
+    children = [
+        worker("a", events),
+        Supervisor.child_spec((otp.Task, flaky), id="t", restart="transient"),
+    ]
+    async with Supervisor.open(children, strategy="one_for_all") as sup:
+        before = await pids(sup)
+        await settle()
+        gate.set()
+        await settle()
+        after = await pids(sup)
+        assert attempts == [1, 2]
+        assert after["a"] is not before["a"]
+        assert after["t"] is not before["t"]
+        assert events[:3] == [("start", "a"), ("terminate", "a", otp.SHUTDOWN), ("start", "a")]
+
+
+async def test_task_restarts_under_one_for_one_count_toward_intensity(autojump_clock):
+    """Task restarts made at the crash still count: the 4th crash in 5 s ends the supervisor."""
+    crashes = 0
+
+    def doomed() -> None:
+        nonlocal crashes
+        crashes += 1
+        raise RuntimeError("always")
+
+    with pytest.RaisesGroup(otp.RestartIntensityError):
+        async with trio.open_nursery() as nursery:
+            sup = await DynamicSupervisor.start(nursery)
+            await DynamicSupervisor.start_child(
+                sup, Supervisor.child_spec((otp.Task, doomed), restart="transient")
+            )
+            assert await sup.wait_exited() == otp.SHUTDOWN
+    assert crashes == 4
+    assert trio.current_time() == 0

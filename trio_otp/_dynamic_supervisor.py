@@ -80,8 +80,11 @@ class _DynamicSupervisorServer(_SupervisorServer):
     async def _restart_after_exit(self, child: _Child) -> None:
         old = child.handle
         await self._start(child)  # started() files it under its new handle
-        if self._children.get(old) is child:
-            del self._children[old]
+        self._replaced(child, old)
+
+    def _replaced(self, child: _Child, old_handle: object) -> None:
+        if self._children.get(old_handle) is child:
+            del self._children[old_handle]
 
     def _terminated(self, child: _Child) -> None:
         if self._all_stopped is not None:

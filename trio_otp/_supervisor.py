@@ -135,6 +135,8 @@ class _ChildExit:
     child: _Child
     gen: int
     reason: object
+    #: the exit already crossed the restart intensity (see _child_exited)
+    exceeded: bool = False
 
 
 # Management requests (the supervisor handles them one at a time, like OTP).
@@ -263,8 +265,21 @@ class _SupervisorServer(GenServer[None]):
         if restart is Restart.TEMPORARY or (restart is Restart.TRANSIENT and normal):
             self._forget(child)
             return
-        if self.pid._mailbox is not None:  # None: the supervisor itself is going down
-            self.pid._post((INFO, _ChildExit(child, child.gen, reason), None))
+        if self.pid._mailbox is None:  # the supervisor itself is going down
+            return
+        spawn = _spawner_of(child.spec.start)
+        if spawn is not None and self.strategy is Strategy.ONE_FOR_ONE:
+            # A Task under one_for_one: the whole restart (count it, spawn it) is
+            # synchronous, so it happens right here, atomically, instead of as a
+            # message the supervisor gets to later. Giving up still goes there.
+            if self._add_restart():
+                self.pid._post((INFO, _ChildExit(child, child.gen, reason, True), None))
+            else:
+                old = child.handle
+                self._spawn(child, spawn)
+                self._replaced(child, old)
+            return
+        self.pid._post((INFO, _ChildExit(child, child.gen, reason), None))
 
     def _forget(self, child: _Child) -> None:
         """A child that will not be restarted has exited."""
@@ -272,6 +287,9 @@ class _SupervisorServer(GenServer[None]):
 
     def _terminated(self, child: _Child) -> None:
         """A child the supervisor asked to stop has exited."""
+
+    def _replaced(self, child: _Child, old_handle: object) -> None:
+        """A restarted child now runs under a new handle."""
 
     def _child_started(self, child: _Child) -> None:
         """A child called ``task_status.started(handle)``."""
@@ -299,7 +317,7 @@ class _SupervisorServer(GenServer[None]):
         child = message.child
         if message.gen != child.gen or child.running or not self._is_current(child):
             return NoReply(None)  # stale: that child was restarted or removed since
-        if self._add_restart():
+        if message.exceeded or self._add_restart():
             return self._give_up(child, message.reason)
         while True:
             try:
