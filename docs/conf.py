@@ -95,7 +95,7 @@ napoleon_attr_annotations = True
 
 html_theme = "furo"
 html_title = f"trio_otp {release}"
-html_static_path: list[str] = []
+html_static_path: list[str] = ["_static"]
 pygments_style = "default"
 
 # --------------------------------------------------------------------------------------
