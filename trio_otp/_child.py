@@ -128,8 +128,8 @@ def spawner(spawn: Callable[[trio.Nursery, _Child], Any]) -> Callable[[F], F]:
     ``spawn(nursery, child)`` must, synchronously, make the child's handle, call
     ``child.spawned(handle)``, ``nursery.start_soon`` the child's body and return
     the handle. The body honours ``child.doomed`` and sets ``child.scope`` while it
-    can be interrupted. Only for children with nothing to
-    initialise (OTP's ``Task.start_link`` returns before the task runs, too).
+    can be interrupted. Only for children with nothing to initialise (OTP's
+    ``Task.start_link`` returns before the task runs, too).
     """
 
     def mark(fn: F) -> F:
