@@ -151,6 +151,10 @@ def _no_mailbox(pid: Pid | None, what: str) -> None:
 
 
 def _resolve(server: object) -> Pid | None:
+    """A process address (handle or registered name) as a handle, or None.
+
+    call, cast and send inline this: they are the hot path.
+    """
     if type(server) is Pid:
         return server
     return whereis(server)

@@ -16,14 +16,13 @@ from typing import Any, final
 
 import trio
 
-from ._call import stop
+from ._call import _resolve, stop
 from ._child import _Child, _spawner_of
 from ._child_spec import BRUTAL_KILL, INFINITY, ChildSpec, ChildType, to_child_spec
 from ._exceptions import ChildNotFoundError, ChildSpecError, MaxChildrenError, NoProcessError
 from ._gen_server import Ok
 from ._process import Pid
 from ._reasons import NORMAL
-from ._registry import whereis
 from ._supervisor import (
     _COUNT,
     _TERMINATE,
@@ -165,7 +164,7 @@ class _DynamicSupervisorServer(_SupervisorServer):
 
 
 def _supervisor(sup: object, request: object) -> _DynamicSupervisorServer:
-    pid = sup if type(sup) is Pid else whereis(sup)
+    pid = _resolve(sup)
     if pid is None or not pid.alive:
         raise NoProcessError(sup, request, None)
     impl = pid._impl

@@ -53,7 +53,7 @@ import attrs
 import trio
 
 from . import _reports
-from ._call import INFO, From, _reply_error, call, stop
+from ._call import INFO, From, _reply_error, _resolve, call, stop
 from ._call import SHUTDOWN as SHUTDOWN_MSG
 from ._child import _Child, _direct_start, _is_direct, _run_child, _spawner_of
 from ._child_spec import (
@@ -424,19 +424,10 @@ class _SupervisorServer(GenServer[None]):
 
 async def _manage_call(kind: type[_SupervisorServer], sup: object, op: str, arg: Any) -> Any:
     """Send a management request to a supervisor (no deadline: OTP's ``:infinity``)."""
-    pid = sup if type(sup) is Pid else _lookup(sup)
+    pid = _resolve(sup)
     if pid is not None and not isinstance(pid._impl, kind):
         raise TypeError(f"{op} needs a {kind.kind_label}, but {sup!r} is {pid._impl!r}")
     return await call(sup, (op, arg), timeout=None)
-
-
-def _lookup(name: object) -> Pid | None:
-    from ._registry import whereis
-
-    try:
-        return whereis(name)
-    except TypeError:
-        return None
 
 
 # --------------------------------------------------------------------------------------

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
+from ._call import _resolve
 from ._child_spec import ChildType
 from ._process import Pid
-from ._registry import whereis
 from ._reports import label
 from ._supervisor import children_in_start_order
 
@@ -30,7 +30,7 @@ async def render_tree(sup: object) -> str:
         │   └── Task <Pid 0.8>
         └── JobQueue <Pid 0.5>
     """
-    pid = sup if type(sup) is Pid else whereis(sup)
+    pid = _resolve(sup)
     if pid is None:
         from ._exceptions import NoProcessError
 
