@@ -154,3 +154,18 @@ async def test_registry_is_per_trio_run_not_global():
         # The other run's registration did not touch ours.
         assert otp.whereis("shared") is pid
         await otp.stop(pid)
+
+
+async def test_name_clash_leaves_no_trace_of_the_would_be_process():
+    """A start refused for a taken name leaves the holder registered and no stale entry."""
+    from trio_otp._process import _table
+
+    async with trio.open_nursery() as nursery:
+        holder = await otp.GenServer.start(nursery, name="dup")
+        entries = len(_table())
+        for _ in range(3):
+            with pytest.raises(otp.AlreadyStartedError):
+                await otp.GenServer.start(nursery, name="dup")
+        assert len(_table()) == entries
+        assert otp.whereis("dup") is holder
+        nursery.cancel_scope.cancel()

@@ -294,8 +294,9 @@ async def _serve(
         try:
             _register(name, pid)
         except BaseException:
-            send_channel.close()
-            pid._reason = NORMAL  # it never ran; nothing can be waiting on it
+            # It never ran: close its mailbox and drop it from the task table (the
+            # name stays with its holder: _exited frees only a name it holds).
+            pid._exited(NORMAL)
             raise
     reason: object = UNSET
     error: BaseException | None = None
