@@ -485,12 +485,10 @@ class _StaticSupervisor(_SupervisorServer):
             if other.running:
                 continue
             try:
-                handle = await self._start(other)
+                await self._start(other)  # an ignored start leaves other.handle None
             except ChildStartError:
                 other.handle = None
                 raise
-            if handle is None:
-                other.handle = None
 
     async def _shutdown_all(self) -> None:
         for child in reversed(self._children):
