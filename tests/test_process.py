@@ -214,3 +214,26 @@ async def test_current_process_inside_callbacks_is_self_pid():
         ("info", True),
         ("terminate", True),
     ]
+
+
+class Idle(otp.GenServer[None]):
+    """Does nothing until stopped."""
+
+    async def handle_call(self, request: Any, from_: otp.From, state: None) -> Any:
+        return otp.Stop(request, "bye", state)
+
+
+async def test_watchers_run_once_with_the_exit_reason_and_unwatch_forgets() -> None:
+    """A watch fires exactly once, after the name is freed; _unwatch and dead pids record none."""
+    seen: list[Any] = []
+    async with trio.open_nursery() as nursery:
+        pid = await Idle.start(nursery, None, name="idle")
+        assert pid._watch("a", lambda p, r: seen.append(("a", p is pid, r, otp.whereis("idle"))))
+        assert pid._watch("b", lambda p, r: seen.append(("b", r)))
+        pid._unwatch("b")
+        pid._unwatch("never added")
+        assert await otp.call(pid, otp.NORMAL) == "bye"
+        await pid.wait_exited()
+    assert seen == [("a", True, otp.NORMAL, None)]
+    assert pid._watch("late", lambda p, r: seen.append(r)) is False
+    assert pid._watchers is None

@@ -9,6 +9,7 @@ process exited (calls to it then fail at once with
 from __future__ import annotations
 
 import itertools
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, final
 
 import trio
@@ -78,6 +79,7 @@ class Pid:
         "_reason",
         "_table",
         "_task",
+        "_watchers",
     )
 
     _id: int
@@ -93,6 +95,7 @@ class Pid:
     _cancel_reason: object
     _parked: bool
     _table: dict[trio.lowlevel.Task, Pid]
+    _watchers: dict[object, Callable[[Pid, object], None]] | None
 
     def __init__(self) -> None:
         raise TypeError("Pid has no public constructor: start a process to get one")
@@ -117,6 +120,7 @@ class Pid:
         self._reason = UNSET
         self._pending = None
         self._exit_event = None
+        self._watchers = None
         self._impl = impl
         self._task = None
         if detached:
@@ -220,6 +224,31 @@ class Pid:
         task = self._task = trio.lowlevel.current_task()
         self._table[task] = self
 
+    def _watch(self, key: object, callback: Callable[[Pid, object], None]) -> bool:
+        """Have ``callback(self, reason)`` called when this process exits.
+
+        The one seam that monitors, links and registries build on: no task per
+        watcher, a dict entry only. ``key`` identifies the watch for
+        :meth:`_unwatch` (a monitor reference, a linked pid, a registry). Callbacks
+        run synchronously in the exiting process's task, in the order they were
+        added, and must not raise or block.
+
+        Returns:
+            ``False`` (and records nothing) if the process has already exited.
+        """
+        if self._reason is not UNSET:
+            return False
+        watchers = self._watchers
+        if watchers is None:
+            watchers = self._watchers = {}
+        watchers[key] = callback
+        return True
+
+    def _unwatch(self, key: object) -> None:
+        """Forget the watch ``key``, if there is one (no error otherwise)."""
+        if self._watchers is not None:
+            self._watchers.pop(key, None)
+
     def _exited(self, reason: object) -> None:
         """Record the exit: free the name, fail pending callers, wake waiters.
 
@@ -245,6 +274,11 @@ class Pid:
             # OTP monitors the callee: every caller still waiting learns at once.
             for slot in list(pending):
                 slot._fail(reason)
+        watchers = self._watchers
+        if watchers:
+            self._watchers = None
+            for callback in list(watchers.values()):
+                callback(self, reason)
         if self._exit_event is not None:
             self._exit_event.set()
 
