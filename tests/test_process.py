@@ -220,7 +220,7 @@ class Idle(otp.GenServer[None]):
     """Does nothing until stopped."""
 
     async def handle_call(self, request: Any, from_: otp.From, state: None) -> Any:
-        return otp.Stop(request, "bye", state)
+        return otp.Stop(request, state, reply="bye")
 
 
 async def test_watchers_run_once_with_the_exit_reason_and_unwatch_forgets() -> None:
