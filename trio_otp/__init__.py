@@ -21,6 +21,7 @@ from ._child_spec import Restart as Restart
 from ._child_spec import ShutdownValue as ShutdownValue
 from ._dynamic_supervisor import DynamicSupervisor as DynamicSupervisor
 from ._exceptions import AlreadyPresentError as AlreadyPresentError
+from ._exceptions import AlreadyRegisteredError as AlreadyRegisteredError
 from ._exceptions import AlreadyStartedError as AlreadyStartedError
 from ._exceptions import BadReturnValue as BadReturnValue
 from ._exceptions import CalleeExit as CalleeExit
@@ -40,6 +41,7 @@ from ._exceptions import StartError as StartError
 from ._exceptions import SupervisorError as SupervisorError
 from ._exceptions import TaskExit as TaskExit
 from ._exceptions import TaskTimeout as TaskTimeout
+from ._exceptions import UnknownRegistryError as UnknownRegistryError
 from ._gen_server import Continue as Continue
 from ._gen_server import GenServer as GenServer
 from ._gen_server import Ignore as Ignore
@@ -47,6 +49,8 @@ from ._gen_server import NoReply as NoReply
 from ._gen_server import Ok as Ok
 from ._gen_server import Reply as Reply
 from ._gen_server import Stop as Stop
+from ._key_registry import Registry as Registry
+from ._key_registry import Via as Via
 from ._process import Pid as Pid
 from ._process import current_process as current_process
 from ._reasons import KILLED as KILLED
