@@ -6,6 +6,7 @@ re-exported here.
 
 import contextlib as _contextlib
 
+from ._agent import Agent as Agent
 from ._call import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
 from ._call import From as From
 from ._call import call as call
