@@ -7,6 +7,8 @@ re-exported here.
 import contextlib as _contextlib
 
 from ._agent import Agent as Agent
+from ._async_stream import AsyncStream as AsyncStream
+from ._async_stream import async_stream as async_stream
 from ._call import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
 from ._call import From as From
 from ._call import call as call
@@ -67,6 +69,10 @@ from ._supervisor import Strategy as Strategy
 from ._supervisor import Supervisor as Supervisor
 from ._task import AsyncTask as AsyncTask
 from ._task import Task as Task
+from ._task import TaskResult as TaskResult
+from ._task_supervisor import TaskSupervisor as TaskSupervisor
+from ._task_supervisor import await_many as await_many
+from ._task_supervisor import yield_many as yield_many
 from ._tree import render_tree as render_tree
 
 __version__ = "0.1.0"
