@@ -54,6 +54,8 @@ from ._gen_server import Reply as Reply
 from ._gen_server import Stop as Stop
 from ._key_registry import Registry as Registry
 from ._key_registry import Via as Via
+from ._partition_supervisor import PartitionSupervisor as PartitionSupervisor
+from ._partition_supervisor import PartitionVia as PartitionVia
 from ._process import Pid as Pid
 from ._process import current_process as current_process
 from ._reasons import KILLED as KILLED
