@@ -19,6 +19,7 @@ IMPL_LABELS: dict[str, str] = {
     "floor-nowait": "floor (no wait: start_soon)",
     "floor-waited": "floor (waited starts: nursery.start)",
     "floor": "floor (plain trio)",
+    "partitions-4": "trio_otp PartitionSupervisor (4 partitions)",
     TRIOTP: "triotp",
     ELIXIR: "Elixir (+S 1)",
 }
@@ -82,7 +83,16 @@ METRICS: dict[str, tuple[Metric, ...]] = {
         Metric("jobs_per_s", "jobs/s", "higher"),
         Metric("restarts", "restarts", "info"),
     ),
+    # issue 10: Registry, async_stream, PartitionSupervisor
+    "R1": (Metric("lookups_per_s", "lookups/s", "higher"),),
+    "R2": (Metric("deliveries_per_s", "deliveries/s", "higher"),),
+    "S1": (Metric("items_per_s", "items/s", "higher"),),
+    "P3": (Metric("children_per_s", "children/s", "higher"),),
+    "P4": (Metric("jobs_per_s", "jobs/s", "higher"),),
 }
+
+#: Every workload ``--only`` accepts.
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "R1", "R2", "S1", "P3", "P4")
 
 
 def metrics_for(case: Case) -> tuple[Metric, ...]:
@@ -117,6 +127,13 @@ class Sizes:
     w6_jobs: int
     reps: int
     timeout: float  # seconds per measurement (W3 at 100k+ gets more)
+    # issue 10: Registry lookups/dispatch, async_stream items, partitioned starts
+    r1_lookups: int = 200_000
+    r2_subscribers: int = 100
+    r2_messages: int = 1000
+    s1_items: int = 20_000
+    s1_concurrency: int = 100
+    p3_n: int = 20_000
 
 
 FULL = Sizes(
@@ -147,6 +164,10 @@ QUICK = Sizes(
     w6_jobs=10,
     reps=2,
     timeout=90.0,
+    r1_lookups=50_000,
+    r2_messages=200,
+    s1_items=5_000,
+    p3_n=5_000,
 )
 
 BIG_N = 1_000_000
@@ -237,6 +258,51 @@ def build_cases(sizes: Sizes, *, big: bool, peers: bool) -> list[Case]:
             (OTP, "floor", *peer_impls),
             "floor",
             f"W6 flaky jobs ({sizes.w6_clients * sizes.w6_jobs:,} jobs, 30% of attempts raise)",
+        ),
+    ]
+    cases += [
+        Case(
+            "R1",
+            "R1",
+            {"keys": 1000, "lookups": sizes.r1_lookups},
+            (OTP, "floor"),
+            "floor",
+            f"R1 Registry.lookup ({sizes.r1_lookups:,} lookups; floor: a dict)",
+        ),
+        Case(
+            "R2",
+            "R2",
+            {"subscribers": sizes.r2_subscribers, "messages": sizes.r2_messages},
+            (OTP, "floor"),
+            "floor",
+            f"R2 Registry.dispatch pub-sub ({sizes.r2_subscribers} subscribers \u00d7 "
+            f"{sizes.r2_messages:,} messages; floor: a list of channels)",
+        ),
+        Case(
+            "S1",
+            "S1",
+            {"items": sizes.s1_items, "max_concurrency": sizes.s1_concurrency},
+            (OTP, "floor"),
+            "floor",
+            f"S1 async_stream ({sizes.s1_items:,} items, max_concurrency "
+            f"{sizes.s1_concurrency}; floor: a nursery + a semaphore)",
+        ),
+        Case(
+            "P3",
+            "P3",
+            {"n": sizes.p3_n},
+            (OTP, "partitions-4"),
+            OTP,
+            f"P3 start {sizes.p3_n:,} idle children: one DynamicSupervisor vs 4 partitions",
+        ),
+        Case(
+            "P4",
+            "P4",
+            {"clients": sizes.w4_clients, "jobs_each": sizes.w4_jobs},
+            (OTP, "partitions-4"),
+            OTP,
+            f"P4 W4-like task jobs ({sizes.w4_clients} clients \u00d7 {sizes.w4_jobs}): "
+            "one TaskSupervisor vs 4 partitions",
         ),
     ]
     return [

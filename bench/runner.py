@@ -28,6 +28,7 @@ from .plan import (
     PEERS,
     QUICK,
     TRIOTP,
+    WORKLOADS,
     Case,
     Sizes,
     build_cases,
@@ -58,9 +59,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("--reps must be >= 1")
     if args.only:
         wanted = {w.strip().upper() for w in args.only.split(",") if w.strip()}
-        bad = wanted - {f"W{i}" for i in range(1, 7)}
+        bad = wanted - set(WORKLOADS)
         if bad:
-            p.error(f"--only: unknown workload(s) {sorted(bad)}; use W1..W6")
+            p.error(f"--only: unknown workload(s) {sorted(bad)}; use {', '.join(WORKLOADS)}")
         args.only = wanted
     return args
 

@@ -157,15 +157,21 @@ class AsyncStream:
     async def _run_linked(self, job: _Job) -> None:
         box = job.box
         assert box is not None
-        with trio.move_on_after(self._timeout) as scope:
-            try:
-                # A real Task process (current_process() works in fn, crashes are
-                # reported), owned by the stream's nursery: the link is the nursery.
+        # No timeout, no cancel scope: a scope per job is a cost worth skipping.
+        scope = None if self._timeout == math.inf else trio.CancelScope()
+        try:
+            # A real Task process (current_process() works in fn, crashes are
+            # reported), owned by the stream's nursery: the link is the nursery.
+            if scope is None:
                 await _run(self._fn, (job.item,), None, box, None)
-            except Exception as exc:
-                self._fail(exc)
-                return
-        if scope.cancelled_caught:
+            else:
+                scope.relative_deadline = self._timeout
+                with scope:
+                    await _run(self._fn, (job.item,), None, box, None)
+        except Exception as exc:
+            self._fail(exc)
+            return
+        if scope is not None and scope.cancelled_caught:
             self._timed_out(job)
         else:
             self._finish(job, ("ok", box._value))
