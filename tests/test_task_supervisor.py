@@ -144,6 +144,9 @@ async def test_await_many(autojump_clock: Any):
         assert trio.current_time() == 3
         assert await otp.await_many(tasks) == [3, 1, 2]  # all done: at once
         assert await otp.await_many([]) == []
+        again = await TaskSupervisor.async_nolink(sup, nap, 1)
+        assert await otp.await_many([again, again]) == [1, 1]  # the same task twice
+        assert trio.current_time() == 4
         await otp.stop(sup)
 
 

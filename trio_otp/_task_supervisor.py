@@ -54,11 +54,37 @@ def _shutdown_now(pid: Pid) -> bool:
     return True
 
 
-def _watch_all(tasks: Sequence[AsyncTask[Any]], key: object, on_exit: Callable[..., None]) -> int:
-    alive = 0
-    for task in tasks:
-        alive += task.pid._watch(key, on_exit)
-    return alive
+async def _wait(
+    tasks: Sequence[AsyncTask[Any]], seconds: float | None, enough: Callable[[AsyncTask[Any]], bool]
+) -> None:
+    """Wait until every task has exited, one for which ``enough(task)`` holds exits, or
+    the timeout passes: one exit callback per task, no waiting task per task."""
+    by_pid = {task.pid: task for task in tasks}  # a task given twice is waited for once
+    done = trio.Event()
+    left = 0
+
+    def exited(pid: Pid, reason: object) -> None:
+        nonlocal left
+        left -= 1
+        if left == 0 or enough(by_pid[pid]):
+            done.set()
+
+    for pid in by_pid:
+        left += pid._watch(done, exited)
+    try:
+        with trio.move_on_after(math.inf if seconds is None else seconds):
+            if left:
+                await done.wait()
+            else:
+                await trio.lowlevel.checkpoint()
+    finally:
+        for pid in by_pid:
+            pid._unwatch(done)
+
+
+def _failed(task: AsyncTask[Any]) -> bool:
+    result = task._result()
+    return result is not None and result[0] == "exit"
 
 
 async def await_many(tasks: Sequence[AsyncTask[T]], timeout: float | None = 5.0) -> list[T]:  # noqa: ASYNC109 - Task.await_many
@@ -70,32 +96,17 @@ async def await_many(tasks: Sequence[AsyncTask[T]], timeout: float | None = 5.0)
         TaskExit: as soon as one of them crashes or is shut down (the first to do so).
         TaskTimeout: they have not all finished in time (they keep running).
     """
-    failed = [t for t in tasks if _failed(t)]
-    if not failed:
-        done = trio.Event()
-        by_pid = {t.pid: t for t in tasks}
-        left = 0
+    failed: list[AsyncTask[T]] = []
 
-        def exited(pid: Pid, reason: object) -> None:
-            nonlocal left
-            left -= 1
-            if _failed(by_pid[pid]):
-                failed.append(by_pid[pid])
-            if left == 0 or failed:
-                done.set()
+    def first_failure(task: AsyncTask[Any]) -> bool:
+        if _failed(task):
+            failed.append(task)
+        return bool(failed)
 
-        left = _watch_all(tasks, done, exited)
-        try:
-            with trio.move_on_after(math.inf if timeout is None else timeout):
-                if left:
-                    await done.wait()
-                else:
-                    await trio.lowlevel.checkpoint()
-        finally:
-            for task in tasks:
-                task.pid._unwatch(done)
-    else:
+    if any(first_failure(task) for task in tasks):
         await trio.lowlevel.checkpoint()
+    else:
+        await _wait(tasks, timeout, first_failure)
     if failed:
         reason = failed[0].pid._reason
         error = TaskExit(failed[0], reason)
@@ -105,11 +116,6 @@ async def await_many(tasks: Sequence[AsyncTask[T]], timeout: float | None = 5.0)
     if any(t.pid.alive for t in tasks):
         raise TaskTimeout(list(tasks), math.inf if timeout is None else timeout)
     return [t._value for t in tasks]
-
-
-def _failed(task: AsyncTask[Any]) -> bool:
-    result = task._result()
-    return result is not None and result[0] == "exit"
 
 
 async def yield_many(
@@ -122,25 +128,7 @@ async def yield_many(
         ``(task, result)`` for each task, in order: ``("ok", value)``,
         ``("exit", reason)``, or ``None`` for a task still running (it keeps running).
     """
-    done = trio.Event()
-    left = 0
-
-    def exited(pid: Pid, reason: object) -> None:
-        nonlocal left
-        left -= 1
-        if left == 0:
-            done.set()
-
-    left = _watch_all(tasks, done, exited)
-    try:
-        if left:
-            with trio.move_on_after(math.inf if timeout is None else timeout):
-                await done.wait()
-        else:
-            await trio.lowlevel.checkpoint()
-    finally:
-        for task in tasks:
-            task.pid._unwatch(done)
+    await _wait(tasks, timeout, lambda task: False)
     return [(task, task._result()) for task in tasks]
 
 
