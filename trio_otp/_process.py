@@ -77,8 +77,10 @@ class Pid:
         "_parked",
         "_pending",
         "_reason",
+        "_switch",
         "_table",
         "_task",
+        "_trap",
         "_watchers",
     )
 
@@ -96,6 +98,12 @@ class Pid:
     _parked: bool
     _table: dict[trio.lowlevel.Task, Pid]
     _watchers: dict[object, Callable[[Pid, object], None]] | None
+    # The kill switch an exit signal pulls (its ``cancel()``): the process's own
+    # cancel scope, or its supervisor's child record; None if it cannot be
+    # interrupted (see _monitors.py).
+    _switch: Any
+    # Whether exit signals become Exit messages (OTP's trap_exit flag).
+    _trap: bool
 
     def __init__(self) -> None:
         raise TypeError("Pid has no public constructor: start a process to get one")
@@ -121,6 +129,8 @@ class Pid:
         self._pending = None
         self._exit_event = None
         self._watchers = None
+        self._switch = None
+        self._trap = False
         self._impl = impl
         self._task = None
         if detached:
