@@ -101,11 +101,11 @@ class Mailbox:
         assert scope is not None
         self._saved.clear()
         try:
-            swallowed = scope.__exit__(exc_type, exc, tb)
+            scope.__exit__(exc_type, exc, tb)
         except BaseException as new:  # the scope rewrote the exception (a group)
             pid._exited(new if isinstance(new, Exception) else KILLED)
             raise
-        if swallowed:
+        if scope.cancelled_caught:
             # An exit signal cancelled the block: it exits with the signal's reason.
             reason = pid._cancel_reason
             pid._exited(reason)
