@@ -26,6 +26,7 @@ What it teaches:
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from typing import Any
@@ -107,10 +108,9 @@ async def join(rooms: otp.Pid, name: str, nick: str) -> list[str]:
     """Join room ``name`` (starting it if need be) as the calling process."""
     room = otp.whereis(("room", name))
     if room is None:
-        try:
+        # Somebody else may start it first: fine, it is the same room.
+        with contextlib.suppress(otp.AlreadyStartedError):
             await DynamicSupervisor.start_child(rooms, Room.child_spec(name))
-        except otp.AlreadyStartedError:
-            pass  # somebody else just started it: fine, it is the same room
     members: list[str] = await otp.call(("room", name), ("join", nick))
     return members
 

@@ -184,17 +184,23 @@ async def test_link_kills_a_non_trapping_process_with_the_abnormal_reason():
     finished: list[bool] = []
     async with otp.Supervisor.open([temporary("t")]), trio.open_nursery() as nursery:
         target = otp.whereis("t")
-        with pytest.raises(otp.ProcessExit) as info:
+        pids: list[otp.Pid] = []
+
+        async def block() -> None:
             async with otp.mailbox() as inbox:
+                pids.append(inbox.pid)
                 otp.link(target)
                 nursery.start_soon(otp.stop, target, "boom")
                 try:
                     await inbox.receive()
                 finally:
                     finished.append(True)
+
+        with pytest.raises(otp.ProcessExit) as info:
+            await block()
         assert info.value.reason == "boom"
-        assert info.value.pid is inbox.pid
-        assert inbox.pid.exit_reason == "boom"
+        assert info.value.pid is pids[0]
+        assert pids[0].exit_reason == "boom"
     assert finished == [True]
 
 
@@ -212,6 +218,14 @@ async def test_link_kills_with_a_shutdown_reason_too():
     assert after == []
 
 
+async def linked_block(target: otp.Pid, reason: str) -> None:
+    """A mailbox block that links to ``target`` and then exits itself with ``reason``."""
+    async with otp.mailbox():
+        otp.link(target)
+        otp.exit(otp.current_process(), reason)
+        await trio.sleep_forever()
+
+
 async def test_link_is_two_way():
     """A linked mailbox block that crashes kills a non-trapping GenServer with its reason."""
     record: list[Any] = []
@@ -219,10 +233,7 @@ async def test_link_is_two_way():
         async with trio.open_nursery() as nursery:
             server = await Mortal.start(nursery, record)
             with pytest.raises(otp.ProcessExit, match="gone"):
-                async with otp.mailbox():
-                    otp.link(server)
-                    otp.exit(otp.current_process(), "gone")
-                    await trio.sleep_forever()
+                await linked_block(server, "gone")
     assert server.exit_reason == "gone"
     assert record == []  # killed: terminate does not run
 
@@ -340,10 +351,7 @@ async def test_exit_signal_kills_a_linked_task():
             await otp.Task.start(nursery, job)
             await started.wait()
             with pytest.raises(otp.ProcessExit, match="boom"):
-                async with otp.mailbox():
-                    otp.link(pids[0])
-                    otp.exit(otp.current_process(), "boom")
-                    await trio.sleep_forever()
+                await linked_block(pids[0], "boom")
     assert pids[0].exit_reason == "boom"
 
 
