@@ -371,3 +371,12 @@ async def test_cancellation_is_never_turned_into_a_message():
             ref = otp.monitor(holder[0])
             nursery.cancel_scope.cancel()
         assert await inbox.receive() == otp.Down(ref, holder[0], otp.KILLED)
+
+
+async def test_supervisor_shutdown_cancels_a_non_trapping_server_without_terminate():
+    """A GenServer with trap_exit = False is cancelled at shutdown: exit "shutdown", no terminate."""
+    record: list[Any] = []
+    async with otp.Supervisor.open([Mortal.child_spec(record, name="m")]):
+        pid = otp.whereis("m")
+    assert pid.exit_reason == otp.SHUTDOWN
+    assert record == []
