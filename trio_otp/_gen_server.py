@@ -307,7 +307,6 @@ async def _serve(
     """
     send_channel, recv = trio.open_memory_channel[Any](math.inf)
     pid = Pid._new(server.process_kind, name, send_channel, server, supervisor_of(task_status))
-    pid._trap = server.trap_exit
     server.pid = pid
     if name is not None:
         try:

@@ -39,11 +39,12 @@ _SKIP: Any = object()
 class Mailbox:
     """A process for the duration of an ``async with`` block: see :func:`mailbox`."""
 
-    __slots__ = ("_name", "_pid", "_recv", "_saved", "_scope", "_trap")
+    __slots__ = ("_name", "_pid", "_recv", "_saved", "_scope", "trap_exit")
 
     def __init__(self, name: object = None, *, trap_exit: bool = False) -> None:
         self._name = name
-        self._trap = trap_exit
+        #: Whether the block traps exits (see :func:`~trio_otp.trap_exit`).
+        self.trap_exit = trap_exit
         self._pid: Pid | None = None
         self._recv: trio.MemoryReceiveChannel[Any] | None = None
         # Messages a selective receive passed over, in arrival order (OTP's save queue).
@@ -76,7 +77,6 @@ class Mailbox:
             )
         send, self._recv = trio.open_memory_channel[Any](math.inf)
         pid = Pid._new("Mailbox", self._name, send, self)
-        pid._trap = self._trap
         if self._name is not None:
             try:
                 _register(self._name, pid)

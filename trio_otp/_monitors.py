@@ -170,7 +170,7 @@ def _signal(pid: Pid, sender: Pid | None, reason: object, linked: bool) -> None:
         return
     if not linked and reason == KILL:
         _kill(pid, KILLED)  # untrappable
-    elif pid._trap and pid._mailbox is not None:
+    elif pid._traps():
         pid._post((INFO, Exit(sender, reason), None))
     elif reason != NORMAL:
         _kill(pid, reason)
@@ -217,8 +217,10 @@ def trap_exit(flag: bool) -> bool:
         TypeError: ``flag`` is true and the process has no mailbox.
     """
     pid = _receiver("trap_exit") if flag else _self("trap_exit")
-    old = pid._trap
-    pid._trap = bool(flag)
+    old = pid._traps()
+    if pid._mailbox is not None:
+        # A GenServer instance (shadowing its class's default) or a Mailbox.
+        setattr(pid._impl, "trap_exit", bool(flag))  # noqa: B010 - impl is typed object
     return old
 
 
@@ -248,7 +250,7 @@ def link(target: object) -> None:
     if pid is me:
         return
     if pid is None or not pid._watch(("link", me), functools.partial(_link_exited, me)):
-        if me._trap and me._mailbox is not None:
+        if me._traps():
             me._post((INFO, Exit(pid, NOPROC), None))
             return
         raise NoProcessError(target, None, None, "link")

@@ -80,7 +80,6 @@ class Pid:
         "_switch",
         "_table",
         "_task",
-        "_trap",
         "_watchers",
     )
 
@@ -102,8 +101,6 @@ class Pid:
     # cancel scope, or its supervisor's child record; None if it cannot be
     # interrupted (see _monitors.py).
     _switch: Any
-    # Whether exit signals become Exit messages (OTP's trap_exit flag).
-    _trap: bool
 
     def __init__(self) -> None:
         raise TypeError("Pid has no public constructor: start a process to get one")
@@ -130,7 +127,6 @@ class Pid:
         self._exit_event = None
         self._watchers = None
         self._switch = None
-        self._trap = False
         self._impl = impl
         self._task = None
         if detached:
@@ -253,6 +249,15 @@ class Pid:
             watchers = self._watchers = {}
         watchers[key] = callback
         return True
+
+    def _traps(self) -> bool:
+        """Whether exit signals become Exit messages (OTP's ``trap_exit`` flag).
+
+        Kept on the process's implementation (a GenServer instance, which defaults
+        to its class's ``trap_exit``; a Mailbox), not in a slot of every handle.
+        A process without a mailbox never traps.
+        """
+        return self._mailbox is not None and getattr(self._impl, "trap_exit", False) is True
 
     def _unwatch(self, key: object) -> None:
         """Forget the watch ``key``, if there is one (no error otherwise)."""

@@ -344,7 +344,7 @@ class _SupervisorServer(GenServer[None]):
         handle = child.handle
         if child.spec.shutdown == BRUTAL_KILL:
             child.cancel()
-        elif type(handle) is Pid and handle._mailbox is not None and handle._trap:
+        elif type(handle) is Pid and handle._traps():
             # A GenServer (or supervisor) that traps exits (the default) runs terminate.
             handle._post((SHUTDOWN_MSG, None, None))
         else:
