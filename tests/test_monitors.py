@@ -374,7 +374,7 @@ async def test_cancellation_is_never_turned_into_a_message():
 
 
 async def test_supervisor_shutdown_cancels_a_non_trapping_server_without_terminate():
-    """A GenServer with trap_exit = False is cancelled at shutdown: exit "shutdown", no terminate."""
+    """A GenServer with trap_exit = False is cancelled at shutdown ("shutdown", no terminate)."""
     record: list[Any] = []
     async with otp.Supervisor.open([Mortal.child_spec(record, name="m")]):
         pid = otp.whereis("m")
