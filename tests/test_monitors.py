@@ -380,3 +380,14 @@ async def test_supervisor_shutdown_cancels_a_non_trapping_server_without_termina
         pid = otp.whereis("m")
     assert pid.exit_reason == otp.SHUTDOWN
     assert record == []
+
+
+async def test_exit_normal_sent_to_itself_ends_a_non_trapping_block_quietly():
+    """exit(self, "normal") ends the caller's own block (OTP), with no exception."""
+    reached: list[str] = []
+    async with otp.mailbox() as inbox:
+        otp.exit(inbox.pid, otp.NORMAL)
+        await trio.lowlevel.checkpoint()
+        reached.append("not reached")
+    assert reached == []
+    assert inbox.pid.exit_reason == otp.NORMAL

@@ -181,8 +181,8 @@ class Task:
         caller; its crash is reported to whoever waits for it.
 
         Started from a process with a mailbox (a GenServer, a
-        :func:`~trio_otp.mailbox` block), the task also monitors itself for that
-        process, which never has to block: when the task returns, the process gets
+        :func:`~trio_otp.mailbox` block), that process monitors the task and never
+        has to block: when the task returns, the process gets
         ``TaskReply(ref, result)`` (in ``handle_info``); when it fails (crash,
         shutdown, kill), ``Down(ref, pid, reason)``. ``ref`` is
         :attr:`AsyncTask.ref`; ``demonitor(ref, flush=True)`` forgets the task, and
