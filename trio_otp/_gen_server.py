@@ -203,7 +203,13 @@ class GenServer(Generic[S]):
         )
 
     async def handle_info(self, message: Any, state: S) -> NoReplyResult[S]:
-        """Handle a raw message (:func:`~trio_otp.send`). Default: log it and go on."""
+        """Handle a raw message. Default: log it and go on.
+
+        Raw messages are what :func:`~trio_otp.send` and timers
+        (:func:`~trio_otp.send_after`) deliver, and the runtime's own:
+        :class:`~trio_otp.Down`, :class:`~trio_otp.Exit`,
+        :class:`~trio_otp.TaskReply` and :data:`~trio_otp.TIMEOUT`.
+        """
         _reports.gen_server_logger.error(
             "%s %s received unexpected message in handle_info: %r",
             self.process_kind,
@@ -227,7 +233,8 @@ class GenServer(Generic[S]):
         the exception as ``reason``), when :func:`~trio_otp.stop` is called, and when
         the owning supervisor shuts the server down (``reason`` ``"shutdown"``),
         within the child's ``shutdown`` budget. It does not run when the server is
-        killed (cancelled).
+        killed (cancelled), by its supervisor or by an exit signal it does not
+        trap (see :func:`~trio_otp.exit`).
         """
 
     # -- starting ----------------------------------------------------------------------
