@@ -391,3 +391,18 @@ async def test_exit_normal_sent_to_itself_ends_a_non_trapping_block_quietly():
         reached.append("not reached")
     assert reached == []
     assert inbox.pid.exit_reason == otp.NORMAL
+
+
+async def test_exit_kill_on_a_supervisor_takes_its_children_down():
+    """exit(sup, "kill") kills a supervisor without terminate: its children are cancelled too."""
+    record: list[Any] = []
+    with pytest.RaisesGroup(
+        pytest.RaisesExc(otp.ProcessExit, check=lambda e: e.reason == otp.KILLED)
+    ):
+        async with trio.open_nursery() as nursery:
+            sup = await otp.Supervisor.start(nursery, [Echo.child_spec(record, name="e")])
+            child = otp.whereis("e")
+            otp.exit(sup, otp.KILL)
+    assert sup.exit_reason == otp.KILLED
+    assert child.exit_reason == otp.KILLED
+    assert record == []
