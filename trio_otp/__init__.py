@@ -53,8 +53,8 @@ from ._mailbox import mailbox as mailbox
 from ._messages import TIMEOUT as TIMEOUT
 from ._messages import Down as Down
 from ._messages import Exit as Exit
-from ._messages import Ref as Ref
 from ._messages import TaskReply as TaskReply
+from ._monitors import Ref as Ref
 from ._monitors import demonitor as demonitor
 from ._monitors import exit as exit
 from ._monitors import link as link

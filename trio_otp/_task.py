@@ -25,8 +25,8 @@ from . import _reports
 from ._child import _Child, direct_child, spawner, supervising, supervisor_of
 from ._child_spec import ChildSpec, ChildType, Restart, _trusted
 from ._exceptions import ChildSpecError, ProcessExit, TaskExit, TaskTimeout
-from ._messages import NO_VALUE, Ref
-from ._monitors import _monitor, demonitor
+from ._messages import NO_VALUE
+from ._monitors import Ref, _monitor, demonitor
 from ._process import UNSET, Pid, current_process
 from ._reasons import NORMAL, is_normal_exit
 
