@@ -1,4 +1,4 @@
-"""The messages the runtime sends to processes, and the references they carry.
+"""The messages the runtime sends to processes.
 
 OTP delivers the news about other processes as ordinary messages: ``{:DOWN, ref,
 :process, pid, reason}`` from a monitor, ``{:EXIT, pid, reason}`` to a process that
