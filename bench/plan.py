@@ -83,6 +83,14 @@ METRICS: dict[str, tuple[Metric, ...]] = {
         Metric("jobs_per_s", "jobs/s", "higher"),
         Metric("restarts", "restarts", "info"),
     ),
+    "W7": (
+        Metric("downs_per_s", "monitor+Down round trips/s", "higher"),
+        Metric("us_per_down", "µs per monitor+Down", "lower"),
+    ),
+    "W8": (
+        Metric("timers_per_s", "send_after timers fired/s", "higher"),
+        Metric("us_per_timer", "µs per timer", "lower"),
+    ),
     # issue 10: Registry, async_stream, PartitionSupervisor
     "R1": (Metric("lookups_per_s", "lookups/s", "higher"),),
     "R2": (Metric("deliveries_per_s", "deliveries/s", "higher"),),
@@ -92,7 +100,7 @@ METRICS: dict[str, tuple[Metric, ...]] = {
 }
 
 #: Every workload ``--only`` accepts.
-WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "R1", "R2", "S1", "P3", "P4")
+WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "R1", "R2", "S1", "P3", "P4")
 
 
 def metrics_for(case: Case) -> tuple[Metric, ...]:
@@ -125,6 +133,8 @@ class Sizes:
     w5_n: int
     w6_clients: int
     w6_jobs: int
+    w7_n: int
+    w8_n: int
     reps: int
     timeout: float  # seconds per measurement (W3 at 100k+ gets more)
     # issue 10: Registry lookups/dispatch, async_stream items, partitioned starts
@@ -147,6 +157,8 @@ FULL = Sizes(
     w5_n=1000,
     w6_clients=100,
     w6_jobs=10,
+    w7_n=100_000,
+    w8_n=100_000,
     reps=5,
     timeout=300.0,
 )
@@ -162,6 +174,8 @@ QUICK = Sizes(
     w5_n=300,
     w6_clients=100,
     w6_jobs=10,
+    w7_n=10_000,
+    w8_n=10_000,
     reps=2,
     timeout=90.0,
     r1_lookups=50_000,
@@ -258,6 +272,24 @@ def build_cases(sizes: Sizes, *, big: bool, peers: bool) -> list[Case]:
             (OTP, "floor", *peer_impls),
             "floor",
             f"W6 flaky jobs ({sizes.w6_clients * sizes.w6_jobs:,} jobs, 30% of attempts raise)",
+        ),
+        # Process primitives (issue 9): trio_otp against the hand-rolled trio way only;
+        # the peers have no such workload.
+        Case(
+            "W7",
+            "W7",
+            {"n": sizes.w7_n},
+            (OTP, "floor"),
+            "floor",
+            f"W7 monitor + Down round trip ({sizes.w7_n:,} monitored processes exit)",
+        ),
+        Case(
+            "W8",
+            "W8",
+            {"n": sizes.w8_n},
+            (OTP, "floor"),
+            "floor",
+            f"W8 send_after firing rate ({sizes.w8_n:,} timers over 10 ms; floor: a task each)",
         ),
     ]
     cases += [

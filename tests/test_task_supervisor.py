@@ -109,30 +109,45 @@ async def test_shutdown(autojump_clock: Any):
         await otp.stop(sup)
 
 
-async def test_async_is_shut_down_when_its_owner_exits(autojump_clock: Any):
-    """async_ links the task to the calling process: the owner's exit shuts the task down."""
+async def test_async_links_the_task_and_its_caller(autojump_clock: Any):
+    """async_ links: an abnormal exit of the caller kills the task, a crash of the task
+    kills the caller; a normal exit of the caller leaves the task running (OTP links)."""
     tasks: list[otp.AsyncTask[Any]] = []
 
     class Owner(otp.GenServer[None]):
+        trap_exit = False  # die with the linked task, as an Elixir process would
+
         async def handle_call(self, request: Any, from_: otp.From, state: None) -> Any:
-            tasks.append(await TaskSupervisor.async_(request, nap, 100))
-            tasks.append(await TaskSupervisor.async_(request, nap, 1))
+            sup, fn, n = request
+            tasks.append(await TaskSupervisor.async_(sup, fn, n))
             return otp.Reply("ok", state)
+
+        async def handle_info(self, message: Any, state: None) -> Any:
+            return otp.NoReply(state)  # TaskReply / Down of its tasks
 
     async with trio.open_nursery() as nursery:
         sup = await TaskSupervisor.start(nursery)
-        owner = await Owner.start(nursery)
+        owners = await otp.DynamicSupervisor.start(nursery)
+        spec = Owner.child_spec(None, restart="temporary")
+        owner = await otp.DynamicSupervisor.start_child(owners, spec)
         assert owner is not None
-        await otp.call(owner, sup)
-        await tasks[1].pid.wait_exited()
-        assert not owner._watchers or len(owner._watchers) == 1  # the finished one left
-        await otp.stop(owner)
-        await tasks[0].pid.wait_exited()
-        assert tasks[0].pid.exit_reason == otp.SHUTDOWN
+        await otp.call(owner, (sup, nap, 100))
+        await otp.stop(owner)  # a normal exit: the task goes on
+        assert tasks[0].pid.alive
+        owner = await otp.DynamicSupervisor.start_child(owners, spec)
+        assert owner is not None
+        await otp.call(owner, (sup, nap, 100))
+        await otp.stop(owner, "crash")  # abnormal: kills the linked task
+        assert await tasks[1].pid.wait_exited() == "crash"
+        owner = await otp.DynamicSupervisor.start_child(owners, spec)
+        assert owner is not None
+        await otp.call(owner, (sup, fail_after, 1))  # its crash kills the caller
+        reason = await owner.wait_exited()
+        assert isinstance(reason, ValueError)
         assert trio.current_time() == 1
         # Outside any process, async_ is async_nolink.
         assert await (await TaskSupervisor.async_(sup, nap, 1)).wait() == 1
-        await otp.stop(sup)
+        nursery.cancel_scope.cancel()
 
 
 async def test_await_many(autojump_clock: Any):

@@ -7,11 +7,9 @@ functions that start and await tasks under it. ``await_many`` and ``yield_many``
 wait for several :class:`~trio_otp.AsyncTask`\\ s at once, with one exit callback
 per task rather than one waiting task.
 
-``async_`` (Elixir's ``async``, a Python keyword) links the task to the calling
-process in the one direction trio can honour: when the caller exits, the task is
-shut down. The other direction (a task crash kills the caller) cannot be delivered
-into an arbitrary trio task; the crash reaches the caller when it awaits. Run the
-task in the caller's own nursery (``Task.start``) when a crash must cancel it.
+``async_`` is Elixir's ``async`` (a Python keyword): the task is linked to the
+calling process with :func:`~trio_otp.link`, so a crash of either takes the other
+down (or reaches it as an :class:`~trio_otp.Exit` message if it traps exits).
 """
 
 from __future__ import annotations
@@ -28,6 +26,8 @@ from ._async_stream import AsyncStream, OnTimeout, _open
 from ._child_spec import ChildSpec, Restart, ShutdownValue
 from ._dynamic_supervisor import DynamicSupervisor, _DynamicSupervisorServer, _supervisor
 from ._exceptions import TaskExit, TaskTimeout
+from ._messages import NO_VALUE
+from ._monitors import _signal, link
 from ._process import Pid, current_process
 from ._reasons import SHUTDOWN
 from ._task import AsyncTask, Task, TaskResult
@@ -83,8 +83,8 @@ async def _wait(
 
 
 def _failed(task: AsyncTask[Any]) -> bool:
-    result = task._result()
-    return result is not None and result[0] == "exit"
+    # No side effect here: this runs inside the task's exit callbacks.
+    return not task.pid.alive and task._value is NO_VALUE
 
 
 async def await_many(tasks: Sequence[AsyncTask[T]], timeout: float | None = 5.0) -> list[T]:  # noqa: ASYNC109 - Task.await_many
@@ -184,23 +184,20 @@ class TaskSupervisor:
     async def async_(sup: object, fn: Callable[..., Any], *args: Any) -> AsyncTask[Any]:
         """Start ``fn(*args)`` under ``sup``, linked to the calling process (Elixir's ``async``).
 
-        When the calling process exits first, the task is shut down. A crash is
-        raised by :meth:`AsyncTask.wait` (see the module notes). Outside any process
-        this is :meth:`async_nolink`.
+        A real link (:func:`~trio_otp.link`): if the task crashes, the caller gets the
+        exit signal (it dies, or receives an :class:`~trio_otp.Exit` if it traps
+        exits); if the caller dies abnormally, so does the task. Await the result with
+        :meth:`AsyncTask.wait`. Outside any process this is :meth:`async_nolink`.
         """
         task = await Task.async_nolink(sup, fn, *args)
         owner = current_process()
         if owner is not None:
             pid = task.pid
-
-            def owner_exited(_owner: Pid, _reason: object) -> None:
-                _shutdown_now(pid)
-
-            def task_exited(_pid: Pid, _reason: object) -> None:
-                owner._unwatch(task)  # nothing is left behind on a long-lived owner
-
-            if pid._watch(owner, task_exited) and not owner._watch(task, owner_exited):
-                pid._unwatch(owner)
+            if pid.alive:
+                link(pid)
+            else:
+                # It ended before the link was made: deliver what the link would have.
+                _signal(owner, pid, pid._reason, linked=True)
         return task
 
     @staticmethod
