@@ -156,6 +156,13 @@ class GenServer(Generic[S]):
     #: How crash reports and :func:`~trio_otp.render_tree` name this kind of process.
     process_kind: ClassVar[str] = "GenServer"
 
+    #: Whether the process traps exits (OTP's ``Process.flag(:trap_exit, true)``).
+    #: Default ``True``: a supervisor's shutdown is a message, and ``terminate``
+    #: runs within the child's ``shutdown`` budget. Set ``trap_exit = False`` on a
+    #: class whose processes should be cancelled at once on shutdown, without
+    #: ``terminate``, as OTP kills a process that does not trap exits.
+    trap_exit: ClassVar[bool] = True
+
     #: The running process's handle (set before ``init`` runs).
     pid: Pid
 
@@ -211,6 +218,14 @@ class GenServer(Generic[S]):
         within the child's ``shutdown`` budget. It does not run when the server is
         killed (cancelled).
         """
+
+    def format_status(self, state: S) -> object:
+        """How ``state`` appears in crash reports (OTP's ``format_status``).
+
+        Default: the state itself. Override it to hide secrets or shrink a large
+        state; whatever it returns is still truncated (see :doc:`logging_testing`).
+        """
+        return state
 
     # -- starting ----------------------------------------------------------------------
 
@@ -462,4 +477,8 @@ def _report_crash(pid: Pid, reason: object, msg: Any, state: object) -> None:
     if msg is not None and msg[0] == CALL:
         caller = msg[2]._task
         client = f"task {caller.name!r}" if caller is not None else "a caller that has gone"
-    _reports.gen_server_crash(pid, reason, None if msg is None else _describe(msg), state, client)
+    try:
+        shown = pid._impl.format_status(state)  # type: ignore[attr-defined]
+    except Exception as exc:  # a report must not crash the exit path
+        shown = f"<format_status raised {type(exc).__name__}>"
+    _reports.gen_server_crash(pid, reason, None if msg is None else _describe(msg), shown, client)

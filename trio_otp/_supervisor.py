@@ -97,7 +97,8 @@ class ChildInfo:
 
     Attributes:
         id: the child id (``None`` under a DynamicSupervisor: OTP's ``:undefined``).
-        pid: the running child's handle, or ``None`` when it is not running.
+        pid: the running child's handle, ``None`` when it is not running, or
+            :data:`RESTARTING` while a failed restart waits to be tried again.
         type: worker or supervisor.
         modules: from the child spec.
     """
@@ -125,6 +126,11 @@ class ChildCounts:
     workers: int
 
 
+#: What :meth:`Supervisor.which_children` shows as the ``pid`` of a child whose
+#: restart failed and is to be tried again (OTP's ``:restarting``).
+RESTARTING: Final = "restarting"
+
+
 # --------------------------------------------------------------------------------------
 # The supervisor process
 # --------------------------------------------------------------------------------------
@@ -137,6 +143,23 @@ class _ChildExit:
     reason: object
     #: the exit already crossed the restart intensity (see _child_exited)
     exceeded: bool = False
+
+
+@attrs.frozen
+class _TryAgain:
+    """Try a failed restart again (OTP's ``{try_again_restart, Id}`` message)."""
+
+    child: _Child
+    gen: int
+    #: why its last start failed
+    reason: object
+    #: the child whose exit began this restart, and its exit reason
+    origin: _Child
+    origin_reason: object
+
+
+_ERROR: Final = logging.ERROR
+_WARNING: Final = logging.WARNING
 
 
 # Management requests (the supervisor handles them one at a time, like OTP).
@@ -304,36 +327,76 @@ class _SupervisorServer(GenServer[None]):
         restarts.append(now)
         return len(restarts) > self.max_restarts
 
-    def _give_up(self, child: _Child, reason: object) -> Stop[None]:
-        self._report("caused shutdown", child, "reached_max_restart_intensity", "error")
+    def _give_up(
+        self, child: _Child, reason: object, origin: _Child | None, origin_reason: object
+    ) -> Stop[None]:
+        self._report("caused shutdown", child, "reached_max_restart_intensity", "error", _ERROR)
         self._gave_up = RestartIntensityError(
-            self.pid, self._report_id(child), reason, self.max_restarts, self.max_seconds
+            self.pid,
+            self._report_id(child),
+            reason,
+            self.max_restarts,
+            self.max_seconds,
+            origin_id=None if origin is None else self._report_id(origin),
+            origin_reason=origin_reason,
         )
         return Stop(SHUTDOWN, None)
 
     async def handle_info(self, message: Any, state: None) -> NoReply[None] | Stop[None]:
-        if type(message) is not _ChildExit:
-            return await super().handle_info(message, state)
-        child = message.child
-        if message.gen != child.gen or child.running or not self._is_current(child):
-            return NoReply(None)  # stale: that child was restarted or removed since
-        if message.exceeded or self._add_restart():
-            return self._give_up(child, message.reason)
-        while True:
-            try:
-                await self._restart_after_exit(child)
-            except ChildStartError as exc:
-                # A failed restart counts as another restart, as in OTP.
-                self._report("start error", child, exc.reason, "error")
-                if self._add_restart():
-                    return self._give_up(child, exc.reason)
-                continue
-            return NoReply(None)
+        kind = type(message)
+        if kind is _ChildExit:
+            child = message.child
+            if message.gen != child.gen or child.running or not self._is_current(child):
+                return NoReply(None)  # stale: that child was restarted or removed since
+            if message.exceeded:
+                return self._give_up(child, message.reason, None, None)
+            return await self._restart(child, message.reason, None, None)
+        if kind is _TryAgain:
+            child = message.child
+            if (
+                message.gen != child.gen
+                or not child.restarting
+                or child.running
+                or not self._is_current(child)
+            ):
+                return NoReply(None)  # terminated, restarted or removed meanwhile
+            return await self._restart(child, message.reason, message.origin, message.origin_reason)
+        return await super().handle_info(message, state)
+
+    async def _restart(
+        self, child: _Child, reason: object, origin: _Child | None, origin_reason: object
+    ) -> NoReply[None] | Stop[None]:
+        """One restart attempt, counted against the intensity (OTP's restart/2).
+
+        ``origin`` is the child whose exit began a restart that is being tried again.
+        """
+        if self._add_restart():
+            return self._give_up(child, reason, origin, origin_reason)
+        failed = await self._restart_after_exit(child)
+        if failed is not None:
+            # OTP's try_again_restart (OTP-9549): go back to the mailbox before the
+            # next attempt, so that calls, stop and other exits are handled meanwhile.
+            # The retry is a restart of the child that failed to start, under the
+            # strategy; it counts as another restart.
+            failed_child, error = failed
+            self._report("start error", failed_child, error.reason, "error", _ERROR)
+            failed_child.restarting = True
+            if origin is None:
+                origin, origin_reason = child, reason
+            self.pid._post(
+                (
+                    INFO,
+                    _TryAgain(failed_child, failed_child.gen, error.reason, origin, origin_reason),
+                    None,
+                )
+            )
+        return NoReply(None)
 
     def _is_current(self, child: _Child) -> bool:
         raise NotImplementedError
 
-    async def _restart_after_exit(self, child: _Child) -> None:
+    async def _restart_after_exit(self, child: _Child) -> tuple[_Child, ChildStartError] | None:
+        """Restart ``child`` by the strategy; return the child that failed to start."""
         raise NotImplementedError
 
     # -- stopping children --------------------------------------------------------------
@@ -344,18 +407,23 @@ class _SupervisorServer(GenServer[None]):
         handle = child.handle
         if child.spec.shutdown == BRUTAL_KILL:
             child.cancel()
-        elif type(handle) is Pid and handle._mailbox is not None:
+        elif (
+            type(handle) is Pid
+            and handle._mailbox is not None
+            and getattr(handle._impl, "trap_exit", True)
+        ):
             # A GenServer (or supervisor) runs terminate, as a process trapping exits.
             handle._post((SHUTDOWN_MSG, None, None))
         else:
-            # A Task (or a plain function) does not trap exits: it stops at once.
+            # A Task, a plain function or a GenServer with ``trap_exit = False`` does
+            # not trap exits: it stops at once, without terminate.
             if type(handle) is Pid:
                 handle._cancel_reason = SHUTDOWN
             child.cancel()
 
     def _kill(self, child: _Child) -> None:
         child.cancel()
-        self._report("shut down abnormally", child, "killed", "error")
+        self._report("shut down abnormally", child, "killed", "error", _WARNING)
 
     async def _terminate(self, child: _Child) -> None:
         """Stop one child: ask, wait up to its ``shutdown`` budget, then cancel."""
@@ -378,10 +446,12 @@ class _SupervisorServer(GenServer[None]):
 
     # -- reports -------------------------------------------------------------------------
 
-    def _report(self, what: str, child: _Child, reason: object, severity: str) -> None:
-        # Supervisor reports are off by default: don't format anything for nothing
+    def _report(
+        self, what: str, child: _Child, reason: object, severity: str, level: int = logging.INFO
+    ) -> None:
+        # Progress reports are off by default: don't format anything for nothing
         # (this runs on every child start and restart).
-        if not _reports.supervisor_logger.isEnabledFor(logging.INFO):
+        if not _reports.supervisor_logger.isEnabledFor(level):
             return
         spec = child.spec
         shutdown = spec.shutdown
@@ -400,6 +470,7 @@ class _SupervisorServer(GenServer[None]):
             else f"{shutdown:g}",
             spec.type.value,
             severity=severity,
+            level=level,
         )
 
     def _report_id(self, child: _Child) -> object:
@@ -449,13 +520,16 @@ class _StaticSupervisor(_SupervisorServer):
             child = _Child(self, spec, spec.args)
             self._children.append(child)
             try:
-                await self._start(child)
+                handle = await self._start(child)
             except Exception:
                 # OTP: stop the ones already started (reverse order), then fail.
                 self._children.remove(child)
                 self._stopping = True
                 await self._shutdown_all()
                 raise
+            if handle is None and spec.restart is Restart.TEMPORARY:
+                # supervisor_SUITE sup_start_ignore_temporary_child: not kept.
+                self._children.remove(child)
         return Ok(None)
 
     def _forget(self, child: _Child) -> None:
@@ -467,11 +541,16 @@ class _StaticSupervisor(_SupervisorServer):
     def _is_current(self, child: _Child) -> bool:
         return child in self._children
 
-    async def _restart_after_exit(self, child: _Child) -> None:
+    async def _restart_after_exit(self, child: _Child) -> tuple[_Child, ChildStartError] | None:
         children = self._children
         if self.strategy is Strategy.ONE_FOR_ONE:
             affected = [child]
         else:
+            # A retry after a failed start is a restart of the child that failed,
+            # under the strategy (supervisor_SUITE one_for_all_other_child_fails_restart,
+            # rest_for_one_other_child_fails_restart): one_for_all stops the ones it
+            # just started and starts all again in order; rest_for_one starts the
+            # failed one and those after it, never the ones before it twice.
             index = children.index(child)
             affected = children[:] if self.strategy is Strategy.ONE_FOR_ALL else children[index:]
             for other in reversed(affected):
@@ -484,11 +563,15 @@ class _StaticSupervisor(_SupervisorServer):
                 continue
             if other.running:
                 continue
+            other.restarting = False
             try:
-                await self._start(other)  # an ignored start leaves other.handle None
-            except ChildStartError:
+                handle = await self._start(other)
+            except ChildStartError as exc:
                 other.handle = None
-                raise
+                return other, exc
+            if handle is None and other.spec.restart is Restart.TEMPORARY:
+                children.remove(other)  # OTP keeps no ignored temporary child
+        return None
 
     async def _shutdown_all(self) -> None:
         for child in reversed(self._children):
@@ -504,7 +587,7 @@ class _StaticSupervisor(_SupervisorServer):
     async def _manage(self, op: str, arg: Any) -> Any:
         if op == _WHICH:
             return [
-                ChildInfo(c.spec.id, c.handle if c.running else None, c.spec.type, c.spec.modules)
+                ChildInfo(c.spec.id, _shown_pid(c), c.spec.type, c.spec.modules)
                 for c in reversed(self._children)
             ]
         if op == _COUNT:
@@ -519,23 +602,28 @@ class _StaticSupervisor(_SupervisorServer):
             child = _Child(self, spec, spec.args)
             self._children.append(child)
             try:
-                return await _start_unwrapping_name_clash(self, child)
+                handle = await _start_unwrapping_name_clash(self, child)
             except Exception:
                 self._children.remove(child)
                 raise
+            if handle is None and spec.restart is Restart.TEMPORARY:
+                # supervisor_SUITE sup_start_ignore_temporary_start_child: not kept.
+                self._children.remove(child)
+            return handle
         child = self._find(arg)
         if op == _TERMINATE:
+            child.restarting = False  # stops the retries of a failing restart
             await self._terminate(child)
             child.handle = None
             if child.spec.restart is Restart.TEMPORARY:
                 self._children.remove(child)
             return None
         if op == _RESTART:
-            if child.running:
+            if child.running or child.restarting:
                 raise ChildRunningError(arg)
             return await self._start(child)
         if op == _DELETE:
-            if child.running:
+            if child.running or child.restarting:
                 raise ChildRunningError(arg)
             self._children.remove(child)
             return None
@@ -559,6 +647,13 @@ async def children_in_start_order(sup: Pid) -> list[ChildInfo]:
     if isinstance(sup._impl, _StaticSupervisor):
         infos.reverse()  # OTP lists a static supervisor's children newest first
     return infos
+
+
+def _shown_pid(child: _Child) -> Any:
+    """A child's pid as ``which_children`` shows it."""
+    if child.running:
+        return child.handle
+    return RESTARTING if child.restarting else None
 
 
 def _count(children: Iterable[_Child]) -> ChildCounts:
