@@ -269,9 +269,9 @@ async def test_a6_supervisor_reports_at_info(
     caplog.set_level(logging.INFO, logger="trio_otp.supervisor")
     await run_a5()
     records = [r for r in caplog.records if r.name == "trio_otp.supervisor"]
-    levels = {r.getMessage().split("\n")[0].split(" JobSupervisor ")[1]: r.levelno for r in records}
-    assert levels["caused shutdown"] == logging.ERROR
-    assert levels["terminated"] == logging.INFO
+    levels = {r.getMessage().split("\n")[0].split(" Supervisor ")[-1]: r.levelno for r in records}
+    assert levels["JobSupervisor caused shutdown"] == logging.ERROR
+    assert levels["JobSupervisor terminated"] == logging.INFO
     by_header = {}
     for record in records:
         by_header.setdefault(record.getMessage().split("\n")[0], []).append(record)

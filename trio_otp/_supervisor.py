@@ -641,6 +641,16 @@ async def _start_unwrapping_name_clash(sup: _SupervisorServer, child: _Child) ->
         raise
 
 
+async def _stop_tree(pid: Pid) -> None:
+    """Stop a top supervisor with reason shutdown (nothing to do if it exited)."""
+    if pid.alive:
+        try:
+            await stop(pid, SHUTDOWN)
+        except Exception:  # it exited meanwhile; its own error is raised
+            if pid.alive:
+                raise
+
+
 async def children_in_start_order(sup: Pid) -> list[ChildInfo]:
     """``which_children`` in start order, for either kind of supervisor."""
     infos = await Supervisor.which_children(sup)
@@ -757,34 +767,44 @@ class Supervisor:
 
         The supervisor lives exactly as long as the block. When the block ends, it
         stops its children in reverse start order (each within its ``shutdown``
-        budget) and exits; if the block raises, the tree is cancelled. Start errors
-        are raised as themselves; a :exc:`~trio_otp.RestartIntensityError` while the
-        block runs cancels the block and comes out of the ``async with`` in an
-        exception group (use ``except*``).
+        budget) and exits. If the block raises or is cancelled (an enclosing
+        ``move_on_after``, a sibling's crash, Control-C), the tree is shut down the
+        same orderly way first, shielded from that cancellation but bounded by the
+        children's ``shutdown`` budgets, and then the exception or cancellation
+        propagates unchanged. Start errors are raised as themselves; a
+        :exc:`~trio_otp.RestartIntensityError` while the block runs cancels the
+        block and comes out of the ``async with`` in an exception group (use
+        ``except*``).
         """
         error: BaseException | None = None
-        async with trio.open_nursery() as nursery:
-            try:
-                pid = await Supervisor.start(
-                    nursery,
-                    children,
-                    strategy=strategy,
-                    max_restarts=max_restarts,
-                    max_seconds=max_seconds,
-                    name=name,
-                )
-            except Exception as exc:
-                error = exc
-            else:
-                yield pid
-                if pid.alive:
+        owner_error: BaseException | None = None
+        with trio.CancelScope() as guard:
+            async with trio.open_nursery() as nursery:
+                try:
+                    pid = await Supervisor.start(
+                        nursery,
+                        children,
+                        strategy=strategy,
+                        max_restarts=max_restarts,
+                        max_seconds=max_seconds,
+                        name=name,
+                    )
+                except Exception as exc:
+                    error = exc
+                else:
                     try:
-                        await stop(pid, SHUTDOWN)
-                    except Exception:  # it exited meanwhile; its own error is raised
-                        if pid.alive:
-                            raise
+                        yield pid
+                    except BaseException as exc:
+                        # The owner stops: as in OTP, the tree shuts down in order,
+                        # terminate included. Shielded (the cancellation that got us
+                        # here would kill it), bounded by the shutdown budgets.
+                        owner_error = exc
+                        guard.shield = True
+                    await _stop_tree(pid)
         if error is not None:
             raise error
+        if owner_error is not None:
+            raise owner_error
 
     @staticmethod
     def child_spec(child: object, **overrides: Any) -> ChildSpec:
