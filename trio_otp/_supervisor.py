@@ -641,6 +641,29 @@ async def _start_unwrapping_name_clash(sup: _SupervisorServer, child: _Child) ->
         raise
 
 
+class _ShieldOnStart:
+    """A ``task_status`` that shields the tree's scope once the tree has started."""
+
+    def __init__(self, scope: trio.CancelScope, status: trio.TaskStatus[Pid]) -> None:
+        self._scope = scope
+        self._status = status
+
+    def started(self, value: Pid) -> None:
+        self._scope.shield = True
+        self._status.started(value)
+
+
+async def _serve_shielded(
+    scope: trio.CancelScope,
+    serve: Callable[..., Any],
+    task_status: trio.TaskStatus[Pid] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    # Not shielded while the children start: cancelling the owner then cancels the
+    # start, as any nursery.start.
+    with scope:
+        await serve(task_status=_ShieldOnStart(scope, task_status))
+
+
 async def _stop_tree(pid: Pid) -> None:
     """Stop a top supervisor with reason shutdown (nothing to do if it exited)."""
     if pid.alive:
@@ -778,29 +801,34 @@ class Supervisor:
         """
         error: BaseException | None = None
         owner_error: BaseException | None = None
-        with trio.CancelScope() as guard:
-            async with trio.open_nursery() as nursery:
+        # The tree runs in its own scope, shielded once it has started: the owner's
+        # cancellation reaches the block, never the tree, which the block's end then
+        # stops in order. Only a second interruption during that stop kills it.
+        tree_scope = trio.CancelScope()
+        serve = functools.partial(
+            Supervisor.serve,
+            children,
+            strategy=strategy,
+            max_restarts=max_restarts,
+            max_seconds=max_seconds,
+            name=name,
+        )
+        async with trio.open_nursery() as nursery:
+            try:
+                pid: Pid = await nursery.start(_serve_shielded, tree_scope, serve)
+            except Exception as exc:
+                error = exc
+            else:
                 try:
-                    pid = await Supervisor.start(
-                        nursery,
-                        children,
-                        strategy=strategy,
-                        max_restarts=max_restarts,
-                        max_seconds=max_seconds,
-                        name=name,
-                    )
-                except Exception as exc:
-                    error = exc
-                else:
-                    try:
-                        yield pid
-                    except BaseException as exc:
-                        # The owner stops: as in OTP, the tree shuts down in order,
-                        # terminate included. Shielded (the cancellation that got us
-                        # here would kill it), bounded by the shutdown budgets.
-                        owner_error = exc
-                        guard.shield = True
-                    await _stop_tree(pid)
+                    yield pid
+                except BaseException as exc:
+                    owner_error = exc
+                try:
+                    with trio.CancelScope(shield=True):
+                        await _stop_tree(pid)
+                except BaseException:
+                    tree_scope.cancel()  # e.g. a second Control-C: kill what is left
+                    raise
         if error is not None:
             raise error
         if owner_error is not None:
