@@ -101,7 +101,10 @@ def _function_name(fn: object) -> str:
 
 def _reason_line(reason: object) -> str:
     if isinstance(reason, BaseException):
-        return f"** ({type(reason).__name__}) {safe_str(reason)}"
+        text = safe_str(reason)
+        if len(text) > MAX_CHARS:
+            text = f"{text[:MAX_CHARS]}... ({len(text) - MAX_CHARS} more characters)"
+        return f"** ({type(reason).__name__}) {text}"
     return f"** (stop) {term_repr(reason)}"
 
 
