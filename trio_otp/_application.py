@@ -150,7 +150,7 @@ async def run_application(
         0 after an orderly stop (a signal, or the top supervisor stopped with a
         normal reason); 1 if the tree failed
         to start, gave up or crashed; ``128 + signal number`` if a second signal
-        cut the shutdown short. Pass it to :func:`sys.exit`.
+        cut the shutdown short. Pass it to ``sys.exit``.
     """
     options: dict[str, Any] = {
         "strategy": strategy,
