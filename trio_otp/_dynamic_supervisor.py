@@ -291,6 +291,11 @@ class DynamicSupervisor:
 
         ``None`` if the child's init returned ignore (nothing is recorded).
 
+        The child's ``init`` runs under the caller's cancel scopes: a caller
+        cancelled during ``init`` undoes the start (nothing is recorded); once
+        ``init`` returned, the start stands and the handle is returned (the
+        cancellation arrives at the caller's next checkpoint).
+
         Raises:
             MaxChildrenError: ``max_children`` children already run (checked first).
             AlreadyStartedError: the child's name is taken.
@@ -325,6 +330,8 @@ class DynamicSupervisor:
     @staticmethod
     async def stop(sup: object, reason: object = NORMAL) -> None:
         """Stop the supervisor: all children stop concurrently, then it exits.
+
+        Starts in progress finish first; their children then stop like the others.
 
         ``reason`` defaults to ``NORMAL``. Same as :func:`trio_otp.stop`.
         """

@@ -891,7 +891,8 @@ class Supervisor:
         """Start a stopped child again from its kept spec; return its handle.
 
         Raises:
-            ChildRunningError: it is running.
+            ChildRunningError: it is running, or restarting (OTP's
+                ``{:error, :restarting}``: terminate_child it first).
             ChildNotFoundError: no child has that id.
             ChildStartError: it failed to start.
         """
@@ -903,7 +904,7 @@ class Supervisor:
         """Forget a stopped child's spec.
 
         Raises:
-            ChildRunningError: it is running (terminate it first).
+            ChildRunningError: it is running or restarting (terminate it first).
             ChildNotFoundError: no child has that id.
         """
         await _manage_call(_StaticSupervisor, sup, _DELETE, child_id)
