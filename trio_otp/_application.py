@@ -29,7 +29,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import signal
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any, Final
 
 import trio
@@ -37,7 +37,7 @@ import trio
 from ._call import stop
 from ._process import Pid
 from ._reasons import SHUTDOWN, safe_str
-from ._supervisor import Strategy, Supervisor
+from ._supervisor import Strategy, _OnStarted, _serve_with
 
 #: The exit status of an orderly stop.
 EXIT_OK: Final = 0
@@ -52,35 +52,21 @@ class _Run:
 
     def __init__(self) -> None:
         self.started = False
+
+    def mark_started(self) -> None:
+        self.started = True
         self.error: Exception | None = None
         self.signal: int | None = None
         self.forced: int | None = None
 
 
-class _Status:
-    """A ``task_status`` that remembers whether the supervisor started."""
-
-    def __init__(self, run: _Run, status: trio.TaskStatus[Pid]) -> None:
-        self._run = run
-        self._status = status
-
-    def started(self, value: Pid) -> None:
-        self._run.started = True
-        self._status.started(value)
-
-
 async def _top(
     run: _Run,
-    children: list[object],
-    options: dict[str, Any],
+    serve: Callable[..., Any],
     task_status: trio.TaskStatus[Pid] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     try:
-        await Supervisor.serve(
-            children,
-            **options,
-            task_status=_Status(run, task_status),  # type: ignore[arg-type]
-        )
+        await serve(task_status=_OnStarted(task_status, run.mark_started))
     except Exception as exc:
         if not run.started:
             raise  # a start error: nursery.start raises it in run_application
@@ -152,12 +138,7 @@ async def run_application(
         to start, gave up or crashed; ``128 + signal number`` if a second signal
         cut the shutdown short. Pass it to ``sys.exit``.
     """
-    options: dict[str, Any] = {
-        "strategy": strategy,
-        "max_restarts": max_restarts,
-        "max_seconds": max_seconds,
-        "name": name,
-    }
+    serve = _serve_with(children, strategy, max_restarts, max_seconds, name)
     run = _Run()
     wanted = tuple(signals)
     # No signals (tests, or a program that handles them itself): nothing installed.
@@ -165,7 +146,7 @@ async def run_application(
     with receiver as received, trio.CancelScope() as everything:
         async with trio.open_nursery() as nursery:
             try:
-                pid: Pid = await nursery.start(_top, run, list(children), options)
+                pid: Pid = await nursery.start(_top, run, serve)
             except Exception as exc:
                 application_logger.error(
                     "the application failed to start: %s",

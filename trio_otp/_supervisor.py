@@ -641,15 +641,15 @@ async def _start_unwrapping_name_clash(sup: _SupervisorServer, child: _Child) ->
         raise
 
 
-class _ShieldOnStart:
-    """A ``task_status`` that shields the tree's scope once the tree has started."""
+class _OnStarted:
+    """A ``task_status`` that calls ``on_started()`` just before passing the handle on."""
 
-    def __init__(self, scope: trio.CancelScope, status: trio.TaskStatus[Pid]) -> None:
-        self._scope = scope
+    def __init__(self, status: trio.TaskStatus[Pid], on_started: Callable[[], None]) -> None:
         self._status = status
+        self._on_started = on_started
 
     def started(self, value: Pid) -> None:
-        self._scope.shield = True
+        self._on_started()
         self._status.started(value)
 
 
@@ -660,8 +660,29 @@ async def _serve_shielded(
 ) -> None:
     # Not shielded while the children start: cancelling the owner then cancels the
     # start, as any nursery.start.
+    def shield() -> None:
+        scope.shield = True
+
     with scope:
-        await serve(task_status=_ShieldOnStart(scope, task_status))
+        await serve(task_status=_OnStarted(task_status, shield))
+
+
+def _serve_with(
+    children: Iterable[object],
+    strategy: Strategy | str,
+    max_restarts: int,
+    max_seconds: float,
+    name: object,
+) -> Callable[..., Any]:
+    """``Supervisor.serve`` with these options, waiting only for ``task_status``."""
+    return functools.partial(
+        Supervisor.serve,
+        children,
+        strategy=strategy,
+        max_restarts=max_restarts,
+        max_seconds=max_seconds,
+        name=name,
+    )
 
 
 async def _stop_tree(pid: Pid) -> None:
@@ -764,16 +785,8 @@ class Supervisor:
 
         OTP's ``Supervisor.start_link``. See :meth:`serve` for the errors.
         """
-        pid: Pid = await nursery.start(
-            functools.partial(
-                Supervisor.serve,
-                children,
-                strategy=strategy,
-                max_restarts=max_restarts,
-                max_seconds=max_seconds,
-                name=name,
-            )
-        )
+        serve = _serve_with(children, strategy, max_restarts, max_seconds, name)
+        pid: Pid = await nursery.start(serve)
         return pid
 
     @staticmethod
@@ -805,14 +818,7 @@ class Supervisor:
         # cancellation reaches the block, never the tree, which the block's end then
         # stops in order. Only a second interruption during that stop kills it.
         tree_scope = trio.CancelScope()
-        serve = functools.partial(
-            Supervisor.serve,
-            children,
-            strategy=strategy,
-            max_restarts=max_restarts,
-            max_seconds=max_seconds,
-            name=name,
-        )
+        serve = _serve_with(children, strategy, max_restarts, max_seconds, name)
         async with trio.open_nursery() as nursery:
             try:
                 pid: Pid = await nursery.start(_serve_shielded, tree_scope, serve)
