@@ -216,7 +216,8 @@ class GenServer(Generic[S]):
         the exception as ``reason``), when :func:`~trio_otp.stop` is called, and when
         the owning supervisor shuts the server down (``reason`` ``"shutdown"``),
         within the child's ``shutdown`` budget. It does not run when the server is
-        killed (cancelled).
+        killed (cancelled), nor on a supervisor's shutdown when the class sets
+        :attr:`trap_exit` to ``False``.
         """
 
     def format_status(self, state: S) -> object:
