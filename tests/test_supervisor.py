@@ -1178,3 +1178,52 @@ async def test_owner_exception_propagates_unchanged_after_orderly_shutdown(autoj
         await owner()
     assert info.value is boom
     assert events == [("terminate", "b", otp.SHUTDOWN), ("terminate", "a", otp.SHUTDOWN)]
+
+
+async def test_restarting_child_cannot_be_restarted_or_deleted_until_terminated(autojump_clock):
+    """restart_child and delete_child of a restarting child fail (OTP's
+    {:error, :restarting}); after terminate_child both work again."""
+    events: Events = []
+    plan: dict[str, Any] = {"failing": {}, "slow": 1}
+    async with Supervisor.open([flaky("a", events, plan)], max_restarts=100) as sup:
+        plan["failing"]["a"] = math.inf
+        otp.cast((await pids(sup))["a"], "crash")
+        await trio.sleep(0.5)
+        with pytest.raises(otp.ChildRunningError):
+            await Supervisor.restart_child(sup, "a")
+        with pytest.raises(otp.ChildRunningError):
+            await Supervisor.delete_child(sup, "a")
+        await Supervisor.terminate_child(sup, "a")
+        await Supervisor.delete_child(sup, "a")
+        assert await pids(sup) == {}
+
+
+async def test_owner_cancelled_while_the_tree_starts_cancels_the_start(autojump_clock):
+    """Before the tree has started, the owner's cancellation cancels the start itself:
+    the block never runs and nothing is left running."""
+    events: Events = []
+    plan: dict[str, Any] = {"failing": {}, "slow": 5}
+    entered = False
+    with trio.move_on_after(1) as scope:
+        async with Supervisor.open([flaky("a", events, plan)]):
+            entered = True  # pragma: no cover - the start is cancelled
+    assert scope.cancelled_caught
+    assert not entered
+    assert trio.current_time() == 1.0
+    assert events == [("init", "a", 0.0)]
+    assert otp.registered() == {}
+
+
+async def test_static_start_child_cancelled_caller_leaves_the_child_supervised(autojump_clock):
+    """Supervisor.start_child is a request to the supervisor (OTP's meaning): a caller
+    that gives up mid-init does not undo the start; the child runs, supervised."""
+    events: Events = []
+    plan: dict[str, Any] = {"failing": {}, "slow": 2}
+    async with Supervisor.open([]) as sup:
+        with trio.move_on_after(1) as scope:
+            await Supervisor.start_child(sup, flaky("late", events, plan))
+        assert scope.cancelled_caught
+        children = await pids(sup)
+        assert trio.current_time() == 2.0
+        assert children["late"].alive
+    assert events == [("init", "late", 0.0), ("terminate", "late", otp.SHUTDOWN)]
