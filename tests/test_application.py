@@ -12,6 +12,7 @@ import signal
 import subprocess
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
@@ -179,3 +180,48 @@ def test_run_application_handles_signals_only_while_it_runs() -> None:
 
     trio.run(main)
     assert signal.getsignal(signal.SIGTERM) == before
+
+
+# ----------------------------------------------------------------------------------------
+# Control-C in a plain Supervisor.open program (no run_application)
+# ----------------------------------------------------------------------------------------
+
+CTRL_C_PROGRAM = str(Path(__file__).resolve().parent / "ctrl_c_program.py")
+
+
+@posix_only
+def test_control_c_shuts_a_supervisor_open_tree_down_in_order() -> None:
+    """Control-C in the block of Supervisor.open: every terminate runs in reverse start
+    order, then KeyboardInterrupt propagates as itself."""
+    app = Serving(CTRL_C_PROGRAM, "0.1")
+    app.wait_for("ready")
+    app.proc.send_signal(signal.SIGINT)
+    status, lines = app.finish()
+    assert status == 0, "\n".join(lines)
+    assert lines == [
+        "a: up",
+        "b: up",
+        "ready",
+        "b: terminate('shutdown')",
+        "b: done",
+        "a: terminate('shutdown')",
+        "a: done",
+        "KeyboardInterrupt",
+    ]
+
+
+@posix_only
+def test_second_control_c_kills_what_is_left_of_the_shutdown() -> None:
+    """A second Control-C during the orderly shutdown cancels the rest at once, and
+    KeyboardInterrupt propagates as itself."""
+    app = Serving(CTRL_C_PROGRAM, "30")
+    app.wait_for("ready")
+    app.proc.send_signal(signal.SIGINT)
+    app.wait_for("b: terminate")
+    # Let it settle into terminate's sleep: a signal that lands while user code runs is
+    # raised right there by trio, wherever that is (trio's KeyboardInterrupt rule).
+    time.sleep(0.5)
+    app.proc.send_signal(signal.SIGINT)
+    status, lines = app.finish()
+    assert status == 0, "\n".join(lines)
+    assert lines[-2:] == ["b: terminate('shutdown')", "KeyboardInterrupt"]

@@ -832,9 +832,11 @@ class Supervisor:
                 try:
                     with trio.CancelScope(shield=True):
                         await _stop_tree(pid)
-                except BaseException:
+                except BaseException as exc:
                     tree_scope.cancel()  # e.g. a second Control-C: kill what is left
-                    raise
+                    if isinstance(exc, Exception):
+                        raise
+                    owner_error = exc  # raised as itself, outside the nursery
         if error is not None:
             raise error
         if owner_error is not None:
