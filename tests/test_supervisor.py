@@ -1227,3 +1227,23 @@ async def test_static_start_child_cancelled_caller_leaves_the_child_supervised(a
         assert trio.current_time() == 2.0
         assert children["late"].alive
     assert events == [("init", "late", 0.0), ("terminate", "late", otp.SHUTDOWN)]
+
+
+async def test_static_stop_during_start_child_never_returns_a_dead_child(autojump_clock):
+    """Supervisor.stop sent while start_child's init runs is handled after the start,
+    the child stops with terminate, and start_child raises instead of returning it dead."""
+    events: Events = []
+    plan: dict[str, Any] = {"failing": {}, "slow": 2}
+    async with trio.open_nursery() as nursery:
+        sup = await Supervisor.start(nursery, [])
+
+        async def starter() -> None:
+            with pytest.raises(otp.CalleeExit) as info:
+                await Supervisor.start_child(sup, flaky("s", events, plan))
+            assert info.value.reason == otp.SHUTDOWN  # the supervisor is stopping
+
+        nursery.start_soon(starter)
+        await trio.sleep(1)
+        await Supervisor.stop(sup)
+        assert trio.current_time() == 2.0
+    assert events == [("init", "s", 0.0), ("terminate", "s", otp.SHUTDOWN)]

@@ -68,6 +68,7 @@ from ._child_spec import (
 from ._exceptions import (
     AlreadyPresentError,
     AlreadyStartedError,
+    CalleeExit,
     ChildNotFoundError,
     ChildRunningError,
     ChildSpecError,
@@ -877,10 +878,19 @@ class Supervisor:
             AlreadyStartedError: a running child has that id (or the name is taken).
             AlreadyPresentError: a stopped child with that id is kept.
             ChildStartError: it failed to start (nothing is added).
+            CalleeExit: the supervisor was stopped right after the start, and the
+                child with it (a start never returns a dead child).
             ChildSpecError: the spec is invalid.
         """
         spec = to_child_spec(child)
         result: Pid | None = await _manage_call(_StaticSupervisor, sup, _START, spec)
+        if result is not None and not result.alive:
+            # A stop handled right after the start (before we ran again) took the
+            # child down with the supervisor: never hand out a dead child.
+            owner = result._parent
+            if owner is not None and (not owner.alive or getattr(owner._impl, "_stopping", False)):
+                reason = owner._reason if not owner.alive else SHUTDOWN
+                raise CalleeExit(sup, ("start_child", spec.id), None, reason)
         return result
 
     @staticmethod
