@@ -1235,6 +1235,7 @@ async def test_static_stop_during_start_child_never_returns_a_dead_child(autojum
     returns it dead."""
     events: Events = []
     plan: dict[str, Any] = {"failing": {}, "slow": 2}
+    outcomes: list[object] = []
     async with trio.open_nursery() as nursery:
         sup = await Supervisor.start(nursery, [])
 
@@ -1244,13 +1245,13 @@ async def test_static_stop_during_start_child_never_returns_a_dead_child(autojum
             try:
                 pid = await Supervisor.start_child(sup, flaky("s", events, plan))
             except otp.CalleeExit as exc:
-                assert exc.reason == otp.SHUTDOWN  # the supervisor is stopping
+                outcomes.append(exc.reason)  # the supervisor is stopping: SHUTDOWN
             else:
-                assert pid is not None
-                assert pid.alive
+                outcomes.append(pid is not None and pid.alive)
 
         nursery.start_soon(starter)
         await trio.sleep(1)
         await Supervisor.stop(sup)
         assert trio.current_time() == 2.0
+    assert outcomes in ([True], [otp.SHUTDOWN])
     assert events == [("init", "s", 0.0), ("terminate", "s", otp.SHUTDOWN)]
