@@ -397,7 +397,7 @@ async def w5(n: int, warmup: int = 50) -> Metrics:
     }
 
 
-# -- W7 / W8: hand-rolled monitors and timers ----------------------------------------------------
+# -- M1 / T1: hand-rolled monitors and timers ----------------------------------------------------
 
 
 class _Target:
@@ -409,8 +409,8 @@ class _Target:
         self.watchers: list[tuple[object, trio.MemorySendChannel[Any]]] = []
 
 
-async def w7(n: int, warmup: int = 1000) -> Metrics:
-    """The floor of W7: each target keeps (ref, channel) pairs and sends on exit."""
+async def m1(n: int, warmup: int = 1000) -> Metrics:
+    """The floor of M1: each target keeps (ref, channel) pairs and sends on exit."""
 
     async def target(me: _Target, go: trio.Event) -> None:
         try:
@@ -446,8 +446,8 @@ async def w7(n: int, warmup: int = 1000) -> Metrics:
     return {"seconds": dt, "downs_per_s": n / dt, "us_per_down": dt * 1e6 / n}
 
 
-async def w8(n: int, spread: float = 0.01, warmup: int = 1000) -> Metrics:
-    """The floor of W8: a task per timer that sleeps, then sends (the hand-rolled way)."""
+async def t1(n: int, spread: float = 0.01, warmup: int = 1000) -> Metrics:
+    """The floor of T1: a task per timer that sleeps, then sends (the hand-rolled way)."""
 
     async def timer(delay: float, i: int, send: trio.MemorySendChannel[int]) -> None:
         await trio.sleep(delay)

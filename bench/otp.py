@@ -279,10 +279,10 @@ async def w5(n: int, warmup: int = 50) -> Metrics:
     }
 
 
-# -- W7 / W8: process primitives (monitors, timers) ----------------------------------------------
+# -- M1 / T1: process primitives (monitors, timers) ----------------------------------------------
 
 
-async def w7(n: int, warmup: int = 1000) -> Metrics:
+async def m1(n: int, warmup: int = 1000) -> Metrics:
     """Monitor + Down round trip: a watcher monitors ``n`` live processes, they exit, and
     it receives the ``n`` ``Down`` messages. Times the monitors and the Downs together."""
     go = trio.Event()
@@ -313,7 +313,7 @@ async def w7(n: int, warmup: int = 1000) -> Metrics:
     return {"seconds": dt, "downs_per_s": n / dt, "us_per_down": dt * 1e6 / n}
 
 
-async def w8(n: int, spread: float = 0.01, warmup: int = 1000) -> Metrics:
+async def t1(n: int, spread: float = 0.01, warmup: int = 1000) -> Metrics:
     """send_after firing rate: ``n`` timers to one process, due over ``spread`` seconds,
     all received."""
 

@@ -38,7 +38,7 @@ class Case:
     """One workload at one size, measured for each of ``impls`` once per repetition."""
 
     key: str  # e.g. "W3-100k"
-    workload: str  # "W1".."W6": what the workers dispatch on
+    workload: str  # "W1".."W6", "M1", "T1": what the workers dispatch on
     params: dict[str, Any]
     impls: tuple[str, ...]
     floor: str  # the implementation ratios are taken to
@@ -83,11 +83,11 @@ METRICS: dict[str, tuple[Metric, ...]] = {
         Metric("jobs_per_s", "jobs/s", "higher"),
         Metric("restarts", "restarts", "info"),
     ),
-    "W7": (
+    "M1": (
         Metric("downs_per_s", "monitor+Down round trips/s", "higher"),
         Metric("us_per_down", "µs per monitor+Down", "lower"),
     ),
-    "W8": (
+    "T1": (
         Metric("timers_per_s", "send_after timers fired/s", "higher"),
         Metric("us_per_timer", "µs per timer", "lower"),
     ),
@@ -98,9 +98,6 @@ METRICS: dict[str, tuple[Metric, ...]] = {
     "P3": (Metric("children_per_s", "children/s", "higher"),),
     "P4": (Metric("jobs_per_s", "jobs/s", "higher"),),
 }
-
-#: Every workload ``--only`` accepts.
-WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "W7", "W8", "R1", "R2", "S1", "P3", "P4")
 
 
 def metrics_for(case: Case) -> tuple[Metric, ...]:
@@ -133,8 +130,8 @@ class Sizes:
     w5_n: int
     w6_clients: int
     w6_jobs: int
-    w7_n: int
-    w8_n: int
+    m1_n: int
+    t1_n: int
     reps: int
     timeout: float  # seconds per measurement (W3 at 100k+ gets more)
     # issue 10: Registry lookups/dispatch, async_stream items, partitioned starts
@@ -157,8 +154,8 @@ FULL = Sizes(
     w5_n=1000,
     w6_clients=100,
     w6_jobs=10,
-    w7_n=100_000,
-    w8_n=100_000,
+    m1_n=100_000,
+    t1_n=100_000,
     reps=5,
     timeout=300.0,
 )
@@ -174,8 +171,8 @@ QUICK = Sizes(
     w5_n=300,
     w6_clients=100,
     w6_jobs=10,
-    w7_n=10_000,
-    w8_n=10_000,
+    m1_n=10_000,
+    t1_n=10_000,
     reps=2,
     timeout=90.0,
     r1_lookups=50_000,
@@ -276,20 +273,20 @@ def build_cases(sizes: Sizes, *, big: bool, peers: bool) -> list[Case]:
         # Process primitives (issue 9): trio_otp against the hand-rolled trio way only;
         # the peers have no such workload.
         Case(
-            "W7",
-            "W7",
-            {"n": sizes.w7_n},
+            "M1",
+            "M1",
+            {"n": sizes.m1_n},
             (OTP, "floor"),
             "floor",
-            f"W7 monitor + Down round trip ({sizes.w7_n:,} monitored processes exit)",
+            f"M1 monitor + Down round trip ({sizes.m1_n:,} monitored processes exit)",
         ),
         Case(
-            "W8",
-            "W8",
-            {"n": sizes.w8_n},
+            "T1",
+            "T1",
+            {"n": sizes.t1_n},
             (OTP, "floor"),
             "floor",
-            f"W8 send_after firing rate ({sizes.w8_n:,} timers over 10 ms; floor: a task each)",
+            f"T1 send_after firing rate ({sizes.t1_n:,} timers over 10 ms; floor: a task each)",
         ),
     ]
     cases += [

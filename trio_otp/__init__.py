@@ -7,6 +7,7 @@ re-exported here.
 import contextlib as _contextlib
 
 from ._agent import Agent as Agent
+from ._application import run_application as run_application
 from ._async_stream import AsyncStream as AsyncStream
 from ._async_stream import async_stream as async_stream
 from ._call import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
@@ -81,6 +82,7 @@ from ._reasons import Shutdown as Shutdown
 from ._reasons import is_normal_exit as is_normal_exit
 from ._registry import registered as registered
 from ._registry import whereis as whereis
+from ._supervisor import RESTARTING as RESTARTING
 from ._supervisor import ChildCounts as ChildCounts
 from ._supervisor import ChildInfo as ChildInfo
 from ._supervisor import Strategy as Strategy
