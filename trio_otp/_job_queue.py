@@ -38,6 +38,7 @@ from ._call import From, _reply_error, call, cast, reply, stop
 from ._child_spec import Restart
 from ._dynamic_supervisor import DynamicSupervisor
 from ._exceptions import (
+    CalleeExit,
     JobCancelledError,
     JobLostError,
     JobQueueError,
@@ -232,6 +233,7 @@ class JobHandle(Generic[T]):
     """
 
     __slots__ = (
+        "_accepted",
         "_args",
         "_attempts",
         "_crash",
@@ -251,6 +253,7 @@ class JobHandle(Generic[T]):
     )
 
     _queue: JobQueue
+    _accepted: bool
     _fn: Callable[..., Any]
     _args: tuple[Any, ...]
     _id: int
@@ -739,6 +742,7 @@ class JobQueue:
         job._restart = self.restart if restart is None else _check_restart(restart)
         job._status = JobStatus.QUEUED
         job._attempts = 0
+        job._accepted = False
         job._from = None
         job._done = None
         job._value = None
@@ -774,7 +778,15 @@ class JobQueue:
                 :meth:`JobHandle.wait`; or the job's own exception.
         """
         job = self._make(fn, args, _DEFAULT if timeout is None else timeout, retry, restart, name)
-        return await call(self._server, (_SCHEDULE, job), timeout=None)  # type: ignore[arg-type]
+        try:
+            return await call(self._server, (_SCHEDULE, job), timeout=None)  # type: ignore[arg-type]
+        except CalleeExit:
+            # The queue's server exited (the queue stops, or it was restarted after
+            # the job supervisor gave up) while this call was pending. An accepted
+            # job still gets its answer: wait for it on the handle.
+            if job._accepted:
+                return await job.wait()
+            raise self._refused(job) from None
 
     async def submit(
         self,
@@ -794,8 +806,17 @@ class JobQueue:
             QueueFullError, QueueStoppedError, JobNotPicklableError: as :meth:`schedule`.
         """
         job = self._make(fn, args, _DEFAULT if timeout is None else timeout, retry, restart, name)
-        await call(self._server, (_SUBMIT, job), timeout=None)  # type: ignore[arg-type]
+        try:
+            await call(self._server, (_SUBMIT, job), timeout=None)  # type: ignore[arg-type]
+        except CalleeExit:
+            if not job._accepted:
+                raise self._refused(job) from None
         return job
+
+    def _refused(self, job: JobHandle[Any]) -> Exception:
+        if self._state != "running":
+            return QueueStoppedError(self)
+        return JobLostError(job)  # the server was restarted while admitting it
 
     def statistics(self) -> JobQueueStatistics:
         """A snapshot of the queue's counters (see :class:`JobQueueStatistics`)."""
@@ -828,6 +849,7 @@ class JobQueue:
             self._waiting.append((from_, job, schedule))
 
     async def _accept(self, job: JobHandle[Any], from_: From, schedule: bool, *, run: bool) -> None:
+        job._accepted = True
         if schedule:
             job._from = from_
         else:
