@@ -217,7 +217,6 @@ _RAY_LOST: Final = (
     "LocalRayletDiedError",
     "ObjectLostError",
     "OwnerDiedError",
-    "RaySystemError",
 )
 
 
@@ -250,6 +249,8 @@ class RayExecutor:
             stray cluster left on the host).
         max_in_flight: jobs submitted and not finished, at most. Default **64**.
         num_cpus: CPUs of a local cluster. Default **None**: all.
+        connect_timeout: seconds to reach ``address`` before the start fails.
+            Default **10**.
         init_options: more keyword arguments for ``ray.init``.
     """
 
@@ -261,6 +262,7 @@ class RayExecutor:
         *,
         max_in_flight: int = 64,
         num_cpus: int | None = None,
+        connect_timeout: float = 10.0,
         init_options: dict[str, Any] | None = None,
     ) -> None:
         if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int) or (
@@ -270,6 +272,7 @@ class RayExecutor:
         self.address = address
         self.max_in_flight = max_in_flight
         self.num_cpus = num_cpus
+        self.connect_timeout = connect_timeout
         self.init_options = dict(init_options or {})
         self._ray: Any = None
         self._remote: Any = None
@@ -289,6 +292,8 @@ class RayExecutor:
                 self, self.address, "Ray is not installed: pip install 'trio_otp[ray]'"
             ) from exc
         ours = not ray.is_initialized()
+        if ours and self.address is not None:
+            await self._probe(self.address)
         if ours:
             options: dict[str, Any] = {
                 "address": self.address or "local",
@@ -318,6 +323,20 @@ class RayExecutor:
             if ours:
                 with trio.CancelScope(shield=True):
                     await trio.to_thread.run_sync(ray.shutdown)
+
+    async def _probe(self, address: str) -> None:
+        # ray.init retries an unreachable address for minutes: dial it once first,
+        # so that a wrong address fails the queue's start at once, saying why.
+        host, _, port = address.removeprefix("ray://").rpartition(":")
+        if not host or not port.isdigit():
+            return  # "auto" and other forms: leave them to ray.init
+        try:
+            with trio.fail_after(self.connect_timeout):
+                stream = await trio.open_tcp_stream(host, int(port))
+            await stream.aclose()
+        except (OSError, trio.TooSlowError) as exc:
+            detail = f"nothing answers there ({type(exc).__name__}: {exc or 'timed out'})"
+            raise ExecutorStartError(self, address, detail) from exc
 
     def open(self) -> AbstractAsyncContextManager[None]:
         return self._open()

@@ -663,13 +663,24 @@ class JobQueue:
 
     @asynccontextmanager
     async def open(self) -> AsyncIterator[JobQueue]:
-        """``async with queue.open():`` runs the queue for the block; stops it (drains) after."""
+        """``async with queue.open():`` runs the queue for the block; stops it (drains) after.
+
+        Raises:
+            ExecutorStartError: the executor could not start (raised as itself).
+        """
+        error: Exception | None = None
         async with trio.open_nursery() as nursery:
-            await nursery.start(self.serve)
-            # If the block raises, the nursery cancels the queue: serve's cleanup
-            # still answers every caller. Otherwise the queue drains.
-            yield self
-            await self.stop()
+            try:
+                await nursery.start(self.serve)
+            except Exception as exc:  # a start error is raised as itself, ungrouped
+                error = exc
+            else:
+                # If the block raises, the nursery cancels the queue: serve's cleanup
+                # still answers every caller. Otherwise the queue drains.
+                yield self
+                await self.stop()
+        if error is not None:
+            raise error
 
     @classmethod
     async def start(
