@@ -3,6 +3,10 @@
 Skipped only if trio-parallel is not installed; the nox ``tests`` session installs it.
 """
 
+# Worker processes write the files these tests watch: polling them with
+# trio.sleep and reading them with pathlib is the point.
+# ruff: noqa: ASYNC110, ASYNC240
+
 from __future__ import annotations
 
 import os
@@ -18,7 +22,7 @@ from trio_otp import JobQueue, JobStatus, ProcessExecutor
 
 pytest.importorskip("trio_parallel")
 
-import _jobs  # noqa: E402  (tests/ is on sys.path; workers import it by name)
+import _jobs
 
 
 @pytest.fixture(autouse=True)

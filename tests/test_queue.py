@@ -54,7 +54,12 @@ async def test_submit_handle_status_and_wait(autojump_clock: trio.abc.Clock) -> 
     """submit returns a handle at once; its status moves running -> done; wait gives the result."""
     async with JobQueue().open() as queue:
         job = await queue.submit(sleepy, 2, "v", name="nightly")
-        assert (job.status, job.name, job.id, job.done()) == (JobStatus.RUNNING, "nightly", 1, False)
+        assert (job.status, job.name, job.id, job.done()) == (
+            JobStatus.RUNNING,
+            "nightly",
+            1,
+            False,
+        )
         assert await job.wait() == "v"
         assert (job.status, job.attempts, job.done(), trio.current_time()) == (
             JobStatus.DONE,
@@ -76,7 +81,7 @@ async def test_job_exception_reaches_caller_with_its_type(autojump_clock: trio.a
 
 
 async def test_timeout_is_a_cancel_scope(autojump_clock: trio.abc.Clock) -> None:
-    """A job past its timeout is cancelled at exactly the deadline; the caller gets JobTimeoutError."""
+    """A job past its timeout is cancelled at its deadline; the caller gets JobTimeoutError."""
     async with JobQueue(timeout=3).open() as queue:
         job = await queue.submit(sleepy, 10)
         with pytest.raises(otp.JobTimeoutError, match="within its timeout of 3 s") as info:
@@ -90,7 +95,7 @@ async def test_timeout_is_a_cancel_scope(autojump_clock: trio.abc.Clock) -> None
 
 
 async def test_retry_with_exponential_backoff(autojump_clock: trio.abc.Clock) -> None:
-    """A failing job is retried after 0.1 s then 0.2 s (no jitter) and its caller gets the result."""
+    """A failing job is retried after 0.1 s then 0.2 s (no jitter); its caller gets the result."""
     events: list[tuple[EventKind, int, str]] = []
     flaky = Flaky(2)
 
@@ -113,7 +118,8 @@ async def test_retry_with_exponential_backoff(autojump_clock: trio.abc.Clock) ->
 
 
 async def test_retries_exhausted_and_not_matching(autojump_clock: trio.abc.Clock) -> None:
-    """After ``attempts`` runs the last error reaches the caller; errors outside ``on`` are not retried."""
+    """After ``attempts`` runs the last error reaches the caller; errors outside ``on``
+    are not retried."""
     async with JobQueue(retry=NO_JITTER).open() as queue:
         always = Flaky(99)
         with pytest.raises(RuntimeError, match="failure 3"):
@@ -174,7 +180,7 @@ async def test_back_pressure_waits_for_room(autojump_clock: trio.abc.Clock) -> N
 
 
 async def test_back_pressure_fails_at_once(autojump_clock: trio.abc.Clock) -> None:
-    """With on_full="fail", scheduling into a full queue raises QueueFullError and queues nothing."""
+    """With on_full="fail", scheduling into a full queue raises QueueFullError at once."""
     async with JobQueue(max_running=1, max_queued=0, on_full="fail").open() as queue:
         await queue.submit(sleepy, 1)
         with pytest.raises(otp.QueueFullError, match="1 jobs running and 0 queued"):
@@ -349,7 +355,9 @@ def test_retry_policy_wait_is_capped_and_jittered() -> None:
     policy = RetryPolicy(attempts=10, wait_initial=1, wait_max=5, wait_jitter=0.5)
     rng = random.Random(1)
     waits = [policy.wait(n, rng) for n in range(1, 6)]
-    assert 1 <= waits[0] <= 1.5 and 2 <= waits[1] <= 2.5 and 4 <= waits[2] <= 4.5
+    assert 1 <= waits[0] <= 1.5
+    assert 2 <= waits[1] <= 2.5
+    assert 4 <= waits[2] <= 4.5
     assert waits[3:] == [5, 5]
     assert not policy.retries(otp.WorkerLostError(None, "x"), 1)
     assert not policy.retries(RuntimeError(), 10)

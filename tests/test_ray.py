@@ -6,6 +6,10 @@ and runs this file (``.ci/run`` runs that session). Ray starts with
 cluster left on the host. These tests take real time (Ray's start-up).
 """
 
+# Worker processes write the files these tests watch: polling them with
+# trio.sleep and reading them with pathlib is the point.
+# ruff: noqa: ASYNC110
+
 from __future__ import annotations
 
 import os
@@ -97,9 +101,7 @@ def test_node_death_mid_job(tmp_path: pathlib.Path) -> None:
         async with JobQueue(RayExecutor(cluster.address)).open() as queue:
             for restart in ("temporary", "transient"):
                 where = tmp_path / restart
-                job = await queue.submit(
-                    _jobs.node_id_then_sleep, str(where), 30, restart=restart
-                )
+                job = await queue.submit(_jobs.node_id_then_sleep, str(where), 30, restart=restart)
                 with trio.fail_after(60):
                     while not where.exists() or not where.read_text():
                         await trio.sleep(0.05)

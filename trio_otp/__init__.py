@@ -23,10 +23,10 @@ from ._dynamic_supervisor import DynamicSupervisor as DynamicSupervisor
 from ._exceptions import AlreadyPresentError as AlreadyPresentError
 from ._exceptions import AlreadyStartedError as AlreadyStartedError
 from ._exceptions import BadReturnValue as BadReturnValue
-from ._exceptions import CallError as CallError
-from ._exceptions import CallTimeout as CallTimeout
 from ._exceptions import CalleeExit as CalleeExit
+from ._exceptions import CallError as CallError
 from ._exceptions import CallingSelfError as CallingSelfError
+from ._exceptions import CallTimeout as CallTimeout
 from ._exceptions import ChildNotFoundError as ChildNotFoundError
 from ._exceptions import ChildRunningError as ChildRunningError
 from ._exceptions import ChildSpecError as ChildSpecError

@@ -18,6 +18,8 @@ The engines are imported only when such an executor opens.
 
 from __future__ import annotations
 
+import contextlib
+import importlib
 import inspect
 import os
 import pickle
@@ -39,9 +41,11 @@ class Executor(Protocol):
     each attempt, inside the job's supervised task and its cancel scopes.
     """
 
-    #: True when :meth:`run` runs the body in the trio thread itself: the queue then
-    #: calls a plain function directly (no await, no cancel scope).
-    inline: bool
+    @property
+    def inline(self) -> bool:
+        """True when :meth:`run` runs the body in the trio thread itself: the queue
+        then calls a plain function directly (no await, no cancel scope)."""
+        ...
 
     def open(self) -> AbstractAsyncContextManager[None]:
         """Start the engine for the queue's lifetime; stop it (and every worker) on exit.
@@ -119,6 +123,11 @@ def _check_shippable(
         raise JobNotPicklableError(name, executor, exc) from exc
 
 
+def _check_positive(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+
+
 @final
 class ProcessExecutor:
     """Run bodies in trio-parallel worker processes: all cores of one host.
@@ -151,10 +160,8 @@ class ProcessExecutor:
         idle_timeout: float = 600.0,
         worker_type: str = "spawn",
     ) -> None:
-        if max_workers is not None and (
-            isinstance(max_workers, bool) or not isinstance(max_workers, int) or max_workers < 1
-        ):
-            raise ValueError(f"max_workers must be an int >= 1 or None, got {max_workers!r}")
+        if max_workers is not None:
+            _check_positive("max_workers", max_workers)
         self.max_workers = max_workers or os.cpu_count() or 1
         self.idle_timeout = idle_timeout
         self.worker_type = worker_type
@@ -168,7 +175,7 @@ class ProcessExecutor:
     @asynccontextmanager
     async def _open(self) -> AsyncIterator[None]:
         try:
-            import trio_parallel
+            trio_parallel: Any = importlib.import_module("trio_parallel")
         except ImportError as exc:
             raise ExecutorStartError(
                 self, None, "trio-parallel is not installed: pip install 'trio_otp[parallel]'"
@@ -265,10 +272,7 @@ class RayExecutor:
         connect_timeout: float = 10.0,
         init_options: dict[str, Any] | None = None,
     ) -> None:
-        if isinstance(max_in_flight, bool) or not isinstance(max_in_flight, int) or (
-            max_in_flight < 1
-        ):
-            raise ValueError(f"max_in_flight must be an int >= 1, got {max_in_flight!r}")
+        _check_positive("max_in_flight", max_in_flight)
         self.address = address
         self.max_in_flight = max_in_flight
         self.num_cpus = num_cpus
@@ -285,8 +289,8 @@ class RayExecutor:
     @asynccontextmanager
     async def _open(self) -> AsyncIterator[None]:
         try:
-            import ray
-            import ray.exceptions
+            ray: Any = importlib.import_module("ray")
+            importlib.import_module("ray.exceptions")
         except ImportError as exc:
             raise ExecutorStartError(
                 self, self.address, "Ray is not installed: pip install 'trio_otp[ray]'"
@@ -335,18 +339,19 @@ class RayExecutor:
                 stream = await trio.open_tcp_stream(host, int(port))
             await stream.aclose()
         except (OSError, trio.TooSlowError) as exc:
-            detail = f"nothing answers there ({type(exc).__name__}: {exc or 'timed out'})"
+            detail = f"nothing answers there ({type(exc).__name__}: {str(exc) or 'timed out'})"
             raise ExecutorStartError(self, address, detail) from exc
 
     def open(self) -> AbstractAsyncContextManager[None]:
         return self._open()
 
     def check(self, fn: Callable[..., Any], args: tuple[Any, ...], name: str) -> None:
+        dumps: Any
         try:
-            from ray import cloudpickle
+            dumps = importlib.import_module("ray.cloudpickle").dumps
         except ImportError:  # not installed: open() says so
-            import pickle as cloudpickle
-        _check_shippable(self, fn, args, name, cloudpickle.dumps)
+            dumps = pickle.dumps
+        _check_shippable(self, fn, args, name, dumps)
 
     async def run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         if self._remote is None or self._limiter is None:
@@ -361,10 +366,8 @@ class RayExecutor:
 
             def wake(_: object) -> None:
                 # On Ray's thread: hand the wake-up to the trio loop.
-                try:
+                with contextlib.suppress(trio.RunFinishedError):  # the run is over
                     token.run_sync_soon(done.set)
-                except trio.RunFinishedError:
-                    pass  # the run is over: nobody waits any more
 
             future.add_done_callback(wake)
             try:

@@ -27,7 +27,7 @@ import enum
 import logging
 import math
 import random
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from contextlib import asynccontextmanager
 from typing import Any, Final, Generic, Literal, TypeVar, final
 
@@ -35,7 +35,7 @@ import attrs
 import trio
 
 from ._call import From, _reply_error, call, cast, reply, stop
-from ._child_spec import Restart
+from ._child_spec import Restart, _to_restart
 from ._dynamic_supervisor import DynamicSupervisor
 from ._exceptions import (
     CalleeExit,
@@ -95,9 +95,7 @@ def _check_int(name: str, value: object, low: int) -> int:
     return value
 
 
-def _check_seconds(name: str, value: object, *, none: bool = False) -> float | None:
-    if value is None and none:
-        return None
+def _seconds(name: str, value: object) -> float:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
         raise ValueError(f"{name} must be a number of seconds, got {value!r}")
     if value < 0:
@@ -105,16 +103,36 @@ def _check_seconds(name: str, value: object, *, none: bool = False) -> float | N
     return float(value)
 
 
-def _check_on(instance: object, attribute: object, value: tuple[type[BaseException], ...]) -> None:
-    for kind in value:
+def _optional_seconds(name: str, value: object) -> float | None:
+    return None if value is None else _seconds(name, value)
+
+
+def _to_attempts(value: object) -> int:
+    return _check_int("attempts", value, 1)
+
+
+def _to_on(value: type[Exception] | Iterable[type[Exception]]) -> tuple[type[Exception], ...]:
+    kinds: tuple[object, ...] = (value,) if isinstance(value, type) else tuple(value)
+    for kind in kinds:
         if not (isinstance(kind, type) and issubclass(kind, Exception)):
             raise ValueError(f"RetryPolicy.on must hold Exception subclasses, got {kind!r}")
+    return kinds  # type: ignore[return-value]
 
 
-def _to_on(value: object) -> tuple[type[Exception], ...]:
-    if isinstance(value, type):
-        return (value,)  # type: ignore[return-value]
-    return tuple(value)  # type: ignore[call-overload, no-any-return]
+def _to_wait_initial(value: object) -> float:
+    return _seconds("wait_initial", value)
+
+
+def _to_wait_max(value: object) -> float:
+    return _seconds("wait_max", value)
+
+
+def _to_wait_exp_base(value: object) -> float:
+    return _seconds("wait_exp_base", value)
+
+
+def _to_wait_jitter(value: object) -> float:
+    return _seconds("wait_jitter", value)
 
 
 @attrs.frozen
@@ -140,20 +158,12 @@ class RetryPolicy:
         wait_jitter: at most this many seconds are added at random. Default **1.0**.
     """
 
-    attempts: int = attrs.field(default=3, converter=lambda v: _check_int("attempts", v, 1))
-    on: tuple[type[Exception], ...] = attrs.field(
-        default=(Exception,), converter=_to_on, validator=_check_on
-    )
-    wait_initial: float = attrs.field(
-        default=0.1, converter=lambda v: _check_seconds("wait_initial", v)
-    )
-    wait_max: float = attrs.field(default=5.0, converter=lambda v: _check_seconds("wait_max", v))
-    wait_exp_base: float = attrs.field(
-        default=2.0, converter=lambda v: _check_seconds("wait_exp_base", v)
-    )
-    wait_jitter: float = attrs.field(
-        default=1.0, converter=lambda v: _check_seconds("wait_jitter", v)
-    )
+    attempts: int = attrs.field(default=3, converter=_to_attempts)
+    on: tuple[type[Exception], ...] = attrs.field(default=(Exception,), converter=_to_on)
+    wait_initial: float = attrs.field(default=0.1, converter=_to_wait_initial)
+    wait_max: float = attrs.field(default=5.0, converter=_to_wait_max)
+    wait_exp_base: float = attrs.field(default=2.0, converter=_to_wait_exp_base)
+    wait_jitter: float = attrs.field(default=1.0, converter=_to_wait_jitter)
 
     def retries(self, error: BaseException, attempt: int) -> bool:
         """Whether a job that raised ``error`` in attempt ``attempt`` runs again."""
@@ -531,7 +541,7 @@ class _QueueServer(GenServer["JobQueue"]):
 
 
 def _check_restart(value: object) -> Restart:
-    restart = Restart(value)
+    restart = _to_restart(value)
     if restart is Restart.PERMANENT:
         raise ValueError(
             "a job's restart must be 'temporary' or 'transient': a permanent job would "
@@ -582,20 +592,22 @@ class JobQueue:
         on_event: Callable[[JobEvent], object] | None = None,
         seed: int | None = None,
     ) -> None:
-        self.executor: Executor = InProcessExecutor() if executor is None else executor
-        if not isinstance(self.executor, Executor):
+        if executor is None:
+            executor = InProcessExecutor()
+        elif not isinstance(executor, Executor):
             raise TypeError(f"executor must implement trio_otp.Executor, got {executor!r}")
+        self.executor: Executor = executor
         self.max_running = _check_int("max_running", max_running, 1)
         self.max_queued = _check_int("max_queued", max_queued, 0)
         if on_full not in ("wait", "fail"):
             raise ValueError(f"on_full must be 'wait' or 'fail', got {on_full!r}")
         self.on_full: OnFull = on_full
-        self.timeout = _check_seconds("timeout", timeout, none=True)
+        self.timeout = _optional_seconds("timeout", timeout)
         if not isinstance(retry, RetryPolicy):
             raise TypeError(f"retry must be a trio_otp.RetryPolicy, got {retry!r}")
         self.retry = retry
         self.restart = _check_restart(restart)
-        self.shutdown = _check_seconds("shutdown", shutdown)
+        self.shutdown = _seconds("shutdown", shutdown)
         self.max_restarts = max_restarts
         self.max_seconds = max_seconds
         self._on_event = on_event
@@ -619,7 +631,9 @@ class JobQueue:
 
     # -- running the queue -----------------------------------------------------------
 
-    async def serve(self, *, task_status: trio.TaskStatus[JobQueue] = trio.TASK_STATUS_IGNORED) -> None:
+    async def serve(
+        self, *, task_status: trio.TaskStatus[JobQueue] = trio.TASK_STATUS_IGNORED
+    ) -> None:
         """Run the queue until :meth:`stop` (``nursery.start``'s protocol).
 
         Opens the executor, starts the queue's supervision tree, and passes the
@@ -730,14 +744,18 @@ class JobQueue:
         self,
         fn: Callable[..., Any],
         args: tuple[Any, ...],
-        timeout: float | None | object,
+        timeout: object,
         retry: RetryPolicy | None,
         restart: Restart | str | None,
         name: str | None,
     ) -> JobHandle[Any]:
         if self._state != "running" or self._server is None:
-            raise QueueStoppedError(self) if self._state != "new" else RuntimeError(
-                f"{self!r} is not running: run it with `async with queue.open():` first"
+            raise (
+                QueueStoppedError(self)
+                if self._state != "new"
+                else RuntimeError(
+                    f"{self!r} is not running: run it with `async with queue.open():` first"
+                )
             )
         job: JobHandle[Any] = object.__new__(JobHandle)
         job._queue = self
@@ -747,7 +765,7 @@ class JobQueue:
         job._id = self._next_id
         job._name = name
         job._timeout = (
-            self.timeout if timeout is _DEFAULT else _check_seconds("timeout", timeout, none=True)
+            self.timeout if timeout is _DEFAULT else _optional_seconds("timeout", timeout)
         )
         job._retry = self.retry if retry is None else retry
         job._restart = self.restart if restart is None else _check_restart(restart)
@@ -770,7 +788,7 @@ class JobQueue:
         self,
         fn: Callable[..., Any],
         *args: Any,
-        timeout: float | None | object = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - the job's deadline, not the call's
         retry: RetryPolicy | None = None,
         restart: Restart | str | None = None,
         name: str | None = None,
@@ -790,7 +808,7 @@ class JobQueue:
         """
         job = self._make(fn, args, _DEFAULT if timeout is None else timeout, retry, restart, name)
         try:
-            return await call(self._server, (_SCHEDULE, job), timeout=None)  # type: ignore[arg-type]
+            return await call(self._server, (_SCHEDULE, job), timeout=None)
         except CalleeExit:
             # The queue's server exited (the queue stops, or it was restarted after
             # the job supervisor gave up) while this call was pending. An accepted
@@ -803,7 +821,7 @@ class JobQueue:
         self,
         fn: Callable[..., Any],
         *args: Any,
-        timeout: float | None | object = None,
+        timeout: float | None = None,  # noqa: ASYNC109 - the job's deadline, not the call's
         retry: RetryPolicy | None = None,
         restart: Restart | str | None = None,
         name: str | None = None,
@@ -818,7 +836,7 @@ class JobQueue:
         """
         job = self._make(fn, args, _DEFAULT if timeout is None else timeout, retry, restart, name)
         try:
-            await call(self._server, (_SUBMIT, job), timeout=None)  # type: ignore[arg-type]
+            await call(self._server, (_SUBMIT, job), timeout=None)
         except CalleeExit:
             if not job._accepted:
                 raise self._refused(job) from None
@@ -894,9 +912,7 @@ class JobQueue:
             from_, job, schedule = self._waiting.popleft()
             if from_.caller is None:
                 continue  # the caller gave up waiting: the job was never accepted
-            await self._accept(
-                job, from_, schedule, run=len(self._active) < self.max_running
-            )
+            await self._accept(job, from_, schedule, run=len(self._active) < self.max_running)
 
     def _dequeue(self, job: JobHandle[Any]) -> None:
         self._queued.remove(job)
