@@ -43,7 +43,7 @@ RESULTS = BENCH_DIR / "results"
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m bench",
-        description="trio_otp benchmarks W1-W6 against the raw-Trio floor and peers, "
+        description="trio_otp benchmarks W1-W7 against the raw-Trio floor and peers, "
         "interleaved in one run (see bench/README.md).",
     )
     p.add_argument("--quick", action="store_true", help="small N, 2 repetitions (~1 minute)")
@@ -58,9 +58,9 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("--reps must be >= 1")
     if args.only:
         wanted = {w.strip().upper() for w in args.only.split(",") if w.strip()}
-        bad = wanted - {f"W{i}" for i in range(1, 7)}
+        bad = wanted - {f"W{i}" for i in range(1, 8)}
         if bad:
-            p.error(f"--only: unknown workload(s) {sorted(bad)}; use W1..W6")
+            p.error(f"--only: unknown workload(s) {sorted(bad)}; use W1..W7")
         args.only = wanted
     return args
 

@@ -435,13 +435,19 @@ async def _attempts(job: JobHandle[Any], failed: BaseException | None, first: An
                 queue._retries += 1
                 if queue._on_event is not None:
                     queue._emit(EventKind.RETRIED, job, failed)
-                with trio.CancelScope() as scope:
-                    job._scope = scope
-                    await trio.sleep(job._retry.wait(job._attempts, queue._rng))
-                job._scope = None
-                if scope.cancelled_caught:
-                    job._cancelled("cancelled")
-                    return
+                delay = job._retry.wait(job._attempts, queue._rng)
+                if delay > 0:
+                    with trio.CancelScope() as scope:
+                        job._scope = scope
+                        await trio.sleep(delay)
+                    job._scope = None
+                    if scope.cancelled_caught:
+                        job._cancelled("cancelled")
+                        return
+                else:
+                    await trio.lowlevel.checkpoint()
+                    if job._status is not JobStatus.RUNNING:
+                        return  # cancelled by its handle meanwhile (answered already)
                 failed = None
             if first is None:
                 job._attempts += 1
