@@ -260,7 +260,7 @@ def build_cases(sizes: Sizes, *, big: bool, peers: bool) -> list[Case]:
             {"n": sizes.w7_n, "ms": 20},
             ("jq-inproc", "jq-parallel", "floor-parallel", "jq-ray", "floor-ray"),
             "jq-inproc",
-            f"W7 CPU-bound jobs ({sizes.w7_n} × ~20 ms of pure Python, all at once)",
+            f"W7 CPU-bound jobs ({sizes.w7_n} \u00d7 ~20 ms of pure Python, all at once)",
         ),
     ]
     return [

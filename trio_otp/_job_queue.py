@@ -22,6 +22,7 @@ The queue's book-keeping (the queue, the running jobs, the counters) lives in th
 
 from __future__ import annotations
 
+import builtins
 import collections
 import enum
 import logging
@@ -111,7 +112,9 @@ def _to_attempts(value: object) -> int:
     return _check_int("attempts", value, 1)
 
 
-def _to_on(value: type[Exception] | Iterable[type[Exception]]) -> tuple[type[Exception], ...]:
+def _to_on(
+    value: builtins.type[Exception] | Iterable[builtins.type[Exception]],
+) -> tuple[builtins.type[Exception], ...]:
     kinds: tuple[object, ...] = (value,) if isinstance(value, type) else tuple(value)
     for kind in kinds:
         if not (isinstance(kind, type) and issubclass(kind, Exception)):
@@ -159,7 +162,8 @@ class RetryPolicy:
     """
 
     attempts: int = attrs.field(default=3, converter=_to_attempts)
-    on: tuple[type[Exception], ...] = attrs.field(default=(Exception,), converter=_to_on)
+    # builtins.type: in the docs, a bare "type" would point at ChildSpec.type.
+    on: tuple[builtins.type[Exception], ...] = attrs.field(default=(Exception,), converter=_to_on)
     wait_initial: float = attrs.field(default=0.1, converter=_to_wait_initial)
     wait_max: float = attrs.field(default=5.0, converter=_to_wait_max)
     wait_exp_base: float = attrs.field(default=2.0, converter=_to_wait_exp_base)
