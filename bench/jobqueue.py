@@ -168,6 +168,23 @@ async def _timed(n: int, run_all: Callable[[], Awaitable[None]]) -> Metrics:
     return {"seconds": dt, "jobs_per_s": n / dt, **_lag_stats(samples)}
 
 
+async def _warm_then_time(
+    n: int, ms: float, run: Callable[[Callable[[float], int], float], Awaitable[Any]]
+) -> Metrics:
+    """One job per core first (spawns the workers: start-up is not work), then ``n``
+    jobs at once, timed, with the loop's lag measured meanwhile."""
+    async with trio.open_nursery() as warm:
+        for _ in range(os.cpu_count() or 1):
+            warm.start_soon(run, burn, 1)
+
+    async def run_all() -> None:
+        async with trio.open_nursery() as nursery:
+            for _ in range(n):
+                nursery.start_soon(run, burn, ms)
+
+    return await _timed(n, run_all)
+
+
 def _ray_init() -> Any:
     os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
     import ray
@@ -207,16 +224,7 @@ async def _w7_queue(engine: str, n: int, ms: float) -> Metrics:
     elif engine == "ray":
         executor = otp.RayExecutor()
     async with otp.JobQueue(executor).open() as queue:
-        async with trio.open_nursery() as warm:  # one job per worker: spawn them now
-            for _ in range(os.cpu_count() or 1):
-                warm.start_soon(queue.schedule, burn, 1)
-
-        async def run_all() -> None:
-            async with trio.open_nursery() as nursery:
-                for _ in range(n):
-                    nursery.start_soon(queue.schedule, burn, ms)
-
-        return await _timed(n, run_all)
+        return await _warm_then_time(n, ms, queue.schedule)
 
 
 async def _w7_floor(engine: str, n: int, ms: float, ray: Any) -> Metrics:
@@ -224,16 +232,7 @@ async def _w7_floor(engine: str, n: int, ms: float, ray: Any) -> Metrics:
         import trio_parallel
 
         async with trio_parallel.open_worker_context() as ctx:
-            async with trio.open_nursery() as warm:
-                for _ in range(os.cpu_count() or 1):
-                    warm.start_soon(ctx.run_sync, burn, 1)
-
-            async def run_all() -> None:
-                async with trio.open_nursery() as nursery:
-                    for _ in range(n):
-                        nursery.start_soon(ctx.run_sync, burn, ms)
-
-            return await _timed(n, run_all)
+            return await _warm_then_time(n, ms, ctx.run_sync)
     # Raw Ray: submit every job, then wait for all of them in a thread.
     remote = ray.remote(max_retries=0)(burn)
     ray.get([remote.remote(1) for _ in range(os.cpu_count() or 1)])
