@@ -21,7 +21,8 @@ stalls every other process. :class:`trio_otp.JobQueue` keeps the chapter's shape
 
 The same jobs run through each; the results must match; the speed-up over
 in-process is printed. A progress bar shows the jobs finishing (tqdm, if installed:
-``pip install tqdm``; otherwise a plain counter). On a shared or small machine the
+``pip install tqdm``, chosen over rich because it is one small package with no
+dependencies; otherwise a plain counter). On a shared or small machine the
 speed-up is at most the number of free cores.
 """
 
