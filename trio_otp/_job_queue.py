@@ -453,11 +453,25 @@ async def _attempts(job: JobHandle[Any], failed: BaseException | None, first: An
                     if job._status is not JobStatus.RUNNING:
                         return  # cancelled by its handle meanwhile (answered already)
                 failed = None
+            timeout = job._timeout
             if first is None:
                 job._attempts += 1
                 if queue._on_event is not None:
                     queue._emit(EventKind.STARTED, job, None)
-            timeout = job._timeout
+                if timeout is None and executor.inline:
+                    # A retry of an inline job: a plain function needs no cancel
+                    # scope (nothing can interrupt it); only an awaitable does.
+                    try:
+                        first = job._fn(*job._args)
+                    except Exception as exc:
+                        if job._retry.retries(exc, job._attempts):
+                            failed = exc
+                            continue
+                        job._finish(JobStatus.FAILED, None, exc)
+                        return
+                    if not hasattr(first, "__await__"):
+                        job._finish(JobStatus.DONE, first, None)
+                        return
             result: Any = _NO_VALUE
             try:
                 with trio.CancelScope() as scope:
