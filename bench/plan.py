@@ -44,7 +44,7 @@ class Case:
     """One workload at one size, measured for each of ``impls`` once per repetition."""
 
     key: str  # e.g. "W3-100k"
-    workload: str  # "W1".."W7": what the workers dispatch on
+    workload: str  # "W1".."W7", "M1", "T1": what the workers dispatch on
     params: dict[str, Any]
     impls: tuple[str, ...]
     floor: str  # the implementation ratios are taken to
@@ -94,6 +94,14 @@ METRICS: dict[str, tuple[Metric, ...]] = {
         Metric("lag_p99_ms", "loop lag p99 (ms)", "lower"),
         Metric("cores", "cores the run got (2-process check)", "info"),
     ),
+    "M1": (
+        Metric("downs_per_s", "monitor+Down round trips/s", "higher"),
+        Metric("us_per_down", "µs per monitor+Down", "lower"),
+    ),
+    "T1": (
+        Metric("timers_per_s", "send_after timers fired/s", "higher"),
+        Metric("us_per_timer", "µs per timer", "lower"),
+    ),
 }
 
 
@@ -129,6 +137,8 @@ class Sizes:
     w6_clients: int
     w6_jobs: int
     w7_n: int
+    m1_n: int
+    t1_n: int
     reps: int
     timeout: float  # seconds per measurement (W3 at 100k+ gets more)
 
@@ -145,6 +155,8 @@ FULL = Sizes(
     w6_clients=100,
     w6_jobs=10,
     w7_n=200,
+    m1_n=100_000,
+    t1_n=100_000,
     reps=5,
     timeout=300.0,
 )
@@ -161,6 +173,8 @@ QUICK = Sizes(
     w6_clients=100,
     w6_jobs=10,
     w7_n=40,
+    m1_n=10_000,
+    t1_n=10_000,
     reps=2,
     timeout=90.0,
 )
@@ -261,6 +275,24 @@ def build_cases(sizes: Sizes, *, big: bool, peers: bool) -> list[Case]:
             ("jq-inproc", "jq-parallel", "floor-parallel", "jq-ray", "floor-ray"),
             "jq-inproc",
             f"W7 CPU-bound jobs ({sizes.w7_n} \u00d7 ~20 ms of pure Python, all at once)",
+        ),
+        # Process primitives (issue 9): trio_otp against the hand-rolled trio way only;
+        # the peers have no such workload.
+        Case(
+            "M1",
+            "M1",
+            {"n": sizes.m1_n},
+            (OTP, "floor"),
+            "floor",
+            f"M1 monitor + Down round trip ({sizes.m1_n:,} monitored processes exit)",
+        ),
+        Case(
+            "T1",
+            "T1",
+            {"n": sizes.t1_n},
+            (OTP, "floor"),
+            "floor",
+            f"T1 send_after firing rate ({sizes.t1_n:,} timers over 10 ms; floor: a task each)",
         ),
     ]
     return [
