@@ -820,8 +820,9 @@ class JobQueue:
         """Run ``fn(*args)`` as a job and return its result (the chapter's ``schedule_job``).
 
         The job's task answers this call directly. Per-job options override the
-        queue's: ``timeout`` (seconds, a cancel scope around each attempt; pass
-        ``None`` for the queue's default), ``retry``, ``restart``, ``name``.
+        queue's: ``timeout`` (seconds, a cancel scope around each attempt; ``None``
+        takes the queue's default, ``math.inf`` means none), ``retry``, ``restart``,
+        ``name``.
 
         Raises:
             QueueFullError: the queue is full and ``on_full`` is ``"fail"``.
