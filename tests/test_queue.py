@@ -212,6 +212,32 @@ async def test_cancel_queued_and_running(autojump_clock: trio.abc.Clock) -> None
     assert events.count(EventKind.CANCELLED) == 2
 
 
+async def test_cancelled_caller_cancels_its_job(autojump_clock: trio.abc.Clock) -> None:
+    """A schedule caller cancelled by its own scope takes its running and queued jobs
+    down with it; a submitted job lives on regardless."""
+    finished: list[str] = []
+
+    async def job(name: str) -> None:
+        await trio.sleep(10)
+        finished.append(name)
+
+    async with JobQueue(max_running=2).open() as queue:
+        kept = await queue.submit(job, "submitted")
+        async with trio.open_nursery() as nursery:
+            for name in ("running", "queued"):
+                nursery.start_soon(queue.schedule, job, name)
+                await trio.testing.wait_all_tasks_blocked()
+            assert queue.statistics().queued == 1
+            await trio.sleep(1)
+            nursery.cancel_scope.cancel()
+        await trio.testing.wait_all_tasks_blocked()
+        stats = queue.statistics()
+        assert (stats.running, stats.queued, stats.cancelled) == (1, 0, 2)
+        await kept.wait()
+    assert finished == ["submitted"]
+    assert trio.current_time() == 10
+
+
 async def test_stop_drains(autojump_clock: trio.abc.Clock) -> None:
     """Stopping: quick running jobs finish, slow ones are cancelled at the shutdown budget,
     queued jobs are cancelled, waiting callers are turned away, new jobs are refused."""

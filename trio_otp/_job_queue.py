@@ -819,7 +819,10 @@ class JobQueue:
     ) -> Any:
         """Run ``fn(*args)`` as a job and return its result (the chapter's ``schedule_job``).
 
-        The job's task answers this call directly. Per-job options override the
+        The job's task answers this call directly. If the caller is cancelled (by
+        its own cancel scope), its job is cancelled too, as a child task would be
+        (its worker killed); a job that should outlive its caller is :meth:`submit`-ted
+        and lives on its handle. Per-job options override the
         queue's: ``timeout`` (seconds, a cancel scope around each attempt; ``None``
         takes the queue's default, ``math.inf`` means none), ``retry``, ``restart``,
         ``name``.
@@ -841,6 +844,11 @@ class JobQueue:
             if job._accepted:
                 return await job.wait()
             raise self._refused(job) from None
+        finally:
+            if job._accepted and job._status not in _FINAL:
+                # The caller was cancelled (by its own scope): nobody waits for the
+                # job any more, so it stops too, as a child of the caller would.
+                job.cancel()
 
     async def submit(
         self,
