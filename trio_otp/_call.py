@@ -18,6 +18,7 @@ callers cannot tell the difference.
 from __future__ import annotations
 
 import math
+from threading import get_ident
 from typing import Any, Final, final
 
 import outcome
@@ -26,7 +27,7 @@ from trio.lowlevel import Abort, current_task, reschedule, wait_task_rescheduled
 
 from ._deadlines import arm
 from ._exceptions import CalleeExit, CallingSelfError, CallTimeout, NoProcessError
-from ._process import Pid
+from ._process import Pid, misuse_error
 from ._reasons import NORMAL
 from ._registry import whereis
 
@@ -127,7 +128,22 @@ def reply(from_: From, value: object) -> None:
     Never blocks and never fails: if the caller is no longer waiting (it timed out,
     was cancelled, or was answered already) the reply is dropped silently, as OTP
     drops late replies.
+
+    Must be called in the trio.run the caller waits in; from a worker thread use
+    ``trio.from_thread.run_sync(trio_otp.reply, from_, value)``.
+
+    Raises:
+        TypeError: ``from_`` is not the :class:`From` that ``handle_call`` received.
+        RuntimeError: called from another thread (nothing is spent: reply again
+            from the right place).
     """
+    if type(from_) is not From:
+        raise TypeError(
+            f"reply() needs the From that handle_call received as its from_ argument, "
+            f"got {from_!r}: keep that object and pass it as is"
+        )
+    if from_._pid._thread != get_ident():
+        raise misuse_error("reply")
     _deliver(from_, outcome.Value(value))
 
 
@@ -190,8 +206,11 @@ async def call(server: Server, request: Any, timeout: float | None = DEFAULT_TIM
         NoProcessError: no process by that name, or the process has exited.
         CalleeExit: the server exited before replying (with its exit reason).
         CallingSelfError: a process called itself.
+        RuntimeError: called outside the trio.run the server lives in.
     """
     pid = server if type(server) is Pid else whereis(server)
+    if pid is not None and pid._thread != get_ident():
+        raise misuse_error("call", is_async=True)
     if timeout is not DEFAULT_TIMEOUT:
         timeout = _check_timeout(timeout)
     if pid is None or pid._mailbox is None:
@@ -217,9 +236,17 @@ def cast(server: Server, request: Any) -> None:
 
     Never blocks, never fails: a cast to a name nobody holds, or to a process that
     has exited, is dropped silently, as in OTP.
+
+    Must be called in the trio.run the server lives in; from a worker thread use
+    ``trio.from_thread.run_sync(trio_otp.cast, server, request)``.
+
+    Raises:
+        RuntimeError: called from another thread (nothing was sent).
     """
     pid = server if type(server) is Pid else whereis(server)
     if pid is not None and pid._mailbox is not None:
+        if pid._thread != get_ident():
+            raise misuse_error("cast")
         pid._post((CAST, request, None))
 
 
@@ -231,11 +258,15 @@ def send(dest: Server, message: Any) -> None:
 
     Raises:
         NoProcessError: ``dest`` is a name that nobody holds (OTP raises ``badarg``).
+        RuntimeError: called from another thread (nothing was sent); use
+            ``trio.from_thread.run_sync(trio_otp.send, dest, message)`` there.
     """
     pid = dest if type(dest) is Pid else whereis(dest)
     if pid is None:
         raise NoProcessError(dest, message, None, "send")
     if pid._mailbox is not None:
+        if pid._thread != get_ident():
+            raise misuse_error("send")
         pid._post((INFO, message, None))
 
 
@@ -260,6 +291,8 @@ async def stop(server: Server, reason: object = NORMAL, timeout: float | None = 
     """
     timeout = _check_timeout(timeout)
     pid = _resolve(server)
+    if pid is not None and pid._thread != get_ident():
+        raise misuse_error("stop", is_async=True)
     if pid is None or pid._mailbox is None:
         await trio.lowlevel.checkpoint()
         _no_mailbox(pid, "stop")

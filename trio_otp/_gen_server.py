@@ -26,7 +26,7 @@ from ._exceptions import BadReturnValue, ProcessExit, StartError
 from ._process import UNSET, Pid
 from ._reasons import NORMAL, is_normal_exit
 from ._reasons import SHUTDOWN as SHUTDOWN_REASON
-from ._registry import _register
+from ._registry import _register, check_name
 
 if TYPE_CHECKING:
     from ._child_spec import ChildSpec
@@ -287,6 +287,8 @@ async def _serve(
     raises nothing after it started. Otherwise an abnormal exit is raised into the
     owning nursery (OTP's link).
     """
+    if name is not None:
+        check_name(name)  # before anything is recorded (issue 13)
     send_channel, recv = trio.open_memory_channel[Any](math.inf)
     pid = Pid._new(server.process_kind, name, send_channel, server, supervisor_of(task_status))
     server.pid = pid

@@ -9,6 +9,7 @@ process exited (calls to it then fail at once with
 from __future__ import annotations
 
 import itertools
+from threading import get_ident
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Final, final
 
@@ -79,6 +80,7 @@ class Pid:
         "_reason",
         "_table",
         "_task",
+        "_thread",
         "_watchers",
     )
 
@@ -91,6 +93,7 @@ class Pid:
     _exit_event: trio.Event | None
     _parent: Pid | None
     _task: trio.lowlevel.Task | None
+    _thread: int
     _impl: object
     _cancel_reason: object
     _parked: bool
@@ -129,7 +132,11 @@ class Pid:
             assert parent is not None
             self._parent = parent
             self._table = parent._table
+            self._thread = parent._thread
         else:
+            # The thread of the trio.run the process lives in: messaging checks it so
+            # that use from another thread is refused before it touches any state.
+            self._thread = get_ident()
             task = self._task = trio.lowlevel.current_task()
             table = self._table = _table()
             # A supervised child's parent is its supervisor, even when it was
@@ -281,6 +288,36 @@ class Pid:
                 callback(self, reason)
         if self._exit_event is not None:
             self._exit_event.set()
+
+
+def misuse_error(what: str, *, is_async: bool = False) -> RuntimeError:
+    """The error for ``trio_otp.<what>()`` used outside the run its process lives in.
+
+    Messaging may not touch a process from another thread: trio's scheduler is not
+    thread-safe (issue 13). The message says how to hand the operation over.
+    """
+    runner = "run" if is_async else "run_sync"
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        return RuntimeError(
+            f"trio_otp.{what}() was called outside trio.run (from a thread that is not "
+            "trio's, from asyncio, or from plain synchronous code): trio_otp works only "
+            "inside the trio.run that started its processes. From a worker thread "
+            f"(trio.to_thread.run_sync) use trio.from_thread.{runner}(trio_otp.{what}, ...); "
+            "otherwise call it from a trio task (start your program with trio.run)."
+        )
+    how = (
+        f"await trio.to_thread.run_sync(functools.partial(trio.from_thread.run, "
+        f"trio_otp.{what}, ..., trio_token=token))"
+        if is_async
+        else f"token.run_sync_soon(trio_otp.{what}, ...)"
+    )
+    return RuntimeError(
+        f"trio_otp.{what}() was called from another trio.run than the one the process "
+        f"lives in: hand it over with {how}, where token = "
+        "trio.lowlevel.current_trio_token() was taken in the process's run."
+    )
 
 
 def current_process() -> Pid | None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from trio.lowlevel import RunVar
 
 from ._exceptions import AlreadyStartedError
-from ._process import Pid
+from ._process import Pid, misuse_error
 
 _names: RunVar[dict[object, Pid]] = RunVar("trio_otp.registry")
 
@@ -29,11 +29,22 @@ def whereis(name: object) -> Pid | None:
     """Return the handle registered under ``name``, or ``None``.
 
     Must be called inside ``trio.run``: each run has its own registry.
+
+    Raises:
+        TypeError: ``name`` is not hashable (so it cannot be a name).
+        RuntimeError: called outside ``trio.run``.
     """
     try:
         return _names.get().get(name)
     except LookupError:
+        # No name registered yet in this run: still refuse what could never be one.
+        check_name(name)
         return None
+    except TypeError:
+        check_name(name)
+        raise
+    except RuntimeError:
+        raise misuse_error("whereis") from None
 
 
 def registered() -> dict[object, Pid]:
@@ -44,13 +55,19 @@ def registered() -> dict[object, Pid]:
         return {}
 
 
-def _register(name: object, pid: Pid) -> None:
+def check_name(name: object) -> None:
+    """Refuse a name that is not hashable, with a message that says what to use."""
     try:
         hash(name)
     except TypeError:
         raise TypeError(
-            f"a process name must be hashable (a str, a class, a tuple…), got {name!r}"
+            f"a process name must be hashable (a str, a class, a tuple…), got "
+            f"{type(name).__name__} {name!r}: use a str or a tuple instead"
         ) from None
+
+
+def _register(name: object, pid: Pid) -> None:
+    check_name(name)
     table = _table()
     holder = table.get(name)
     if holder is not None:
