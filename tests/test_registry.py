@@ -185,7 +185,7 @@ async def test_start_with_an_unhashable_name_fails_clearly_and_records_nothing()
 
     async with trio.open_nursery() as nursery:
         before = dict(_table())
-        with pytest.raises(TypeError, match="must be hashable.*use a str or a tuple"):
+        with pytest.raises(TypeError, match=r"must be hashable.*use a str or a tuple"):
             await _Plain.start(nursery, name=["not", "hashable"])
         assert otp.registered() == {}
         assert _table() == before
@@ -206,9 +206,9 @@ async def test_unhashable_names_in_call_cast_whereis_raise_the_same_error(
             lambda: otp.cast(bad, "x"),
             lambda: otp.send(bad, "x"),
         ):
-            with pytest.raises(TypeError, match="must be hashable.*use a str or a tuple"):
+            with pytest.raises(TypeError, match=r"must be hashable.*use a str or a tuple"):
                 attempt()
-        with pytest.raises(TypeError, match="must be hashable.*use a str or a tuple"):
+        with pytest.raises(TypeError, match=r"must be hashable.*use a str or a tuple"):
             await otp.call(bad, "x")
         nursery.cancel_scope.cancel()
 

@@ -9,8 +9,8 @@ process exited (calls to it then fail at once with
 from __future__ import annotations
 
 import itertools
-from threading import get_ident
 from collections.abc import Callable
+from threading import get_ident
 from typing import TYPE_CHECKING, Any, Final, final
 
 import trio
