@@ -26,8 +26,14 @@ import trio
 from trio.lowlevel import Abort, current_task, reschedule, wait_task_rescheduled
 
 from ._deadlines import arm
-from ._exceptions import CalleeExit, CallingSelfError, CallTimeout, NoProcessError
-from ._process import Pid, misuse_error
+from ._exceptions import (
+    CalleeExit,
+    CallingSelfError,
+    CallTimeout,
+    NoProcessError,
+    _StopOwnSupervisor,
+)
+from ._process import Pid, _process_of, misuse_error
 from ._reasons import NORMAL
 from ._registry import whereis
 
@@ -300,6 +306,13 @@ async def stop(server: Server, reason: object = NORMAL, timeout: float | None = 
     task = current_task()
     if pid._task is task:
         raise CallingSelfError(server, reason, timeout, "stop")
+    above = _process_of(task, pid._table)
+    while above is not None:
+        # A supervisor stops its children before it exits: stopping one of our own
+        # supervisors would wait for ourselves (OTP stalls for the shutdown budget).
+        if above is pid:
+            raise _StopOwnSupervisor(server, reason, timeout, "stop")
+        above = above._parent
     pid._post((STOP, reason, None))
     # The process answers through its exit: wait for that instead of a reply, so
     # that ``stop`` returns only once terminate ran and the name is free.
