@@ -42,6 +42,7 @@ from hypothesis.stateful import (  # noqa: E402
 
 PROFILES = {
     "quick": {"max_examples": 12, "stateful_step_count": 25},
+    "ci": {"max_examples": 60, "stateful_step_count": 40},
     "long": {"max_examples": 220, "stateful_step_count": 50},
 }
 PROFILE = os.environ.get("TRIO_OTP_MODEL_PROFILE", "quick")
@@ -362,6 +363,7 @@ async def _cast(pid: otp.Pid, reason: str) -> None:
 def test_supervisor_matches_the_otp_model() -> None:
     """Random strategies, restart types, exits and management calls agree with the model."""
     _drive(SupervisorMachine)
+    print(f"model[{PROFILE}]: Supervisor steps={STEPS['supervisor']}")
     assert STEPS["supervisor"] > 0
 
 
@@ -509,4 +511,5 @@ class DynamicMachine(RuleBasedStateMachine):
 def test_dynamic_supervisor_matches_the_otp_model() -> None:
     """Random starts, exits, terminations and time agree with the DynamicSupervisor model."""
     _drive(DynamicMachine)
+    print(f"model[{PROFILE}]: DynamicSupervisor steps={STEPS['dynamic']}")
     assert STEPS["dynamic"] > 0
