@@ -539,3 +539,15 @@ async def test_cancelled_reaches_the_owners_scope_with_no_restart_and_no_crash_l
     assert trio.current_time() == 1
     assert starts == [1]
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
+
+
+def test_supervisor_open_under_asyncio_says_use_trio_run() -> None:
+    """Supervisor.open under asyncio raises RuntimeError saying trio_otp needs trio.run."""
+    import asyncio
+
+    async def under_asyncio() -> None:
+        async with otp.Supervisor.open([]):
+            pass  # pragma: no cover
+
+    with pytest.raises(RuntimeError, match=r"Supervisor.open\(\) was called outside trio\.run"):
+        asyncio.run(under_asyncio())

@@ -346,6 +346,9 @@ class ChildNotFoundError(SupervisorError, LookupError):
     OTP's ``{:error, :not_found}``. Check the id against
     :meth:`Supervisor.which_children`; a static :class:`Supervisor` addresses
     children by id, a :class:`DynamicSupervisor` by handle.
+
+    Attributes:
+        hint: what to do instead, when the mistake is a known one (``""`` otherwise).
     """
 
     what = "not found"

@@ -76,7 +76,7 @@ from ._exceptions import (
     StartError,
 )
 from ._gen_server import GenServer, NoReply, Ok, Reply, Stop, _serve
-from ._process import Pid
+from ._process import Pid, misuse_error
 from ._reasons import NORMAL, SHUTDOWN, is_normal_exit
 
 
@@ -690,6 +690,10 @@ class Supervisor:
         block runs cancels the block and comes out of the ``async with`` in an
         exception group (use ``except*``).
         """
+        try:
+            trio.lowlevel.current_task()
+        except RuntimeError:
+            raise misuse_error("Supervisor.open", is_async=True) from None
         error: BaseException | None = None
         async with trio.open_nursery() as nursery:
             try:
