@@ -47,6 +47,9 @@ CAST: Final = 1
 INFO: Final = 2
 STOP: Final = 3  # payload: the reason; the stopper waits for the exit
 SHUTDOWN: Final = 4  # the owner asks the process to stop (OTP's exit signal :shutdown)
+# A message that carries a monitor reference (Down, TaskReply): dropped when taken if
+# demonitor(ref, flush=True) ran after it was queued.
+FLUSHABLE: Final = 5
 
 Server = object
 """A process address: its :class:`Pid`, or a registered name (any hashable value)."""
@@ -61,9 +64,12 @@ class From:
     cancelled, or already been answered) is dropped silently.
     """
 
-    __slots__ = ("_deadline", "_pid", "_request", "_server", "_task", "_timeout")
+    __slots__ = ("_caller", "_deadline", "_pid", "_request", "_server", "_task", "_timeout")
 
     _task: trio.lowlevel.Task | None
+    # The caller's task, kept after the call ends; replaced by its Pid (or None) the
+    # first time ``pid`` is read, so that a call pays for no lookup it does not use.
+    _caller: trio.lowlevel.Task | Pid | None
     _pid: Pid
     _server: object
     _request: object
@@ -75,8 +81,27 @@ class From:
 
     @property
     def caller(self) -> trio.lowlevel.Task | None:
-        """The waiting caller's trio task, or ``None`` once the call is over."""
+        """The waiting caller's trio task, or ``None`` once the call is over.
+
+        ``reply`` returns nothing, as OTP's does; this is how to know whether the
+        caller is still waiting (it may have timed out or been cancelled).
+        """
         return self._task
+
+    @property
+    def pid(self) -> Pid | None:
+        """The calling process (the pid of OTP's ``{pid, tag}``), or ``None``.
+
+        ``None`` when the caller is plain trio code, not a process. A server can
+        :func:`~trio_otp.monitor` its callers with it. Read it while the call is
+        pending (in ``handle_call``): it is looked up the first time it is read.
+        """
+        caller = self._caller
+        if caller is None or type(caller) is Pid:
+            return caller
+        pid = _process_of(caller, self._pid._table)
+        self._caller = pid
+        return pid
 
     def __repr__(self) -> str:
         state = "pending" if self._task is not None else "done"
@@ -121,6 +146,7 @@ def _make_from(
 ) -> From:
     slot = object.__new__(From)
     slot._task = task
+    slot._caller = task
     slot._pid = pid
     slot._server = server
     slot._request = request
@@ -148,7 +174,7 @@ def reply(from_: From, value: object) -> None:
             f"reply() needs the From that handle_call received as its from_ argument, "
             f"got {from_!r}: keep that object and pass it as is"
         )
-    if from_._pid._thread != get_ident():
+    if from_._pid._table.thread != get_ident():
         raise misuse_error("reply")
     _deliver(from_, outcome.Value(value))
 
@@ -215,7 +241,7 @@ async def call(server: Server, request: Any, timeout: float | None = DEFAULT_TIM
         RuntimeError: called outside the trio.run the server lives in.
     """
     pid = server if type(server) is Pid else whereis(server)
-    if pid is not None and pid._thread != get_ident():
+    if pid is not None and pid._table.thread != get_ident():
         raise misuse_error("call", is_async=True)
     if timeout is not DEFAULT_TIMEOUT:
         timeout = _check_timeout(timeout)
@@ -251,7 +277,7 @@ def cast(server: Server, request: Any) -> None:
     """
     pid = server if type(server) is Pid else whereis(server)
     if pid is not None and pid._mailbox is not None:
-        if pid._thread != get_ident():
+        if pid._table.thread != get_ident():
             raise misuse_error("cast")
         pid._post((CAST, request, None))
 
@@ -271,7 +297,7 @@ def send(dest: Server, message: Any) -> None:
     if pid is None:
         raise NoProcessError(dest, message, None, "send")
     if pid._mailbox is not None:
-        if pid._thread != get_ident():
+        if pid._table.thread != get_ident():
             raise misuse_error("send")
         pid._post((INFO, message, None))
 
@@ -297,7 +323,7 @@ async def stop(server: Server, reason: object = NORMAL, timeout: float | None = 
     """
     timeout = _check_timeout(timeout)
     pid = _resolve(server)
-    if pid is not None and pid._thread != get_ident():
+    if pid is not None and pid._table.thread != get_ident():
         raise misuse_error("stop", is_async=True)
     if pid is None or pid._mailbox is None:
         await trio.lowlevel.checkpoint()

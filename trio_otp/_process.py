@@ -29,14 +29,30 @@ UNSET: Final[Any] = object()
 # Which trio task runs which process, per run (a RunVar, so nothing leaks between
 # runs). A table rather than a ContextVar: setting a ContextVar in every process
 # costs ~250 bytes per idle process.
-_by_task: RunVar[dict[trio.lowlevel.Task, Pid]] = RunVar("trio_otp.processes")
+_by_task: RunVar[_Tasks] = RunVar("trio_otp.processes")
 
 
-def _table() -> dict[trio.lowlevel.Task, Pid]:
+@final
+class _Tasks(dict["trio.lowlevel.Task", "Pid"]):
+    """The per-run task table; also knows the run's thread.
+
+    Messaging compares ``pid._table.thread`` with the calling thread, so that use
+    from another thread is refused before it touches any state (issue 13). Kept on
+    the table, not on each Pid, so that a Pid stays in its allocation size class.
+    """
+
+    __slots__ = ("thread",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.thread = get_ident()
+
+
+def _table() -> _Tasks:
     try:
         return _by_task.get()
     except LookupError:
-        table: dict[trio.lowlevel.Task, Pid] = {}
+        table = _Tasks()
         _by_task.set(table)
         return table
 
@@ -78,9 +94,9 @@ class Pid:
         "_parked",
         "_pending",
         "_reason",
+        "_switch",
         "_table",
         "_task",
-        "_thread",
         "_watchers",
     )
 
@@ -93,12 +109,15 @@ class Pid:
     _exit_event: trio.Event | None
     _parent: Pid | None
     _task: trio.lowlevel.Task | None
-    _thread: int
     _impl: object
     _cancel_reason: object
     _parked: bool
-    _table: dict[trio.lowlevel.Task, Pid]
+    _table: _Tasks
     _watchers: dict[object, Callable[[Pid, object], None]] | None
+    # The kill switch an exit signal pulls (its ``cancel()``): the process's own
+    # cancel scope, or its supervisor's child record; None if it cannot be
+    # interrupted (see _monitors.py).
+    _switch: Any
 
     def __init__(self) -> None:
         raise TypeError("Pid has no public constructor: start a process to get one")
@@ -124,6 +143,7 @@ class Pid:
         self._pending = None
         self._exit_event = None
         self._watchers = None
+        self._switch = None
         self._impl = impl
         self._task = None
         if detached:
@@ -132,11 +152,7 @@ class Pid:
             assert parent is not None
             self._parent = parent
             self._table = parent._table
-            self._thread = parent._thread
         else:
-            # The thread of the trio.run the process lives in: messaging checks it so
-            # that use from another thread is refused before it touches any state.
-            self._thread = get_ident()
             task = self._task = trio.lowlevel.current_task()
             table = self._table = _table()
             # A supervised child's parent is its supervisor, even when it was
@@ -250,6 +266,15 @@ class Pid:
             watchers = self._watchers = {}
         watchers[key] = callback
         return True
+
+    def _traps(self) -> bool:
+        """Whether exit signals become Exit messages (OTP's ``trap_exit`` flag).
+
+        Kept on the process's implementation (a GenServer instance, which defaults
+        to its class's ``trap_exit``; a Mailbox), not in a slot of every handle.
+        A process without a mailbox never traps.
+        """
+        return self._mailbox is not None and getattr(self._impl, "trap_exit", False) is True
 
     def _unwatch(self, key: object) -> None:
         """Forget the watch ``key``, if there is one (no error otherwise)."""
