@@ -43,7 +43,7 @@ from hypothesis.stateful import (  # noqa: E402
 PROFILES = {
     "quick": {"max_examples": 12, "stateful_step_count": 25},
     "ci": {"max_examples": 60, "stateful_step_count": 40},
-    "long": {"max_examples": 220, "stateful_step_count": 50},
+    "long": {"max_examples": 300, "stateful_step_count": 50},
 }
 PROFILE = os.environ.get("TRIO_OTP_MODEL_PROFILE", "quick")
 STEPS: dict[str, int] = {}
