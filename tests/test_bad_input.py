@@ -469,9 +469,10 @@ def _base_exceptions() -> list[BaseException]:
     return [KeyboardInterrupt("k"), SystemExit(3), GeneratorExit("g")]
 
 
+@pytest.mark.parametrize("kind", ["GenServer", "Task"])
 @pytest.mark.parametrize("exc", _base_exceptions(), ids=lambda e: type(e).__name__)
 async def test_base_exception_in_a_child_propagates_untouched(
-    exc: BaseException, caplog: pytest.LogCaptureFixture
+    exc: BaseException, kind: str, caplog: pytest.LogCaptureFixture
 ) -> None:
     """A BaseException raised in a supervised child escapes as itself, unrestarted, unlogged."""
     caplog.set_level(logging.DEBUG, logger="trio_otp")
@@ -485,38 +486,24 @@ async def test_base_exception_in_a_child_propagates_untouched(
         async def handle_cast(self, request: Any, state: None) -> Any:
             raise request
 
+    async def job() -> None:
+        starts.append(1)
+        await trio.lowlevel.checkpoint()
+        raise exc
+
+    task_spec = otp.Supervisor.child_spec((otp.Task, job), restart="permanent")
+
     async def tree() -> None:
-        async with otp.Supervisor.open([Raiser]) as sup:
-            (child,) = await otp.Supervisor.which_children(sup)
-            otp.cast(child.pid, exc)
+        async with otp.Supervisor.open([Raiser if kind == "GenServer" else task_spec]) as sup:
+            if kind == "GenServer":
+                (child,) = await otp.Supervisor.which_children(sup)
+                otp.cast(child.pid, exc)
             await trio.sleep_forever()
 
     with pytest.raises(BaseException) as info:  # noqa: PT011 - the exact object is checked
         await tree()
     assert exc in _flatten(info.value) or info.value is exc
     assert starts == [1]
-    assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
-
-
-@pytest.mark.parametrize("exc", _base_exceptions(), ids=lambda e: type(e).__name__)
-async def test_base_exception_in_a_task_child_propagates_untouched(
-    exc: BaseException, caplog: pytest.LogCaptureFixture
-) -> None:
-    """A BaseException raised in a supervised Task escapes as itself, unrestarted, unlogged."""
-    caplog.set_level(logging.DEBUG, logger="trio_otp")
-    runs: list[int] = []
-
-    async def job() -> None:
-        runs.append(1)
-        await trio.lowlevel.checkpoint()
-        raise exc
-
-    spec = otp.Supervisor.child_spec((otp.Task, job), restart="permanent")
-    with pytest.raises(BaseException) as info:  # noqa: PT011 - the exact object is checked
-        async with otp.Supervisor.open([spec]):
-            await trio.sleep_forever()
-    assert exc in _flatten(info.value) or info.value is exc
-    assert runs == [1]
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 

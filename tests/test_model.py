@@ -16,6 +16,7 @@ Profiles (``TRIO_OTP_MODEL_PROFILE``): ``quick`` (default, the normal suite) and
 
 from __future__ import annotations
 
+import functools
 import logging
 import math
 import os
@@ -111,6 +112,20 @@ class Harness:
 
         now: float = self.run(go)
         return now
+
+    def supervise(self, serve: Callable[..., Awaitable[None]], errors: list[Any]) -> otp.Pid:
+        """Start a supervisor whose give-up error is recorded in ``errors``, not raised."""
+
+        async def host(task_status: trio.TaskStatus[otp.Pid]) -> None:
+            try:
+                await serve(
+                    max_restarts=MAX_RESTARTS, max_seconds=MAX_SECONDS, task_status=task_status
+                )
+            except otp.RestartIntensityError as exc:
+                errors.append(exc)
+
+        pid: otp.Pid = self.run(self.nursery.start, host)
+        return pid
 
     def jump(self, seconds: float) -> None:
         async def go() -> None:
@@ -224,19 +239,8 @@ class SupervisorMachine(RuleBasedStateMachine):
         self.model = MSupervisor(strategy, children)
         specs = [self._spec(c.id, c.restart) for c in children]
 
-        async def host(task_status: trio.TaskStatus[otp.Pid]) -> None:
-            try:
-                await otp.Supervisor.serve(
-                    specs,
-                    strategy=strategy,
-                    max_restarts=MAX_RESTARTS,
-                    max_seconds=MAX_SECONDS,
-                    task_status=task_status,
-                )
-            except otp.RestartIntensityError as exc:
-                self.error.append(exc)
-
-        self.sup = self.harness.run(self.harness.nursery.start, host)
+        serve = functools.partial(otp.Supervisor.serve, specs, strategy=strategy)
+        self.sup = self.harness.supervise(serve, self.error)
         self._tick()
 
     def _live(self) -> bool:
@@ -281,15 +285,8 @@ class SupervisorMachine(RuleBasedStateMachine):
     @precondition(lambda self: self._live())
     @rule(index=st.integers(0, 6))
     def restart_child(self, index: int) -> None:
-        assert self.model is not None
-        child_id = self._pick(index)
-        child = self.model.find(child_id)
-        got = self._manage(otp.Supervisor.restart_child, child_id)
-        if child is None:
-            assert isinstance(got, otp.ChildNotFoundError), got
-        elif child.running:
-            assert isinstance(got, otp.ChildRunningError), got
-        else:
+        child, got = self._on_stopped(otp.Supervisor.restart_child, index)
+        if child is not None:
             assert isinstance(got, otp.Pid), got
             child.running = True
         self._tick()
@@ -297,18 +294,28 @@ class SupervisorMachine(RuleBasedStateMachine):
     @precondition(lambda self: self._live())
     @rule(index=st.integers(0, 6))
     def delete_child(self, index: int) -> None:
+        child, got = self._on_stopped(otp.Supervisor.delete_child, index)
+        if child is not None:
+            assert got is None, got
+            assert self.model is not None
+            self.model.children.remove(child)
+        self._tick()
+
+    def _on_stopped(
+        self, fn: Callable[..., Awaitable[Any]], index: int
+    ) -> tuple[MChild | None, Any]:
+        """Run an operation OTP allows on a stopped child only; the child if it was allowed."""
         assert self.model is not None
         child_id = self._pick(index)
         child = self.model.find(child_id)
-        got = self._manage(otp.Supervisor.delete_child, child_id)
+        got = self._manage(fn, child_id)
         if child is None:
             assert isinstance(got, otp.ChildNotFoundError), got
         elif child.running:
             assert isinstance(got, otp.ChildRunningError), got
         else:
-            assert got is None, got
-            self.model.children.remove(child)
-        self._tick()
+            return child, got
+        return None, got
 
     @precondition(lambda self: self._live())
     @rule(index=st.integers(0, 6), restart=st.sampled_from(RESTARTS), fresh=st.booleans())
@@ -406,19 +413,8 @@ class DynamicMachine(RuleBasedStateMachine):
     def _ensure(self) -> otp.Pid:
         if self.sup is None:
             self.now = self.harness.align()
-
-            async def host(task_status: trio.TaskStatus[otp.Pid]) -> None:
-                try:
-                    await otp.DynamicSupervisor.serve(
-                        max_children=MAX_CHILDREN,
-                        max_restarts=MAX_RESTARTS,
-                        max_seconds=MAX_SECONDS,
-                        task_status=task_status,
-                    )
-                except otp.RestartIntensityError as exc:
-                    self.error.append(exc)
-
-            self.sup = self.harness.run(self.harness.nursery.start, host)
+            serve = functools.partial(otp.DynamicSupervisor.serve, max_children=MAX_CHILDREN)
+            self.sup = self.harness.supervise(serve, self.error)
         return self.sup
 
     @precondition(lambda self: not self.gave_up)
