@@ -332,7 +332,10 @@ async def stop(server: Server, reason: object = NORMAL, timeout: float | None = 
     task = current_task()
     if pid._task is task:
         raise CallingSelfError(server, reason, timeout, "stop")
-    above = _process_of(task, pid._table)
+    caller = _process_of(task, pid._table)
+    # Only a process that traps exits waits for its supervisor's shutdown request
+    # (a Task or non-trapping server is cancelled at once, so stopping is fine).
+    above = caller if caller is not None and caller._traps() else None
     while above is not None:
         # A supervisor stops its children before it exits: stopping one of our own
         # supervisors would wait for ourselves (OTP stalls for the shutdown budget).
