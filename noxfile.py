@@ -66,3 +66,27 @@ def bench(session: nox.Session) -> None:
     """
     session.install("-e", ".", "-r", "bench/requirements.txt")
     session.run("python", "-m", "bench", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def model(session: nox.Session) -> None:
+    """Model-based supervisor tests, long profile (>= 10,000 steps; ``-- ci`` for CI's).
+
+    ``nox -s model -- quick|ci|long`` picks the profile (default ``long``).
+    """
+    session.install("-e", ".[test]")
+    profile = session.posargs[0] if session.posargs else "long"
+    session.run(
+        "pytest", "-q", "-s", "tests/test_model.py", env={"TRIO_OTP_MODEL_PROFILE": profile}
+    )
+
+
+@nox.session(python=PYTHON)
+def soak(session: nox.Session) -> None:
+    """Chaos soak under call load, bounded to 2 minutes; prints its counts.
+
+    ``nox -s soak -- quick|ci|long`` picks the profile (default ``long``).
+    """
+    session.install("-e", ".[test]")
+    profile = session.posargs[0] if session.posargs else "long"
+    session.run("pytest", "-q", "-s", "tests/test_soak.py", env={"TRIO_OTP_SOAK_PROFILE": profile})
