@@ -3,10 +3,12 @@
 Built by ``nox -s docs`` (``sphinx-build -W --keep-going``): every warning is an
 error, and the build must work offline.
 
-* No intersphinx: it would fetch ``objects.inv`` files at build time. References to
-  trio, attrs and the standard library therefore cannot resolve; they are listed in
-  ``nitpick_ignore_regex`` below (by module, not one by one) so that ``nitpicky``
-  still catches every broken reference to trio_otp itself.
+* intersphinx links to Python's and trio's docs from the inventories shipped in
+  ``docs/inventories/`` (``refresh.py`` there rebuilds them), never fetched at build
+  time. attrs, outcome and typing_extensions have no shipped inventory; their
+  names are listed in ``nitpick_ignore_regex`` below so that ``nitpicky`` still
+  catches every other broken reference.
+* ``_ext/diagrams.py`` draws the pictures at build time (inline SVG, no tool).
 * trio_otp's façade rewrites ``__module__`` of its public objects to ``trio_otp``
   (as trio does), which keeps tracebacks and signatures short but hides the ``#:``
   comments of constants and class attributes, and the source order of members,
@@ -36,6 +38,7 @@ from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
 sys.path.insert(0, os.path.abspath(".."))
+sys.path.insert(0, os.path.abspath("_ext"))
 
 import trio_otp
 
@@ -47,10 +50,18 @@ version = release = trio_otp.__version__
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
+    "sphinx.ext.intersphinx",
     "sphinxcontrib_trio",
+    "diagrams",
 ]
 
-exclude_patterns = ["_build", "requirements.txt"]
+exclude_patterns = ["_build", "requirements.txt", "inventories", "_ext"]
+
+# Offline: the inventories are files in the repository (see docs/inventories/refresh.py).
+intersphinx_mapping = {
+    "python": ("https://docs.python.org/3", "inventories/python.inv"),
+    "trio": ("https://trio.readthedocs.io/en/stable", "inventories/trio.inv"),
+}
 
 # Like trio's docs: `name` is a cross-reference to a Python object.
 default_role = "py:obj"
@@ -112,7 +123,9 @@ def _reexports() -> dict[str, str]:
     for node in tree.body:
         if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
             for alias in node.names:
-                found[alias.asname or alias.name] = f"trio_otp.{node.module}"
+                name = alias.asname or alias.name
+                if not name.startswith("_"):  # __version__
+                    found[name] = f"trio_otp.{node.module}"
     return found
 
 

@@ -1,4 +1,4 @@
-"""The seed chapter, "Dynamic supervision", retold with trio_otp.
+"""The Elixir chapter, "Dynamic supervision", retold with trio_otp.
 
 Run it::
 
@@ -94,7 +94,7 @@ class JobQueue(otp.GenServer[otp.Restart]):
 
     @classmethod
     def child_spec(cls, arg: Any = None, **overrides: Any) -> otp.ChildSpec:
-        # Use the class as the process name, a common pattern (the seed's
+        # Use the class as the process name, a common pattern (the chapter's
         # `name: __MODULE__`): callers then address the queue as JobQueue.
         return super().child_spec(arg, name=cls, **overrides)
 

@@ -63,8 +63,7 @@ from ._supervisor import Supervisor as Supervisor
 from ._task import AsyncTask as AsyncTask
 from ._task import Task as Task
 from ._tree import render_tree as render_tree
-
-__version__ = "0.1.0"
+from ._version import __version__ as __version__
 
 # Tracebacks and reprs say ``trio_otp.X``, not ``trio_otp._module.X`` (as trio does).
 for _name, _obj in list(globals().items()):
