@@ -11,20 +11,13 @@ runs inside a nursery, with the names the page around it has introduced (``nurse
 from __future__ import annotations
 
 import ast
-import importlib.util
-import logging
-import logging.config
 import re
 import subprocess
 import sys
 import textwrap
 from pathlib import Path
-from typing import Any
 
 import pytest
-import trio
-
-import trio_otp as otp
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
@@ -90,37 +83,48 @@ def test_docs_test_module_passes(code: str, tmp_path: Path) -> None:
     assert re.search(r"\d+ passed", done.stdout)
 
 
-def _job_queue() -> Any:
-    spec = importlib.util.spec_from_file_location("_docs_job_queue", ROOT / "examples/job_queue.py")
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+FRAGMENT_HARNESS = """\
+import importlib.util, logging, logging.config, sys
+import trio, trio.testing
+import trio_otp as otp
+from trio_otp import DynamicSupervisor, Supervisor, Task
+
+spec = importlib.util.spec_from_file_location("job_queue", {job_queue!r})
+job_queue = importlib.util.module_from_spec(spec)
+sys.modules["job_queue"] = job_queue
+spec.loader.exec_module(job_queue)
+hello = job_queue.hello
+
+
+async def fragment(nursery):
+{body}
+    return locals()
+
+
+async def main():
+    async with trio.open_nursery() as nursery:
+        bound = await fragment(nursery)
+        nursery.cancel_scope.cancel()
+    print(sorted(k for k in bound if k != "nursery"))
+
+
+trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
+"""
 
 
 @pytest.mark.parametrize(
     "code", [c for _, _, c in BLOCKS if kind(c) == "fragment"], ids=lambda c: c[:40]
 )
-async def test_docs_fragment_runs(code: str, autojump_clock: trio.abc.Clock) -> None:
-    """Each fragment in the docs runs in a nursery with the names its page introduced."""
-    namespace: dict[str, Any] = {
-        "trio": trio,
-        "otp": otp,
-        "logging": logging,
-        "Supervisor": otp.Supervisor,
-        "DynamicSupervisor": otp.DynamicSupervisor,
-        "Task": otp.Task,
-        "hello": _job_queue().hello,
-    }
-    assert logging.config  # dictConfig fragments use it, as the page imports it
-    body = textwrap.indent(code, "    ")
-    exec(compile(f"async def fragment(nursery):\n{body}    return locals()\n", "<docs>", "exec"),
-         namespace)  # fmt: skip
-    async with trio.open_nursery() as nursery:
-        bound = await namespace["fragment"](nursery)
-        nursery.cancel_scope.cancel()
+def test_docs_fragment_runs(code: str) -> None:
+    """Each fragment in the docs runs in a nursery with the names its page introduced
+    (in its own process: a fragment may configure logging)."""
+    script = FRAGMENT_HARNESS.format(
+        job_queue=str(ROOT / "examples" / "job_queue.py"), body=textwrap.indent(code, "    ")
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
     # Every name the fragment assigns was bound: it ran to its end.
     assigned = {
         t.id
@@ -129,6 +133,7 @@ async def test_docs_fragment_runs(code: str, autojump_clock: trio.abc.Clock) -> 
         for t in node.targets
         if isinstance(t, ast.Name)
     }
+    bound = ast.literal_eval(done.stdout.strip().splitlines()[-1])
     assert assigned <= set(bound)
 
 
