@@ -541,7 +541,7 @@ def configure_logging(full_tracebacks: bool = False) -> None:
 
 
 def cli(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     env_seed = os.environ.get("TRIO_OTP_DEMO_SEED")
     parser.add_argument(
         "--seed",

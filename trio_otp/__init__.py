@@ -56,6 +56,7 @@ from ._reasons import Shutdown as Shutdown
 from ._reasons import is_normal_exit as is_normal_exit
 from ._registry import registered as registered
 from ._registry import whereis as whereis
+from ._request import Request as Request
 from ._supervisor import ChildCounts as ChildCounts
 from ._supervisor import ChildInfo as ChildInfo
 from ._supervisor import Strategy as Strategy

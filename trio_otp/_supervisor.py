@@ -47,7 +47,7 @@ import logging
 import math
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, ClassVar, Final, final
+from typing import Any, ClassVar, Final, Literal, final
 
 import attrs
 import trio
@@ -103,7 +103,7 @@ class ChildInfo:
     """
 
     id: object
-    pid: Any
+    pid: Pid | None
     type: ChildType
     modules: tuple[Any, ...]
 
@@ -597,7 +597,9 @@ class Supervisor:
     async def serve(
         children: Iterable[object],
         *,
-        strategy: Strategy | str = Strategy.ONE_FOR_ONE,
+        strategy: Strategy | Literal["one_for_one", "one_for_all", "rest_for_one"] = (
+            Strategy.ONE_FOR_ONE
+        ),
         max_restarts: int = 3,
         max_seconds: float = 5,
         name: object = None,
@@ -627,7 +629,9 @@ class Supervisor:
         nursery: trio.Nursery,
         children: Iterable[object],
         *,
-        strategy: Strategy | str = Strategy.ONE_FOR_ONE,
+        strategy: Strategy | Literal["one_for_one", "one_for_all", "rest_for_one"] = (
+            Strategy.ONE_FOR_ONE
+        ),
         max_restarts: int = 3,
         max_seconds: float = 5,
         name: object = None,
@@ -653,7 +657,9 @@ class Supervisor:
     async def open(
         children: Iterable[object],
         *,
-        strategy: Strategy | str = Strategy.ONE_FOR_ONE,
+        strategy: Strategy | Literal["one_for_one", "one_for_all", "rest_for_one"] = (
+            Strategy.ONE_FOR_ONE
+        ),
         max_restarts: int = 3,
         max_seconds: float = 5,
         name: object = None,
@@ -696,7 +702,7 @@ class Supervisor:
         """Return ``child`` as a :class:`~trio_otp.ChildSpec`, fields overridden.
 
         OTP's ``Supervisor.child_spec/2``: ``Supervisor.child_spec((Task, fn),
-        restart="transient")`` is the seed's fix. ``child`` is any form a children
+        restart="transient")`` is the Elixir chapter's fix. ``child`` is any form a children
         list accepts. As the pair ``(Supervisor, {"children": [...], ...options})``
         in a children list, it gives the spec of a child supervisor with those
         options (id: the ``name``, else ``Supervisor``; type supervisor; shutdown

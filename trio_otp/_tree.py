@@ -1,4 +1,4 @@
-"""Render a live supervision tree as text, the way the seed chapter draws it."""
+"""Render a live supervision tree as text, the way the Elixir chapter draws it."""
 
 from __future__ import annotations
 
