@@ -123,7 +123,7 @@ def demo(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Benchmarks W1-W6 against the raw-Trio floors (and peers), side by side in one run.
+    """Benchmarks W1-W6, M1 (monitors), T1 (timers) against the raw-Trio floors, in one run.
 
     ``nox -s bench -- --quick`` finishes in about a minute.
     """

@@ -37,7 +37,7 @@ class Case:
     """One workload at one size, measured for each of ``impls`` once per repetition."""
 
     key: str  # e.g. "W3-100k"
-    workload: str  # "W1".."W6": what the workers dispatch on
+    workload: str  # "W1".."W6", "M1", "T1": what the workers dispatch on
     params: dict[str, Any]
     impls: tuple[str, ...]
     floor: str  # the implementation ratios are taken to
@@ -82,6 +82,14 @@ METRICS: dict[str, tuple[Metric, ...]] = {
         Metric("jobs_per_s", "jobs/s", "higher"),
         Metric("restarts", "restarts", "info"),
     ),
+    "M1": (
+        Metric("downs_per_s", "monitor+Down round trips/s", "higher"),
+        Metric("us_per_down", "µs per monitor+Down", "lower"),
+    ),
+    "T1": (
+        Metric("timers_per_s", "send_after timers fired/s", "higher"),
+        Metric("us_per_timer", "µs per timer", "lower"),
+    ),
 }
 
 
@@ -115,6 +123,8 @@ class Sizes:
     w5_n: int
     w6_clients: int
     w6_jobs: int
+    m1_n: int
+    t1_n: int
     reps: int
     timeout: float  # seconds per measurement (W3 at 100k+ gets more)
 
@@ -130,6 +140,8 @@ FULL = Sizes(
     w5_n=1000,
     w6_clients=100,
     w6_jobs=10,
+    m1_n=100_000,
+    t1_n=100_000,
     reps=5,
     timeout=300.0,
 )
@@ -145,6 +157,8 @@ QUICK = Sizes(
     w5_n=300,
     w6_clients=100,
     w6_jobs=10,
+    m1_n=10_000,
+    t1_n=10_000,
     reps=2,
     timeout=90.0,
 )
@@ -237,6 +251,24 @@ def build_cases(sizes: Sizes, *, big: bool, peers: bool) -> list[Case]:
             (OTP, "floor", *peer_impls),
             "floor",
             f"W6 flaky jobs ({sizes.w6_clients * sizes.w6_jobs:,} jobs, 30% of attempts raise)",
+        ),
+        # Process primitives (issue 9): trio_otp against the hand-rolled trio way only;
+        # the peers have no such workload.
+        Case(
+            "M1",
+            "M1",
+            {"n": sizes.m1_n},
+            (OTP, "floor"),
+            "floor",
+            f"M1 monitor + Down round trip ({sizes.m1_n:,} monitored processes exit)",
+        ),
+        Case(
+            "T1",
+            "T1",
+            {"n": sizes.t1_n},
+            (OTP, "floor"),
+            "floor",
+            f"T1 send_after firing rate ({sizes.t1_n:,} timers over 10 ms; floor: a task each)",
         ),
     ]
     return [

@@ -27,6 +27,8 @@ TABLE: dict[tuple[str, str], tuple[str, str, dict[str, Any]]] = {
     ("trio_otp", "W4"): ("bench.otp", "w4", {}),
     ("trio_otp", "W5"): ("bench.otp", "w5", {}),
     ("trio_otp", "W6"): ("bench.otp", "w6", {}),
+    ("trio_otp", "M1"): ("bench.otp", "m1", {}),
+    ("trio_otp", "T1"): ("bench.otp", "t1", {}),
     ("floor-public", "W1"): ("bench.floor", "w1", {"form": "public"}),
     ("floor-lowlevel", "W1"): ("bench.floor", "w1", {"form": "lowlevel"}),
     ("floor-public", "W2"): ("bench.floor", "w2", {"form": "public"}),
@@ -36,6 +38,8 @@ TABLE: dict[tuple[str, str], tuple[str, str, dict[str, Any]]] = {
     ("floor", "W4"): ("bench.floor", "w4", {}),
     ("floor", "W5"): ("bench.floor", "w5", {}),
     ("floor", "W6"): ("bench.floor", "w6", {}),
+    ("floor", "M1"): ("bench.floor", "m1", {}),
+    ("floor", "T1"): ("bench.floor", "t1", {}),
 }
 
 

@@ -21,19 +21,33 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 DOCS = ROOT / "docs"
-BLOCK = re.compile(r"^\.\. code-block:: python\n\n((?:(?:   .*)?\n)+)", re.MULTILINE)
+BLOCK = re.compile(
+    r"(?:^\.\. invisible-code-block: python\n\n((?:(?:   .*)?\n)+))?"
+    r"^\.\. code-block:: python\n\n((?:(?:   .*)?\n)+)",
+    re.MULTILINE,
+)
 
 
-def python_blocks() -> list[tuple[str, int, str]]:
-    """(page, block number, code) for every ``.. code-block:: python`` in docs/."""
+def _dedent(text: str | None) -> str:
+    return textwrap.dedent(text or "").strip() + "\n"
+
+
+def python_blocks() -> list[tuple[str, int, str, str]]:
+    """(page, block number, setup, code) for every ``.. code-block:: python`` in docs/.
+
+    A fragment that needs names its page only describes (a running server ``pid``, the
+    ``self`` of a callback) gets them from an ``.. invisible-code-block: python``
+    comment right before it (sybil's convention): run first, never shown.
+    """
     found = []
     for page in sorted(DOCS.glob("*.rst")):
         for n, match in enumerate(BLOCK.finditer(page.read_text(encoding="utf-8")), 1):
-            found.append((page.name, n, textwrap.dedent(match.group(1)).strip() + "\n"))
+            found.append((page.name, n, _dedent(match.group(1)), _dedent(match.group(2))))
     return found
 
 
-BLOCKS = python_blocks()
+BLOCKS = [(page, n, code) for page, n, _, code in python_blocks()]
+SETUPS = {code: setup for _, _, setup, code in python_blocks()}
 
 
 def kind(code: str) -> str:
@@ -97,8 +111,10 @@ hello = job_queue.hello
 
 
 async def fragment(nursery):
+{setup}
+    {process}
 {body}
-    return locals()
+        return locals()
 
 
 async def main():
@@ -119,7 +135,11 @@ def test_docs_fragment_runs(code: str) -> None:
     """Each fragment in the docs runs in a nursery with the names its page introduced
     (in its own process: a fragment may configure logging)."""
     script = FRAGMENT_HARNESS.format(
-        job_queue=str(ROOT / "examples" / "job_queue.py"), body=textwrap.indent(code, "    ")
+        job_queue=str(ROOT / "examples" / "job_queue.py"),
+        setup=textwrap.indent(SETUPS[code], "    "),
+        # A process, so that the fragment may use self(), unless it opens its own.
+        process="if True:" if "otp.mailbox()" in code else "async with otp.mailbox() as inbox:",
+        body=textwrap.indent(code, "        "),
     )
     done = subprocess.run(
         [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False

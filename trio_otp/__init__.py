@@ -35,6 +35,7 @@ from ._exceptions import MaxChildrenError as MaxChildrenError
 from ._exceptions import NoProcessError as NoProcessError
 from ._exceptions import OTPError as OTPError
 from ._exceptions import ProcessExit as ProcessExit
+from ._exceptions import ReceiveTimeout as ReceiveTimeout
 from ._exceptions import RestartIntensityError as RestartIntensityError
 from ._exceptions import StartError as StartError
 from ._exceptions import SupervisorError as SupervisorError
@@ -47,9 +48,24 @@ from ._gen_server import NoReply as NoReply
 from ._gen_server import Ok as Ok
 from ._gen_server import Reply as Reply
 from ._gen_server import Stop as Stop
+from ._mailbox import Mailbox as Mailbox
+from ._mailbox import mailbox as mailbox
+from ._messages import TIMEOUT as TIMEOUT
+from ._messages import Down as Down
+from ._messages import Exit as Exit
+from ._messages import TaskReply as TaskReply
+from ._monitors import Ref as Ref
+from ._monitors import demonitor as demonitor
+from ._monitors import exit as exit
+from ._monitors import link as link
+from ._monitors import monitor as monitor
+from ._monitors import trap_exit as trap_exit
+from ._monitors import unlink as unlink
 from ._process import Pid as Pid
 from ._process import current_process as current_process
+from ._reasons import KILL as KILL
 from ._reasons import KILLED as KILLED
+from ._reasons import NOPROC as NOPROC
 from ._reasons import NORMAL as NORMAL
 from ._reasons import SHUTDOWN as SHUTDOWN
 from ._reasons import Shutdown as Shutdown
@@ -63,6 +79,10 @@ from ._supervisor import Strategy as Strategy
 from ._supervisor import Supervisor as Supervisor
 from ._task import AsyncTask as AsyncTask
 from ._task import Task as Task
+from ._timers import TimerRef as TimerRef
+from ._timers import cancel_timer as cancel_timer
+from ._timers import read_timer as read_timer
+from ._timers import send_after as send_after
 from ._tree import render_tree as render_tree
 from ._version import __version__ as __version__
 

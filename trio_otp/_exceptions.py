@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from trio import TooSlowError
+
 from ._reasons import format_reason
 
 
@@ -57,8 +59,10 @@ class CallError(OTPError):
         self.operation = operation
 
     def _call_repr(self) -> str:
-        if self.operation == "send":
-            return f"send({_name(self.server)}, {self.request!r})"
+        if self.operation in ("send", "exit"):
+            return f"{self.operation}({_name(self.server)}, {self.request!r})"
+        if self.operation == "link":
+            return f"link({_name(self.server)})"
         timeout = "infinity" if self.timeout is None else f"{self.timeout:g}"
         return f"{self.operation}({_name(self.server)}, {self.request!r}, {timeout})"
 
@@ -84,7 +88,8 @@ class NoProcessError(CallError):
 
     OTP's ``noproc``: the name is not registered, or the handle belongs to a process
     that has already exited. Raised by :func:`~trio_otp.call`,
-    :func:`~trio_otp.stop` and :func:`~trio_otp.send` (for names). Look the process
+    :func:`~trio_otp.stop`, :func:`~trio_otp.send` and :func:`~trio_otp.exit` (for
+    names) and :func:`~trio_otp.link` (a caller that does not trap exits). Look the process
     up again (it may have been restarted under the same name) or start it first.
     """
 
@@ -392,3 +397,22 @@ class TaskTimeout(OTPError):
 
     def __str__(self) -> str:
         return f"task {self.task!r} did not finish within {self.timeout:g} s"
+
+
+class ReceiveTimeout(OTPError, TooSlowError):
+    """Raised by :meth:`Mailbox.receive <trio_otp.Mailbox.receive>` when no (matching)
+    message arrived within its ``timeout``.
+
+    OTP's ``receive ... after``. Also a :exc:`trio.TooSlowError`, which is what
+    ``trio.fail_after`` raises. The messages that did not match stay queued.
+
+    Attributes:
+        timeout: the timeout, in seconds.
+    """
+
+    def __init__(self, timeout: float | None) -> None:
+        super().__init__(timeout)
+        self.timeout = timeout
+
+    def __str__(self) -> str:
+        return f"no matching message within {self.timeout:g} s"

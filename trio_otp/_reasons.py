@@ -29,6 +29,12 @@ NORMAL: Final = "normal"
 SHUTDOWN: Final = "shutdown"
 #: The process was cancelled without running ``terminate`` (OTP ``:killed``).
 KILLED: Final = "killed"
+#: The untrappable exit signal (OTP ``:kill``): ``otp.exit(pid, otp.KILL)`` kills
+#: ``pid`` even if it traps exits; it then exits with :data:`KILLED`.
+KILL: Final = "kill"
+#: The reason a :class:`~trio_otp.Down` or :class:`~trio_otp.Exit` carries when
+#: the process was not alive to begin with (OTP ``:noproc``).
+NOPROC: Final = "noproc"
 
 
 @attrs.frozen

@@ -344,11 +344,12 @@ class _SupervisorServer(GenServer[None]):
         handle = child.handle
         if child.spec.shutdown == BRUTAL_KILL:
             child.cancel()
-        elif type(handle) is Pid and handle._mailbox is not None:
-            # A GenServer (or supervisor) runs terminate, as a process trapping exits.
+        elif type(handle) is Pid and handle._traps():
+            # A GenServer (or supervisor) that traps exits (the default) runs terminate.
             handle._post((SHUTDOWN_MSG, None, None))
         else:
-            # A Task (or a plain function) does not trap exits: it stops at once.
+            # A Task, a plain function or a GenServer with trap_exit off does not
+            # trap exits: it stops at once, without terminate (OTP).
             if type(handle) is Pid:
                 handle._cancel_reason = SHUTDOWN
             child.cancel()
