@@ -6,6 +6,7 @@ re-exported here.
 
 import contextlib as _contextlib
 
+from ._application import run_application as run_application
 from ._call import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
 from ._call import From as From
 from ._call import call as call
@@ -73,6 +74,7 @@ from ._reasons import is_normal_exit as is_normal_exit
 from ._registry import registered as registered
 from ._registry import whereis as whereis
 from ._request import Request as Request
+from ._supervisor import RESTARTING as RESTARTING
 from ._supervisor import ChildCounts as ChildCounts
 from ._supervisor import ChildInfo as ChildInfo
 from ._supervisor import Strategy as Strategy

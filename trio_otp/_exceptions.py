@@ -335,10 +335,13 @@ class RestartIntensityError(OTPError):
 
     Attributes:
         supervisor: the supervisor's handle.
-        child_id: the child whose exit crossed the limit.
-        reason: that child's exit reason.
+        child_id: the child whose exit, or failed restart, crossed the limit.
+        reason: that child's exit reason, or why its restart failed.
         max_restarts: the supervisor's ``max_restarts``.
         max_seconds: the supervisor's ``max_seconds``.
+        origin_id: when a restart failed, the child whose exit began that restart
+            (under one_for_all / rest_for_one maybe another one), else ``None``.
+        origin_reason: that child's exit reason.
     """
 
     def __init__(
@@ -348,6 +351,9 @@ class RestartIntensityError(OTPError):
         reason: object,
         max_restarts: int,
         max_seconds: float,
+        *,
+        origin_id: object = None,
+        origin_reason: object = None,
     ) -> None:
         super().__init__(supervisor, child_id, reason)
         self.supervisor = supervisor
@@ -355,12 +361,20 @@ class RestartIntensityError(OTPError):
         self.reason = reason
         self.max_restarts = max_restarts
         self.max_seconds = max_seconds
+        self.origin_id = origin_id
+        self.origin_reason = origin_reason
 
     def __str__(self) -> str:
-        return (
+        head = (
             f"{self.supervisor!r} reached max restart intensity "
             f"({self.max_restarts} restarts in {self.max_seconds:g} s): "
-            f"child {_name(self.child_id)} exited with {format_reason(self.reason)}"
+        )
+        if self.origin_id is None and self.origin_reason is None:
+            return head + f"child {_name(self.child_id)} exited with {format_reason(self.reason)}"
+        return head + (
+            f"child {_name(self.origin_id)} exited with {format_reason(self.origin_reason)}; "
+            f"restarting, child {_name(self.child_id)} failed to start with "
+            f"{format_reason(self.reason)}; the supervisor shut down all its children"
         )
 
 

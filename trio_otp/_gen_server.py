@@ -171,7 +171,9 @@ class GenServer(Generic[S]):
     #: :func:`~trio_otp.exit` as :class:`~trio_otp.Exit` messages in
     #: ``handle_info``, and its supervisor asks it to shut down (``terminate``
     #: runs). A server sets ``trap_exit = False`` to die with a linked process's
-    #: abnormal reason instead; :func:`~trio_otp.trap_exit` changes it at run time.
+    #: abnormal reason instead, and to be cancelled at once, without
+    #: ``terminate``, by its supervisor's shutdown; :func:`~trio_otp.trap_exit`
+    #: changes it at run time.
     trap_exit: ClassVar[bool] = True
 
     #: The running process's handle (set before ``init`` runs).
@@ -236,6 +238,14 @@ class GenServer(Generic[S]):
         killed (cancelled), by its supervisor or by an exit signal it does not
         trap (see :func:`~trio_otp.exit`).
         """
+
+    def format_status(self, state: S) -> object:
+        """How ``state`` appears in crash reports (OTP's ``format_status``).
+
+        Default: the state itself. Override it to hide secrets or shrink a large
+        state; whatever it returns is still truncated (see :doc:`logging_testing`).
+        """
+        return state
 
     # -- starting ----------------------------------------------------------------------
 
@@ -521,4 +531,8 @@ def _report_crash(pid: Pid, reason: object, msg: Any, state: object) -> None:
     if msg is not None and msg[0] == CALL:
         caller = msg[2]._task
         client = f"task {caller.name!r}" if caller is not None else "a caller that has gone"
-    _reports.gen_server_crash(pid, reason, None if msg is None else _describe(msg), state, client)
+    try:
+        shown = pid._impl.format_status(state)  # type: ignore[attr-defined]
+    except Exception as exc:  # a report must not crash the exit path
+        shown = f"<format_status raised {type(exc).__name__}>"
+    _reports.gen_server_crash(pid, reason, None if msg is None else _describe(msg), shown, client)

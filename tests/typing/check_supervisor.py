@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from typing import assert_type
+from typing import Literal, assert_type
 
 import trio
 
@@ -26,10 +26,13 @@ async def users(nursery: trio.Nursery) -> None:
     otp.ChildSpec(id="a", start=otp.Task.serve, restart=otp.Restart.PERMANENT)
     otp.ChildSpec(id="a", start=otp.Task.serve, restart="forever")  # type: ignore[arg-type]
 
-    # which_children: a child that is not running has no pid.
+    # which_children: a child that is not running has no pid; one whose restart failed
+    # and waits to be tried again has RESTARTING (OTP's :restarting).
     for child in await otp.Supervisor.which_children(sup):
         assert_type(child, otp.ChildInfo)
-        assert_type(child.pid, otp.Pid | None)
+        assert_type(child.pid, otp.Pid | Literal["restarting"] | None)
+        if child.pid is not None and child.pid != otp.RESTARTING:
+            assert_type(child.pid, otp.Pid)
         assert_type(child.type, otp.ChildType)
 
     # start_child: None when the child's init returned Ignore.
