@@ -98,6 +98,8 @@ def package(session: nox.Session) -> None:
             tar.extractall(tmp, filter="data")
         [unpacked] = pathlib.Path(tmp).iterdir()
         session.install(f"{wheel}[test]")
+        # The same version may be installed from a previous run: replace it.
+        session.install("--force-reinstall", "--no-deps", str(wheel))
         session.chdir(unpacked)
         # The installed wheel is tested, not the sdist's source folder next to the tests.
         shutil.rmtree(unpacked / "trio_otp")
