@@ -29,8 +29,8 @@ TYPED = ["trio_otp", "examples", "tests/typing", "build/readme_example.py"]
 
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """Run the whole test suite (examples and the docs' code blocks included)."""
-    session.install("-e", ".[test]")
+    """Run the whole test suite (examples, the docs' code blocks, trio-parallel executor tests)."""
+    session.install("-e", ".[test,parallel]")
     session.run("pytest", *session.posargs)
 
 
@@ -41,6 +41,13 @@ def lowest(session: nox.Session) -> None:
     session.install("--resolution", "lowest-direct", "-e", ".[test]")
     session.run("uv", "pip", "list", external=True, silent=False)
     session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def ray(session: nox.Session) -> None:
+    """The RayExecutor tests against a real local Ray and a simulated cluster (minutes)."""
+    session.install("-e", ".[test,parallel,ray]")
+    session.run("pytest", "tests/test_ray.py", *session.posargs)
 
 
 @nox.session(python=PYTHON)

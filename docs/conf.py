@@ -80,6 +80,8 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(trio_otp\.)?(_\w+\.)?(_?[STR]|Ts)"),
     # A private alias in ChildSpec's annotations; the field's text spells it out.
     (r"py:.*", r"(trio_otp\.)?(_\w+\.)?ShutdownValue"),
+    # The private base of via names (Registry.via, PartitionSupervisor.via).
+    (r"py:class", r"trio_otp\._registry\._SelfResolvingName"),
 ]
 
 autodoc_member_order = "bysource"

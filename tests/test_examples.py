@@ -27,10 +27,13 @@ import trio_otp as otp
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 TESTED = (
     "job_queue",
+    "job_queue_scale",
     "strategies",
     "kv_store",
     "worker_pool",
     "escalation",
+    "pubsub_rooms",
+    "crawler_stream",
     "crawler",
     "chat_rooms",
     "connection_pool",
@@ -291,6 +294,21 @@ async def test_escalation(
     assert re.search(r"Steady <Pid 0\.\d+> terminate\('shutdown'\)", out)
 
 
+# ----------------------------------------------------------------------------------------
+# job_queue_scale.py: the same JobQueue on all cores (and Ray, in the ray session)
+# ----------------------------------------------------------------------------------------
+
+
+def test_job_queue_scale_runs_the_same_jobs_everywhere() -> None:
+    """The scale-out example computes the same results in-process and on all cores
+    (worker processes import the script's job function, so it runs as a script)."""
+    pytest.importorskip("trio_parallel")
+    out = run_script("job_queue_scale", "--fast", "--jobs", "8")
+    assert "all results agree (8 jobs" in out
+    assert re.search(r"in-process: +[0-9.]+ s +speed-up x1\.00", out)
+    assert re.search(r"all cores: +[0-9.]+ s +speed-up x[0-9.]+", out)
+
+
 async def test_crawler_retries_on_timers_and_gives_up_after_three_attempts(
     autojump_clock: trio.abc.Clock, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -363,3 +381,49 @@ async def test_connection_pool_reclaims_from_crashed_and_forgetful_clients(
         "[t=1.00] ed got connection 1",
         "[t=1.50] ed checked connection 1 in",
     ]
+
+
+# ----------------------------------------------------------------------------------------
+# Registry, async_stream (issue 10)
+# ----------------------------------------------------------------------------------------
+
+
+async def test_pubsub_rooms_by_id_and_dispatch(
+    autojump_clock: trio.abc.Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Rooms are found by id, posts reach exactly the members, a crashed member is gone."""
+    story = await load("pubsub_rooms").main()
+    out = capsys.readouterr().out
+    assert story.duplicate_holder_named
+    assert "via('rooms', 'lobby') is already started: held by <Pid" in out
+    assert story.delivered == {"lobby": 2, "trio": 2}
+    assert story.inboxes == {
+        "alice": ["[lobby] alice: hi all"],
+        "bob": ["[lobby] alice: hi all", "[trio] carol: nurseries!"],
+        "carol": ["[trio] carol: nurseries!"],
+    }
+    assert story.after_crash == ["bob"]
+    assert not story.empty_room_dispatched
+    assert "delivered to 0 members" in out
+    assert story.room_restarted
+
+
+async def test_crawler_stream_bounds_and_cancels(
+    autojump_clock: trio.abc.Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The crawl never runs more than 3 fetches, reports per-page exits, stops early cleanly."""
+    story = await load("crawler_stream").main()
+    out = capsys.readouterr().out
+    assert story.pages == ["/", "/a", "/b", "/c", "/a/1", "/a/2", "/b/1", "/c/needle"]
+    assert story.peak == 3
+    assert story.exits == [("/broken", "ConnectionError('/broken: connection reset')"),
+                           ("/slow", "'timeout'")]  # fmt: skip
+    assert story.crawl_time == 9
+    # Never more than 3 items read beyond the results consumed (when trio schedules the
+    # reader is its business, the bound is ours).
+    assert len(story.read_ahead) == 5
+    assert all(3 <= read <= taken + 3 for taken, read in enumerate(story.read_ahead))
+    assert story.found_at == 1
+    assert story.cancelled_on_break == ["/a", "/b/1", "/slow"]
+    assert "max_children=2" in story.max_children_error
+    assert "MaxChildrenError" in out
