@@ -159,8 +159,8 @@ def test_docs_fragment_runs(code: str) -> None:
 
 # Words of the project's own process, which a reader does not know: the Elixir chapter
 # is "the Elixir chapter", the project's decisions are "the project's choices". A random
-# seed (the demo's ``--seed``, a "seeded" generator) is a different word.
-PROCESS_WORDS = re.compile(r"design card|\bseed\b(?! \d)(?!=)", re.IGNORECASE)
+# seed (the demo's ``--seed``, a ``seed`` parameter, a "seeded" generator) is another word.
+PROCESS_WORDS = re.compile(r"design card|(?<!`)\bseed\b(?!`)(?! \d)(?!=)", re.IGNORECASE)
 
 
 def _user_texts() -> list[tuple[str, str]]:
