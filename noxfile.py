@@ -38,7 +38,7 @@ def tests(session: nox.Session) -> None:
 def lowest(session: nox.Session) -> None:
     """The test suite on the lowest versions pyproject.toml allows (trio, attrs, outcome,
     pytest, pytest-trio): proves the declared minimums."""
-    session.install("--resolution", "lowest-direct", "-e", ".[test]")
+    session.install("--resolution", "lowest-direct", "-e", ".[test,parallel]")
     session.run("uv", "pip", "list", external=True, silent=False)
     session.run("pytest", *session.posargs)
 
@@ -104,7 +104,7 @@ def package(session: nox.Session) -> None:
         with tarfile.open(sdist) as tar:
             tar.extractall(tmp, filter="data")
         [unpacked] = pathlib.Path(tmp).iterdir()
-        session.install(f"{wheel}[test]")
+        session.install(f"{wheel}[test,parallel]")
         # The same version may be installed from a previous run: replace it.
         session.install("--force-reinstall", "--no-deps", str(wheel))
         session.chdir(unpacked)
