@@ -76,6 +76,8 @@ nitpick_ignore_regex = [
     # Packages without a shipped inventory (Python's and trio's names resolve through
     # intersphinx, offline: see docs/inventories/).
     (r"py:.*", _names("outcome", "attrs", "attr", "typing_extensions") + r"(\..*)?"),
+    # Python's inventory names builtins without the module (``type``, not ``builtins.type``).
+    (r"py:.*", r"builtins\.\w+"),
     # Type variables of the generic classes (GenServer[S], AsyncTask[T]).
     (r"py:.*", r"(trio_otp\.)?(_\w+\.)?(_?[STR]|Ts)"),
     # A private alias in ChildSpec's annotations; the field's text spells it out.
