@@ -8,7 +8,7 @@ one scheduler pass, no Event, no extra channel.
 
 Why ``call`` takes a ``timeout`` although trio says "use cancel scopes": OTP gives
 every call a default 5 s deadline so that a caller never hangs forever on a request
-whose handler died (the seed's failing job). An enclosing ``trio.fail_after`` /
+whose handler died (the tutorial's failing job). An enclosing ``trio.fail_after`` /
 ``move_on_after`` still applies, and ``timeout=None`` leaves the deadline to your
 own scopes. The deadline itself is enforced by one cancel scope per run rather than
 one per call (see ``_deadlines.py``: a scope per call would double a call's cost);
@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import math
 from threading import get_ident
-from typing import Any, Final, final
+from typing import Any, Final, TypeVar, final, overload
 
 import outcome
 import trio
@@ -36,6 +36,7 @@ from ._exceptions import (
 from ._process import Pid, _process_of, misuse_error
 from ._reasons import NORMAL
 from ._registry import whereis
+from ._request import Request
 
 #: OTP's default call timeout, in seconds.
 DEFAULT_TIMEOUT: Final = 5.0
@@ -218,6 +219,14 @@ def _check_timeout(timeout: float | None) -> float | None:
     return None if timeout == math.inf else timeout
 
 
+_R = TypeVar("_R")
+
+
+# A Request[R] is answered with an R (a typed request, see _request.py); else Any.
+@overload
+async def call(server: Server, request: Request[_R], timeout: float | None = ...) -> _R: ...  # noqa: ASYNC109
+@overload
+async def call(server: Server, request: Any, timeout: float | None = ...) -> Any: ...  # noqa: ASYNC109
 async def call(server: Server, request: Any, timeout: float | None = DEFAULT_TIMEOUT) -> Any:  # noqa: ASYNC109 - the OTP call deadline (module docs)
     """Send ``request`` to a GenServer and wait for its reply (OTP's ``GenServer.call``).
 

@@ -9,7 +9,7 @@ A children list may hold, as in Elixir:
 * a mapping of :class:`ChildSpec` fields (``{"id": ..., "start": ...}``).
 
 :func:`~trio_otp.Supervisor.child_spec` turns any of these into a :class:`ChildSpec`
-with fields overridden: the seed's ``Supervisor.child_spec(spec, restart: :transient)``.
+with fields overridden: the Elixir chapter's ``Supervisor.child_spec(spec, restart: :transient)``.
 """
 
 from __future__ import annotations
@@ -59,11 +59,11 @@ ShutdownValue = float | Literal["brutal_kill"]
 """Seconds to wait after asking a child to stop, :data:`BRUTAL_KILL` or :data:`INFINITY`."""
 
 
-def _to_restart(value: object) -> Restart:
+def _to_restart(value: Restart | Literal["permanent", "transient", "temporary"]) -> Restart:
     if type(value) is Restart:  # the common case, without the enum lookup
         return value
     try:
-        return Restart(value)  # type: ignore[arg-type]  # str or Restart; else ValueError
+        return Restart(value)  # a typo or a non-str at run time: ValueError
     except (ValueError, TypeError):
         raise ChildSpecError(
             f"restart must be one of 'permanent', 'transient', 'temporary' "
@@ -141,7 +141,7 @@ def _tuple(value: object) -> tuple[Any, ...]:
         return value
     if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
         raise ChildSpecError(f"args must be a tuple (or other sequence), got {value!r}")
-    return tuple(value)
+    return tuple(value)  # pyright: ignore[reportArgumentType]  # iterable, checked above
 
 
 @attrs.frozen(kw_only=True)

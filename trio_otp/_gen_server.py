@@ -195,7 +195,7 @@ class GenServer(Generic[S]):
 
     # -- callbacks ---------------------------------------------------------------------
 
-    async def init(self, arg: Any) -> InitResult[S]:
+    async def init(self, arg: Any, /) -> InitResult[S]:
         """Set up the state. Default: ``Ok(arg)``: the argument is the state.
 
         Runs in the new process before the starter gets its handle. Return
@@ -204,21 +204,21 @@ class GenServer(Generic[S]):
         """
         return Ok(arg)
 
-    async def handle_call(self, request: Any, from_: From, state: S) -> CallResult[S]:
+    async def handle_call(self, request: Any, from_: From, state: S, /) -> CallResult[S]:
         """Handle a :func:`~trio_otp.call`. Default: crash, as OTP does."""
         raise NotImplementedError(
             f"{type(self).__qualname__} received call({request!r}) but does not "
             "implement handle_call"
         )
 
-    async def handle_cast(self, request: Any, state: S) -> NoReplyResult[S]:
+    async def handle_cast(self, request: Any, state: S, /) -> NoReplyResult[S]:
         """Handle a :func:`~trio_otp.cast`. Default: crash, as OTP does."""
         raise NotImplementedError(
             f"{type(self).__qualname__} received cast({request!r}) but does not "
             "implement handle_cast"
         )
 
-    async def handle_info(self, message: Any, state: S) -> NoReplyResult[S]:
+    async def handle_info(self, message: Any, state: S, /) -> NoReplyResult[S]:
         """Handle a raw message. Default: log it and go on.
 
         Raw messages are what :func:`~trio_otp.send` and timers
@@ -235,14 +235,14 @@ class GenServer(Generic[S]):
         )
         return NoReply(state)
 
-    async def handle_continue(self, arg: Any, state: S) -> NoReplyResult[S]:
+    async def handle_continue(self, arg: Any, state: S, /) -> NoReplyResult[S]:
         """Run the work a :class:`Continue` asked for. Default: crash, as OTP does."""
         raise NotImplementedError(
             f"{type(self).__qualname__} returned Continue({arg!r}) but does not "
             "implement handle_continue"
         )
 
-    async def terminate(self, reason: object, state: S) -> None:
+    async def terminate(self, reason: object, state: S, /) -> None:
         """Clean up before the server exits. Default: nothing.
 
         Runs when a callback returns :class:`Stop`, when a callback raises (with
@@ -324,7 +324,7 @@ class GenServer(Generic[S]):
         Id ``cls``, restart ``permanent``, shutdown 5 s, type worker: OTP's defaults
         for ``use GenServer``. Keyword ``name=`` registers the process; any other
         keyword overrides a field of the spec. Override this classmethod to change a
-        server's defaults (the seed's JobQueue registers under its class name).
+        server's defaults (the tutorial's JobQueue registers under its class name).
         """
         from ._child_spec import _FIELDS, ChildSpec
 

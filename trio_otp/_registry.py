@@ -3,7 +3,7 @@
 Names are a convenience on top of handles, as in OTP: a process registers at start
 (``name=``), :func:`whereis` finds it, and the name is freed the moment the process
 exits, so a restarted successor can take it again. Any hashable value can be a name;
-the seed's habit of naming a process after its class (``name=JobQueue``) works.
+the Elixir chapter's habit of naming a process after its class (``name=JobQueue``) works.
 """
 
 from __future__ import annotations

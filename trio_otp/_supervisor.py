@@ -47,7 +47,7 @@ import logging
 import math
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, ClassVar, Final, final
+from typing import Any, ClassVar, Final, Literal, final
 
 import attrs
 import trio
@@ -105,7 +105,7 @@ class ChildInfo:
     """
 
     id: object
-    pid: Any
+    pid: Pid | Literal["restarting"] | None  # RESTARTING
     type: ChildType
     modules: tuple[Any, ...]
 
@@ -684,7 +684,7 @@ async def _serve_shielded(
 
 def _serve_with(
     children: Iterable[object],
-    strategy: Strategy | str,
+    strategy: Strategy | Literal["one_for_one", "one_for_all", "rest_for_one"],
     max_restarts: int,
     max_seconds: float,
     name: object,
@@ -761,7 +761,9 @@ class Supervisor:
     async def serve(
         children: Iterable[object],
         *,
-        strategy: Strategy | str = Strategy.ONE_FOR_ONE,
+        strategy: Strategy | Literal["one_for_one", "one_for_all", "rest_for_one"] = (
+            Strategy.ONE_FOR_ONE
+        ),
         max_restarts: int = 3,
         max_seconds: float = 5,
         name: object = None,
@@ -796,7 +798,9 @@ class Supervisor:
         nursery: trio.Nursery,
         children: Iterable[object],
         *,
-        strategy: Strategy | str = Strategy.ONE_FOR_ONE,
+        strategy: Strategy | Literal["one_for_one", "one_for_all", "rest_for_one"] = (
+            Strategy.ONE_FOR_ONE
+        ),
         max_restarts: int = 3,
         max_seconds: float = 5,
         name: object = None,
@@ -814,7 +818,9 @@ class Supervisor:
     async def open(
         children: Iterable[object],
         *,
-        strategy: Strategy | str = Strategy.ONE_FOR_ONE,
+        strategy: Strategy | Literal["one_for_one", "one_for_all", "rest_for_one"] = (
+            Strategy.ONE_FOR_ONE
+        ),
         max_restarts: int = 3,
         max_seconds: float = 5,
         name: object = None,
@@ -871,7 +877,7 @@ class Supervisor:
         """Return ``child`` as a :class:`~trio_otp.ChildSpec`, fields overridden.
 
         OTP's ``Supervisor.child_spec/2``: ``Supervisor.child_spec((Task, fn),
-        restart="transient")`` is the seed's fix. ``child`` is any form a children
+        restart="transient")`` is the Elixir chapter's fix. ``child`` is any form a children
         list accepts. As the pair ``(Supervisor, {"children": [...], ...options})``
         in a children list, it gives the spec of a child supervisor with those
         options (id: the ``name``, else ``Supervisor``; type supervisor; shutdown
