@@ -42,6 +42,7 @@ from ._exceptions import StartError as StartError
 from ._exceptions import SupervisorError as SupervisorError
 from ._exceptions import TaskExit as TaskExit
 from ._exceptions import TaskTimeout as TaskTimeout
+from ._exceptions import TelemetryHandlerExistsError as TelemetryHandlerExistsError
 from ._gen_server import Continue as Continue
 from ._gen_server import GenServer as GenServer
 from ._gen_server import Ignore as Ignore
@@ -80,6 +81,12 @@ from ._supervisor import Strategy as Strategy
 from ._supervisor import Supervisor as Supervisor
 from ._task import AsyncTask as AsyncTask
 from ._task import Task as Task
+from ._telemetry import TelemetryHandler as TelemetryHandler
+from ._telemetry import attach_many_telemetry as attach_many_telemetry
+from ._telemetry import attach_telemetry as attach_telemetry
+from ._telemetry import detach_telemetry as detach_telemetry
+from ._telemetry import execute_telemetry as execute_telemetry
+from ._telemetry import list_telemetry_handlers as list_telemetry_handlers
 from ._timers import TimerRef as TimerRef
 from ._timers import cancel_timer as cancel_timer
 from ._timers import read_timer as read_timer
