@@ -82,8 +82,8 @@ class TelemetryHandler:
     """
 
     id: object
-    event: EventName
-    function: HandlerFunction
+    event: tuple[str, ...]
+    function: Callable[[tuple[str, ...], Mapping[str, float], Mapping[str, Any], Any], object]
     config: object
 
 
