@@ -57,6 +57,7 @@ EVENT_APP_STOPPING: Final = "application_stopping"
 EVENT_APP_FORCED: Final = "application_forced_stop"
 EVENT_APP_CRASHED: Final = "application_crashed"
 EVENT_APP_STOPPED: Final = "application_stopped"
+EVENT_JOB_HOOK_FAILED: Final = "job_event_hook_failed"
 
 _SUPERVISOR_EVENTS: Final = {
     "started": EVENT_CHILD_STARTED,
