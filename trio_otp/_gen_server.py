@@ -231,7 +231,12 @@ class GenServer(Generic[S]):
             self.process_kind,
             _reports.label(self.pid),
             message,
-            extra={"otp_pid": self.pid},
+            extra={
+                "otp_event": _reports.EVENT_UNEXPECTED_MESSAGE,
+                "otp_pid": self.pid,
+                "otp_reason": None,
+                "otp_message": message,
+            },
         )
         return NoReply(state)
 

@@ -52,7 +52,7 @@ from typing import Any, ClassVar, Final, Literal, final
 import attrs
 import trio
 
-from . import _reports
+from . import _reports, _telemetry
 from ._call import INFO, From, _reply_error, _resolve, call, stop
 from ._call import SHUTDOWN as SHUTDOWN_MSG
 from ._child import _Child, _direct_start, _is_direct, _run_child, _spawner_of
@@ -301,6 +301,8 @@ class _SupervisorServer(GenServer[None]):
                 self.pid._post((INFO, _ChildExit(child, child.gen, reason, True), None))
             else:
                 old = child.handle
+                if _telemetry.listening:
+                    self._restart_event(child, reason)
                 self._spawn(child, spawn)
                 self._replaced(child, old)
             return
@@ -333,6 +335,15 @@ class _SupervisorServer(GenServer[None]):
         self, child: _Child, reason: object, origin: _Child | None, origin_reason: object
     ) -> Stop[None]:
         self._report("caused shutdown", child, "reached_max_restart_intensity", "error", _ERROR)
+        if _telemetry.listening:
+            _telemetry.gave_up(
+                self.pid,
+                self._report_id(child),
+                reason,
+                len(self._restarts),
+                self.max_restarts,
+                self.max_seconds,
+            )
         self._gave_up = RestartIntensityError(
             self.pid,
             self._report_id(child),
@@ -374,6 +385,8 @@ class _SupervisorServer(GenServer[None]):
         """
         if self._add_restart():
             return self._give_up(child, reason, origin, origin_reason)
+        if _telemetry.listening:
+            self._restart_event(child, reason)
         failed = await self._restart_after_exit(child)
         if failed is not None:
             # OTP's try_again_restart (OTP-9549): go back to the mailbox before the
@@ -393,6 +406,11 @@ class _SupervisorServer(GenServer[None]):
                 )
             )
         return NoReply(None)
+
+    def _restart_event(self, child: _Child, reason: object) -> None:
+        _telemetry.child_restarted(
+            self.pid, self._report_id(child), child.handle, reason, len(self._restarts)
+        )
 
     def _is_current(self, child: _Child) -> bool:
         raise NotImplementedError
