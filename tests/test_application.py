@@ -225,3 +225,47 @@ def test_second_control_c_kills_what_is_left_of_the_shutdown() -> None:
     status, lines = app.finish()
     assert status == 0, "\n".join(lines)
     assert lines[-2:] == ["b: terminate('shutdown')", "KeyboardInterrupt"]
+
+
+@posix_only
+def test_control_c_shuts_a_started_tree_down_in_order() -> None:
+    """Control-C in a program that started its tree with Supervisor.start into its own
+    nursery: every terminate runs in reverse start order, then KeyboardInterrupt
+    propagates (in the nursery's group, as trio raises it from any nursery)."""
+    app = Serving(CTRL_C_PROGRAM, "0.1", "start")
+    app.wait_for("ready")
+    app.proc.send_signal(signal.SIGINT)
+    status, lines = app.finish()
+    assert status == 0, "\n".join(lines)
+    assert lines == [
+        "a: up",
+        "b: up",
+        "ready",
+        "b: terminate('shutdown')",
+        "b: done",
+        "a: terminate('shutdown')",
+        "a: done",
+        "BaseExceptionGroup: (KeyboardInterrupt(),)",
+    ]
+
+
+@posix_only
+def test_second_control_c_cannot_cut_a_started_trees_shutdown_short() -> None:
+    """A tree started with Supervisor.start is stopped behind its owner task's shield: a
+    second Control-C does not cut that (budget-bounded) stop short; every terminate
+    still runs, then KeyboardInterrupt propagates (documented in design.rst)."""
+    app = Serving(CTRL_C_PROGRAM, "1.5", "start")
+    app.wait_for("ready")
+    app.proc.send_signal(signal.SIGINT)
+    app.wait_for("b: terminate")
+    time.sleep(0.5)
+    app.proc.send_signal(signal.SIGINT)
+    status, lines = app.finish()
+    assert status == 0, "\n".join(lines)
+    assert lines[3:7] == [
+        "b: terminate('shutdown')",
+        "b: done",
+        "a: terminate('shutdown')",
+        "a: done",
+    ]
+    assert "KeyboardInterrupt" in lines[-1]

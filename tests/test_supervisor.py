@@ -1447,3 +1447,26 @@ async def test_start_tree_errors_reach_the_nursery_as_before(autojump_clock):
         sup = await Supervisor.start(nursery, [worker("w", events)])
         await Supervisor.stop(sup)
     assert sup.exit_reason == otp.NORMAL
+
+
+async def test_start_tree_inside_a_killed_task_still_stops_in_order(autojump_clock):
+    """A tree a supervised Task started into its own nursery stops in order when the Task
+    is shut down; the Task's kill at its budget cannot cut that stop short, so its
+    supervisor waits for it, bounded by the tree's budgets (design.rst)."""
+    events: Events = []
+
+    async def owner() -> None:
+        async with trio.open_nursery() as nursery:
+            children = [Stubborn.child_spec(("inner", events, 3), id="inner", shutdown=5)]
+            await Supervisor.start(nursery, children, name="owned")
+            await trio.sleep_forever()
+
+    async with Supervisor.open([Supervisor.child_spec((Task, owner), shutdown=1)]) as sup:
+        await settle()
+        [task_pid] = (await pids(sup)).values()
+        owned = otp.whereis("owned")
+        assert owned is not None
+    assert events == [("terminate", "inner", otp.SHUTDOWN, 0.0), ("terminated", "inner", 3.0)]
+    assert trio.current_time() == 3.0
+    assert owned.exit_reason == otp.SHUTDOWN
+    assert task_pid.exit_reason == otp.SHUTDOWN  # the kill at 1.0 could not end it sooner
