@@ -1303,36 +1303,20 @@ async def test_start_owner_cancelled_by_move_on_after_shuts_the_tree_down_in_ord
     assert otp.registered() == {}
 
 
-async def test_start_owner_sibling_crash_shuts_the_tree_down_then_raises_it(autojump_clock):
-    """A sibling task's crash in the owner nursery stops the tree in order first; the
-    nursery then raises that very exception, and nothing else."""
+@pytest.mark.parametrize("error", [ValueError("sibling failed"), Interrupt()], ids=repr)
+async def test_start_owner_sibling_exception_shuts_the_tree_down_then_propagates(
+    autojump_clock, error: BaseException
+):
+    """A sibling task's crash, or a KeyboardInterrupt-like BaseException from it, in the
+    owner nursery stops the tree in order first (no restart); the nursery then raises
+    that very exception, and nothing else."""
     events: Events = []
-    boom = ValueError("sibling failed")
 
     async def sibling() -> None:
         await trio.sleep(1)
-        raise boom
+        raise error
 
-    with pytest.RaisesGroup(pytest.RaisesExc(ValueError, check=lambda e: e is boom)):
-        async with trio.open_nursery() as nursery:
-            sup = await Supervisor.start(nursery, stubborn_pair(events))
-            nursery.start_soon(sibling)
-    assert events == IN_ORDER_FROM_1
-    assert trio.current_time() == 2.0
-    assert not sup.alive
-
-
-async def test_start_owner_interrupted_by_a_sibling_shuts_the_tree_down(autojump_clock):
-    """A KeyboardInterrupt-like BaseException from a sibling stops the tree in order (no
-    crash, no restart) and then propagates as itself."""
-    events: Events = []
-    interrupt = Interrupt()
-
-    async def sibling() -> None:
-        await trio.sleep(1)
-        raise interrupt
-
-    with pytest.RaisesGroup(pytest.RaisesExc(Interrupt, check=lambda e: e is interrupt)):
+    with pytest.RaisesGroup(pytest.RaisesExc(type(error), check=lambda e: e is error)):
         async with trio.open_nursery() as nursery:
             sup = await Supervisor.start(nursery, stubborn_pair(events))
             nursery.start_soon(sibling)
