@@ -44,7 +44,7 @@ RESULTS = BENCH_DIR / "results"
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m bench",
-        description="trio_otp benchmarks (W1-W6, M1, T1) against the raw-Trio floor and peers, "
+        description="trio_otp benchmarks (W1-W7, M1, T1) against the raw-Trio floor and peers, "
         "interleaved in one run (see bench/README.md).",
     )
     p.add_argument("--quick", action="store_true", help="small N, 2 repetitions (~1 minute)")

@@ -27,6 +27,7 @@ import trio_otp as otp
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 TESTED = (
     "job_queue",
+    "job_queue_scale",
     "strategies",
     "kv_store",
     "worker_pool",
@@ -289,6 +290,21 @@ async def test_escalation(
     out = capsys.readouterr().out
     assert out.count("outer restarted inner") == 2
     assert re.search(r"Steady <Pid 0\.\d+> terminate\('shutdown'\)", out)
+
+
+# ----------------------------------------------------------------------------------------
+# job_queue_scale.py: the same JobQueue on all cores (and Ray, in the ray session)
+# ----------------------------------------------------------------------------------------
+
+
+def test_job_queue_scale_runs_the_same_jobs_everywhere() -> None:
+    """The scale-out example computes the same results in-process and on all cores
+    (worker processes import the script's job function, so it runs as a script)."""
+    pytest.importorskip("trio_parallel")
+    out = run_script("job_queue_scale", "--fast", "--jobs", "8")
+    assert "all results agree (8 jobs" in out
+    assert re.search(r"in-process: +[0-9.]+ s +speed-up x1\.00", out)
+    assert re.search(r"all cores: +[0-9.]+ s +speed-up x[0-9.]+", out)
 
 
 async def test_crawler_retries_on_timers_and_gives_up_after_three_attempts(
