@@ -663,14 +663,11 @@ async def _serve_shielded(
         scope.shield = True
 
     with scope:
-        if errors is None:
-            await serve(task_status=_OnStarted(task_status, shield))
-            return
         try:
             await serve(task_status=_OnStarted(task_status, shield))
         except Exception as exc:
-            if not scope.shield:
-                raise  # a start error: nursery.start raises it in the owner
+            if errors is None or not scope.shield:
+                raise  # under open, or a start error (nursery.start raises it)
             errors.append(exc)
 
 
