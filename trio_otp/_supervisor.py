@@ -689,15 +689,63 @@ class _OnStarted:
 async def _serve_shielded(
     scope: trio.CancelScope,
     serve: Callable[..., Any],
+    errors: list[Exception] | None = None,
     task_status: trio.TaskStatus[Pid] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     # Not shielded while the children start: cancelling the owner then cancels the
-    # start, as any nursery.start.
+    # start, as any nursery.start. With ``errors``, the tree's own error after it
+    # started (it gave up or crashed) is kept there for the owner to raise.
     def shield() -> None:
         scope.shield = True
 
     with scope:
-        await serve(task_status=_OnStarted(task_status, shield))
+        try:
+            await serve(task_status=_OnStarted(task_status, shield))
+        except Exception as exc:
+            if errors is None or not scope.shield:
+                raise  # under open, or a start error (nursery.start raises it)
+            errors.append(exc)
+
+
+async def _own_tree(
+    serve: Callable[..., Any],
+    task_status: trio.TaskStatus[Pid] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run a tree started with ``start(nursery, ...)``, as its owner (issue 8).
+
+    The tree runs in its own nursery, shielded once started; this task waits for it
+    unshielded, so the user's nursery being cancelled (a ``move_on_after``, a
+    sibling's crash, Control-C) reaches this task only. It then stops the tree in
+    order under a shield, bounded by the tree's own shutdown budgets, and re-raises
+    the cancellation as itself. A tree that exits by itself ends this task with the
+    tree's own result, as if it ran in the user's nursery directly. Only trees
+    started by ``start`` have this task: a child supervisor (``serve``) is stopped,
+    and killed, by its parent's protocol.
+    """
+    tree_scope = trio.CancelScope()
+    errors: list[Exception] = []
+    error: BaseException | None = None  # raised as itself, outside the nursery
+    async with trio.open_nursery() as nursery:
+        try:
+            pid: Pid = await nursery.start(_serve_shielded, tree_scope, serve, errors)
+        except BaseException as exc:  # a start error, or the owner cancelled mid-start
+            error = exc
+        else:
+            task_status.started(pid)
+            try:
+                await pid.wait_exited()
+            except BaseException as exc:  # the owner is cancelled: stop the tree in order
+                error = exc
+                try:
+                    with trio.CancelScope(shield=True):
+                        await _stop_tree(pid)
+                except BaseException as during:
+                    tree_scope.cancel()  # kill what is left, never leave it running
+                    error = during
+    if errors:
+        raise errors[0]
+    if error is not None:
+        raise error
 
 
 def _serve_with(
@@ -825,10 +873,17 @@ class Supervisor:
     ) -> Pid:
         """Start a supervisor in ``nursery``; return its handle once all children started.
 
-        OTP's ``Supervisor.start_link``. See :meth:`serve` for the errors.
+        OTP's ``Supervisor.start_link``. See :meth:`serve` for the errors, which
+        reach ``nursery`` as they would from :meth:`serve` run there. If ``nursery``
+        is cancelled (an enclosing ``move_on_after``, a sibling task's crash,
+        Control-C), the tree is shut down in order first, as :meth:`open` does:
+        children in reverse start order, each ``terminate`` run within its
+        ``shutdown`` budget, shielded from that cancellation but bounded by the
+        budgets; then the cancellation goes on. (One extra task per tree waits for
+        that; a supervisor in a children list has none: its parent stops it.)
         """
         serve = _serve_with(children, strategy, max_restarts, max_seconds, name)
-        pid: Pid = await nursery.start(serve)
+        pid: Pid = await nursery.start(_own_tree, serve)
         return pid
 
     @staticmethod
