@@ -740,3 +740,46 @@ async def test_start_owner_cancelled_stops_the_children_with_terminate(autojump_
     assert stuck.exit_reason == otp.KILLED
     assert sup.exit_reason == otp.SHUTDOWN
     assert otp.registered() == {}
+
+
+async def test_stop_cancels_a_start_child_whose_init_outlasts_its_budget(autojump_clock):
+    """stop() while a caller's start_child is in a long init cancels that init when the
+    child's shutdown budget runs out; the caller gets ChildStartError("shutdown")."""
+    got: list[Any] = []
+    async with trio.open_nursery() as nursery:
+        sup = await DynamicSupervisor.start(nursery)
+
+        async def starter() -> None:
+            spec = otp.Supervisor.child_spec((SlowInit, 100), shutdown=2)
+            with pytest.raises(otp.ChildStartError) as info:
+                await DynamicSupervisor.start_child(sup, spec)
+            got.append((trio.current_time(), info.value.reason))
+
+        nursery.start_soon(starter)
+        await trio.sleep(1)
+        await DynamicSupervisor.stop(sup)
+        assert trio.current_time() == 1.0 + 2.0
+    assert got == [(3.0, otp.SHUTDOWN)]
+
+
+async def test_start_child_racing_a_kill_never_returns_a_doomed_child(autojump_clock):
+    """A start whose supervisor is killed during init raises CalleeExit instead of a handle."""
+    got: list[Any] = []
+    async with trio.open_nursery() as outer:
+        kill = trio.CancelScope()
+
+        async def run_sup(task_status: trio.TaskStatus[otp.Pid] = trio.TASK_STATUS_IGNORED) -> None:
+            with kill:
+                await DynamicSupervisor.serve(task_status=task_status)
+
+        sup = await outer.start(run_sup)
+
+        async def starter() -> None:
+            with pytest.raises(otp.CalleeExit) as info:
+                await DynamicSupervisor.start_child(sup, (SlowInit, 2))
+            got.append((trio.current_time(), info.value.reason))
+
+        outer.start_soon(starter)
+        await trio.sleep(1)
+        kill.cancel()
+    assert got == [(2.0, otp.KILLED)]

@@ -1454,3 +1454,47 @@ async def test_start_tree_inside_a_killed_task_still_stops_in_order(autojump_clo
     assert trio.current_time() == 3.0
     assert owned.exit_reason == otp.SHUTDOWN
     assert task_pid.exit_reason == otp.SHUTDOWN  # the kill at 1.0 could not end it sooner
+
+
+class HangsOnRestart(otp.GenServer[Any]):
+    """Its first init returns; every later one (a restart) blocks for 100 s."""
+
+    inits = 0
+
+    async def init(self, arg: Any) -> Any:
+        HangsOnRestart.inits += 1
+        if HangsOnRestart.inits > 1:
+            await trio.sleep(100)
+        return otp.Ok(arg)
+
+    async def handle_cast(self, request: Any, state: Any) -> Any:
+        return otp.Stop("crash", state)
+
+
+async def test_stop_bounds_a_restart_whose_init_blocks_by_its_budget(autojump_clock, caplog):
+    """stop() during a restart whose init blocks cancels it after the child's shutdown
+    budget (default 5 s), with no start error logged."""
+    caplog.set_level(logging.INFO, logger="trio_otp.supervisor")
+    HangsOnRestart.inits = 0
+    async with trio.open_nursery() as nursery:
+        sup = await otp.Supervisor.start(nursery, [HangsOnRestart.child_spec(id="h")])
+        [child] = await otp.Supervisor.which_children(sup)
+        otp.cast(child.pid, "crash")
+        await trio.sleep(1)  # the restart's init is blocked
+        await otp.Supervisor.stop(sup)
+        assert trio.current_time() == 1.0 + 5.0
+    assert sup.exit_reason == otp.NORMAL
+    assert HangsOnRestart.inits == 2
+    assert not [r for r in caplog.records if "start" in r.getMessage() and r.levelno >= 30]
+
+
+async def test_owner_cancelled_during_a_blocked_restart_stops_within_the_budgets(autojump_clock):
+    """An owner cancelled while a restart's init blocks leaves within that child's budget."""
+    HangsOnRestart.inits = 0
+    with trio.move_on_after(1):
+        async with otp.Supervisor.open([HangsOnRestart.child_spec(id="h", shutdown=2)]) as sup:
+            [child] = await otp.Supervisor.which_children(sup)
+            otp.cast(child.pid, "crash")
+            await trio.sleep_forever()
+    assert trio.current_time() == 1.0 + 2.0
+    assert sup.exit_reason == otp.SHUTDOWN

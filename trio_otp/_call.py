@@ -355,6 +355,11 @@ async def stop(server: Server, reason: object = NORMAL, timeout: float | None = 
             raise _StopOwnSupervisor(server, reason, timeout, "stop")
         above = above._parent
     pid._post((STOP, reason, None))
+    # A supervisor busy in a restart whose init blocks must still stop promptly: it
+    # cancels the inits in progress (OTP would wait; see docs/design.rst).
+    stop_requested = getattr(pid._impl, "_stop_requested", None)
+    if stop_requested is not None:
+        stop_requested()
     # The process answers through its exit: wait for that instead of a reply, so
     # that ``stop`` returns only once terminate ran and the name is free.
     with trio.move_on_after(math.inf if timeout is None else timeout) as scope:

@@ -20,6 +20,7 @@ from ._call import _resolve, stop
 from ._child import _Child, _spawner_of
 from ._child_spec import BRUTAL_KILL, INFINITY, ChildSpec, ChildType, to_child_spec
 from ._exceptions import (
+    CalleeExit,
     ChildNotFoundError,
     ChildSpecError,
     ChildStartError,
@@ -308,7 +309,12 @@ class DynamicSupervisor:
             ChildSpecError: the spec is invalid.
         """
         spec = to_child_spec(child)
-        result: Pid | None = await _supervisor(sup, ("start_child", spec))._start_child(spec)
+        impl = _supervisor(sup, ("start_child", spec))
+        result: Pid | None = await impl._start_child(spec)
+        if not impl.pid.alive:
+            # The supervisor was killed while the child started (its owner's budget
+            # ran out): the child goes down with it, so never hand it out as live.
+            raise CalleeExit(sup, ("start_child", spec.id), None, impl.pid._reason)
         return result
 
     @staticmethod

@@ -201,6 +201,12 @@ class _SupervisorServer(GenServer[None]):
         self._nursery: trio.Nursery | None = None
         self._gave_up: RestartIntensityError | None = None
         self._stopping = False
+        #: Children whose init is running now (a restart in this task, or a
+        #: DynamicSupervisor.start_child in its caller's). A stop cancels them rather
+        #: than wait on an init that may never return (issue 8: stop is handled
+        #: promptly, and an owner's shutdown stays bounded by the budgets).
+        self._in_start: set[_Child] = set()
+        self._stop_pending = False
 
     # -- running -----------------------------------------------------------------------
 
@@ -225,7 +231,28 @@ class _SupervisorServer(GenServer[None]):
 
     async def terminate(self, reason: object, state: None) -> None:
         self._stopping = True
+        self._stop_requested()
         await self._shutdown_all()
+
+    def _stop_requested(self) -> None:
+        """A stop is on its way: bound every init in progress by its child's budget.
+
+        Called by :func:`~trio_otp.stop` and by a parent's shutdown as they send the
+        stop, and by :meth:`terminate`. An init still running when its child's
+        ``shutdown`` budget (counted from now) runs out is cancelled (at once for
+        ``brutal_kill``; never for ``infinity``, as OTP waits); that start then fails
+        quietly (no start error report, no retry) and the stop is handled next. An
+        init that returns in time gives a child that is stopped like the others.
+        """
+        self._stop_pending = True
+        now = trio.current_time()
+        for child in list(self._in_start):
+            budget = child.spec.shutdown
+            scope = child.scope
+            if budget == BRUTAL_KILL or scope is None:
+                child.cancel()
+            elif budget != INFINITY:
+                scope.deadline = min(scope.deadline, now + budget)
 
     # -- starting children -------------------------------------------------------------
 
@@ -246,6 +273,9 @@ class _SupervisorServer(GenServer[None]):
             await trio.lowlevel.cancel_shielded_checkpoint()
             return handle
         child.gen += 1
+        if self._stop_pending:  # no new init once a stop is on its way
+            raise ChildStartError(child.spec.id, SHUTDOWN)
+        self._in_start.add(child)
         try:
             runner = _direct_start if _is_direct(child.spec.start) else _run_child
             handle = await self._nursery.start(runner, child)
@@ -255,7 +285,11 @@ class _SupervisorServer(GenServer[None]):
             reason = exc.reason if type(exc) is StartError else exc
             raise ChildStartError(child.spec.id, reason) from exc
         except Exception as exc:
+            if self._stop_pending:  # cancelled by a stop: its init never finished
+                raise ChildStartError(child.spec.id, SHUTDOWN) from None
             raise ChildStartError(child.spec.id, exc) from exc
+        finally:
+            self._in_start.discard(child)
         if handle is not None and self.reports_starts:
             self._report("started", child, None, "info")
         return handle
@@ -388,6 +422,8 @@ class _SupervisorServer(GenServer[None]):
         if _telemetry.listening:
             self._restart_event(child, reason)
         failed = await self._restart_after_exit(child)
+        if failed is not None and self._stop_pending:
+            return NoReply(None)  # the start was cut short by a stop, handled next
         if failed is not None:
             # OTP's try_again_restart (OTP-9549): go back to the mailbox before the
             # next attempt, so that calls, stop and other exits are handled meanwhile.
@@ -430,6 +466,8 @@ class _SupervisorServer(GenServer[None]):
         elif type(handle) is Pid and handle._traps():
             # A GenServer (or supervisor) that traps exits (the default) runs terminate.
             handle._post((SHUTDOWN_MSG, None, None))
+            if isinstance(handle._impl, _SupervisorServer):
+                handle._impl._stop_requested()  # a restart's init must not hold it up
         else:
             # A Task, a plain function or a GenServer with trap_exit off does not
             # trap exits: it stops at once, without terminate (OTP).
