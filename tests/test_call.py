@@ -763,7 +763,8 @@ async def test_from_pid_read_after_the_caller_exited_is_none_not_its_supervisor(
         task = await otp.Task.async_nolink(tasks, caller)
         me = await task.wait()
         await trio.testing.wait_all_tasks_blocked()
-        assert me is not None and not me.alive
+        assert me is not None
+        assert not me.alive
         assert kept[0].caller is None
         assert kept[0].pid is None
         await otp.DynamicSupervisor.stop(tasks)

@@ -177,8 +177,8 @@ def send_after(dest: object, message: object, seconds: float) -> TimerRef:
     from ``receive``. Never blocks. The timer belongs to the current ``trio.run``:
     it fires in deadline order (timers due at the same time in the order they were
     set), costs a heap entry and no task, and is dropped when ``dest`` (a handle)
-    exits: its message is released then, not at the deadline. A name is looked up when the timer fires; if nobody holds it
-    then, the message is dropped.
+    exits: its message is released then, not at the deadline. A name is looked up
+    when the timer fires; if nobody holds it then, the message is dropped.
 
     Periodic work is a timer that the handler sets again::
 
