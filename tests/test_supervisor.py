@@ -1314,3 +1314,34 @@ async def test_static_stop_during_start_child_never_returns_a_dead_child(autojum
         assert trio.current_time() == 2.0
     assert outcomes in ([True], [otp.SHUTDOWN])
     assert events == [("init", "s", 0.0), ("terminate", "s", otp.SHUTDOWN)]
+
+
+async def test_exit_signal_from_a_non_child_is_ignored_quietly(autojump_clock, caplog):
+    """An Exit from a process that is not a child (or from plain code) is ignored, unlogged."""
+    caplog.set_level(logging.WARNING, logger="trio_otp")
+    events: Events = []
+    async with Supervisor.open([worker("a", events)]) as sup:
+        otp.exit(sup, "boom")  # from plain trio code
+        with pytest.raises(ValueError, match="linked and gone"):
+            async with otp.mailbox():
+                otp.link(sup)
+                raise ValueError("linked and gone")  # sup receives Exit(that pid, error)
+        await trio.testing.wait_all_tasks_blocked()
+        assert sup.alive
+        assert list(await pids(sup)) == ["a"]
+    assert sup.exit_reason == otp.SHUTDOWN
+    assert [r.getMessage() for r in caplog.records] == []
+
+
+async def test_exit_signal_from_its_parent_stops_the_supervisor_with_that_reason(autojump_clock):
+    """An Exit from the supervisor's parent stops it, children in order, with that reason."""
+    events: Events = []
+    with pytest.RaisesGroup(pytest.RaisesExc(otp.ProcessExit, match="'boom'")):
+        async with otp.mailbox() as parent:
+            async with Supervisor.open([worker("a", events), worker("b", events)]) as sup:
+                assert sup.parent is parent.pid
+                otp.exit(sup, "boom")
+                with trio.fail_after(1):
+                    assert await sup.wait_exited() == "boom"
+                assert trio.current_time() == 0.0
+    assert events[-2:] == [("terminate", "b", "shutdown"), ("terminate", "a", "shutdown")]
