@@ -1322,10 +1322,14 @@ async def test_exit_signal_from_a_non_child_is_ignored_quietly(autojump_clock, c
     events: Events = []
     async with Supervisor.open([worker("a", events)]) as sup:
         otp.exit(sup, "boom")  # from plain trio code
-        with pytest.raises(ValueError, match="linked and gone"):
+
+        async def linked_and_gone() -> None:
             async with otp.mailbox():
                 otp.link(sup)
                 raise ValueError("linked and gone")  # sup receives Exit(that pid, error)
+
+        with pytest.raises(ValueError, match="linked and gone"):
+            await linked_and_gone()
         await trio.testing.wait_all_tasks_blocked()
         assert sup.alive
         assert list(await pids(sup)) == ["a"]
@@ -1337,11 +1341,13 @@ async def test_exit_signal_from_its_parent_stops_the_supervisor_with_that_reason
     """An Exit from the supervisor's parent stops it, children in order, with that reason."""
     events: Events = []
     with pytest.RaisesGroup(pytest.RaisesExc(otp.ProcessExit, match="'boom'")):
-        async with otp.mailbox() as parent:
-            async with Supervisor.open([worker("a", events), worker("b", events)]) as sup:
-                assert sup.parent is parent.pid
-                otp.exit(sup, "boom")
-                with trio.fail_after(1):
-                    assert await sup.wait_exited() == "boom"
-                assert trio.current_time() == 0.0
+        async with (
+            otp.mailbox() as parent,
+            Supervisor.open([worker("a", events), worker("b", events)]) as sup,
+        ):
+            assert sup.parent is parent.pid
+            otp.exit(sup, "boom")
+            with trio.fail_after(1):
+                assert await sup.wait_exited() == "boom"
+            assert trio.current_time() == 0.0
     assert events[-2:] == [("terminate", "b", "shutdown"), ("terminate", "a", "shutdown")]
