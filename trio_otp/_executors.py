@@ -162,7 +162,7 @@ class ProcessExecutor:
     ) -> None:
         if max_workers is not None:
             _check_positive("max_workers", max_workers)
-        self.max_workers = max_workers or os.cpu_count() or 1
+        self.max_workers: int = max_workers or os.cpu_count() or 1
         self.idle_timeout = idle_timeout
         self.worker_type = worker_type
         self._ctx: Any = None
@@ -277,7 +277,7 @@ class RayExecutor:
         self.max_in_flight = max_in_flight
         self.num_cpus = num_cpus
         self.connect_timeout = connect_timeout
-        self.init_options = dict(init_options or {})
+        self.init_options: dict[str, Any] = dict(init_options or {})
         self._ray: Any = None
         self._remote: Any = None
         self._limiter: trio.CapacityLimiter | None = None
