@@ -37,6 +37,7 @@ from typing import Any, Final, Literal
 
 import trio
 
+from . import _reports
 from ._call import stop
 from ._process import Pid
 from ._reasons import SHUTDOWN, safe_str
@@ -104,7 +105,12 @@ async def _watch_signals(
                 application_logger.info(
                     "%s received while the application starts: cancelling the start",
                     _signal_name(signum),
-                    extra={"otp_signal": signum},
+                    extra={
+                        "otp_event": _reports.EVENT_APP_STOPPING,
+                        "otp_pid": None,
+                        "otp_reason": None,
+                        "otp_signal": signum,
+                    },
                 )
                 run.starting.cancel()
                 continue
@@ -112,7 +118,12 @@ async def _watch_signals(
                 "%s received: stopping the application (%s) in order",
                 _signal_name(signum),
                 pid,
-                extra={"otp_pid": pid, "otp_signal": signum},
+                extra={
+                    "otp_event": _reports.EVENT_APP_STOPPING,
+                    "otp_pid": pid,
+                    "otp_reason": None,
+                    "otp_signal": signum,
+                },
             )
             nursery.start_soon(_stop_quietly, pid)
         else:
@@ -121,7 +132,12 @@ async def _watch_signals(
                 "second signal (%s) during shutdown: cancelling what is left of %s at once",
                 _signal_name(signum),
                 pid if pid is not None else "the start",
-                extra={"otp_pid": pid, "otp_signal": signum},
+                extra={
+                    "otp_event": _reports.EVENT_APP_FORCED,
+                    "otp_pid": pid,
+                    "otp_reason": None,
+                    "otp_signal": signum,
+                },
             )
             everything.cancel()
             return
@@ -180,7 +196,11 @@ async def run_application(
                     "the application failed to start: %s",
                     _describe(exc),
                     exc_info=exc,
-                    extra={"otp_reason": exc},
+                    extra={
+                        "otp_event": _reports.EVENT_APP_START_FAILED,
+                        "otp_pid": None,
+                        "otp_reason": exc,
+                    },
                 )
                 return EXIT_FAILURE
             if started is not None:
@@ -198,7 +218,12 @@ async def run_application(
         application_logger.info(
             "the application was stopped by %s while it was starting",
             _signal_name(run.signal),
-            extra={"otp_signal": run.signal},
+            extra={
+                "otp_event": _reports.EVENT_APP_STOPPED,
+                "otp_pid": None,
+                "otp_reason": None,
+                "otp_signal": run.signal,
+            },
         )
         return EXIT_OK
     pid = run.pid
@@ -207,14 +232,22 @@ async def run_application(
             "the application stopped: %s",
             _describe(run.error),
             exc_info=run.error,
-            extra={"otp_pid": pid, "otp_reason": run.error},
+            extra={
+                "otp_event": _reports.EVENT_APP_CRASHED,
+                "otp_pid": pid,
+                "otp_reason": run.error,
+            },
         )
         return EXIT_FAILURE
     application_logger.info(
         "the application stopped (%s exited with %r)",
         pid,
         pid.exit_reason,
-        extra={"otp_pid": pid, "otp_reason": pid.exit_reason},
+        extra={
+            "otp_event": _reports.EVENT_APP_STOPPED,
+            "otp_pid": pid,
+            "otp_reason": pid.exit_reason,
+        },
     )
     return EXIT_OK
 

@@ -25,7 +25,7 @@ import os
 import pickle
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, Final, Protocol, final, runtime_checkable
+from typing import Any, ClassVar, Final, Protocol, final, runtime_checkable
 
 import trio
 
@@ -41,11 +41,9 @@ class Executor(Protocol):
     each attempt, inside the job's supervised task and its cancel scopes.
     """
 
-    @property
-    def inline(self) -> bool:
-        """True when :meth:`run` runs the body in the trio thread itself: the queue
-        then calls a plain function directly (no await, no cancel scope)."""
-        ...
+    #: True when :meth:`run` runs the body in the trio thread itself: the queue then
+    #: calls a plain function directly (no await, no cancel scope).
+    inline: ClassVar[bool]
 
     def open(self) -> AbstractAsyncContextManager[None]:
         """Start the engine for the queue's lifetime; stop it (and every worker) on exit.
@@ -88,7 +86,7 @@ class InProcessExecutor:
     jobs short, or use :class:`ProcessExecutor`).
     """
 
-    inline: Final = True
+    inline: ClassVar[bool] = True
 
     def __repr__(self) -> str:
         return "InProcessExecutor()"
@@ -151,7 +149,7 @@ class ProcessExecutor:
             ``"forkserver"`` or ``"fork"``.
     """
 
-    inline: Final = False
+    inline: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -261,7 +259,7 @@ class RayExecutor:
         init_options: more keyword arguments for ``ray.init``.
     """
 
-    inline: Final = False
+    inline: ClassVar[bool] = False
 
     def __init__(
         self,
