@@ -257,3 +257,24 @@ def test_second_control_c_cannot_cut_a_started_trees_shutdown_short() -> None:
         "a: done",
     ]
     assert "KeyboardInterrupt" in lines[-1]
+
+
+SLOW_START_PROGRAM = str(Path(__file__).resolve().parent / "slow_start_program.py")
+
+
+@posix_only
+def test_sigterm_while_the_tree_starts_cancels_the_start_and_exits_0() -> None:
+    """SIGTERM during a slow start cancels the start at once (not after init) and exits 0."""
+    app = Serving(SLOW_START_PROGRAM)
+    app.wait_for("slow: init")
+    sent = time.monotonic()
+    app.proc.send_signal(signal.SIGTERM)
+    status, lines = app.finish()
+    assert time.monotonic() - sent < 30  # not the 100 s of the slow init
+    assert status == 0, "\n".join(lines)
+    text = "\n".join(lines)
+    assert "SIGTERM received while the application starts: cancelling the start" in text
+    assert "the application was stopped by SIGTERM while it was starting" in text
+    assert "slow: terminate" not in text  # its init never returned
+    assert lines[-1] == "exit status 0"
+    assert "Traceback" not in text

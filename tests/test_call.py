@@ -863,3 +863,53 @@ async def test_from_pid_is_the_calling_process():
         assert await otp.call(a, "who") is None
         await otp.stop(a)
         await otp.stop(b)
+
+
+class _KeepsFrom(otp.GenServer[list[otp.From]]):
+    """Keeps every From it is called with, without reading from_.pid."""
+
+    async def handle_call(self, request: Any, from_: otp.From, kept: list[otp.From]) -> Any:
+        kept.append(from_)
+        return otp.Reply(None, kept)
+
+
+async def test_from_pid_read_after_the_caller_exited_is_none_not_its_supervisor():
+    """from_.pid first read after the call is over is None, never the caller's supervisor."""
+    kept: list[otp.From] = []
+    async with trio.open_nursery() as nursery:
+        keeper = await _KeepsFrom.start(nursery, kept)
+        tasks = await otp.DynamicSupervisor.start(nursery)
+
+        async def caller() -> otp.Pid | None:
+            await otp.call(keeper, "hi")
+            return otp.current_process()
+
+        task = await otp.Task.async_nolink(tasks, caller)
+        me = await task.wait()
+        await trio.testing.wait_all_tasks_blocked()
+        assert me is not None
+        assert not me.alive
+        assert kept[0].caller is None
+        assert kept[0].pid is None
+        await otp.DynamicSupervisor.stop(tasks)
+        await otp.stop(keeper)
+
+
+async def test_from_pid_read_while_pending_stays_the_caller_after_the_call():
+    """from_.pid read while the call is pending keeps naming the caller after it is over."""
+    seen: list[otp.Pid | None] = []
+
+    class Reads(otp.GenServer[None]):
+        async def handle_call(self, request: Any, from_: otp.From, state: None) -> Any:
+            seen.append(from_.pid)
+            otp.reply(from_, None)
+            seen.append(from_.pid)
+            return otp.NoReply(state)
+
+    async with trio.open_nursery() as nursery:
+        server = await Reads.start(nursery)
+        relay = await _WhoCalls.start(nursery)
+        await otp.call(relay, server)
+        assert seen == [relay, relay]
+        await otp.stop(server)
+        await otp.stop(relay)

@@ -758,3 +758,25 @@ async def test_gen_server_zero_timeout_fires_only_if_the_mailbox_is_empty(autoju
 
     assert await run(queue_one=False) == [(otp.TIMEOUT, 0.0), (otp.TIMEOUT, 5.0)]
     assert await run(queue_one=True) == [("queued", 0.0), (otp.TIMEOUT, 5.0)]
+
+
+@pytest.mark.parametrize(
+    ("bad", "error"),
+    [(-1, ValueError), (float("nan"), ValueError), ("5", TypeError), (True, TypeError)],
+)
+async def test_gen_server_bad_timeout_crashes_the_server_with_an_error_naming_the_result(
+    autojump_clock: Any, bad: object, error: type[Exception]
+) -> None:
+    """A bad timeout on a result crashes the server when it would wait, naming result and fix."""
+    expected = (
+        f"Idle returned NoReply(..., timeout={bad!r}): a GenServer timeout is a number"
+        " of seconds >= 0, or None (the default) for none"
+    )
+    reasons: list[object] = []
+    with pytest.RaisesGroup(pytest.RaisesExc(error, check=lambda e: str(e) == expected)):
+        async with trio.open_nursery() as nursery:
+            server = await Idle.start(nursery, [])
+            otp.cast(server, bad)
+            reasons.append(await server.wait_exited())
+    assert trio.current_time() == 0.0
+    assert type(reasons[0]) is error

@@ -117,8 +117,8 @@ async def test_demonitor_with_flush_drops_a_queued_down():
             assert await inbox.receive() == "after"
 
 
-async def test_gen_server_gets_down_in_handle_info_and_flush_works_there_too():
-    """A GenServer's monitor delivers Down to handle_info; a flushed one never arrives."""
+async def test_gen_server_gets_down_in_handle_info():
+    """A GenServer's monitor delivers Down to its handle_info."""
     record: list[Any] = []
     async with trio.open_nursery() as nursery:
         watcher = await Echo.start(nursery, record)
@@ -127,6 +127,34 @@ async def test_gen_server_gets_down_in_handle_info_and_flush_works_there_too():
         await otp.stop(a)
         await otp.call(watcher, "sync")
         assert record == [otp.Down(ref, a, otp.NORMAL)]
+        await otp.stop(watcher)
+
+
+class _Flusher(Echo):
+    """Monitors a target, waits 1 s in handle_call, then demonitors with flush."""
+
+    async def handle_call(self, request: Any, from_: otp.From, record: list[Any]) -> Any:
+        if isinstance(request, tuple) and request[0] == "watch then flush":
+            ref = otp.monitor(request[1])
+            await trio.sleep(1)  # the target exits meanwhile: its Down is queued
+            record.append(("demonitor", otp.demonitor(ref, flush=True), trio.current_time()))
+            return otp.Reply(ref, record)
+        return await super().handle_call(request, from_, record)
+
+
+async def test_gen_server_demonitor_flush_drops_a_down_already_in_its_mailbox(autojump_clock):
+    """demonitor(flush=True) in a GenServer drops a queued Down: handle_info never sees it."""
+    record: list[Any] = []
+    async with trio.open_nursery() as nursery:
+        watcher = await _Flusher.start(nursery, record)
+        target = await Echo.start(nursery, [])
+        nursery.start_soon(otp.call, watcher, ("watch then flush", target))
+        await trio.sleep(0.5)
+        await otp.stop(target)  # at 0.5: the Down waits behind the running call
+        otp.send(watcher, "after")
+        await otp.call(watcher, "sync")
+        assert trio.current_time() == 1.0
+        assert record == [("demonitor", False, 1.0), "after"]
         await otp.stop(watcher)
 
 

@@ -960,13 +960,65 @@ async def test_failing_restart_goes_back_to_the_mailbox_between_attempts(autojum
         assert await pids(sup) == {"b": b, "a": otp.RESTARTING}
         assert trio.current_time() == 3.0
         assert await Supervisor.count_children(sup) == otp.ChildCounts(2, 1, 0, 2)
+        # Asked during the attempt of 3.0, answered when it failed; the next attempt
+        # (queued before terminate_child) runs from 4.0 to 5.0, then no more.
+        assert trio.current_time() == 4.0
         await Supervisor.terminate_child(sup, "a")
-        stopped_at = trio.current_time()
+        assert trio.current_time() == 5.0
         await trio.sleep(10)
         assert (await pids(sup))["a"] is None
     inits = [e[2] for e in events if e[:2] == ("init", "a")]
-    assert inits == [0.0, 2.0, 3.0, 4.0][: len(inits)]
-    assert inits[-1] < stopped_at <= inits[-1] + 1.0  # no attempt after terminate_child
+    assert inits == [0.0, 2.0, 3.0, 4.0]  # none after terminate_child
+
+
+class _SlowToFail(Flaky):
+    """A Flaky whose init, once its name is in ``failing``, takes 3 s and then fails."""
+
+    async def init(self, arg: Any) -> Any:
+        name, events, failing = arg
+        events.append(("init", name, trio.current_time()))
+        if name in failing:
+            await trio.sleep(3)
+            raise RuntimeError(f"{name} cannot start")
+        return otp.Ok((name, events))
+
+
+async def test_restart_failing_every_3_s_under_default_intensity_keeps_the_supervisor_serving(
+    autojump_clock,
+):
+    """Issue 8's case: a restart that fails after 3 s, forever, under the default intensity
+    (3 in 5 s): a sibling's crash is handled, which_children answers, leaving is clean."""
+    events: Events = []
+    failing: set[str] = set()
+    children = [
+        _SlowToFail.child_spec(("a", events, failing), id="a"),
+        _SlowToFail.child_spec(("b", events, failing), id="b"),
+    ]
+    async with Supervisor.open(children) as sup:
+        before = await pids(sup)
+        failing.add("a")
+        otp.cast(before["a"], "crash")  # attempts at 0, 3, 6, ... each failing 3 s later
+        await trio.sleep(1)
+        otp.cast(before["b"], "crash")  # handled after the attempt under way: at 3.0
+        await trio.sleep(0.5)
+        children_now = await pids(sup)
+        assert trio.current_time() == 3.0
+        assert children_now["a"] == otp.RESTARTING
+        assert children_now["b"] not in (before["b"], None)
+        assert children_now["b"].alive
+        assert await Supervisor.count_children(sup) == otp.ChildCounts(2, 1, 0, 2)
+        assert trio.current_time() == 6.0
+        await trio.sleep(20)
+        assert await pids(sup) == {"a": otp.RESTARTING, "b": children_now["b"]}
+        left_at = trio.current_time()
+    assert left_at == 27.0
+    assert trio.current_time() == 30.0  # the attempt under way ends; no more after it
+    assert sup.exit_reason == otp.SHUTDOWN
+    assert [e[2] for e in events if e[:2] == ("init", "a")] == [0.0] + [
+        float(t) for t in range(0, 28, 3)
+    ]
+    assert ("init", "b", 3.0) in events
+    assert events[-1] == ("terminate", "b", otp.SHUTDOWN)
 
 
 async def test_stop_during_failing_restarts_is_prompt_and_clean(autojump_clock):
@@ -1498,3 +1550,40 @@ async def test_owner_cancelled_during_a_blocked_restart_stops_within_the_budgets
             await trio.sleep_forever()
     assert trio.current_time() == 1.0 + 2.0
     assert sup.exit_reason == otp.SHUTDOWN
+
+
+async def test_exit_signal_from_a_non_child_is_ignored_quietly(autojump_clock, caplog):
+    """An Exit from a process that is not a child (or from plain code) is ignored, unlogged."""
+    caplog.set_level(logging.WARNING, logger="trio_otp")
+    events: Events = []
+    async with Supervisor.open([worker("a", events)]) as sup:
+        otp.exit(sup, "boom")  # from plain trio code
+
+        async def linked_and_gone() -> None:
+            async with otp.mailbox():
+                otp.link(sup)
+                raise ValueError("linked and gone")  # sup receives Exit(that pid, error)
+
+        with pytest.raises(ValueError, match="linked and gone"):
+            await linked_and_gone()
+        await trio.testing.wait_all_tasks_blocked()
+        assert sup.alive
+        assert list(await pids(sup)) == ["a"]
+    assert sup.exit_reason == otp.SHUTDOWN
+    assert [r.getMessage() for r in caplog.records] == []
+
+
+async def test_exit_signal_from_its_parent_stops_the_supervisor_with_that_reason(autojump_clock):
+    """An Exit from the supervisor's parent stops it, children in order, with that reason."""
+    events: Events = []
+    with pytest.RaisesGroup(pytest.RaisesExc(otp.ProcessExit, match="'boom'")):
+        async with (
+            otp.mailbox() as parent,
+            Supervisor.open([worker("a", events), worker("b", events)]) as sup,
+        ):
+            assert sup.parent is parent.pid
+            otp.exit(sup, "boom")
+            with trio.fail_after(1):
+                assert await sup.wait_exited() == "boom"
+            assert trio.current_time() == 0.0
+    assert events[-2:] == [("terminate", "b", "shutdown"), ("terminate", "a", "shutdown")]

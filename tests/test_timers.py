@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import gc
+import tracemalloc
+import weakref
 from typing import Any
 
 import pytest
@@ -77,15 +80,70 @@ async def test_timer_cancelled_after_it_fired_returns_none_and_the_message_stays
         assert await inbox.receive(timeout=0) == "fired"
 
 
+class _Payload:
+    """A message that can be watched with a weak reference."""
+
+
 async def test_timer_to_an_exited_process_is_dropped(autojump_clock):
-    """A timer whose destination exits is dropped: read_timer() then returns None."""
+    """A timer whose destination exits is dropped at once: its message released, never sent."""
+    record: list[Any] = []
     async with trio.open_nursery() as nursery:
-        ticker = await Ticker.start(nursery, [])
-        timer = otp.send_after(ticker, "late", 5)
+        ticker = await Ticker.start(nursery, record)
+        payload = _Payload()
+        alive = weakref.ref(payload)
+        timer = otp.send_after(ticker, payload, 5)
+        del payload
+        assert otp.read_timer(timer) == 5.0
         await otp.stop(ticker)
+        assert trio.current_time() == 0.0
+        assert alive() is None  # released when the process exited, not at t=5
         assert otp.read_timer(timer) is None
+        assert otp.cancel_timer(timer) is None
+        assert repr(timer).endswith("(dropped)>")
         assert otp.read_timer(otp.send_after(ticker, "later", 1)) is None
         await trio.sleep(6)
+        assert record == []  # stopped before its first tick: nothing ever arrived
+        assert _timers._service.get().heap == []
+
+
+async def test_timers_to_a_process_that_exits_release_their_memory_and_shrink_the_heap(
+    autojump_clock,
+):
+    """100 000 timers to a process are released, and leave the heap, when it exits."""
+    gc.collect()
+    tracemalloc.start()
+    try:
+        async with otp.mailbox() as keeper:
+            keep = otp.send_after(keeper.pid, "kept", 10_000)
+            async with trio.open_nursery() as nursery:
+                target = await Ticker.start(nursery, [])
+                before = tracemalloc.get_traced_memory()[0]
+                for _ in range(100_000):
+                    otp.send_after(target, bytes(100), 10_000)
+                heap = _timers._service.get().heap
+                assert len(heap) >= 100_000
+                loaded = tracemalloc.get_traced_memory()[0]
+                assert loaded - before > 100_000 * 100  # the payloads are held
+                await otp.stop(target)
+                gc.collect()
+                released = tracemalloc.get_traced_memory()[0]
+            assert trio.current_time() == 0.0
+            assert released - before < 1_000_000  # < 10 bytes a timer left behind
+            assert [entry[2] for entry in _timers._service.get().heap] == [keep]
+            assert otp.read_timer(keep) == 10_000.0
+    finally:
+        tracemalloc.stop()
+
+
+async def test_a_process_that_sets_a_timer_every_tick_keeps_a_bounded_list(autojump_clock):
+    """A process setting 1000 successive timers keeps only a bounded list of them."""
+    async with otp.mailbox() as inbox:
+        for i in range(1000):
+            otp.send_after(inbox.pid, i, 1)
+            assert await inbox.receive() == i
+        dropper = inbox.pid._watchers[_timers._Dropper]
+        assert len(dropper.timers) <= 32
+        assert trio.current_time() == 1000.0
 
 
 async def test_timer_to_a_name_is_resolved_when_it_fires(autojump_clock):

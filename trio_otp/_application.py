@@ -7,6 +7,9 @@ only when the program runs through it:
 * the first SIGTERM or SIGINT (Control-C) stops the tree in order: children in
   reverse start order, each asked first, ``terminate`` run, each within its
   ``shutdown`` budget (OTP's ``init:stop()``);
+* a signal while the tree is still starting cancels the start in progress (a
+  slow ``init`` is not waited for); the start is undone as any cancelled
+  ``nursery.start`` is, and the status is 0;
 * a second signal during that shutdown cancels what is left at once;
 * the returned exit status tells a process manager (systemd, Kubernetes) what
   happened: 0 after an orderly stop, 1 when
@@ -53,12 +56,15 @@ class _Run:
 
     def __init__(self) -> None:
         self.started = False
-
-    def mark_started(self) -> None:
-        self.started = True
         self.error: Exception | None = None
         self.signal: int | None = None
         self.forced: int | None = None
+        self.pid: Pid | None = None
+        # Cancelled by the first signal while the tree is still starting.
+        self.starting = trio.CancelScope()
+
+    def mark_started(self) -> None:
+        self.started = True
 
 
 async def _top(
@@ -87,11 +93,27 @@ async def _stop_quietly(pid: Pid) -> None:
 
 
 async def _watch_signals(
-    received: Any, pid: Pid, run: _Run, nursery: trio.Nursery, everything: trio.CancelScope
+    received: Any, run: _Run, nursery: trio.Nursery, everything: trio.CancelScope
 ) -> None:
+    # Runs from before the tree starts: a signal during a slow start cancels the
+    # start in progress (run.starting) instead of waiting for it to finish.
     async for signum in received:
+        pid = run.pid
         if run.signal is None:
             run.signal = signum
+            if pid is None:
+                application_logger.info(
+                    "%s received while the application starts: cancelling the start",
+                    _signal_name(signum),
+                    extra={
+                        "otp_event": _reports.EVENT_APP_STOPPING,
+                        "otp_pid": None,
+                        "otp_reason": None,
+                        "otp_signal": signum,
+                    },
+                )
+                run.starting.cancel()
+                continue
             application_logger.info(
                 "%s received: stopping the application (%s) in order",
                 _signal_name(signum),
@@ -109,7 +131,7 @@ async def _watch_signals(
             application_logger.warning(
                 "second signal (%s) during shutdown: cancelling what is left of %s at once",
                 _signal_name(signum),
-                pid,
+                pid if pid is not None else "the start",
                 extra={
                     "otp_event": _reports.EVENT_APP_FORCED,
                     "otp_pid": pid,
@@ -145,9 +167,12 @@ async def run_application(
     Pass ``signals=()`` to handle no signals (in tests, or when the program handles
     them itself).
 
+    A signal while the tree is still starting cancels the start in progress
+    instead of waiting for it.
+
     Returns:
-        0 after an orderly stop (a signal, or the top supervisor stopped with a
-        normal reason); 1 if the tree failed
+        0 after an orderly stop (a signal, also one that cancelled the start, or
+        the top supervisor stopped with a normal reason); 1 if the tree failed
         to start, gave up or crashed; ``128 + signal number`` if a second signal
         cut the shutdown short. Pass it to ``sys.exit``.
     """
@@ -158,9 +183,15 @@ async def run_application(
     receiver = trio.open_signal_receiver(*wanted) if wanted else contextlib.nullcontext()
     with receiver as received, trio.CancelScope() as everything:
         async with trio.open_nursery() as nursery:
+            if received is not None:
+                # Watch from before the start: a signal during a slow start cancels it.
+                nursery.start_soon(_watch_signals, received, run, nursery, everything)
+            started: Pid | None = None
             try:
-                pid: Pid = await nursery.start(_top, run, serve)
+                with run.starting:
+                    started = await nursery.start(_top, run, serve)
             except Exception as exc:
+                nursery.cancel_scope.cancel()  # the signal watcher
                 application_logger.error(
                     "the application failed to start: %s",
                     _describe(exc),
@@ -172,12 +203,30 @@ async def run_application(
                     },
                 )
                 return EXIT_FAILURE
-            if received is not None:
-                nursery.start_soon(_watch_signals, received, pid, run, nursery, everything)
-            await pid.wait_exited()
+            if started is not None:
+                pid = run.pid = started
+                if run.signal is not None:
+                    # The signal came as the start was finishing: stop in order now.
+                    nursery.start_soon(_stop_quietly, pid)
+                await pid.wait_exited()
             nursery.cancel_scope.cancel()  # the signal watcher
     if run.forced is not None:
         return 128 + run.forced
+    if run.pid is None:
+        # The first signal cancelled the start: what had started was stopped with it.
+        assert run.signal is not None
+        application_logger.info(
+            "the application was stopped by %s while it was starting",
+            _signal_name(run.signal),
+            extra={
+                "otp_event": _reports.EVENT_APP_STOPPED,
+                "otp_pid": None,
+                "otp_reason": None,
+                "otp_signal": run.signal,
+            },
+        )
+        return EXIT_OK
+    pid = run.pid
     if run.error is not None:
         application_logger.error(
             "the application stopped: %s",

@@ -69,8 +69,8 @@ class From:
     __slots__ = ("_caller", "_deadline", "_pid", "_request", "_server", "_task", "_timeout")
 
     _task: trio.lowlevel.Task | None
-    # The caller's task, kept after the call ends; replaced by its Pid (or None) the
-    # first time ``pid`` is read, so that a call pays for no lookup it does not use.
+    # The caller's task; replaced by its Pid (or None) the first time ``pid`` is
+    # read, so that a call pays for no lookup it does not use.
     _caller: trio.lowlevel.Task | Pid | None
     _pid: Pid
     _server: object
@@ -96,11 +96,21 @@ class From:
 
         ``None`` when the caller is plain trio code, not a process. A server can
         :func:`~trio_otp.monitor` its callers with it. Read it while the call is
-        pending (in ``handle_call``): it is looked up the first time it is read.
+        pending (in ``handle_call``, or later while ``caller`` is not ``None``): it
+        is looked up the first time it is read, and first read after the call is
+        over it is ``None`` — the caller's task may be gone by then, and the
+        process it belonged to can no longer be told apart from the one enclosing
+        it, so it never names the wrong process.
         """
         caller = self._caller
         if caller is None or type(caller) is Pid:
             return caller
+        if self._task is None:
+            # The call is over and the pid was never read while it was pending:
+            # looking the task up now could climb to an enclosing process (the
+            # supervisor of a Task that has exited). None, never the wrong pid.
+            self._caller = None
+            return None
         pid = _process_of(caller, self._pid._table)
         self._caller = pid
         return pid

@@ -78,7 +78,10 @@ class Reply(Generic[S]):
     ``timeout`` (seconds, default ``None``: none) is OTP's ``{:reply, r, state,
     timeout}``: if no message arrives within it, ``handle_info`` receives
     :data:`~trio_otp.TIMEOUT`; any message that arrives first cancels it. The same
-    field on :class:`Ok` and :class:`NoReply` means the same.
+    field on :class:`Ok` and :class:`NoReply` means the same. It must be a number
+    of seconds ``>= 0``: anything else (``-1``, ``"5"``, NaN, a bool) crashes the
+    server with a ``ValueError`` or ``TypeError`` naming the result, when the
+    server would start waiting (OTP's ``timeout_value`` crash).
     """
 
     reply: object
@@ -479,7 +482,7 @@ async def _serve(
                         await wait_task_rescheduled(pid._unpark)
                         msg = receive_nowait()
                     else:
-                        msg = await _receive_within(pid, receive_nowait, timeout)
+                        msg = await _receive_within(pid, receive_nowait, timeout, res)
 
                 tag = msg[0]
                 if tag == CALL:
@@ -571,16 +574,30 @@ async def _serve(
             raise ProcessExit(pid, pid._reason)
 
 
-async def _receive_within(pid: Pid, receive_nowait: Any, seconds: float) -> Any:
+async def _receive_within(pid: Pid, receive_nowait: Any, seconds: float, res: object) -> Any:
     """Wait for the next message, or :data:`TIMEOUT` if none comes within ``seconds``.
 
     OTP's GenServer timeout; a cancel scope only for servers that asked for one.
+    ``res`` is the callback result that asked for it, named if ``seconds`` is bad
+    (checked here, not when the result is built: a reply without a timeout pays
+    nothing; OTP crashes the server with ``timeout_value`` at the same point).
     """
+    kind = type(seconds)
+    if (kind is not float and kind is not int) or not seconds >= 0:  # NaN fails >= 0
+        raise _bad_timeout(pid, res, seconds)
     with trio.move_on_after(seconds):
         pid._parked = True
         await wait_task_rescheduled(pid._unpark)
         return receive_nowait()
     return (INFO, TIMEOUT, None)
+
+
+def _bad_timeout(pid: Pid, res: object, seconds: object) -> Exception:
+    what = f"{type(pid._impl).__qualname__} returned {type(res).__name__}(..., timeout={seconds!r})"
+    fix = "a GenServer timeout is a number of seconds >= 0, or None (the default) for none"
+    if isinstance(seconds, (int, float)) and not isinstance(seconds, bool):
+        return ValueError(f"{what}: {fix}")
+    return TypeError(f"{what}: {fix}")
 
 
 def _report_crash(pid: Pid, reason: object, msg: Any, state: object) -> None:

@@ -77,6 +77,7 @@ from ._exceptions import (
     StartError,
 )
 from ._gen_server import GenServer, NoReply, Ok, Reply, Stop, _serve
+from ._messages import Exit
 from ._process import Pid, misuse_error
 from ._reasons import NORMAL, SHUTDOWN, is_normal_exit
 
@@ -408,6 +409,13 @@ class _SupervisorServer(GenServer[None]):
             ):
                 return NoReply(None)  # terminated, restarted or removed meanwhile
             return await self._restart(child, message.reason, message.origin, message.origin_reason)
+        if kind is Exit:
+            # supervisor.erl's handle_info ignores an EXIT from a process that is not
+            # one of its children (children reach it as _ChildExit, never as Exit);
+            # gen_server exits with the reason of an EXIT from its parent.
+            if message.pid is not None and message.pid is self.pid.parent:
+                return Stop(message.reason, None)
+            return NoReply(None)
         return await super().handle_info(message, state)
 
     async def _restart(

@@ -7,10 +7,17 @@ in deadline order (timers with the same deadline in the order they were set). A
 timer is an entry in one heap, so thousands of them cost no task each, and they end
 with the run.
 
-A cancelled timer stays in the heap until its deadline or the next compaction; so
-does one whose destination process exited (it is dropped, as OTP drops it, when it
-would fire). The heap is compacted whenever it has doubled since the last
-compaction, so it never holds more than about twice the live timers.
+A cancelled timer's message is released at once; its heap entry stays until its
+deadline or the next compaction. The heap is compacted whenever it has doubled since
+the last compaction, so it never holds more than about twice the live timers.
+
+Timers to a process handle are dropped when that process exits (OTP cancels a
+timer whose destination pid is gone). The first timer set to a process registers
+one exit watcher on it (``Pid._watch``; a process that never gets a timer pays
+nothing) that keeps that process's timers; when the process exits the watcher
+marks every pending one dropped and releases its message at once, and if then at
+least half the heap is dead it is compacted on the spot, so memory comes back when
+the process exits, not at the timers' deadlines.
 """
 
 from __future__ import annotations
@@ -18,7 +25,7 @@ from __future__ import annotations
 import heapq
 import itertools
 import math
-from typing import Final, final
+from typing import Final, cast, final
 
 import trio
 from trio.lowlevel import RunVar
@@ -33,6 +40,7 @@ _ids = itertools.count(1)
 _PENDING: Final = 0
 _FIRED: Final = 1
 _CANCELLED: Final = 2
+_DROPPED: Final = 3  # its destination process exited
 
 
 @final
@@ -52,7 +60,7 @@ class TimerRef:
         raise TypeError("TimerRef has no public constructor: send_after() returns one")
 
     def __repr__(self) -> str:
-        state = ("pending", "fired", "cancelled")[self._state]
+        state = ("pending", "fired", "cancelled", "dropped")[self._state]
         return f"<TimerRef 0.{self._id} to {self._dest!r} ({state})>"
 
     def _live(self) -> bool:
@@ -63,8 +71,45 @@ class TimerRef:
 
 
 @final
+class _Dropper:
+    """The exit watcher of one process that has timers: drops them when it exits.
+
+    Its list is pruned of timers that fired or were cancelled whenever it has
+    doubled, so a process that sets a timer every second keeps a bounded list.
+    """
+
+    __slots__ = ("prune_at", "timers")
+
+    def __init__(self) -> None:
+        self.timers: list[TimerRef] = []
+        self.prune_at = 16
+
+    def add(self, timer: TimerRef) -> None:
+        timers = self.timers
+        if len(timers) >= self.prune_at:
+            timers[:] = [t for t in timers if t._state == _PENDING]
+            self.prune_at = 2 * len(timers) + 16
+        timers.append(timer)
+
+    def __call__(self, pid: Pid, reason: object) -> None:
+        dropped = 0
+        for timer in self.timers:
+            if timer._state == _PENDING:
+                timer._state = _DROPPED
+                timer._message = None  # never delivered: release it now
+                dropped += 1
+        self.timers = []
+        if dropped:
+            try:
+                service = _service.get()
+            except LookupError:  # pragma: no cover - a timer was set, so it exists
+                return
+            service.dead(dropped)
+
+
+@final
 class _Timers:
-    __slots__ = ("compact_at", "heap", "scope", "seq", "wakeup")
+    __slots__ = ("compact_at", "heap", "scope", "seq", "stale", "wakeup")
 
     def __init__(self) -> None:
         self.heap: list[tuple[float, int, TimerRef]] = []
@@ -72,14 +117,28 @@ class _Timers:
         self.wakeup = math.inf
         self.scope: trio.CancelScope | None = None
         self.compact_at = 64
+        self.stale = 0  # entries dropped because their process exited, not yet removed
+
+    def compact(self) -> None:
+        # Remove cancelled timers and those whose destination exited.
+        heap = self.heap
+        heap[:] = [entry for entry in heap if entry[2]._live()]
+        heapq.heapify(heap)
+        self.compact_at = 2 * len(heap) + 64
+        self.stale = 0
+
+    def dead(self, count: int) -> None:
+        # ``count`` timers were dropped with their process: compact now if at least
+        # half the heap is dead, so the heap shrinks when a busy destination exits
+        # (amortised: the dead entries removed pay for the pass).
+        self.stale += count
+        if 2 * self.stale >= len(self.heap):
+            self.compact()
 
     def add(self, timer: TimerRef) -> None:
         heap = self.heap
         if len(heap) >= self.compact_at:
-            # Drop cancelled timers and those whose destination exited.
-            heap[:] = [entry for entry in heap if entry[2]._live()]
-            heapq.heapify(heap)
-            self.compact_at = 2 * len(heap) + 64
+            self.compact()
         heapq.heappush(heap, (timer._deadline, next(self.seq), timer))
         if timer._deadline < self.wakeup:
             self.wakeup = timer._deadline
@@ -100,6 +159,8 @@ class _Timers:
                     timer._state = _FIRED
                     _deliver(timer._dest, timer._message)
                     timer._message = None  # delivered: do not keep it alive
+                elif timer._state == _DROPPED:
+                    self.stale -= 1  # counted by dead(), gone now
             self.wakeup = heap[0][0] if heap else math.inf
 
 
@@ -115,9 +176,9 @@ def send_after(dest: object, message: object, seconds: float) -> TimerRef:
     A GenServer receives it in ``handle_info``; a :func:`~trio_otp.mailbox` block
     from ``receive``. Never blocks. The timer belongs to the current ``trio.run``:
     it fires in deadline order (timers due at the same time in the order they were
-    set), costs a heap entry and no task, and is dropped if ``dest`` (a handle) has
-    exited by then. A name is looked up when the timer fires; if nobody holds it
-    then, the message is dropped.
+    set), costs a heap entry and no task, and is dropped when ``dest`` (a handle)
+    exits: its message is released then, not at the deadline. A name is looked up
+    when the timer fires; if nobody holds it then, the message is dropped.
 
     Periodic work is a timer that the handler sets again::
 
@@ -168,6 +229,13 @@ def send_after(dest: object, message: object, seconds: float) -> TimerRef:
     timer._state = _PENDING
     if timer._live():
         timers.add(timer)
+        if type(dest) is Pid:
+            watchers = dest._watchers
+            dropper = watchers.get(_Dropper) if watchers is not None else None
+            if dropper is None:
+                dropper = _Dropper()
+                dest._watch(_Dropper, dropper)
+            cast(_Dropper, dropper).add(timer)
     else:
         timer._state = _CANCELLED  # to a process that has exited: never fires
     return timer
