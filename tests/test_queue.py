@@ -179,6 +179,33 @@ async def test_back_pressure_waits_for_room(autojump_clock: trio.abc.Clock) -> N
         assert trio.current_time() == 3
 
 
+async def test_callers_that_give_up_waiting_leave_no_entry(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """10,000 callers that give up waiting for room in a full queue leave no entry behind."""
+    async with JobQueue(max_running=1, max_queued=0).open() as queue:
+        blocker = await queue.submit(sleepy, 1000)
+        for _ in range(10_000):
+            with trio.move_on_after(0.001):
+                await queue.submit(sleepy, 1)
+            assert len(queue._waiting) == 0
+        assert queue.statistics().waiting == 0
+        # The one caller still waiting is admitted first when the slot frees up.
+        async with trio.open_nursery() as nursery:
+            got: list[otp.JobHandle[Any]] = []
+
+            async def waiter() -> None:
+                got.append(await queue.submit(sleepy, 1, "late"))
+
+            nursery.start_soon(waiter)
+            await trio.testing.wait_all_tasks_blocked()
+            assert queue.statistics().waiting == 1
+            blocker.cancel()
+        assert await got[0].wait() == "late"
+        stats = queue.statistics()
+        assert (stats.waiting, stats.cancelled, stats.done) == (0, 1, 1)
+
+
 async def test_back_pressure_fails_at_once(autojump_clock: trio.abc.Clock) -> None:
     """With on_full="fail", scheduling into a full queue raises QueueFullError at once."""
     async with JobQueue(max_running=1, max_queued=0, on_full="fail").open() as queue:

@@ -638,7 +638,12 @@ class JobQueue:
         self._rng = random.Random(seed)
         self._jobs_name = (self, "jobs")
         self._queued: collections.deque[JobHandle[Any]] = collections.deque()
-        self._waiting: collections.deque[tuple[From, JobHandle[Any], bool]] = collections.deque()
+        # Callers waiting for room, in arrival order. Keyed by job, not a deque: a
+        # caller that gives up removes its own entry at once (O(1)), so entries never
+        # pile up while the queue stays full; OrderedDict pops its oldest in O(1).
+        self._waiting: collections.OrderedDict[JobHandle[Any], tuple[From, bool]] = (
+            collections.OrderedDict()
+        )
         self._active: set[JobHandle[Any]] = set()
         self._next_id = 0
         self._done = self._failed = self._cancelled = self._retries = self._restarts = 0
@@ -748,8 +753,9 @@ class JobQueue:
                 await self._drained.wait()
 
     def _turn_away_waiting(self) -> None:
-        while self._waiting:
-            from_, _, _ = self._waiting.popleft()
+        waiting = self._waiting
+        self._waiting = collections.OrderedDict()
+        for from_, _ in waiting.values():
             _reply_error(from_, QueueStoppedError(self))
 
     def _answer_everyone(self) -> None:
@@ -845,7 +851,10 @@ class JobQueue:
                 return await job.wait()
             raise self._refused(job) from None
         finally:
-            if job._accepted and job._status not in _FINAL:
+            if not job._accepted:
+                # Never admitted (it gave up, or was refused): forget its place in line.
+                self._waiting.pop(job, None)
+            elif job._status not in _FINAL:
                 # The caller was cancelled (by its own scope): nobody waits for the
                 # job any more, so it stops too, as a child of the caller would.
                 job.cancel()
@@ -873,6 +882,10 @@ class JobQueue:
         except CalleeExit:
             if not job._accepted:
                 raise self._refused(job) from None
+        finally:
+            if not job._accepted:
+                # The caller gave up (or was refused): forget its place in line.
+                self._waiting.pop(job, None)
         return job
 
     def _refused(self, job: JobHandle[Any]) -> Exception:
@@ -901,6 +914,8 @@ class JobQueue:
         if self._state != "running":
             _reply_error(from_, QueueStoppedError(self))
             return
+        if from_.caller is None:
+            return  # the caller gave up before its request was read: nothing to admit
         if len(self._active) < self.max_running and not self._queued:
             await self._accept(job, from_, schedule, run=True)
         elif len(self._queued) < self.max_queued:
@@ -908,7 +923,7 @@ class JobQueue:
         elif self.on_full == "fail":
             _reply_error(from_, QueueFullError(self, self.max_running, self.max_queued))
         else:
-            self._waiting.append((from_, job, schedule))
+            self._waiting[job] = (from_, schedule)
 
     async def _accept(self, job: JobHandle[Any], from_: From, schedule: bool, *, run: bool) -> None:
         job._accepted = True
@@ -942,9 +957,7 @@ class JobQueue:
         while self._waiting and (
             len(self._active) < self.max_running or len(self._queued) < self.max_queued
         ):
-            from_, job, schedule = self._waiting.popleft()
-            if from_.caller is None:
-                continue  # the caller gave up waiting: the job was never accepted
+            job, (from_, schedule) = self._waiting.popitem(last=False)
             await self._accept(job, from_, schedule, run=len(self._active) < self.max_running)
 
     def _dequeue(self, job: JobHandle[Any]) -> None:
