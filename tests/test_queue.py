@@ -330,10 +330,14 @@ class LossyExecutor:
     """A real executor whose workers die on the first ``losses`` attempts."""
 
     inline = False
+    capacity = None
 
     def __init__(self, losses: int) -> None:
         self.losses = losses
         self.runs = 0
+
+    async def prepare(self) -> None:
+        await trio.lowlevel.checkpoint()
 
     def open(self) -> AbstractAsyncContextManager[None]:
         @asynccontextmanager

@@ -220,7 +220,8 @@ class JobQueueStatistics:
         cancelled: jobs cancelled (by their handle or by the queue stopping).
         retries: runs again by the retry policy.
         restarts: runs again by the job supervisor (a crash of a transient job).
-        max_running: the bound on ``running``; max_queued: the bound on ``queued``.
+        max_running: the bound on ``running``: the queue's ``max_running``, or the
+            executor's capacity if smaller. max_queued: the bound on ``queued``.
     """
 
     queued: int
@@ -454,6 +455,16 @@ async def _attempts(job: JobHandle[Any], failed: BaseException | None, first: An
                         return  # cancelled by its handle meanwhile (answered already)
                 failed = None
             timeout = job._timeout
+            if first is None and not executor.inline:
+                # Get a worker ready first: neither the timeout nor STARTED covers the
+                # wait for (or the spawn of) a worker.
+                with trio.CancelScope() as scope:
+                    job._scope = scope
+                    await executor.prepare()
+                job._scope = None
+                if scope.cancelled_caught:
+                    job._cancelled("cancelled")
+                    return
             if first is None:
                 job._attempts += 1
                 if queue._on_event is not None:
@@ -583,7 +594,9 @@ class JobQueue:
     :meth:`submit` (get a :class:`JobHandle`). Options and their defaults:
 
     * ``executor``: where job bodies run. Default **InProcessExecutor()**.
-    * ``max_running``: jobs running at once. Default **1000**.
+    * ``max_running``: jobs running at once. Default **1000**. An executor with a
+      smaller capacity (worker processes, Ray's ``max_in_flight``) lowers it: jobs
+      wait for a worker in the queue, where their timeout has not begun.
     * ``max_queued``: jobs accepted and waiting for a slot. Default **10000**.
     * ``on_full``: when both are full, ``"wait"`` (default: scheduling waits for
       room) or ``"fail"`` (scheduling raises :exc:`~trio_otp.QueueFullError` at once).
@@ -622,6 +635,10 @@ class JobQueue:
             raise TypeError(f"executor must implement trio_otp.Executor, got {executor!r}")
         self.executor: Executor = executor
         self.max_running = _check_int("max_running", max_running, 1)
+        # Jobs beyond the executor's capacity would only wait for a worker: they
+        # stay queued instead, so that their timeout has not begun yet.
+        capacity = executor.capacity
+        self._limit = max_running if capacity is None else min(max_running, capacity)
         self.max_queued = _check_int("max_queued", max_queued, 0)
         if on_full not in ("wait", "fail"):
             raise ValueError(f"on_full must be 'wait' or 'fail', got {on_full!r}")
@@ -904,7 +921,7 @@ class JobQueue:
             cancelled=self._cancelled,
             retries=self._retries,
             restarts=self._restarts,
-            max_running=self.max_running,
+            max_running=self._limit,
             max_queued=self.max_queued,
         )
 
@@ -916,12 +933,12 @@ class JobQueue:
             return
         if from_.caller is None:
             return  # the caller gave up before its request was read: nothing to admit
-        if len(self._active) < self.max_running and not self._queued:
+        if len(self._active) < self._limit and not self._queued:
             await self._accept(job, from_, schedule, run=True)
         elif len(self._queued) < self.max_queued:
             await self._accept(job, from_, schedule, run=False)
         elif self.on_full == "fail":
-            _reply_error(from_, QueueFullError(self, self.max_running, self.max_queued))
+            _reply_error(from_, QueueFullError(self, self._limit, self.max_queued))
         else:
             self._waiting[job] = (from_, schedule)
 
@@ -952,13 +969,13 @@ class JobQueue:
             job._finish(JobStatus.FAILED, None, error)
 
     async def _start_next(self) -> None:
-        while self._queued and len(self._active) < self.max_running:
+        while self._queued and len(self._active) < self._limit:
             await self._run(self._queued.popleft())
         while self._waiting and (
-            len(self._active) < self.max_running or len(self._queued) < self.max_queued
+            len(self._active) < self._limit or len(self._queued) < self.max_queued
         ):
             job, (from_, schedule) = self._waiting.popitem(last=False)
-            await self._accept(job, from_, schedule, run=len(self._active) < self.max_running)
+            await self._accept(job, from_, schedule, run=len(self._active) < self._limit)
 
     def _dequeue(self, job: JobHandle[Any]) -> None:
         self._queued.remove(job)
