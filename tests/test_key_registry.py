@@ -160,6 +160,69 @@ async def test_a_crash_frees_the_key_before_anyone_can_look():
         nursery.cancel_scope.cancel()
 
 
+class Recorder(Member):
+    """A trapping member (the GenServer default) that records its Exit messages."""
+
+    exits: list[otp.Exit] = []
+
+    async def handle_info(self, message: Any, registry: Any) -> Any:
+        if isinstance(message, otp.Exit):
+            Recorder.exits.append(message)
+        return otp.NoReply(registry)
+
+
+class Untrapping(Member):
+    """A member that does not trap exits: a linked process's crash kills it."""
+
+    trap_exit = False
+
+
+async def test_a_registry_crash_takes_its_registered_processes_with_it():
+    """A crashing registry kills its non-trapping registered processes with its reason and
+    sends trapping ones an Exit; the restarted registry is empty and the key is free."""
+    Recorder.exits = []
+    async with trio.open_nursery() as nursery:
+        await otp.Supervisor.start(nursery, [(Registry, {"keys": "unique", "name": "reg"})])
+        old = otp.whereis("reg")
+        assert old is not None
+        members = await otp.DynamicSupervisor.start(nursery)
+        plain = await otp.DynamicSupervisor.start_child(
+            members, Untrapping.child_spec(("reg", [("a", 1)]), restart="temporary")
+        )
+        trapping = await Recorder.start(nursery, ("reg", [("b", 2)]))
+        by_via = await Room.start(nursery, "room", name=Registry.via("reg", "room"))
+        assert plain is not None and trapping is not None and by_via is not None
+        otp.exit(old, "kill")  # the registry dies with "killed"
+        with trio.fail_after(1):
+            assert await plain.wait_exited() == "killed"
+        await trio.testing.wait_all_tasks_blocked()
+        assert otp.whereis("reg") not in (None, old)  # restarted by its supervisor
+        assert Recorder.exits == [otp.Exit(old, "killed")]
+        assert trapping.alive and by_via.alive  # they trap: the Exit is theirs to handle
+        assert await otp.call(by_via, "state") == ["room", ("info", otp.Exit(old, "killed"))]
+        assert Registry.lookup("reg", "a") == Registry.lookup("reg", "b") == []
+        again = await start_member(nursery, "reg", ("a", 3))
+        assert Registry.lookup("reg", "a") == [(again, 3)]
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_registry_stopping_normally_leaves_its_processes_alive():
+    """A registry that exits with "normal" sends no killing signal: its members live on."""
+    Recorder.exits = []
+    async with trio.open_nursery() as nursery:
+        reg = await Registry.start(nursery, keys="duplicate")
+        plain = await Untrapping.start(nursery, (reg, [("t", 1)]))
+        trapping = await Recorder.start(nursery, (reg, [("t", 2)]))
+        assert plain is not None and trapping is not None
+        await otp.stop(reg)
+        await trio.testing.wait_all_tasks_blocked()
+        assert plain.alive and trapping.alive
+        assert Recorder.exits == [otp.Exit(reg, "normal")]
+        with pytest.raises(otp.UnknownRegistryError):
+            Registry.lookup(reg, "t")
+        nursery.cancel_scope.cancel()
+
+
 async def test_register_outside_a_process_is_refused():
     """register from plain trio code raises RuntimeError: only a process can be registered."""
     async with trio.open_nursery() as nursery:
