@@ -395,6 +395,10 @@ async def test_bad_options_and_misuse() -> None:
         RetryPolicy(on=(KeyboardInterrupt,))  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="Executor"):
         JobQueue(executor=object())  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="max_restarts must be an int >= 0, got -1"):
+        JobQueue(max_restarts=-1)
+    with pytest.raises(ValueError, match="max_seconds must be a number of seconds > 0"):
+        JobQueue(max_seconds="x")  # type: ignore[arg-type]
     queue = JobQueue()
     with pytest.raises(RuntimeError, match="not running"):
         await queue.schedule(lambda: 1)
@@ -403,6 +407,19 @@ async def test_bad_options_and_misuse() -> None:
             await queue.schedule(42)  # type: ignore[arg-type]
     with pytest.raises(RuntimeError, match="started before"):
         await queue.serve()
+
+
+async def test_open_block_exception_comes_out_as_itself(autojump_clock: trio.abc.Clock) -> None:
+    """An exception raised in the queue's block leaves ``async with`` as itself, ungrouped,
+    and the job it left running is cancelled with an answer."""
+    queue = JobQueue()
+    with pytest.raises(KeyError, match="mine"):
+        async with queue.open():
+            job = await queue.submit(sleepy, 10)
+            raise KeyError("mine")
+    assert trio.current_time() == 0
+    with pytest.raises(otp.JobCancelledError):
+        await job.wait()
 
 
 def test_retry_policy_wait_is_capped_and_jittered() -> None:

@@ -53,7 +53,7 @@ from ._gen_server import GenServer, NoReply, Ok
 from ._process import Pid, current_process
 from ._reasons import SHUTDOWN
 from ._registry import whereis
-from ._supervisor import Strategy, Supervisor
+from ._supervisor import Strategy, Supervisor, _check_intensity
 from ._task import Task
 
 T = TypeVar("T")
@@ -649,8 +649,8 @@ class JobQueue:
         self.retry = retry
         self.restart = _check_restart(restart)
         self.shutdown = _seconds("shutdown", shutdown)
-        self.max_restarts = max_restarts
-        self.max_seconds = max_seconds
+        # Checked here, not when the job supervisor starts: a bad option fails at once.
+        self.max_restarts, self.max_seconds = _check_intensity(max_restarts, max_seconds)
         self._on_event = on_event
         self._rng = random.Random(seed)
         self._jobs_name = (self, "jobs")
@@ -725,20 +725,33 @@ class JobQueue:
     async def open(self) -> AsyncIterator[JobQueue]:
         """``async with queue.open():`` runs the queue for the block; stops it (drains) after.
 
+        If the block raises (or is cancelled), the queue is cancelled at once (its
+        running jobs too; every caller still gets an answer) and the block's
+        exception comes out of the ``async with`` as itself, as from
+        :meth:`Supervisor.open <trio_otp.Supervisor.open>`.
+
         Raises:
             ExecutorStartError: the executor could not start (raised as itself).
+            ChildStartError: the queue's supervision tree could not start (as itself).
         """
-        error: Exception | None = None
+        error: BaseException | None = None
         async with trio.open_nursery() as nursery:
             try:
                 await nursery.start(self.serve)
             except Exception as exc:  # a start error is raised as itself, ungrouped
+                while isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1:
+                    exc = exc.exceptions[0]  # one error, wrapped by serve's nursery
                 error = exc
             else:
-                # If the block raises, the nursery cancels the queue: serve's cleanup
-                # still answers every caller. Otherwise the queue drains.
-                yield self
-                await self.stop()
+                try:
+                    yield self
+                except BaseException as exc:
+                    # serve's cleanup still answers every caller; the block's own
+                    # exception is raised outside the nursery, ungrouped.
+                    error = exc
+                    nursery.cancel_scope.cancel()
+                else:
+                    await self.stop()
         if error is not None:
             raise error
 
