@@ -191,14 +191,17 @@ async def test_a_registry_crash_takes_its_registered_processes_with_it():
         )
         trapping = await Recorder.start(nursery, ("reg", [("b", 2)]))
         by_via = await Room.start(nursery, "room", name=Registry.via("reg", "room"))
-        assert plain is not None and trapping is not None and by_via is not None
+        assert plain is not None
+        assert trapping is not None
+        assert by_via is not None
         otp.exit(old, "kill")  # the registry dies with "killed"
         with trio.fail_after(1):
             assert await plain.wait_exited() == "killed"
         await trio.testing.wait_all_tasks_blocked()
         assert otp.whereis("reg") not in (None, old)  # restarted by its supervisor
         assert Recorder.exits == [otp.Exit(old, "killed")]
-        assert trapping.alive and by_via.alive  # they trap: the Exit is theirs to handle
+        assert trapping.alive
+        assert by_via.alive
         assert await otp.call(by_via, "state") == ["room", ("info", otp.Exit(old, "killed"))]
         assert Registry.lookup("reg", "a") == Registry.lookup("reg", "b") == []
         again = await start_member(nursery, "reg", ("a", 3))
@@ -213,10 +216,12 @@ async def test_a_registry_stopping_normally_leaves_its_processes_alive():
         reg = await Registry.start(nursery, keys="duplicate")
         plain = await Untrapping.start(nursery, (reg, [("t", 1)]))
         trapping = await Recorder.start(nursery, (reg, [("t", 2)]))
-        assert plain is not None and trapping is not None
+        assert plain is not None
+        assert trapping is not None
         await otp.stop(reg)
         await trio.testing.wait_all_tasks_blocked()
-        assert plain.alive and trapping.alive
+        assert plain.alive
+        assert trapping.alive
         assert Recorder.exits == [otp.Exit(reg, "normal")]
         with pytest.raises(otp.UnknownRegistryError):
             Registry.lookup(reg, "t")

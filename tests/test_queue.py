@@ -413,10 +413,16 @@ async def test_open_block_exception_comes_out_as_itself(autojump_clock: trio.abc
     """An exception raised in the queue's block leaves ``async with`` as itself, ungrouped,
     and the job it left running is cancelled with an answer."""
     queue = JobQueue()
-    with pytest.raises(KeyError, match="mine"):
+    jobs: list[otp.JobHandle[Any]] = []
+
+    async def block() -> None:
         async with queue.open():
-            job = await queue.submit(sleepy, 10)
+            jobs.append(await queue.submit(sleepy, 10))
             raise KeyError("mine")
+
+    with pytest.raises(KeyError, match="mine"):
+        await block()
+    (job,) = jobs
     assert trio.current_time() == 0
     with pytest.raises(otp.JobCancelledError):
         await job.wait()
