@@ -381,6 +381,33 @@ async def test_job_supervisor_giving_up_answers_callers(autojump_clock: trio.abc
         assert await queue.schedule(lambda: "after") == "after"
 
 
+async def test_a_job_never_admitted_gets_job_refused_error(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """A caller waiting for room when the queue's server restarts gets JobRefusedError
+    (its job never ran), while the lost running job's caller gets JobLostError."""
+    lossy = LossyExecutor(4)  # four crashes: the job supervisor gives up
+    async with JobQueue(lossy, restart="transient", max_running=1, max_queued=0).open() as queue:
+        errors: dict[str, Exception] = {}
+
+        async def caller(key: str) -> None:
+            with pytest.raises(otp.JobQueueError) as info:
+                await queue.schedule(lambda: key)
+            errors[key] = info.value
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(caller, "crashing")
+            await trio.testing.wait_all_tasks_blocked()
+            nursery.start_soon(caller, "waiter")
+        assert type(errors["crashing"]) is otp.JobLostError
+        refused = errors["waiter"]
+        assert type(refused) is otp.JobRefusedError
+        assert "it never ran, so scheduling it again is safe" in str(refused)
+        assert isinstance(refused, otp.JobError)
+        assert lossy.runs == 4  # the waiter's job never reached the executor
+        assert await queue.schedule(lambda: "again") == "again"
+
+
 async def test_bad_options_and_misuse() -> None:
     """Bad options and misuse raise clear errors."""
     with pytest.raises(ValueError, match="max_running"):

@@ -43,6 +43,7 @@ from ._exceptions import (
     JobCancelledError,
     JobLostError,
     JobQueueError,
+    JobRefusedError,
     JobTimeoutError,
     QueueFullError,
     QueueStoppedError,
@@ -867,6 +868,8 @@ class JobQueue:
             QueueFullError: the queue is full and ``on_full`` is ``"fail"``.
             QueueStoppedError: the queue is stopping or stopped.
             JobNotPicklableError: the executor ships jobs and this one cannot be pickled.
+            JobRefusedError: the queue's server restarted before admitting the job
+                (it never ran; schedule it again).
             JobTimeoutError, JobCancelledError, JobLostError, WorkerLostError: see
                 :meth:`JobHandle.wait`; or the job's own exception.
         """
@@ -921,7 +924,7 @@ class JobQueue:
     def _refused(self, job: JobHandle[Any]) -> Exception:
         if self._state != "running":
             return QueueStoppedError(self)
-        return JobLostError(job)  # the server was restarted while admitting it
+        return JobRefusedError(job)  # the server restarted before admitting it
 
     def statistics(self) -> JobQueueStatistics:
         """A snapshot of the queue's counters (see :class:`JobQueueStatistics`)."""
