@@ -123,10 +123,14 @@ class _RegistryServer(GenServer[None]):
             self._drop(pid, key)
 
     def entries(self, key: Any) -> list[Entry]:
+        try:
+            found = self.table.get(key)
+        except TypeError:
+            _check_key(key)  # an unhashable key: say so (free when the key is fine)
+            raise
         if self.unique:
-            entry = self.table.get(key)
-            return [] if entry is None else [entry]
-        holders = self.table.get(key)
+            return [] if found is None else [found]
+        holders = found
         if not holders:
             return []
         return [(pid, value) for pid, values in holders.items() for value in values]
@@ -166,7 +170,10 @@ def _check_key(key: object) -> None:
     try:
         hash(key)
     except TypeError:
-        raise TypeError(f"a registry key must be hashable (a str, a tuple…), got {key!r}") from None
+        raise TypeError(
+            f"a registry key must be hashable (a str, an int, a tuple…), got {key!r}: "
+            "use a tuple instead of a list"
+        ) from None
 
 
 @final
@@ -286,6 +293,7 @@ class Registry:
     @staticmethod
     def via(registry: object, key: object, value: object = None) -> Via:
         """A name for ``name=``, ``call`` and the rest, held in a unique registry."""
+        _check_key(key)  # a via name is hashed wherever names are looked up
         return Via(registry, key, value)
 
     @staticmethod
