@@ -284,7 +284,7 @@ async def test_not_a_registry_and_bad_arguments():
             await ask(a, "register", ["unhashable"], 1)
         with pytest.raises(TypeError, match=r"must be hashable .*got \['x'\]: use a tuple"):
             Registry.lookup(reg, ["x"])
-        with pytest.raises(TypeError, match="must be hashable .* use a tuple"):
+        with pytest.raises(TypeError, match=r"must be hashable .* use a tuple"):
             Registry.via(reg, ["x"])  # before it can reach start, whereis or call
         with pytest.raises(ValueError, match="needs a unique registry"):
             await ask(a, "update", "k", str)
