@@ -138,11 +138,15 @@ async def test_entries_vanish_when_the_process_crashes():
 
 
 async def test_a_crash_frees_the_key_before_anyone_can_look():
-    """No task ever sees a stale entry: the key is free in the same step the process exits."""
+    """No task ever sees a stale entry: the key is free in the same step the process crashes."""
     seen: list[Any] = []
     async with trio.open_nursery() as nursery:
         await Registry.start(nursery, keys="unique", name="reg")
-        a = await start_member(nursery, "reg", ("k", 1))
+        sup = await otp.DynamicSupervisor.start(nursery)
+        a = await otp.DynamicSupervisor.start_child(
+            sup, Member.child_spec(("reg", [("k", 1)]), restart="temporary")
+        )
+        assert a is not None
 
         async def watcher() -> None:
             while True:
@@ -152,7 +156,8 @@ async def test_a_crash_frees_the_key_before_anyone_can_look():
 
         nursery.start_soon(watcher)
         await trio.lowlevel.checkpoint()
-        await otp.stop(a)
+        otp.cast(a, "crash")  # handle_cast raises
+        assert isinstance(await a.wait_exited(), ValueError)
         await trio.lowlevel.checkpoint()
         assert Registry.lookup("reg", "k") == []
         assert seen
@@ -447,3 +452,30 @@ async def test_registry_under_a_supervisor():
         await otp.stop(sup)
         with pytest.raises(otp.UnknownRegistryError):
             Registry.count("reg")
+
+
+async def test_via_names_in_supervisor_management_calls():
+    """Supervisor and DynamicSupervisor management calls accept via names for the
+    supervisor, and a terminated child's via name is free at once."""
+    async with trio.open_nursery() as nursery:
+        await Registry.start(nursery, keys="unique", name="reg")
+        sup_name = Registry.via("reg", "sup")
+        await otp.Supervisor.start(nursery, [Room.child_spec("a", id="a")], name=sup_name)
+        assert [c.id for c in await otp.Supervisor.which_children(sup_name)] == ["a"]
+        await otp.Supervisor.terminate_child(sup_name, "a")
+        assert [c.pid for c in await otp.Supervisor.which_children(sup_name)] == [None]
+        assert await otp.Supervisor.restart_child(sup_name, "a") is not None
+        await otp.Supervisor.terminate_child(sup_name, "a")
+        await otp.Supervisor.delete_child(sup_name, "a")
+        assert await otp.Supervisor.which_children(sup_name) == []
+        ds_name = Registry.via("reg", "ds")
+        await otp.DynamicSupervisor.start(nursery, name=ds_name)
+        room = Registry.via("reg", "room")
+        pid = await otp.DynamicSupervisor.start_child(ds_name, Room.child_spec("r", name=room))
+        assert pid is not None
+        assert otp.whereis(room) is pid
+        await otp.DynamicSupervisor.terminate_child(ds_name, pid)
+        assert otp.whereis(room) is None
+        assert Registry.lookup("reg", "room") == []
+        assert await otp.DynamicSupervisor.which_children(ds_name) == []
+        nursery.cancel_scope.cancel()

@@ -104,7 +104,7 @@ async def test_retry_with_exponential_backoff(autojump_clock: trio.abc.Clock) ->
 
     async with JobQueue(retry=NO_JITTER, on_event=record).open() as queue:
         assert await queue.schedule(flaky) == "ok"
-        assert trio.current_time() == pytest.approx(0.3)
+        assert trio.current_time() == 0.1 + 0.2  # exact: the virtual clock adds the waits
         assert queue.statistics().retries == 2
     assert events == [
         (EventKind.QUEUED, 0, ""),
@@ -134,20 +134,36 @@ async def test_retries_exhausted_and_not_matching(autojump_clock: trio.abc.Clock
 async def test_retries_do_not_count_toward_restart_intensity(
     autojump_clock: trio.abc.Clock,
 ) -> None:
-    """Forty jobs failing 30% of attempts all succeed and the job supervisor is never restarted."""
-    async with JobQueue(retry=RetryPolicy(attempts=10, wait_jitter=0)).open() as queue:
+    """Forty transient jobs failing 30% of their attempts (seeded) all succeed, and the
+    job supervisor is never restarted: retries are not restarts."""
+    import random
+
+    rng = random.Random(11)
+    failures = 0
+
+    def flaky() -> str:
+        nonlocal failures
+        if rng.random() < 0.3:
+            failures += 1
+            raise RuntimeError("flaky")
+        return "ok"
+
+    retry = RetryPolicy(attempts=10, wait_jitter=0)
+    async with JobQueue(retry=retry, restart="transient").open() as queue:
         jobs_sup = otp.whereis(queue._jobs_name)
         results = []
 
-        async def one(n: int) -> None:
-            results.append(await queue.schedule(Flaky(n % 3)))
+        async def one() -> None:
+            results.append(await queue.schedule(flaky))
 
         async with trio.open_nursery() as nursery:
-            for n in range(40):
-                nursery.start_soon(one, n)
+            for _ in range(40):
+                nursery.start_soon(one)
         assert results == ["ok"] * 40
+        assert failures > 40 * 0.3 * 0.5  # the seeded rate really failed many attempts
         assert otp.whereis(queue._jobs_name) is jobs_sup
-        assert queue.statistics().retries == sum(n % 3 for n in range(40))
+        stats = queue.statistics()
+        assert (stats.retries, stats.restarts, stats.failed) == (failures, 0, 0)
 
 
 async def test_back_pressure_waits_for_room(autojump_clock: trio.abc.Clock) -> None:
@@ -453,6 +469,29 @@ async def test_open_block_exception_comes_out_as_itself(autojump_clock: trio.abc
     assert trio.current_time() == 0
     with pytest.raises(otp.JobCancelledError):
         await job.wait()
+
+
+async def test_failed_and_cancelled_events_carry_their_reason(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """A job that fails for good emits FAILED with its exception; a cancelled one emits
+    CANCELLED with the JobCancelledError its caller gets."""
+    events: list[otp.JobEvent] = []
+    async with JobQueue(on_event=events.append).open() as queue:
+        with pytest.raises(KeyError):
+            await queue.schedule(Flaky(1, KeyError))
+        job = await queue.submit(sleepy, 10)
+        job.cancel()
+        with pytest.raises(otp.JobCancelledError) as info:
+            await job.wait()
+    failed = [e for e in events if e.kind is EventKind.FAILED]
+    cancelled = [e for e in events if e.kind is EventKind.CANCELLED]
+    assert len(failed) == 1
+    assert isinstance(failed[0].reason, KeyError)
+    assert (failed[0].attempt, failed[0].time) == (1, 0)
+    assert len(cancelled) == 1
+    assert cancelled[0].reason is info.value
+    assert (cancelled[0].job, info.value.reason) == (job, "cancelled")
 
 
 def test_retry_policy_wait_is_capped_and_jittered() -> None:
