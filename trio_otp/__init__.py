@@ -104,6 +104,7 @@ from ._reasons import Shutdown as Shutdown
 from ._reasons import is_normal_exit as is_normal_exit
 from ._registry import registered as registered
 from ._registry import whereis as whereis
+from ._request import Request as Request
 from ._supervisor import RESTARTING as RESTARTING
 from ._supervisor import ChildCounts as ChildCounts
 from ._supervisor import ChildInfo as ChildInfo
@@ -120,8 +121,7 @@ from ._timers import cancel_timer as cancel_timer
 from ._timers import read_timer as read_timer
 from ._timers import send_after as send_after
 from ._tree import render_tree as render_tree
-
-__version__ = "0.1.0"
+from ._version import __version__ as __version__
 
 # Tracebacks and reprs say ``trio_otp.X``, not ``trio_otp._module.X`` (as trio does).
 for _name, _obj in list(globals().items()):

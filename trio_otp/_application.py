@@ -30,7 +30,7 @@ import contextlib
 import logging
 import signal
 from collections.abc import Callable, Iterable
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import trio
 
@@ -113,7 +113,9 @@ async def _watch_signals(
 async def run_application(
     children: Iterable[object],
     *,
-    strategy: Strategy | str = Strategy.ONE_FOR_ONE,
+    strategy: Strategy | Literal["one_for_one", "one_for_all", "rest_for_one"] = (
+        Strategy.ONE_FOR_ONE
+    ),
     max_restarts: int = 3,
     max_seconds: float = 5,
     name: object = None,

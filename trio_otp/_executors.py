@@ -26,7 +26,7 @@ import os
 import pickle
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, Final, Protocol, final, runtime_checkable
+from typing import Any, ClassVar, Final, Protocol, final, runtime_checkable
 
 import trio
 
@@ -52,11 +52,9 @@ class Executor(Protocol):
         The queue admits at most ``min(max_running, capacity)`` jobs to run."""
         ...
 
-    @property
-    def inline(self) -> bool:
-        """True when :meth:`run` runs the body in the trio thread itself: the queue
-        then calls a plain function directly (no await, no cancel scope)."""
-        ...
+    #: True when :meth:`run` runs the body in the trio thread itself: the queue then
+    #: calls a plain function directly (no await, no cancel scope).
+    inline: ClassVar[bool]
 
     def open(self) -> AbstractAsyncContextManager[None]:
         """Start the engine for the queue's lifetime; stop it (and every worker) on exit.
@@ -104,8 +102,8 @@ class InProcessExecutor:
     jobs short, or use :class:`ProcessExecutor`).
     """
 
-    inline: Final = True
-    capacity: Final = None
+    inline: ClassVar[bool] = True
+    capacity: ClassVar[int | None] = None
 
     def __repr__(self) -> str:
         return "InProcessExecutor()"
@@ -173,7 +171,7 @@ class ProcessExecutor:
             ``"forkserver"`` or ``"fork"``.
     """
 
-    inline: Final = False
+    inline: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -191,7 +189,7 @@ class ProcessExecutor:
             raise ValueError(
                 f"worker_type must be 'spawn', 'forkserver' or 'fork', got {worker_type!r}"
             )
-        self.max_workers = max_workers or os.cpu_count() or 1
+        self.max_workers: int = max_workers or os.cpu_count() or 1
         self.idle_timeout = idle_timeout
         self.worker_type = worker_type
         self._ctx: Any = None
@@ -322,7 +320,7 @@ class RayExecutor:
         init_options: more keyword arguments for ``ray.init``.
     """
 
-    inline: Final = False
+    inline: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -338,7 +336,7 @@ class RayExecutor:
         self.max_in_flight = max_in_flight
         self.num_cpus = num_cpus
         self.connect_timeout = connect_timeout
-        self.init_options = dict(init_options or {})
+        self.init_options: dict[str, Any] = dict(init_options or {})
         self._ray: Any = None
         self._remote: Any = None
         self._limiter: trio.CapacityLimiter | None = None

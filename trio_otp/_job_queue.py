@@ -297,10 +297,11 @@ class JobHandle(Generic[T]):
     @property
     def name(self) -> str:
         """The job's name: the ``name`` option, else its function's name."""
-        if self._name is None:
+        name = self._name
+        if name is None:
             fn = self._fn
-            self._name = getattr(fn, "__qualname__", None) or repr(fn)
-        return self._name
+            name = self._name = getattr(fn, "__qualname__", None) or repr(fn)
+        return name
 
     @property
     def status(self) -> JobStatus:
@@ -577,7 +578,8 @@ class _QueueServer(GenServer["JobQueue"]):
 
 
 def _check_restart(value: object) -> Restart:
-    restart = _to_restart(value)
+    # Any value at run time: _to_restart raises ChildSpecError for a bad one.
+    restart = _to_restart(value)  # type: ignore[arg-type]
     if restart is Restart.PERMANENT:
         raise ValueError(
             "a job's restart must be 'temporary' or 'transient': a permanent job would "
@@ -635,21 +637,21 @@ class JobQueue:
         elif not isinstance(executor, Executor):
             raise TypeError(f"executor must implement trio_otp.Executor, got {executor!r}")
         self.executor: Executor = executor
-        self.max_running = _check_int("max_running", max_running, 1)
+        self.max_running: int = _check_int("max_running", max_running, 1)
         # Jobs beyond the executor's capacity would only wait for a worker: they
         # stay queued instead, so that their timeout has not begun yet.
         capacity = executor.capacity
         self._limit = max_running if capacity is None else min(max_running, capacity)
-        self.max_queued = _check_int("max_queued", max_queued, 0)
+        self.max_queued: int = _check_int("max_queued", max_queued, 0)
         if on_full not in ("wait", "fail"):
             raise ValueError(f"on_full must be 'wait' or 'fail', got {on_full!r}")
         self.on_full: OnFull = on_full
-        self.timeout = _optional_seconds("timeout", timeout)
+        self.timeout: float | None = _optional_seconds("timeout", timeout)
         if not isinstance(retry, RetryPolicy):
             raise TypeError(f"retry must be a trio_otp.RetryPolicy, got {retry!r}")
         self.retry = retry
-        self.restart = _check_restart(restart)
-        self.shutdown = _seconds("shutdown", shutdown)
+        self.restart: Restart = _check_restart(restart)
+        self.shutdown: float = _seconds("shutdown", shutdown)
         # Checked here, not when the job supervisor starts: a bad option fails at once.
         self.max_restarts, self.max_seconds = _check_intensity(max_restarts, max_seconds)
         self._on_event = on_event

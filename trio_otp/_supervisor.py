@@ -47,7 +47,7 @@ import logging
 import math
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, ClassVar, Final, final
+from typing import Any, ClassVar, Final, Literal, final
 
 import attrs
 import trio
@@ -77,7 +77,7 @@ from ._exceptions import (
     StartError,
 )
 from ._gen_server import GenServer, NoReply, Ok, Reply, Stop, _serve
-from ._process import Pid
+from ._process import Pid, misuse_error
 from ._reasons import NORMAL, SHUTDOWN, is_normal_exit
 
 
@@ -105,7 +105,7 @@ class ChildInfo:
     """
 
     id: object
-    pid: Any
+    pid: Pid | Literal["restarting"] | None  # RESTARTING
     type: ChildType
     modules: tuple[Any, ...]
 
@@ -170,6 +170,7 @@ _START: Final = "start_child"
 _TERMINATE: Final = "terminate_child"
 _RESTART: Final = "restart_child"
 _DELETE: Final = "delete_child"
+_OPS: Final = frozenset({_WHICH, _COUNT, _START, _TERMINATE, _RESTART, _DELETE})
 
 
 def _check_intensity(max_restarts: object, max_seconds: object) -> tuple[int, float]:
@@ -478,6 +479,17 @@ class _SupervisorServer(GenServer[None]):
     async def handle_call(
         self, request: Any, from_: From, state: None
     ) -> Reply[None] | NoReply[None]:
+        if type(request) is not tuple or len(request) != 2 or request[0] not in _OPS:
+            _reply_error(
+                from_,
+                ValueError(
+                    f"{self.pid!r} is a {self.kind_label}: it answers only its own "
+                    f"management requests, not call(sup, {request!r}). Use "
+                    "Supervisor.which_children / count_children / start_child / "
+                    "terminate_child / restart_child / delete_child (or DynamicSupervisor's)."
+                ),
+            )
+            return NoReply(None)
         try:
             value = await self._manage(request[0], request[1])
         except Exception as exc:
@@ -579,7 +591,13 @@ class _StaticSupervisor(_SupervisorServer):
         for child in self._children:
             if child.spec.id == child_id:
                 return child
-        raise ChildNotFoundError(child_id)
+        hint = ""
+        if type(child_id) is Pid:
+            hint = (
+                "a Supervisor addresses its children by id, not by handle: pass the "
+                "child spec's id, as which_children lists it"
+            )
+        raise ChildNotFoundError(child_id, hint)
 
     async def _manage(self, op: str, arg: Any) -> Any:
         if op == _WHICH:
@@ -666,7 +684,7 @@ async def _serve_shielded(
 
 def _serve_with(
     children: Iterable[object],
-    strategy: Strategy | str,
+    strategy: Strategy | Literal["one_for_one", "one_for_all", "rest_for_one"],
     max_restarts: int,
     max_seconds: float,
     name: object,
@@ -743,7 +761,9 @@ class Supervisor:
     async def serve(
         children: Iterable[object],
         *,
-        strategy: Strategy | str = Strategy.ONE_FOR_ONE,
+        strategy: Strategy | Literal["one_for_one", "one_for_all", "rest_for_one"] = (
+            Strategy.ONE_FOR_ONE
+        ),
         max_restarts: int = 3,
         max_seconds: float = 5,
         name: object = None,
@@ -761,6 +781,11 @@ class Supervisor:
             RestartIntensityError: it gave up restarting, and no supervisor
                 supervises it.
         """
+        if isinstance(children, (str, bytes, Mapping)) or not isinstance(children, Iterable):
+            raise ChildSpecError(
+                f"children must be a list of child specs, got {children!r}: pass "
+                "[] for a supervisor that starts with none, e.g. Supervisor.open([Worker])"
+            )
         specs = [to_child_spec(child) for child in children]
         check_unique_ids(specs)
         sup = _StaticSupervisor(
@@ -773,7 +798,9 @@ class Supervisor:
         nursery: trio.Nursery,
         children: Iterable[object],
         *,
-        strategy: Strategy | str = Strategy.ONE_FOR_ONE,
+        strategy: Strategy | Literal["one_for_one", "one_for_all", "rest_for_one"] = (
+            Strategy.ONE_FOR_ONE
+        ),
         max_restarts: int = 3,
         max_seconds: float = 5,
         name: object = None,
@@ -791,7 +818,9 @@ class Supervisor:
     async def open(
         children: Iterable[object],
         *,
-        strategy: Strategy | str = Strategy.ONE_FOR_ONE,
+        strategy: Strategy | Literal["one_for_one", "one_for_all", "rest_for_one"] = (
+            Strategy.ONE_FOR_ONE
+        ),
         max_restarts: int = 3,
         max_seconds: float = 5,
         name: object = None,
@@ -809,6 +838,10 @@ class Supervisor:
         block and comes out of the ``async with`` in an exception group (use
         ``except*``).
         """
+        try:
+            trio.lowlevel.current_task()
+        except RuntimeError:
+            raise misuse_error("Supervisor.open", is_async=True) from None
         error: BaseException | None = None
         owner_error: BaseException | None = None
         # The tree runs in its own scope, shielded once it has started: the owner's
@@ -844,7 +877,7 @@ class Supervisor:
         """Return ``child`` as a :class:`~trio_otp.ChildSpec`, fields overridden.
 
         OTP's ``Supervisor.child_spec/2``: ``Supervisor.child_spec((Task, fn),
-        restart="transient")`` is the seed's fix. ``child`` is any form a children
+        restart="transient")`` is the Elixir chapter's fix. ``child`` is any form a children
         list accepts. As the pair ``(Supervisor, {"children": [...], ...options})``
         in a children list, it gives the spec of a child supervisor with those
         options (id: the ``name``, else ``Supervisor``; type supervisor; shutdown
