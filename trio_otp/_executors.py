@@ -39,9 +39,9 @@ class Executor(Protocol):
 
     The queue calls :meth:`open` once for its lifetime (in the task that runs the
     queue), :meth:`check` for each job when it is scheduled, and for each attempt
-    :meth:`prepare` then :meth:`run`, inside the job's supervised task. The queue
-    runs at most :attr:`capacity` attempts at once (the rest stay queued), and a
-    job's timeout and its ``started`` event begin after :meth:`prepare`, when the
+    ``prepare`` then :meth:`run`, inside the job's supervised task. The queue
+    runs at most ``capacity`` attempts at once (the rest stay queued), and a
+    job's timeout and its ``started`` event begin after ``prepare``, when the
     body really starts: time spent waiting for a worker is never charged to a job.
     """
 
@@ -103,7 +103,10 @@ class InProcessExecutor:
     """
 
     inline: ClassVar[bool] = True
-    capacity: ClassVar[int | None] = None
+
+    @property
+    def capacity(self) -> None:
+        return None  # the queue's max_running is the only bound
 
     def __repr__(self) -> str:
         return "InProcessExecutor()"
@@ -153,7 +156,7 @@ class ProcessExecutor:
     Needs the extra ``trio_otp[parallel]`` (trio-parallel). Jobs are plain functions
     defined at module level, with picklable arguments. A worker is spawned (~0.3 s)
     the first time it is needed and after one was killed or died, in
-    :meth:`prepare`: before the job's timeout begins. (A worker that trio-parallel
+    ``prepare``: before the job's timeout begins. (A worker that trio-parallel
     retired after ``idle_timeout`` idle seconds is respawned inside the attempt.)
 
     * Application exceptions come back as their own type.

@@ -653,7 +653,9 @@ class JobQueue:
         self.restart: Restart = _check_restart(restart)
         self.shutdown: float = _seconds("shutdown", shutdown)
         # Checked here, not when the job supervisor starts: a bad option fails at once.
-        self.max_restarts, self.max_seconds = _check_intensity(max_restarts, max_seconds)
+        intensity = _check_intensity(max_restarts, max_seconds)
+        self.max_restarts: int = intensity[0]
+        self.max_seconds: float = intensity[1]
         self._on_event = on_event
         self._rng = random.Random(seed)
         self._jobs_name = (self, "jobs")
