@@ -101,6 +101,7 @@ FRAGMENT_HARNESS = """\
 import importlib.util, logging, logging.config, sys
 import trio, trio.testing
 import trio_otp as otp
+import trio_otp as _harness_otp  # the harness's own name: a fragment may import otp itself
 from trio_otp import DynamicSupervisor, Supervisor, Task
 
 spec = importlib.util.spec_from_file_location("job_queue", {job_queue!r})
@@ -128,6 +129,18 @@ trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0))
 """
 
 
+def _outer_statements(tree: ast.AST) -> list[ast.AST]:
+    """The nodes of a fragment outside function and class bodies (whose names are local)."""
+    out: list[ast.AST] = []
+    todo = [tree]
+    while todo:
+        node = todo.pop()
+        out.append(node)
+        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
+            todo.extend(ast.iter_child_nodes(node))
+    return out
+
+
 @pytest.mark.parametrize(
     "code", [c for _, _, c in BLOCKS if kind(c) == "fragment"], ids=lambda c: c[:40]
 )
@@ -138,7 +151,9 @@ def test_docs_fragment_runs(code: str) -> None:
         job_queue=str(ROOT / "examples" / "job_queue.py"),
         setup=textwrap.indent(SETUPS[code], "    "),
         # A process, so that the fragment may use self(), unless it opens its own.
-        process="if True:" if "otp.mailbox()" in code else "async with otp.mailbox() as inbox:",
+        process="if True:"
+        if "otp.mailbox()" in code
+        else "async with _harness_otp.mailbox() as inbox:",
         body=textwrap.indent(code, "        "),
     )
     done = subprocess.run(
@@ -148,7 +163,7 @@ def test_docs_fragment_runs(code: str) -> None:
     # Every name the fragment assigns was bound: it ran to its end.
     assigned = {
         t.id
-        for node in ast.walk(ast.parse(code))
+        for node in _outer_statements(ast.parse(code))
         if isinstance(node, ast.Assign)
         for t in node.targets
         if isinstance(t, ast.Name)

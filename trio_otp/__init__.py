@@ -56,6 +56,7 @@ from ._exceptions import StartError as StartError
 from ._exceptions import SupervisorError as SupervisorError
 from ._exceptions import TaskExit as TaskExit
 from ._exceptions import TaskTimeout as TaskTimeout
+from ._exceptions import TelemetryHandlerExistsError as TelemetryHandlerExistsError
 from ._exceptions import UnknownRegistryError as UnknownRegistryError
 from ._exceptions import WorkerLostError as WorkerLostError
 from ._executors import Executor as Executor
@@ -116,6 +117,12 @@ from ._task import TaskResult as TaskResult
 from ._task_supervisor import TaskSupervisor as TaskSupervisor
 from ._task_supervisor import await_many as await_many
 from ._task_supervisor import yield_many as yield_many
+from ._telemetry import TelemetryHandler as TelemetryHandler
+from ._telemetry import attach_many_telemetry as attach_many_telemetry
+from ._telemetry import attach_telemetry as attach_telemetry
+from ._telemetry import detach_telemetry as detach_telemetry
+from ._telemetry import execute_telemetry as execute_telemetry
+from ._telemetry import list_telemetry_handlers as list_telemetry_handlers
 from ._timers import TimerRef as TimerRef
 from ._timers import cancel_timer as cancel_timer
 from ._timers import read_timer as read_timer

@@ -25,6 +25,7 @@ import outcome
 import trio
 from trio.lowlevel import Abort, current_task, reschedule, wait_task_rescheduled
 
+from . import _telemetry
 from ._deadlines import arm
 from ._exceptions import (
     CalleeExit,
@@ -269,6 +270,8 @@ async def call(server: Server, request: Any, timeout: float | None = DEFAULT_TIM
     if timeout is not None:
         arm(slot, timeout)  # the deadline covers the enqueue too
     pid._post((CALL, request, slot))
+    if _telemetry.listening:  # the call's start/stop events (nothing else when off)
+        return await _telemetry.call_span(server, pid, request, timeout, slot._abort)
     return await wait_task_rescheduled(slot._abort)
 
 

@@ -731,3 +731,25 @@ class ReceiveTimeout(OTPError, TooSlowError):
 
     def __str__(self) -> str:
         return f"no matching message within {self.timeout:g} s"
+
+
+class TelemetryHandlerExistsError(OTPError, ValueError):
+    """Raised by :func:`~trio_otp.attach_telemetry` (and ``attach_many_telemetry``) when
+    a handler with the same id is attached already.
+
+    ``:telemetry.attach``'s ``{:error, :already_exists}``. Detach the old handler
+    first (:func:`~trio_otp.detach_telemetry`), or pick another id.
+
+    Attributes:
+        handler_id: the id that is taken.
+    """
+
+    def __init__(self, handler_id: object) -> None:
+        super().__init__(handler_id)
+        self.handler_id = handler_id
+
+    def __str__(self) -> str:
+        return (
+            f"a telemetry handler with id {self.handler_id!r} is attached already: "
+            "detach it first (detach_telemetry) or use another id"
+        )

@@ -231,7 +231,12 @@ class GenServer(Generic[S]):
             self.process_kind,
             _reports.label(self.pid),
             message,
-            extra={"otp_pid": self.pid},
+            extra={
+                "otp_event": _reports.EVENT_UNEXPECTED_MESSAGE,
+                "otp_pid": self.pid,
+                "otp_reason": None,
+                "otp_message": message,
+            },
         )
         return NoReply(state)
 
@@ -313,6 +318,11 @@ class GenServer(Generic[S]):
         OTP's ``GenServer.start_link``: the server is linked to the nursery, so an
         abnormal exit raises into it. ``None`` if ``init`` returned :class:`Ignore`.
         ``arg`` (passed to ``init``) and ``name`` default to ``None``; see :meth:`serve`.
+
+        If ``nursery`` is cancelled, the server is cancelled with it (exit reason
+        ``"killed"``): ``terminate`` does not run, for a plain nursery gives it no
+        ``shutdown`` budget. Start it under a supervisor when ``terminate`` must run
+        (see :doc:`design`).
         """
         pid: Pid | None = await nursery.start(functools.partial(cls.serve, arg, name=name))
         return pid

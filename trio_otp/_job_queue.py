@@ -35,6 +35,7 @@ from typing import Any, Final, Generic, Literal, TypeVar, final
 import attrs
 import trio
 
+from . import _reports
 from ._call import From, _reply_error, call, cast, reply, stop
 from ._child_spec import Restart, _to_restart
 from ._dynamic_supervisor import DynamicSupervisor
@@ -1014,9 +1015,17 @@ class JobQueue:
         event = JobEvent(kind, job, job._attempts, reason, trio.current_time())
         try:
             hook(event)
-        except Exception:
+        except Exception as exc:
             logger.exception(
-                "the on_event hook of %r raised on %r", self, event, extra={"otp_event": event}
+                "the on_event hook of %r raised on %r",
+                self,
+                event,
+                extra={
+                    "otp_event": _reports.EVENT_JOB_HOOK_FAILED,
+                    "otp_pid": self._server,
+                    "otp_reason": exc,
+                    "otp_job_event": event,
+                },
             )
 
 

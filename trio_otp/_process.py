@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any, Final, final
 import trio
 from trio.lowlevel import Abort, RunVar, reschedule
 
+from . import _telemetry
 from ._reasons import KILLED
 
 if TYPE_CHECKING:
@@ -163,6 +164,8 @@ class Pid:
         # The reason recorded if the process is cancelled: KILLED, unless its owner
         # asked it to shut down by cancelling (a Task does not trap exits: OTP G).
         self._cancel_reason = KILLED
+        if _telemetry.listening:
+            _telemetry.process_started(self)
         return self
 
     # -- public, read-only -------------------------------------------------------------
@@ -313,6 +316,8 @@ class Pid:
                 callback(self, reason)
         if self._exit_event is not None:
             self._exit_event.set()
+        if _telemetry.listening:
+            _telemetry.process_exited(self, reason)
 
 
 def misuse_error(what: str, *, is_async: bool = False) -> RuntimeError:

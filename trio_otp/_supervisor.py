@@ -52,7 +52,7 @@ from typing import Any, ClassVar, Final, Literal, final
 import attrs
 import trio
 
-from . import _reports
+from . import _reports, _telemetry
 from ._call import INFO, From, _reply_error, _resolve, call, stop
 from ._call import SHUTDOWN as SHUTDOWN_MSG
 from ._child import _Child, _direct_start, _is_direct, _run_child, _spawner_of
@@ -301,6 +301,8 @@ class _SupervisorServer(GenServer[None]):
                 self.pid._post((INFO, _ChildExit(child, child.gen, reason, True), None))
             else:
                 old = child.handle
+                if _telemetry.listening:
+                    self._restart_event(child, reason)
                 self._spawn(child, spawn)
                 self._replaced(child, old)
             return
@@ -333,6 +335,15 @@ class _SupervisorServer(GenServer[None]):
         self, child: _Child, reason: object, origin: _Child | None, origin_reason: object
     ) -> Stop[None]:
         self._report("caused shutdown", child, "reached_max_restart_intensity", "error", _ERROR)
+        if _telemetry.listening:
+            _telemetry.gave_up(
+                self.pid,
+                self._report_id(child),
+                reason,
+                len(self._restarts),
+                self.max_restarts,
+                self.max_seconds,
+            )
         self._gave_up = RestartIntensityError(
             self.pid,
             self._report_id(child),
@@ -374,6 +385,8 @@ class _SupervisorServer(GenServer[None]):
         """
         if self._add_restart():
             return self._give_up(child, reason, origin, origin_reason)
+        if _telemetry.listening:
+            self._restart_event(child, reason)
         failed = await self._restart_after_exit(child)
         if failed is not None:
             # OTP's try_again_restart (OTP-9549): go back to the mailbox before the
@@ -393,6 +406,11 @@ class _SupervisorServer(GenServer[None]):
                 )
             )
         return NoReply(None)
+
+    def _restart_event(self, child: _Child, reason: object) -> None:
+        _telemetry.child_restarted(
+            self.pid, self._report_id(child), child.handle, reason, len(self._restarts)
+        )
 
     def _is_current(self, child: _Child) -> bool:
         raise NotImplementedError
@@ -671,15 +689,63 @@ class _OnStarted:
 async def _serve_shielded(
     scope: trio.CancelScope,
     serve: Callable[..., Any],
+    errors: list[Exception] | None = None,
     task_status: trio.TaskStatus[Pid] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     # Not shielded while the children start: cancelling the owner then cancels the
-    # start, as any nursery.start.
+    # start, as any nursery.start. With ``errors``, the tree's own error after it
+    # started (it gave up or crashed) is kept there for the owner to raise.
     def shield() -> None:
         scope.shield = True
 
     with scope:
-        await serve(task_status=_OnStarted(task_status, shield))
+        try:
+            await serve(task_status=_OnStarted(task_status, shield))
+        except Exception as exc:
+            if errors is None or not scope.shield:
+                raise  # under open, or a start error (nursery.start raises it)
+            errors.append(exc)
+
+
+async def _own_tree(
+    serve: Callable[..., Any],
+    task_status: trio.TaskStatus[Pid] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run a tree started with ``start(nursery, ...)``, as its owner (issue 8).
+
+    The tree runs in its own nursery, shielded once started; this task waits for it
+    unshielded, so the user's nursery being cancelled (a ``move_on_after``, a
+    sibling's crash, Control-C) reaches this task only. It then stops the tree in
+    order under a shield, bounded by the tree's own shutdown budgets, and re-raises
+    the cancellation as itself. A tree that exits by itself ends this task with the
+    tree's own result, as if it ran in the user's nursery directly. Only trees
+    started by ``start`` have this task: a child supervisor (``serve``) is stopped,
+    and killed, by its parent's protocol.
+    """
+    tree_scope = trio.CancelScope()
+    errors: list[Exception] = []
+    error: BaseException | None = None  # raised as itself, outside the nursery
+    async with trio.open_nursery() as nursery:
+        try:
+            pid: Pid = await nursery.start(_serve_shielded, tree_scope, serve, errors)
+        except BaseException as exc:  # a start error, or the owner cancelled mid-start
+            error = exc
+        else:
+            task_status.started(pid)
+            try:
+                await pid.wait_exited()
+            except BaseException as exc:  # the owner is cancelled: stop the tree in order
+                error = exc
+                try:
+                    with trio.CancelScope(shield=True):
+                        await _stop_tree(pid)
+                except BaseException as during:
+                    tree_scope.cancel()  # kill what is left, never leave it running
+                    error = during
+    if errors:
+        raise errors[0]
+    if error is not None:
+        raise error
 
 
 def _serve_with(
@@ -807,10 +873,17 @@ class Supervisor:
     ) -> Pid:
         """Start a supervisor in ``nursery``; return its handle once all children started.
 
-        OTP's ``Supervisor.start_link``. See :meth:`serve` for the errors.
+        OTP's ``Supervisor.start_link``. See :meth:`serve` for the errors, which
+        reach ``nursery`` as they would from :meth:`serve` run there. If ``nursery``
+        is cancelled (an enclosing ``move_on_after``, a sibling task's crash,
+        Control-C), the tree is shut down in order first, as :meth:`open` does:
+        children in reverse start order, each ``terminate`` run within its
+        ``shutdown`` budget, shielded from that cancellation but bounded by the
+        budgets; then the cancellation goes on. (One extra task per tree waits for
+        that; a supervisor in a children list has none: its parent stops it.)
         """
         serve = _serve_with(children, strategy, max_restarts, max_seconds, name)
-        pid: Pid = await nursery.start(serve)
+        pid: Pid = await nursery.start(_own_tree, serve)
         return pid
 
     @staticmethod
