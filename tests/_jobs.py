@@ -93,3 +93,9 @@ def children_of(pid: int) -> list[int]:
             if b"resource_tracker" not in cmdline:
                 found.append(int(entry.name))
     return found
+
+
+def nap(seconds: float) -> float:
+    """Sleep ``seconds`` in the worker and return them."""
+    time.sleep(seconds)
+    return seconds

@@ -26,7 +26,7 @@ async def test_get_update_get_and_update_cast():
         assert agent.kind == "Agent"
 
 
-async def test_async_functions_run_in_the_agent():
+async def test_async_functions_run_in_the_agent(autojump_clock: Any):
     """An async function is awaited inside the agent, for init and for every operation."""
 
     async def start() -> list[int]:
@@ -39,7 +39,9 @@ async def test_async_functions_run_in_the_agent():
 
     async with trio.open_nursery() as nursery:
         agent = await Agent.start(nursery, start)
+        assert trio.current_time() == 1
         await Agent.update(agent, append)
+        assert trio.current_time() == 2
         assert await Agent.get(agent, len) == 2
         await Agent.stop(agent)
 

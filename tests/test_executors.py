@@ -91,6 +91,42 @@ async def test_timeout_kills_the_worker(tmp_path: pathlib.Path) -> None:
         )
 
 
+async def test_timeout_and_started_begin_when_a_worker_runs_the_body() -> None:
+    """With one worker, a second job waits queued (not running) for the worker, and
+    neither the wait nor the worker's spawn counts toward its timeout."""
+    events: list[tuple[otp.EventKind, int]] = []
+
+    def record(event: otp.JobEvent) -> None:
+        events.append((event.kind, event.job.id))
+
+    async with JobQueue(ProcessExecutor(1), timeout=3, on_event=record).open() as queue:
+        assert queue.statistics().max_running == 1
+        first = await queue.submit(_jobs.nap, 2)  # its timeout excludes the spawn
+        second = await queue.submit(_jobs.nap, 2)  # 2 s waiting + 2 s running > 3 s
+        stats = queue.statistics()
+        assert (stats.running, stats.queued) == (1, 1)
+        assert (first.status, second.status) == (JobStatus.RUNNING, JobStatus.QUEUED)
+        assert [await first.wait(), await second.wait()] == [2, 2]
+    assert events == [
+        (otp.EventKind.QUEUED, 1),
+        (otp.EventKind.QUEUED, 2),
+        (otp.EventKind.STARTED, 1),
+        (otp.EventKind.FINISHED, 1),
+        (otp.EventKind.STARTED, 2),
+        (otp.EventKind.FINISHED, 2),
+    ]
+
+
+def test_bad_process_executor_options_fail_at_construction() -> None:
+    """A bad worker_type or idle_timeout fails when the executor is made, saying which."""
+    with pytest.raises(ValueError, match="worker_type must be 'spawn', 'forkserver' or 'fork'"):
+        ProcessExecutor(worker_type="bogus")
+    with pytest.raises(ValueError, match="idle_timeout must be a number of seconds >= 0"):
+        ProcessExecutor(idle_timeout=-5)
+    with pytest.raises(ValueError, match="max_workers"):
+        ProcessExecutor(0)
+
+
 async def test_shutdown_with_jobs_in_flight(tmp_path: pathlib.Path) -> None:
     """Stopping the queue with jobs running kills their workers after the shutdown
     budget; every caller gets JobCancelledError and no worker is left."""

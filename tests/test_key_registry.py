@@ -138,11 +138,15 @@ async def test_entries_vanish_when_the_process_crashes():
 
 
 async def test_a_crash_frees_the_key_before_anyone_can_look():
-    """No task ever sees a stale entry: the key is free in the same step the process exits."""
+    """No task ever sees a stale entry: the key is free in the same step the process crashes."""
     seen: list[Any] = []
     async with trio.open_nursery() as nursery:
         await Registry.start(nursery, keys="unique", name="reg")
-        a = await start_member(nursery, "reg", ("k", 1))
+        sup = await otp.DynamicSupervisor.start(nursery)
+        a = await otp.DynamicSupervisor.start_child(
+            sup, Member.child_spec(("reg", [("k", 1)]), restart="temporary")
+        )
+        assert a is not None
 
         async def watcher() -> None:
             while True:
@@ -152,11 +156,80 @@ async def test_a_crash_frees_the_key_before_anyone_can_look():
 
         nursery.start_soon(watcher)
         await trio.lowlevel.checkpoint()
-        await otp.stop(a)
+        otp.cast(a, "crash")  # handle_cast raises
+        assert isinstance(await a.wait_exited(), ValueError)
         await trio.lowlevel.checkpoint()
         assert Registry.lookup("reg", "k") == []
         assert seen
         assert all(seen)
+        nursery.cancel_scope.cancel()
+
+
+class Recorder(Member):
+    """A trapping member (the GenServer default) that records its Exit messages."""
+
+    exits: list[otp.Exit] = []
+
+    async def handle_info(self, message: Any, registry: Any) -> Any:
+        if isinstance(message, otp.Exit):
+            Recorder.exits.append(message)
+        return otp.NoReply(registry)
+
+
+class Untrapping(Member):
+    """A member that does not trap exits: a linked process's crash kills it."""
+
+    trap_exit = False
+
+
+async def test_a_registry_crash_takes_its_registered_processes_with_it():
+    """A crashing registry kills its non-trapping registered processes with its reason and
+    sends trapping ones an Exit; the restarted registry is empty and the key is free."""
+    Recorder.exits = []
+    async with trio.open_nursery() as nursery:
+        await otp.Supervisor.start(nursery, [(Registry, {"keys": "unique", "name": "reg"})])
+        old = otp.whereis("reg")
+        assert old is not None
+        members = await otp.DynamicSupervisor.start(nursery)
+        plain = await otp.DynamicSupervisor.start_child(
+            members, Untrapping.child_spec(("reg", [("a", 1)]), restart="temporary")
+        )
+        trapping = await Recorder.start(nursery, ("reg", [("b", 2)]))
+        by_via = await Room.start(nursery, "room", name=Registry.via("reg", "room"))
+        assert plain is not None
+        assert trapping is not None
+        assert by_via is not None
+        otp.exit(old, "kill")  # the registry dies with "killed"
+        with trio.fail_after(1):
+            assert await plain.wait_exited() == "killed"
+        await trio.testing.wait_all_tasks_blocked()
+        assert otp.whereis("reg") not in (None, old)  # restarted by its supervisor
+        assert Recorder.exits == [otp.Exit(old, "killed")]
+        assert trapping.alive
+        assert by_via.alive
+        assert await otp.call(by_via, "state") == ["room", ("info", otp.Exit(old, "killed"))]
+        assert Registry.lookup("reg", "a") == Registry.lookup("reg", "b") == []
+        again = await start_member(nursery, "reg", ("a", 3))
+        assert Registry.lookup("reg", "a") == [(again, 3)]
+        nursery.cancel_scope.cancel()
+
+
+async def test_a_registry_stopping_normally_leaves_its_processes_alive():
+    """A registry that exits with "normal" sends no killing signal: its members live on."""
+    Recorder.exits = []
+    async with trio.open_nursery() as nursery:
+        reg = await Registry.start(nursery, keys="duplicate")
+        plain = await Untrapping.start(nursery, (reg, [("t", 1)]))
+        trapping = await Recorder.start(nursery, (reg, [("t", 2)]))
+        assert plain is not None
+        assert trapping is not None
+        await otp.stop(reg)
+        await trio.testing.wait_all_tasks_blocked()
+        assert plain.alive
+        assert trapping.alive
+        assert Recorder.exits == [otp.Exit(reg, "normal")]
+        with pytest.raises(otp.UnknownRegistryError):
+            Registry.lookup(reg, "t")
         nursery.cancel_scope.cancel()
 
 
@@ -214,6 +287,10 @@ async def test_not_a_registry_and_bad_arguments():
         a = await start_member(nursery, reg)
         with pytest.raises(TypeError, match="must be hashable"):
             await ask(a, "register", ["unhashable"], 1)
+        with pytest.raises(TypeError, match=r"must be hashable .*got \['x'\]: use a tuple"):
+            Registry.lookup(reg, ["x"])
+        with pytest.raises(TypeError, match=r"must be hashable .* use a tuple"):
+            Registry.via(reg, ["x"])  # before it can reach start, whereis or call
         with pytest.raises(ValueError, match="needs a unique registry"):
             await ask(a, "update", "k", str)
         nursery.cancel_scope.cancel()
@@ -375,3 +452,30 @@ async def test_registry_under_a_supervisor():
         await otp.stop(sup)
         with pytest.raises(otp.UnknownRegistryError):
             Registry.count("reg")
+
+
+async def test_via_names_in_supervisor_management_calls():
+    """Supervisor and DynamicSupervisor management calls accept via names for the
+    supervisor, and a terminated child's via name is free at once."""
+    async with trio.open_nursery() as nursery:
+        await Registry.start(nursery, keys="unique", name="reg")
+        sup_name = Registry.via("reg", "sup")
+        await otp.Supervisor.start(nursery, [Room.child_spec("a", id="a")], name=sup_name)
+        assert [c.id for c in await otp.Supervisor.which_children(sup_name)] == ["a"]
+        await otp.Supervisor.terminate_child(sup_name, "a")
+        assert [c.pid for c in await otp.Supervisor.which_children(sup_name)] == [None]
+        assert await otp.Supervisor.restart_child(sup_name, "a") is not None
+        await otp.Supervisor.terminate_child(sup_name, "a")
+        await otp.Supervisor.delete_child(sup_name, "a")
+        assert await otp.Supervisor.which_children(sup_name) == []
+        ds_name = Registry.via("reg", "ds")
+        await otp.DynamicSupervisor.start(nursery, name=ds_name)
+        room = Registry.via("reg", "room")
+        pid = await otp.DynamicSupervisor.start_child(ds_name, Room.child_spec("r", name=room))
+        assert pid is not None
+        assert otp.whereis(room) is pid
+        await otp.DynamicSupervisor.terminate_child(ds_name, pid)
+        assert otp.whereis(room) is None
+        assert Registry.lookup("reg", "room") == []
+        assert await otp.DynamicSupervisor.which_children(ds_name) == []
+        nursery.cancel_scope.cancel()

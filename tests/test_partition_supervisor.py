@@ -90,6 +90,14 @@ async def test_errors():
             PartitionSupervisor.partitions(ds)
         with pytest.raises(TypeError, match="cannot name a new process"):
             await Worker.start(nursery, name=PartitionSupervisor.via(sup, 1))
+        with pytest.raises(TypeError, match=r"key must be hashable .* use a tuple"):
+            PartitionSupervisor.via(sup, [1])
+        # A via through something that is not a PartitionSupervisor says so, instead
+        # of pretending that nobody is there (NoProcessError).
+        with pytest.raises(TypeError, match=r"not a PartitionSupervisor.*name or handle of a"):
+            await otp.DynamicSupervisor.start_child(
+                PartitionSupervisor.via(ds, 1), Worker.child_spec(None)
+            )
         nursery.cancel_scope.cancel()
 
 

@@ -104,7 +104,7 @@ async def test_retry_with_exponential_backoff(autojump_clock: trio.abc.Clock) ->
 
     async with JobQueue(retry=NO_JITTER, on_event=record).open() as queue:
         assert await queue.schedule(flaky) == "ok"
-        assert trio.current_time() == pytest.approx(0.3)
+        assert trio.current_time() == 0.1 + 0.2  # exact: the virtual clock adds the waits
         assert queue.statistics().retries == 2
     assert events == [
         (EventKind.QUEUED, 0, ""),
@@ -134,20 +134,36 @@ async def test_retries_exhausted_and_not_matching(autojump_clock: trio.abc.Clock
 async def test_retries_do_not_count_toward_restart_intensity(
     autojump_clock: trio.abc.Clock,
 ) -> None:
-    """Forty jobs failing 30% of attempts all succeed and the job supervisor is never restarted."""
-    async with JobQueue(retry=RetryPolicy(attempts=10, wait_jitter=0)).open() as queue:
+    """Forty transient jobs failing 30% of their attempts (seeded) all succeed, and the
+    job supervisor is never restarted: retries are not restarts."""
+    import random
+
+    rng = random.Random(11)
+    failures = 0
+
+    def flaky() -> str:
+        nonlocal failures
+        if rng.random() < 0.3:
+            failures += 1
+            raise RuntimeError("flaky")
+        return "ok"
+
+    retry = RetryPolicy(attempts=10, wait_jitter=0)
+    async with JobQueue(retry=retry, restart="transient").open() as queue:
         jobs_sup = otp.whereis(queue._jobs_name)
         results = []
 
-        async def one(n: int) -> None:
-            results.append(await queue.schedule(Flaky(n % 3)))
+        async def one() -> None:
+            results.append(await queue.schedule(flaky))
 
         async with trio.open_nursery() as nursery:
-            for n in range(40):
-                nursery.start_soon(one, n)
+            for _ in range(40):
+                nursery.start_soon(one)
         assert results == ["ok"] * 40
+        assert failures > 40 * 0.3 * 0.5  # the seeded rate really failed many attempts
         assert otp.whereis(queue._jobs_name) is jobs_sup
-        assert queue.statistics().retries == sum(n % 3 for n in range(40))
+        stats = queue.statistics()
+        assert (stats.retries, stats.restarts, stats.failed) == (failures, 0, 0)
 
 
 async def test_back_pressure_waits_for_room(autojump_clock: trio.abc.Clock) -> None:
@@ -177,6 +193,33 @@ async def test_back_pressure_waits_for_room(autojump_clock: trio.abc.Clock) -> N
         assert [await h.wait() for h in (a, b, got[0])] == ["a", "b", "c"]
         assert order == ["a", "b", "c"]
         assert trio.current_time() == 3
+
+
+async def test_callers_that_give_up_waiting_leave_no_entry(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """10,000 callers that give up waiting for room in a full queue leave no entry behind."""
+    async with JobQueue(max_running=1, max_queued=0).open() as queue:
+        blocker = await queue.submit(sleepy, 1000)
+        for _ in range(10_000):
+            with trio.move_on_after(0.001):
+                await queue.submit(sleepy, 1)
+            assert len(queue._waiting) == 0
+        assert queue.statistics().waiting == 0
+        # The one caller still waiting is admitted first when the slot frees up.
+        async with trio.open_nursery() as nursery:
+            got: list[otp.JobHandle[Any]] = []
+
+            async def waiter() -> None:
+                got.append(await queue.submit(sleepy, 1, "late"))
+
+            nursery.start_soon(waiter)
+            await trio.testing.wait_all_tasks_blocked()
+            assert queue.statistics().waiting == 1
+            blocker.cancel()
+        assert await got[0].wait() == "late"
+        stats = queue.statistics()
+        assert (stats.waiting, stats.cancelled, stats.done) == (0, 1, 1)
 
 
 async def test_back_pressure_fails_at_once(autojump_clock: trio.abc.Clock) -> None:
@@ -309,10 +352,14 @@ class LossyExecutor:
     """A real executor whose workers die on the first ``losses`` attempts."""
 
     inline = False
+    capacity = None
 
     def __init__(self, losses: int) -> None:
         self.losses = losses
         self.runs = 0
+
+    async def prepare(self) -> None:
+        await trio.lowlevel.checkpoint()
 
     def open(self) -> AbstractAsyncContextManager[None]:
         @asynccontextmanager
@@ -356,6 +403,33 @@ async def test_job_supervisor_giving_up_answers_callers(autojump_clock: trio.abc
         assert await queue.schedule(lambda: "after") == "after"
 
 
+async def test_a_job_never_admitted_gets_job_refused_error(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """A caller waiting for room when the queue's server restarts gets JobRefusedError
+    (its job never ran), while the lost running job's caller gets JobLostError."""
+    lossy = LossyExecutor(4)  # four crashes: the job supervisor gives up
+    async with JobQueue(lossy, restart="transient", max_running=1, max_queued=0).open() as queue:
+        errors: dict[str, Exception] = {}
+
+        async def caller(key: str) -> None:
+            with pytest.raises(otp.JobQueueError) as info:
+                await queue.schedule(lambda: key)
+            errors[key] = info.value
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(caller, "crashing")
+            await trio.testing.wait_all_tasks_blocked()
+            nursery.start_soon(caller, "waiter")
+        assert type(errors["crashing"]) is otp.JobLostError
+        refused = errors["waiter"]
+        assert type(refused) is otp.JobRefusedError
+        assert "it never ran, so scheduling it again is safe" in str(refused)
+        assert isinstance(refused, otp.JobError)
+        assert lossy.runs == 4  # the waiter's job never reached the executor
+        assert await queue.schedule(lambda: "again") == "again"
+
+
 async def test_bad_options_and_misuse() -> None:
     """Bad options and misuse raise clear errors."""
     with pytest.raises(ValueError, match="max_running"):
@@ -370,6 +444,10 @@ async def test_bad_options_and_misuse() -> None:
         RetryPolicy(on=(KeyboardInterrupt,))  # type: ignore[arg-type]
     with pytest.raises(TypeError, match="Executor"):
         JobQueue(executor=object())  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="max_restarts must be an int >= 0, got -1"):
+        JobQueue(max_restarts=-1)
+    with pytest.raises(ValueError, match="max_seconds must be a number of seconds > 0"):
+        JobQueue(max_seconds="x")  # type: ignore[arg-type]
     queue = JobQueue()
     with pytest.raises(RuntimeError, match="not running"):
         await queue.schedule(lambda: 1)
@@ -378,6 +456,48 @@ async def test_bad_options_and_misuse() -> None:
             await queue.schedule(42)  # type: ignore[arg-type]
     with pytest.raises(RuntimeError, match="started before"):
         await queue.serve()
+
+
+async def test_open_block_exception_comes_out_as_itself(autojump_clock: trio.abc.Clock) -> None:
+    """An exception raised in the queue's block leaves ``async with`` as itself, ungrouped,
+    and the job it left running is cancelled with an answer."""
+    queue = JobQueue()
+    jobs: list[otp.JobHandle[Any]] = []
+
+    async def block() -> None:
+        async with queue.open():
+            jobs.append(await queue.submit(sleepy, 10))
+            raise KeyError("mine")
+
+    with pytest.raises(KeyError, match="mine"):
+        await block()
+    (job,) = jobs
+    assert trio.current_time() == 0
+    with pytest.raises(otp.JobCancelledError):
+        await job.wait()
+
+
+async def test_failed_and_cancelled_events_carry_their_reason(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """A job that fails for good emits FAILED with its exception; a cancelled one emits
+    CANCELLED with the JobCancelledError its caller gets."""
+    events: list[otp.JobEvent] = []
+    async with JobQueue(on_event=events.append).open() as queue:
+        with pytest.raises(KeyError):
+            await queue.schedule(Flaky(1, KeyError))
+        job = await queue.submit(sleepy, 10)
+        job.cancel()
+        with pytest.raises(otp.JobCancelledError) as info:
+            await job.wait()
+    failed = [e for e in events if e.kind is EventKind.FAILED]
+    cancelled = [e for e in events if e.kind is EventKind.CANCELLED]
+    assert len(failed) == 1
+    assert isinstance(failed[0].reason, KeyError)
+    assert (failed[0].attempt, failed[0].time) == (1, 0)
+    assert len(cancelled) == 1
+    assert cancelled[0].reason is info.value
+    assert (cancelled[0].job, info.value.reason) == (job, "cancelled")
 
 
 def test_retry_policy_wait_is_capped_and_jittered() -> None:

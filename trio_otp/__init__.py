@@ -42,6 +42,7 @@ from ._exceptions import JobError as JobError
 from ._exceptions import JobLostError as JobLostError
 from ._exceptions import JobNotPicklableError as JobNotPicklableError
 from ._exceptions import JobQueueError as JobQueueError
+from ._exceptions import JobRefusedError as JobRefusedError
 from ._exceptions import JobTimeoutError as JobTimeoutError
 from ._exceptions import MaxChildrenError as MaxChildrenError
 from ._exceptions import NoProcessError as NoProcessError

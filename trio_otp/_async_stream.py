@@ -31,6 +31,8 @@ from typing import Any, Literal, final
 import trio
 
 from ._exceptions import TaskTimeout
+from ._monitors import _kill
+from ._reasons import SHUTDOWN
 from ._task import AsyncTask, _run
 
 OnTimeout = Literal["exit", "kill_task"]
@@ -186,9 +188,9 @@ class AsyncStream:
         finally:
             if pid.alive:
                 # Timed out, or the consumer left: the job must not outlive the stream.
-                from ._task_supervisor import _shutdown_now
-
-                _shutdown_now(pid)
+                # A Task does not trap exits: it stops at once, as its supervisor
+                # would stop it (its kill switch is its supervisor's child record).
+                _kill(pid, SHUTDOWN)
         if scope.cancelled_caught:
             self._timed_out(job)
             return

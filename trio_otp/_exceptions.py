@@ -632,6 +632,22 @@ class JobLostError(JobError):
         return f"{self.job!r} was lost: its job supervisor gave up{cause}"
 
 
+class JobRefusedError(JobError):
+    """Raised to a caller whose job was never admitted: it never ran.
+
+    The queue's server was restarted (after the job supervisor gave up) while the
+    request to schedule the job waited for it (in its mailbox, or for room in a full
+    queue), so the job was neither queued nor started: no attempt of it ran
+    anywhere, and it is safe to schedule it again.
+    """
+
+    def __str__(self) -> str:
+        return (
+            f"{self.job!r} was not admitted (the queue's server restarted before admitting "
+            "it): it never ran, so scheduling it again is safe"
+        )
+
+
 class WorkerLostError(JobQueueError):
     """Raised by an executor when the worker running a job died: a crash reason.
 

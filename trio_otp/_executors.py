@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import inspect
+import math
 import os
 import pickle
 from collections.abc import AsyncIterator, Callable
@@ -37,9 +38,19 @@ class Executor(Protocol):
     """Where a job's body runs: the protocol every executor implements.
 
     The queue calls :meth:`open` once for its lifetime (in the task that runs the
-    queue), :meth:`check` for each job when it is scheduled, and :meth:`run` for
-    each attempt, inside the job's supervised task and its cancel scopes.
+    queue), :meth:`check` for each job when it is scheduled, and for each attempt
+    ``prepare`` then :meth:`run`, inside the job's supervised task. The queue
+    runs at most ``capacity`` attempts at once (the rest stay queued), and a
+    job's timeout and its ``started`` event begin after ``prepare``, when the
+    body really starts: time spent waiting for a worker is never charged to a job.
     """
+
+    @property
+    def capacity(self) -> int | None:
+        """Bodies this executor runs at once, or ``None`` for no bound of its own.
+
+        The queue admits at most ``min(max_running, capacity)`` jobs to run."""
+        ...
 
     #: True when :meth:`run` runs the body in the trio thread itself: the queue then
     #: calls a plain function directly (no await, no cancel scope).
@@ -51,6 +62,11 @@ class Executor(Protocol):
         Raises:
             ExecutorStartError: the engine is missing or cannot start or be reached.
         """
+        ...
+
+    async def prepare(self) -> None:
+        """Get a worker ready for one attempt (spawn it if need be), before the job's
+        timeout begins. Cancellable; a no-op for executors that need nothing."""
         ...
 
     def check(self, fn: Callable[..., Any], args: tuple[Any, ...], name: str) -> None:
@@ -88,8 +104,15 @@ class InProcessExecutor:
 
     inline: ClassVar[bool] = True
 
+    @property
+    def capacity(self) -> None:
+        return None  # the queue's max_running is the only bound
+
     def __repr__(self) -> str:
         return "InProcessExecutor()"
+
+    async def prepare(self) -> None:
+        await trio.lowlevel.checkpoint()
 
     def open(self) -> AbstractAsyncContextManager[None]:
         return _nothing()
@@ -131,8 +154,10 @@ class ProcessExecutor:
     """Run bodies in trio-parallel worker processes: all cores of one host.
 
     Needs the extra ``trio_otp[parallel]`` (trio-parallel). Jobs are plain functions
-    defined at module level, with picklable arguments; the first job may wait
-    ~0.3 s for a worker to spawn.
+    defined at module level, with picklable arguments. A worker is spawned (~0.3 s)
+    the first time it is needed and after one was killed or died, in
+    ``prepare``: before the job's timeout begins. (A worker that trio-parallel
+    retired after ``idle_timeout`` idle seconds is respawned inside the attempt.)
 
     * Application exceptions come back as their own type.
     * A worker that dies (``os._exit``, a signal, a segfault) raises
@@ -160,12 +185,27 @@ class ProcessExecutor:
     ) -> None:
         if max_workers is not None:
             _check_positive("max_workers", max_workers)
+        idle: object = idle_timeout
+        if isinstance(idle, bool) or not isinstance(idle, (int, float)) or not idle >= 0:
+            raise ValueError(f"idle_timeout must be a number of seconds >= 0, got {idle_timeout!r}")
+        if worker_type not in _WORKER_TYPES:
+            raise ValueError(
+                f"worker_type must be 'spawn', 'forkserver' or 'fork', got {worker_type!r}"
+            )
         self.max_workers: int = max_workers or os.cpu_count() or 1
         self.idle_timeout = idle_timeout
         self.worker_type = worker_type
         self._ctx: Any = None
-        self._limiter: trio.CapacityLimiter | None = None
+        # Our own limit is the queue's (capacity): trio-parallel's default limiter
+        # (cpu_count) must not add a second, hidden wait inside the job's timeout.
+        self._limiter = trio.CapacityLimiter(math.inf)
         self._broken: type[BaseException] = RuntimeError
+        self._busy = 0  # bodies running now
+        self._warm = 0  # workers spawned and believed alive (idle or busy)
+
+    @property
+    def capacity(self) -> int:
+        return self.max_workers
 
     def __repr__(self) -> str:
         return f"ProcessExecutor(max_workers={self.max_workers})"
@@ -178,14 +218,9 @@ class ProcessExecutor:
             raise ExecutorStartError(
                 self, None, "trio-parallel is not installed: pip install 'trio_otp[parallel]'"
             ) from exc
-        try:
-            worker_type = trio_parallel.WorkerType[self.worker_type.upper()]
-        except KeyError:
-            raise ValueError(
-                f"worker_type must be 'spawn', 'forkserver' or 'fork', got {self.worker_type!r}"
-            ) from None
+        worker_type = trio_parallel.WorkerType[self.worker_type.upper()]
         self._broken = trio_parallel.BrokenWorkerError
-        self._limiter = trio.CapacityLimiter(self.max_workers)
+        self._busy = self._warm = 0
         async with trio_parallel.open_worker_context(
             idle_timeout=self.idle_timeout, worker_type=worker_type
         ) as ctx:
@@ -201,13 +236,42 @@ class ProcessExecutor:
     def check(self, fn: Callable[..., Any], args: tuple[Any, ...], name: str) -> None:
         _check_shippable(self, fn, args, name, pickle.dumps)
 
+    async def prepare(self) -> None:
+        if self._ctx is None:
+            raise RuntimeError(f"{self!r} is not open: run jobs through a JobQueue")
+        if self._warm > self._busy:
+            await trio.lowlevel.checkpoint()
+            return
+        # No idle worker: spawn one with an empty job; it goes back to the context's
+        # pool, where the attempt's run_sync finds it.
+        await self._ctx.run_sync(_noop, kill_on_cancel=True, limiter=self._limiter)
+        self._warm += 1
+
     async def run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
         if self._ctx is None:
             raise RuntimeError(f"{self!r} is not open: run jobs through a JobQueue")
+        self._busy += 1
+        lost = True  # killed on cancel, or died
         try:
-            return await self._ctx.run_sync(fn, *args, kill_on_cancel=True, limiter=self._limiter)
+            result = await self._ctx.run_sync(fn, *args, kill_on_cancel=True, limiter=self._limiter)
+            lost = False
+            return result
         except self._broken as exc:
             raise WorkerLostError(self, f"worker process died ({exc})") from exc
+        except Exception:
+            lost = False  # the job raised: its worker lives on
+            raise
+        finally:
+            self._busy -= 1
+            if lost:
+                self._warm = max(0, self._warm - 1)
+
+
+def _noop() -> None:
+    """The empty job that spawns a worker ahead of an attempt."""
+
+
+_WORKER_TYPES: Final = ("spawn", "forkserver", "fork")
 
 
 def _call(fn: Callable[..., Any], *args: Any) -> Any:
@@ -283,6 +347,14 @@ class RayExecutor:
 
     def __repr__(self) -> str:
         return f"RayExecutor(address={self.address or 'local'!r})"
+
+    @property
+    def capacity(self) -> int:
+        return self.max_in_flight
+
+    async def prepare(self) -> None:
+        # Ray places and starts workers itself, inside the cluster.
+        await trio.lowlevel.checkpoint()
 
     @asynccontextmanager
     async def _open(self) -> AsyncIterator[None]:

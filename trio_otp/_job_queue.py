@@ -44,6 +44,7 @@ from ._exceptions import (
     JobCancelledError,
     JobLostError,
     JobQueueError,
+    JobRefusedError,
     JobTimeoutError,
     QueueFullError,
     QueueStoppedError,
@@ -54,7 +55,7 @@ from ._gen_server import GenServer, NoReply, Ok
 from ._process import Pid, current_process
 from ._reasons import SHUTDOWN
 from ._registry import whereis
-from ._supervisor import Strategy, Supervisor
+from ._supervisor import Strategy, Supervisor, _check_intensity
 from ._task import Task
 
 T = TypeVar("T")
@@ -221,7 +222,8 @@ class JobQueueStatistics:
         cancelled: jobs cancelled (by their handle or by the queue stopping).
         retries: runs again by the retry policy.
         restarts: runs again by the job supervisor (a crash of a transient job).
-        max_running: the bound on ``running``; max_queued: the bound on ``queued``.
+        max_running: the bound on ``running``: the queue's ``max_running``, or the
+            executor's capacity if smaller. max_queued: the bound on ``queued``.
     """
 
     queued: int
@@ -456,6 +458,16 @@ async def _attempts(job: JobHandle[Any], failed: BaseException | None, first: An
                         return  # cancelled by its handle meanwhile (answered already)
                 failed = None
             timeout = job._timeout
+            if first is None and not executor.inline:
+                # Get a worker ready first: neither the timeout nor STARTED covers the
+                # wait for (or the spawn of) a worker.
+                with trio.CancelScope() as scope:
+                    job._scope = scope
+                    await executor.prepare()
+                job._scope = None
+                if scope.cancelled_caught:
+                    job._cancelled("cancelled")
+                    return
             if first is None:
                 job._attempts += 1
                 if queue._on_event is not None:
@@ -586,7 +598,9 @@ class JobQueue:
     :meth:`submit` (get a :class:`JobHandle`). Options and their defaults:
 
     * ``executor``: where job bodies run. Default **InProcessExecutor()**.
-    * ``max_running``: jobs running at once. Default **1000**.
+    * ``max_running``: jobs running at once. Default **1000**. An executor with a
+      smaller capacity (worker processes, Ray's ``max_in_flight``) lowers it: jobs
+      wait for a worker in the queue, where their timeout has not begun.
     * ``max_queued``: jobs accepted and waiting for a slot. Default **10000**.
     * ``on_full``: when both are full, ``"wait"`` (default: scheduling waits for
       room) or ``"fail"`` (scheduling raises :exc:`~trio_otp.QueueFullError` at once).
@@ -625,6 +639,10 @@ class JobQueue:
             raise TypeError(f"executor must implement trio_otp.Executor, got {executor!r}")
         self.executor: Executor = executor
         self.max_running: int = _check_int("max_running", max_running, 1)
+        # Jobs beyond the executor's capacity would only wait for a worker: they
+        # stay queued instead, so that their timeout has not begun yet.
+        capacity = executor.capacity
+        self._limit = max_running if capacity is None else min(max_running, capacity)
         self.max_queued: int = _check_int("max_queued", max_queued, 0)
         if on_full not in ("wait", "fail"):
             raise ValueError(f"on_full must be 'wait' or 'fail', got {on_full!r}")
@@ -635,13 +653,20 @@ class JobQueue:
         self.retry = retry
         self.restart: Restart = _check_restart(restart)
         self.shutdown: float = _seconds("shutdown", shutdown)
-        self.max_restarts = max_restarts
-        self.max_seconds = max_seconds
+        # Checked here, not when the job supervisor starts: a bad option fails at once.
+        intensity = _check_intensity(max_restarts, max_seconds)
+        self.max_restarts: int = intensity[0]
+        self.max_seconds: float = intensity[1]
         self._on_event = on_event
         self._rng = random.Random(seed)
         self._jobs_name = (self, "jobs")
         self._queued: collections.deque[JobHandle[Any]] = collections.deque()
-        self._waiting: collections.deque[tuple[From, JobHandle[Any], bool]] = collections.deque()
+        # Callers waiting for room, in arrival order. Keyed by job, not a deque: a
+        # caller that gives up removes its own entry at once (O(1)), so entries never
+        # pile up while the queue stays full; OrderedDict pops its oldest in O(1).
+        self._waiting: collections.OrderedDict[JobHandle[Any], tuple[From, bool]] = (
+            collections.OrderedDict()
+        )
         self._active: set[JobHandle[Any]] = set()
         self._next_id = 0
         self._done = self._failed = self._cancelled = self._retries = self._restarts = 0
@@ -706,20 +731,33 @@ class JobQueue:
     async def open(self) -> AsyncIterator[JobQueue]:
         """``async with queue.open():`` runs the queue for the block; stops it (drains) after.
 
+        If the block raises (or is cancelled), the queue is cancelled at once (its
+        running jobs too; every caller still gets an answer) and the block's
+        exception comes out of the ``async with`` as itself, as from
+        :meth:`Supervisor.open <trio_otp.Supervisor.open>`.
+
         Raises:
             ExecutorStartError: the executor could not start (raised as itself).
+            ChildStartError: the queue's supervision tree could not start (as itself).
         """
-        error: Exception | None = None
+        error: BaseException | None = None
         async with trio.open_nursery() as nursery:
             try:
                 await nursery.start(self.serve)
             except Exception as exc:  # a start error is raised as itself, ungrouped
+                while isinstance(exc, ExceptionGroup) and len(exc.exceptions) == 1:
+                    exc = exc.exceptions[0]  # one error, wrapped by serve's nursery
                 error = exc
             else:
-                # If the block raises, the nursery cancels the queue: serve's cleanup
-                # still answers every caller. Otherwise the queue drains.
-                yield self
-                await self.stop()
+                try:
+                    yield self
+                except BaseException as exc:
+                    # serve's cleanup still answers every caller; the block's own
+                    # exception is raised outside the nursery, ungrouped.
+                    error = exc
+                    nursery.cancel_scope.cancel()
+                else:
+                    await self.stop()
         if error is not None:
             raise error
 
@@ -751,8 +789,9 @@ class JobQueue:
                 await self._drained.wait()
 
     def _turn_away_waiting(self) -> None:
-        while self._waiting:
-            from_, _, _ = self._waiting.popleft()
+        waiting = self._waiting
+        self._waiting = collections.OrderedDict()
+        for from_, _ in waiting.values():
             _reply_error(from_, QueueStoppedError(self))
 
     def _answer_everyone(self) -> None:
@@ -834,6 +873,8 @@ class JobQueue:
             QueueFullError: the queue is full and ``on_full`` is ``"fail"``.
             QueueStoppedError: the queue is stopping or stopped.
             JobNotPicklableError: the executor ships jobs and this one cannot be pickled.
+            JobRefusedError: the queue's server restarted before admitting the job
+                (it never ran; schedule it again).
             JobTimeoutError, JobCancelledError, JobLostError, WorkerLostError: see
                 :meth:`JobHandle.wait`; or the job's own exception.
         """
@@ -848,7 +889,10 @@ class JobQueue:
                 return await job.wait()
             raise self._refused(job) from None
         finally:
-            if job._accepted and job._status not in _FINAL:
+            if not job._accepted:
+                # Never admitted (it gave up, or was refused): forget its place in line.
+                self._waiting.pop(job, None)
+            elif job._status not in _FINAL:
                 # The caller was cancelled (by its own scope): nobody waits for the
                 # job any more, so it stops too, as a child of the caller would.
                 job.cancel()
@@ -876,12 +920,16 @@ class JobQueue:
         except CalleeExit:
             if not job._accepted:
                 raise self._refused(job) from None
+        finally:
+            if not job._accepted:
+                # The caller gave up (or was refused): forget its place in line.
+                self._waiting.pop(job, None)
         return job
 
     def _refused(self, job: JobHandle[Any]) -> Exception:
         if self._state != "running":
             return QueueStoppedError(self)
-        return JobLostError(job)  # the server was restarted while admitting it
+        return JobRefusedError(job)  # the server restarted before admitting it
 
     def statistics(self) -> JobQueueStatistics:
         """A snapshot of the queue's counters (see :class:`JobQueueStatistics`)."""
@@ -894,7 +942,7 @@ class JobQueue:
             cancelled=self._cancelled,
             retries=self._retries,
             restarts=self._restarts,
-            max_running=self.max_running,
+            max_running=self._limit,
             max_queued=self.max_queued,
         )
 
@@ -904,14 +952,16 @@ class JobQueue:
         if self._state != "running":
             _reply_error(from_, QueueStoppedError(self))
             return
-        if len(self._active) < self.max_running and not self._queued:
+        if from_.caller is None:
+            return  # the caller gave up before its request was read: nothing to admit
+        if len(self._active) < self._limit and not self._queued:
             await self._accept(job, from_, schedule, run=True)
         elif len(self._queued) < self.max_queued:
             await self._accept(job, from_, schedule, run=False)
         elif self.on_full == "fail":
-            _reply_error(from_, QueueFullError(self, self.max_running, self.max_queued))
+            _reply_error(from_, QueueFullError(self, self._limit, self.max_queued))
         else:
-            self._waiting.append((from_, job, schedule))
+            self._waiting[job] = (from_, schedule)
 
     async def _accept(self, job: JobHandle[Any], from_: From, schedule: bool, *, run: bool) -> None:
         job._accepted = True
@@ -940,15 +990,13 @@ class JobQueue:
             job._finish(JobStatus.FAILED, None, error)
 
     async def _start_next(self) -> None:
-        while self._queued and len(self._active) < self.max_running:
+        while self._queued and len(self._active) < self._limit:
             await self._run(self._queued.popleft())
         while self._waiting and (
-            len(self._active) < self.max_running or len(self._queued) < self.max_queued
+            len(self._active) < self._limit or len(self._queued) < self.max_queued
         ):
-            from_, job, schedule = self._waiting.popleft()
-            if from_.caller is None:
-                continue  # the caller gave up waiting: the job was never accepted
-            await self._accept(job, from_, schedule, run=len(self._active) < self.max_running)
+            job, (from_, schedule) = self._waiting.popitem(last=False)
+            await self._accept(job, from_, schedule, run=len(self._active) < self._limit)
 
     def _dequeue(self, job: JobHandle[Any]) -> None:
         self._queued.remove(job)

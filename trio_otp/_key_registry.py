@@ -14,6 +14,13 @@ exiting process's task, before anything else can run: a lookup never returns a
 process that has exited. When the last key of a process goes, so does its callback;
 when the registry itself exits, its tables are emptied. Nothing grows without bound.
 
+Registering links the process to the registry, as Elixir's ``Registry.register``
+does (``Process.link``): the callback above is the member's half; the registry's
+half is the exit signal every member still registered gets when the registry exits,
+with the registry's reason. A process that does not trap exits dies with it (an
+abnormal reason); one that traps gets an :class:`~trio_otp.Exit` message. So after
+a registry restart no process still believes it holds a key that is free again.
+
 Partitions (Elixir's ``partitions:``) are not offered: they exist to spread ETS
 writes across schedulers, and a trio program runs on one thread, so a partitioned
 table only adds a hash step to every operation (see docs/registry_tasks.rst).
@@ -32,6 +39,7 @@ from ._child import direct_child
 from ._child_spec import ChildSpec
 from ._exceptions import AlreadyRegisteredError, AlreadyStartedError, UnknownRegistryError
 from ._gen_server import GenServer, Ok
+from ._monitors import _signal
 from ._process import Pid, current_process
 from ._registry import _SelfResolvingName, whereis
 
@@ -66,10 +74,13 @@ class _RegistryServer(GenServer[None]):
 
     def _closed(self, pid: Pid, reason: object) -> None:
         self.closed = True
-        for member in self.by_pid:
-            member._unwatch(self)
+        members = list(self.by_pid)
         self.by_pid.clear()
         self.table.clear()
+        for member in members:
+            member._unwatch(self)
+            # The link Elixir's register makes: the registry's exit reaches its members.
+            _signal(member, pid, reason, linked=True)
 
     # -- the tables ----------------------------------------------------------------------
 
@@ -112,10 +123,14 @@ class _RegistryServer(GenServer[None]):
             self._drop(pid, key)
 
     def entries(self, key: Any) -> list[Entry]:
+        try:
+            found = self.table.get(key)
+        except TypeError:
+            _check_key(key)  # an unhashable key: say so (free when the key is fine)
+            raise
         if self.unique:
-            entry = self.table.get(key)
-            return [] if entry is None else [entry]
-        holders = self.table.get(key)
+            return [] if found is None else [found]
+        holders = found
         if not holders:
             return []
         return [(pid, value) for pid, values in holders.items() for value in values]
@@ -155,7 +170,10 @@ def _check_key(key: object) -> None:
     try:
         hash(key)
     except TypeError:
-        raise TypeError(f"a registry key must be hashable (a str, a tuple…), got {key!r}") from None
+        raise TypeError(
+            f"a registry key must be hashable (a str, an int, a tuple…), got {key!r}: "
+            "use a tuple instead of a list"
+        ) from None
 
 
 @final
@@ -275,6 +293,7 @@ class Registry:
     @staticmethod
     def via(registry: object, key: object, value: object = None) -> Via:
         """A name for ``name=``, ``call`` and the rest, held in a unique registry."""
+        _check_key(key)  # a via name is hashed wherever names are looked up
         return Via(registry, key, value)
 
     @staticmethod

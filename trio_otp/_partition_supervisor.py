@@ -62,7 +62,10 @@ def _server(sup: object) -> _PartitionSupervisorServer:
         raise NoProcessError(sup, "partitions", None)
     impl = pid._impl
     if not isinstance(impl, _PartitionSupervisorServer):
-        raise TypeError(f"{sup!r} is not a PartitionSupervisor: it is {pid!r}")
+        raise TypeError(
+            f"{sup!r} is not a PartitionSupervisor: it is {pid!r}; give "
+            "PartitionSupervisor functions and via() the name or handle of a PartitionSupervisor"
+        )
     return impl
 
 
@@ -83,9 +86,11 @@ class PartitionVia(_SelfResolvingName):
 
     def _whereis(self) -> Pid | None:
         try:
-            return _server(self.supervisor).route(self.key)
-        except (NoProcessError, TypeError):
-            return None
+            server = _server(self.supervisor)
+        except NoProcessError:
+            return None  # nobody by that name: callers raise NoProcessError, as for any name
+        # A process that is not a PartitionSupervisor: _server's TypeError says so.
+        return server.route(self.key)
 
     def _register(self, pid: Pid) -> None:
         raise TypeError(f"{self!r} routes to a partition; it cannot name a new process")
@@ -176,7 +181,19 @@ class PartitionSupervisor:
 
     @staticmethod
     def via(supervisor: object, key: object) -> PartitionVia:
-        """The name of the partition ``key`` routes to."""
+        """The name of the partition ``key`` routes to.
+
+        Raises:
+            TypeError: ``key`` is not hashable (use a tuple instead of a list).
+        """
+        if type(key) is not int:
+            try:
+                hash(key)
+            except TypeError:
+                raise TypeError(
+                    f"a PartitionSupervisor key must be hashable (an int, a str, a tuple…), "
+                    f"got {key!r}: use a tuple instead of a list"
+                ) from None
         return PartitionVia(supervisor, key)
 
     @staticmethod

@@ -26,7 +26,7 @@ from ._child import _Child, direct_child, spawner, supervising, supervisor_of
 from ._child_spec import ChildSpec, ChildType, Restart, _trusted
 from ._exceptions import ChildSpecError, ProcessExit, TaskExit, TaskTimeout
 from ._messages import NO_VALUE
-from ._monitors import Ref, _monitor, demonitor
+from ._monitors import Ref, _kill, _monitor, demonitor
 from ._process import UNSET, Pid, current_process
 from ._reasons import NORMAL, SHUTDOWN, is_normal_exit
 
@@ -292,9 +292,9 @@ class AsyncTask(Generic[T]):
             ``None`` if this call stopped it.
         """
         if self.pid.alive:
-            from ._task_supervisor import _shutdown_now
-
-            _shutdown_now(self.pid)
+            # Its kill switch is its supervisor's child record: this stops it as
+            # its supervisor would (a Task does not trap exits).
+            _kill(self.pid, SHUTDOWN)
             await self.pid.wait_exited()
             if self.pid._reason == SHUTDOWN:
                 return None

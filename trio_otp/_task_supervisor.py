@@ -24,34 +24,14 @@ import trio
 
 from ._async_stream import AsyncStream, OnTimeout, _open
 from ._child_spec import ChildSpec, Restart, ShutdownValue
-from ._dynamic_supervisor import DynamicSupervisor, _DynamicSupervisorServer, _supervisor
+from ._dynamic_supervisor import DynamicSupervisor, _supervisor
 from ._exceptions import TaskExit, TaskTimeout
 from ._messages import NO_VALUE
 from ._monitors import _signal, link
 from ._process import Pid, current_process
-from ._reasons import SHUTDOWN
 from ._task import AsyncTask, Task, TaskResult
 
 T = TypeVar("T")
-
-
-def _shutdown_now(pid: Pid) -> bool:
-    """Stop a supervised task at once, as its supervisor would (reason ``shutdown``).
-
-    Returns False if ``pid`` is not (or no longer) a running task of a
-    DynamicSupervisor.
-    """
-    parent = pid._parent
-    impl = parent._impl if parent is not None else None
-    if not isinstance(impl, _DynamicSupervisorServer):
-        return False
-    child = impl._children.get(pid)
-    if child is None or not child.running:
-        return False
-    # A Task does not trap exits: it stops at once (see _SupervisorServer._ask_to_stop).
-    pid._cancel_reason = SHUTDOWN
-    child.cancel()
-    return True
 
 
 async def _wait(
