@@ -1,0 +1,120 @@
+"""The regression gate: compare a run's ratios to the floor with a committed baseline.
+
+``python -m bench --check`` runs the quick profile (no peers) and compares, for every
+trio_otp metric that has a ratio to its floor, the median ratio with the one stored in
+``bench/baseline.json``. A ratio that is worse than the baseline's by more than the
+tolerance fails the gate (exit status 1). Only ratios taken in the same repetition as
+their floor are compared, never absolute times: the machines are shared and noisy,
+and a ratio cancels most of that noise.
+
+``python -m bench --check --update-baseline`` writes the baseline from the run instead
+of comparing (see bench/README.md, "Regression gate", for when to do that).
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+BASELINE = Path(__file__).resolve().parent / "baseline.json"
+
+#: The default tolerance: a ratio may be this much worse than the baseline's (relative)
+#: before the gate fails. Set from the spread of quick runs on the project's 2-core
+#: machine (bench/README.md says how it was measured).
+TOLERANCE = 0.15
+
+
+def _key(row: dict[str, Any]) -> str:
+    return f"{row['case']} {row['metric']} vs {row['floor']}"
+
+
+def workload(key: str) -> str:
+    """The workload a baseline key belongs to: ``"W3-10k calls_per_s vs ..."`` → ``"W3"``."""
+    return key.split(" ", 1)[0].split("-", 1)[0]
+
+
+def ratios(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    """The trio_otp rows of a run summary that have a ratio to their floor.
+
+    Returns:
+        ``{"W4 jobs_per_s vs floor": {"ratio": median, "direction": "higher"}, ...}``
+    """
+    out: dict[str, dict[str, Any]] = {}
+    for row in summary["rows"]:
+        stats = row.get("ratio_to_floor")
+        if row["impl"] != "trio_otp" or not stats or row["direction"] not in ("higher", "lower"):
+            continue
+        out[_key(row)] = {"ratio": stats["median"], "direction": row["direction"]}
+    return out
+
+
+def write_baseline(summary: dict[str, Any], meta: dict[str, Any], path: Path = BASELINE) -> None:
+    """Store the run's ratios as the new baseline."""
+    doc = {
+        "about": (
+            "Ratios of trio_otp to the raw-trio floor (median over the repetitions of a "
+            "quick run). Refresh with `python -m bench --check --update-baseline` on a "
+            "quiet machine; see bench/README.md."
+        ),
+        "made": {k: meta.get(k) for k in ("started", "mode", "reps", "python", "trio", "loadavg")},
+        "ratios": ratios(summary),
+    }
+    path.write_text(json.dumps(doc, indent=1, sort_keys=True) + "\n")
+
+
+def compare(
+    summary: dict[str, Any], baseline: dict[str, Any], tolerance: float = TOLERANCE
+) -> tuple[list[str], list[str]]:
+    """Compare a run with a baseline.
+
+    A ratio where higher is better fails when it is below ``base * (1 - tolerance)``;
+    one where lower is better (times, memory) when it is above
+    ``base * (1 + tolerance)``. A metric in the baseline that the run did not measure
+    fails too (a workload that stopped working must not pass the gate silently).
+
+    Returns:
+        ``(lines, failures)``: one line per compared metric, and the failing ones.
+    """
+    now = ratios(summary)
+    lines: list[str] = []
+    failures: list[str] = []
+    for key, base in sorted(baseline["ratios"].items()):
+        if key not in now:
+            line = f"FAIL  {key}: baseline {base['ratio']:.3f}, not measured in this run"
+            lines.append(line)
+            failures.append(line)
+            continue
+        ratio = now[key]["ratio"]
+        if base["direction"] == "higher":
+            limit = base["ratio"] * (1 - tolerance)
+            bad = ratio < limit
+        else:
+            limit = base["ratio"] * (1 + tolerance)
+            bad = ratio > limit
+        change = (ratio / base["ratio"] - 1) * 100 if base["ratio"] else 0.0
+        line = (
+            f"{'FAIL' if bad else 'ok  '}  {key}: {ratio:.3f} (baseline {base['ratio']:.3f}, "
+            f"{change:+.0f}%, limit {limit:.3f}, {base['direction']} is better)"
+        )
+        lines.append(line)
+        if bad:
+            failures.append(line)
+    for key in sorted(set(now) - set(baseline["ratios"])):
+        lines.append(f"new   {key}: {now[key]['ratio']:.3f} (not in the baseline)")
+    return lines, failures
+
+
+def load_baseline(path: Path = BASELINE) -> dict[str, Any]:
+    """Read the committed baseline.
+
+    Raises:
+        SystemExit: if there is none yet, with the command that makes one.
+    """
+    if not path.exists():
+        raise SystemExit(
+            f"no baseline at {path}: make one on a quiet machine with "
+            "`python -m bench --check --update-baseline`"
+        )
+    data: dict[str, Any] = json.loads(path.read_text())
+    return data
