@@ -17,9 +17,16 @@ PYTHON = "3.11"
 
 @nox.session(python=PYTHON)
 def tests(session: nox.Session) -> None:
-    """Run the whole test suite (examples included)."""
-    session.install("-e", ".[test]")
+    """Run the whole test suite (examples included; trio-parallel executor tests too)."""
+    session.install("-e", ".[test,parallel]")
     session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def ray(session: nox.Session) -> None:
+    """The RayExecutor tests against a real local Ray and a simulated cluster (minutes)."""
+    session.install("-e", ".[test,parallel,ray]")
+    session.run("pytest", "tests/test_ray.py", *session.posargs)
 
 
 @nox.session(python=PYTHON)
@@ -53,7 +60,7 @@ def docs(session: nox.Session) -> None:
 
 @nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
-    """Benchmarks W1-W6 against the raw-Trio floors (and peers), side by side in one run.
+    """Benchmarks W1-W6, M1 (monitors), T1 (timers) against the raw-Trio floors, in one run.
 
     ``nox -s bench -- --quick`` finishes in about a minute.
     """

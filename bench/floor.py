@@ -13,6 +13,7 @@ from typing import Any
 
 import outcome
 import trio
+import trio.testing
 from trio.lowlevel import Abort, current_task, reschedule, wait_task_rescheduled
 
 from ._measure import JOB_RESULT, FlakyJobs, MemProbe, latency_stats, now, w3_metrics
@@ -394,3 +395,74 @@ async def w5(n: int, warmup: int = 50) -> Metrics:
         **latency_stats(latencies),
         "failed_pings_per_restart": tries / n,
     }
+
+
+# -- M1 / T1: hand-rolled monitors and timers ----------------------------------------------------
+
+
+class _Target:
+    """A task that tells its watchers when it ends: a hand-rolled monitor."""
+
+    __slots__ = ("watchers",)
+
+    def __init__(self) -> None:
+        self.watchers: list[tuple[object, trio.MemorySendChannel[Any]]] = []
+
+
+async def m1(n: int, warmup: int = 1000) -> Metrics:
+    """The floor of M1: each target keeps (ref, channel) pairs and sends on exit."""
+
+    async def target(me: _Target, go: trio.Event) -> None:
+        try:
+            await go.wait()
+        finally:
+            for ref, channel in me.watchers:
+                channel.send_nowait(("DOWN", ref, me, "normal"))
+
+    async def round_trip(count: int) -> float:
+        go = trio.Event()
+        send, recv = trio.open_memory_channel[Any](math.inf)
+        async with trio.open_nursery() as nursery:
+            targets = [_Target() for _ in range(count)]
+            for t in targets:
+                nursery.start_soon(target, t, go)
+            await trio.testing.wait_all_tasks_blocked()
+            t0 = now()
+            refs = set()
+            for t in targets:
+                ref = object()
+                t.watchers.append((ref, send))
+                refs.add(ref)
+            go.set()
+            for _ in range(count):
+                _, ref, _, _ = await recv.receive()
+                refs.remove(ref)
+            dt = now() - t0
+        assert not refs
+        return dt
+
+    await round_trip(warmup)
+    dt = await round_trip(n)
+    return {"seconds": dt, "downs_per_s": n / dt, "us_per_down": dt * 1e6 / n}
+
+
+async def t1(n: int, spread: float = 0.01, warmup: int = 1000) -> Metrics:
+    """The floor of T1: a task per timer that sleeps, then sends (the hand-rolled way)."""
+
+    async def timer(delay: float, i: int, send: trio.MemorySendChannel[int]) -> None:
+        await trio.sleep(delay)
+        send.send_nowait(i)
+
+    async def fire(count: int) -> float:
+        send, recv = trio.open_memory_channel[int](math.inf)
+        async with trio.open_nursery() as nursery:
+            t0 = now()
+            for i in range(count):
+                nursery.start_soon(timer, (i % 1000) * spread / 1000, i, send)
+            for _ in range(count):
+                await recv.receive()
+            return now() - t0
+
+    await fire(warmup)
+    dt = await fire(n)
+    return {"seconds": dt, "timers_per_s": n / dt, "us_per_timer": dt * 1e6 / n}

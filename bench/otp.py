@@ -277,3 +277,56 @@ async def w5(n: int, warmup: int = 50) -> Metrics:
         **latency_stats(latencies),
         "failed_pings_per_restart": tries / n,
     }
+
+
+# -- M1 / T1: process primitives (monitors, timers) ----------------------------------------------
+
+
+async def m1(n: int, warmup: int = 1000) -> Metrics:
+    """Monitor + Down round trip: a watcher monitors ``n`` live processes, they exit, and
+    it receives the ``n`` ``Down`` messages. Times the monitors and the Downs together."""
+    go = trio.Event()
+
+    async def target(task_status: trio.TaskStatus[otp.Pid] = trio.TASK_STATUS_IGNORED) -> None:
+        async with otp.mailbox() as inbox:
+            task_status.started(inbox.pid)
+            await go.wait()
+
+    async def round_trip(count: int) -> float:
+        nonlocal go
+        go = trio.Event()
+        async with trio.open_nursery() as nursery:
+            targets = [await nursery.start(target) for _ in range(count)]
+            async with otp.mailbox() as inbox:
+                t0 = now()
+                refs = {otp.monitor(pid) for pid in targets}
+                go.set()
+                for _ in range(count):
+                    down = await inbox.receive()
+                    refs.remove(down.ref)
+                dt = now() - t0
+        assert not refs
+        return dt
+
+    await round_trip(warmup)
+    dt = await round_trip(n)
+    return {"seconds": dt, "downs_per_s": n / dt, "us_per_down": dt * 1e6 / n}
+
+
+async def t1(n: int, spread: float = 0.01, warmup: int = 1000) -> Metrics:
+    """send_after firing rate: ``n`` timers to one process, due over ``spread`` seconds,
+    all received."""
+
+    async def fire(count: int) -> float:
+        async with otp.mailbox() as inbox:
+            t0 = now()
+            for i in range(count):
+                otp.send_after(inbox.pid, i, (i % 1000) * spread / 1000)
+            got = {await inbox.receive() for _ in range(count)}
+            dt = now() - t0
+            assert got == set(range(count))
+            return dt
+
+    await fire(warmup)
+    dt = await fire(n)
+    return {"seconds": dt, "timers_per_s": n / dt, "us_per_timer": dt * 1e6 / n}

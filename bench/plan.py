@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
@@ -19,6 +20,12 @@ IMPL_LABELS: dict[str, str] = {
     "floor-nowait": "floor (no wait: start_soon)",
     "floor-waited": "floor (waited starts: nursery.start)",
     "floor": "floor (plain trio)",
+    "trio_otp-jq": "trio_otp JobQueue (the component)",
+    "jq-inproc": "JobQueue, in-process",
+    "jq-parallel": "JobQueue, trio-parallel",
+    "jq-ray": "JobQueue, Ray (local)",
+    "floor-parallel": "floor (raw trio-parallel)",
+    "floor-ray": "floor (raw Ray)",
     TRIOTP: "triotp",
     ELIXIR: "Elixir (+S 1)",
 }
@@ -37,7 +44,7 @@ class Case:
     """One workload at one size, measured for each of ``impls`` once per repetition."""
 
     key: str  # e.g. "W3-100k"
-    workload: str  # "W1".."W6": what the workers dispatch on
+    workload: str  # "W1".."W7", "M1", "T1": what the workers dispatch on
     params: dict[str, Any]
     impls: tuple[str, ...]
     floor: str  # the implementation ratios are taken to
@@ -82,6 +89,19 @@ METRICS: dict[str, tuple[Metric, ...]] = {
         Metric("jobs_per_s", "jobs/s", "higher"),
         Metric("restarts", "restarts", "info"),
     ),
+    "W7": (
+        Metric("jobs_per_s", "jobs/s", "higher"),
+        Metric("lag_p99_ms", "loop lag p99 (ms)", "lower"),
+        Metric("cores", "cores the run got (2-process check)", "info"),
+    ),
+    "M1": (
+        Metric("downs_per_s", "monitor+Down round trips/s", "higher"),
+        Metric("us_per_down", "µs per monitor+Down", "lower"),
+    ),
+    "T1": (
+        Metric("timers_per_s", "send_after timers fired/s", "higher"),
+        Metric("us_per_timer", "µs per timer", "lower"),
+    ),
 }
 
 
@@ -101,6 +121,7 @@ class Check:
     op: Literal[">=", "<="]
     threshold: float
     reference: str | None  # an implementation (ratio) or None (absolute value)
+    subject: str = OTP  # the implementation judged
 
 
 @dataclass(frozen=True)
@@ -115,6 +136,9 @@ class Sizes:
     w5_n: int
     w6_clients: int
     w6_jobs: int
+    w7_n: int
+    m1_n: int
+    t1_n: int
     reps: int
     timeout: float  # seconds per measurement (W3 at 100k+ gets more)
 
@@ -130,6 +154,9 @@ FULL = Sizes(
     w5_n=1000,
     w6_clients=100,
     w6_jobs=10,
+    w7_n=200,
+    m1_n=100_000,
+    t1_n=100_000,
     reps=5,
     timeout=300.0,
 )
@@ -145,6 +172,9 @@ QUICK = Sizes(
     w5_n=300,
     w6_clients=100,
     w6_jobs=10,
+    w7_n=40,
+    m1_n=10_000,
+    t1_n=10_000,
     reps=2,
     timeout=90.0,
 )
@@ -218,7 +248,7 @@ def build_cases(sizes: Sizes, *, big: bool, peers: bool) -> list[Case]:
             "W4",
             "W4",
             {"clients": sizes.w4_clients, "jobs_each": sizes.w4_jobs},
-            (OTP, "floor", *peer_impls),
+            (OTP, "trio_otp-jq", "floor", *peer_impls),
             "floor",
             f"W4 job queue ({sizes.w4_clients} clients \u00d7 {sizes.w4_jobs} jobs)",
         ),
@@ -234,9 +264,35 @@ def build_cases(sizes: Sizes, *, big: bool, peers: bool) -> list[Case]:
             "W6",
             "W6",
             {"clients": sizes.w6_clients, "jobs_each": sizes.w6_jobs},
-            (OTP, "floor", *peer_impls),
+            (OTP, "trio_otp-jq", "floor", *peer_impls),
             "floor",
             f"W6 flaky jobs ({sizes.w6_clients * sizes.w6_jobs:,} jobs, 30% of attempts raise)",
+        ),
+        Case(
+            "W7",
+            "W7",
+            {"n": sizes.w7_n, "ms": 20},
+            ("jq-inproc", "jq-parallel", "floor-parallel", "jq-ray", "floor-ray"),
+            "jq-inproc",
+            f"W7 CPU-bound jobs ({sizes.w7_n} \u00d7 ~20 ms of pure Python, all at once)",
+        ),
+        # Process primitives (issue 9): trio_otp against the hand-rolled trio way only;
+        # the peers have no such workload.
+        Case(
+            "M1",
+            "M1",
+            {"n": sizes.m1_n},
+            (OTP, "floor"),
+            "floor",
+            f"M1 monitor + Down round trip ({sizes.m1_n:,} monitored processes exit)",
+        ),
+        Case(
+            "T1",
+            "T1",
+            {"n": sizes.t1_n},
+            (OTP, "floor"),
+            "floor",
+            f"T1 send_after firing rate ({sizes.t1_n:,} timers over 10 ms; floor: a task each)",
         ),
     ]
     return [
@@ -295,7 +351,52 @@ def build_checks(cases: list[Case]) -> list[Check]:
             checks += [
                 Check(k, "jobs_per_s", "≥ 0.6 \u00d7 floor", ">=", 0.6, "floor"),
                 Check(k, "jobs_per_s", "≥ 10 \u00d7 triotp", ">=", 10.0, TRIOTP),
+                Check(
+                    k,
+                    "jobs_per_s",
+                    "JobQueue component ≥ 0.9 \u00d7 the chapter-shaped JobQueue",
+                    ">=",
+                    0.9,
+                    OTP,
+                    "trio_otp-jq",
+                ),
             ]
+        elif case.workload == "W7":
+            cores = os.cpu_count() or 1
+            checks += [
+                Check(
+                    k,
+                    "jobs_per_s",
+                    f"trio-parallel speed-up ≥ 0.85 \u00d7 cores ({cores} on the host; see "
+                    "the measured cores)",
+                    ">=",
+                    round(0.85 * cores, 2),
+                    "jq-inproc",
+                    "jq-parallel",
+                ),
+                Check(
+                    k,
+                    "jobs_per_s",
+                    "trio-parallel: overhead ≤ 1.15 \u00d7 raw floor (jobs/s ≥ 0.87 \u00d7)",
+                    ">=",
+                    0.87,
+                    "floor-parallel",
+                    "jq-parallel",
+                ),
+                Check(
+                    k,
+                    "jobs_per_s",
+                    "Ray: overhead ≤ 1.15 \u00d7 raw floor (jobs/s ≥ 0.87 \u00d7)",
+                    ">=",
+                    0.87,
+                    "floor-ray",
+                    "jq-ray",
+                ),
+            ]
+            for impl in ("jq-inproc", "jq-parallel", "jq-ray"):
+                checks.append(
+                    Check(k, "lag_p99_ms", f"{impl}: loop lag p99 ≤ 10 ms", "<=", 10.0, None, impl)
+                )
         elif case.workload == "W5":
             checks.append(Check(k, "mean_us", "mean ≤ 2 \u00d7 floor", "<=", 2.0, "floor"))
     return checks

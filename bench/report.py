@@ -99,11 +99,12 @@ def judge(check: Check, ms: list[Measurement]) -> dict[str, Any]:
         "op": check.op,
         "threshold": check.threshold,
         "reference": check.reference,
+        "subject": check.subject,
     }
     if check.reference is None:
-        stats = _stats(list(_values(ms, check.case, OTP, check.metric).values()))
+        stats = _stats(list(_values(ms, check.case, check.subject, check.metric).values()))
     else:
-        stats = _ratios(ms, check.case, OTP, check.reference, check.metric)
+        stats = _ratios(ms, check.case, check.subject, check.reference, check.metric)
     out["observed"] = stats
     if stats is None:
         out["met"] = None
@@ -219,8 +220,14 @@ def render_markdown(summary: dict[str, Any], meta: dict[str, Any]) -> str:
         else:
             ratio = fmt_stats(row.get("ratio_to_floor"), "\u00d7")
         target = met = ""
-        if impl == OTP:
-            cells = [_check_cell(c) for c in checks_by.get((row["case"], row["metric"]), [])]
+        if impl == OTP or any(
+            c.get("subject") == impl for c in checks_by.get((row["case"], row["metric"]), [])
+        ):
+            cells = [
+                _check_cell(c)
+                for c in checks_by.get((row["case"], row["metric"]), [])
+                if c.get("subject", OTP) == impl
+            ]
             target = "<br>".join(t for t, _ in cells)
             met = "<br>".join(m for _, m in cells)
         add(f"| {row['case']} | {label} | {metric_label} | {value} | {ratio} | {target} | {met} |")

@@ -24,6 +24,7 @@ from .peers import TRIOTP_CANNOT, TRIOTP_NOTES, elixir, triotp_env
 from .plan import (
     ELIXIR,
     FULL,
+    METRICS,
     OTP,
     PEERS,
     QUICK,
@@ -43,7 +44,7 @@ RESULTS = BENCH_DIR / "results"
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(
         prog="python -m bench",
-        description="trio_otp benchmarks W1-W6 against the raw-Trio floor and peers, "
+        description="trio_otp benchmarks (W1-W7, M1, T1) against the raw-Trio floor and peers, "
         "interleaved in one run (see bench/README.md).",
     )
     p.add_argument("--quick", action="store_true", help="small N, 2 repetitions (~1 minute)")
@@ -86,9 +87,10 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         p.error("--reps must be >= 1")
     if args.only:
         wanted = {w.strip().upper() for w in args.only.split(",") if w.strip()}
-        bad = wanted - {f"W{i}" for i in range(1, 7)}
+        known = {w for w in METRICS if w != "W3mem"}
+        bad = wanted - known
         if bad:
-            p.error(f"--only: unknown workload(s) {sorted(bad)}; use W1..W6")
+            p.error(f"--only: unknown workload(s) {sorted(bad)}; use {', '.join(sorted(known))}")
         args.only = wanted
     return args
 

@@ -62,7 +62,7 @@ def _names(*names: str) -> str:
 
 
 _MODULES = ("trio", "outcome", "attrs", "attr", "typing", "typing_extensions")
-_STDLIB = ("collections", "contextlib", "enum", "logging", "abc")
+_STDLIB = ("collections", "contextlib", "enum", "logging", "abc", "builtins", "random")
 _TYPING = ("Any", "Callable", "Iterable", "Mapping", "AsyncIterator", "Awaitable", "Generic")
 _TYPING2 = ("ClassVar", "Final", "Literal", "TypeVar", "Coroutine")
 _BUILTINS = ("object", "None", "bool", "int", "float", "str", "bytes", "tuple", "list", "dict")

@@ -125,7 +125,7 @@ class OneLineFormatter(logging.Formatter):
 
     def format(self, record: logging.LogRecord) -> str:
         lines = record.getMessage().splitlines()
-        # Supervisor reports are logged at INFO; otp_severity says what OTP calls them.
+        # Progress is logged at INFO, failures at WARNING+; otp_severity is OTP's word.
         severity = str(getattr(record, "otp_severity", record.levelname)).upper()
         return f"  [{severity} {record.name}] {' '.join(lines[:2])}"
 

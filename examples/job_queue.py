@@ -5,6 +5,7 @@ Run it::
     python examples/job_queue.py              # real time: the 5 s call timeout really takes 5 s
     python examples/job_queue.py --seed 1     # the same "random" failures every run
     python examples/job_queue.py --fast       # on a virtual clock: done in a blink
+    python examples/job_queue.py --serve      # as a program: SIGTERM/Ctrl-C stop it in order
 
 What it shows, in the chapter's order:
 
@@ -27,6 +28,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import functools
 import inspect
 import logging
 import os
@@ -508,6 +510,63 @@ async def main(seed: int | None = None) -> Story:
 
 
 # ----------------------------------------------------------------------------------------
+# Serve mode: the queue as a long-running program (python job_queue.py --serve)
+# ----------------------------------------------------------------------------------------
+
+
+class Shift(otp.GenServer[tuple[str, float]]):
+    """A worker that says when it goes on duty and, on shutdown, drains for a while."""
+
+    async def init(self, arg: tuple[str, float]) -> otp.Ok[tuple[str, float]]:
+        print(f"{arg[0]}: on duty", flush=True)
+        return otp.Ok(arg)
+
+    async def terminate(self, reason: object, state: tuple[str, float]) -> None:
+        name, drain = state
+        print(f"{name}: terminate({reason!r}), draining for {drain:g} s", flush=True)
+        await trio.sleep(drain)
+        print(f"{name}: off duty", flush=True)
+
+
+async def feed_jobs() -> None:
+    """Schedule a job every second, for ever (a permanent Task: restarted if it dies)."""
+    while True:
+        result = await JobQueue.schedule_job(simple_job)
+        print(f"feeder: job returned {result!r}", flush=True)
+        await trio.sleep(1)
+
+
+def serve_children(drain: float) -> list[Any]:
+    """The queue's tree in serve mode; each Shift's budget covers its drain."""
+
+    def shift(name: str) -> otp.ChildSpec:
+        return Supervisor.child_spec((Shift, (name, drain)), id=name, shutdown=drain + 5)
+
+    return [
+        (DynamicSupervisor, {"name": "JobSupervisor"}),
+        (JobQueue, "transient"),
+        shift("accounts"),
+        shift("dispatcher"),
+        Supervisor.child_spec((Task, feed_jobs), restart="permanent", id="feeder"),
+    ]
+
+
+def serve(drain: float) -> int:
+    """Run the tree through trio_otp.run_application until SIGTERM or Control-C.
+
+    The first signal stops it in order (dispatcher, then accounts, each draining);
+    a second one cancels the rest. The exit status is for the process manager.
+    """
+    logging.getLogger("trio_otp.application").setLevel(logging.INFO)
+    print("serving: send SIGTERM or press Control-C to stop", flush=True)
+    status: int = trio.run(
+        functools.partial(otp.run_application, serve_children(drain), name="my_app_supervisor")
+    )
+    print(f"exit status {status}", flush=True)
+    return status
+
+
+# ----------------------------------------------------------------------------------------
 # Command line
 # ----------------------------------------------------------------------------------------
 
@@ -558,8 +617,21 @@ def cli(argv: list[str] | None = None) -> int:
     parser.add_argument(
         "--full-tracebacks", action="store_true", help="print whole tracebacks in crash reports"
     )
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="run the queue as a program until SIGTERM/Control-C (exit status 0 if orderly)",
+    )
+    parser.add_argument(
+        "--drain",
+        type=float,
+        default=0.2,
+        help="serve mode: seconds each worker drains in terminate (default 0.2)",
+    )
     args = parser.parse_args(argv)
     configure_logging(args.full_tracebacks)
+    if args.serve:
+        return serve(args.drain)
     clock = trio.testing.MockClock(autojump_threshold=0) if args.fast else None
     trio.run(main, args.seed, clock=clock)
     return 0

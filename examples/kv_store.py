@@ -9,9 +9,10 @@ What it teaches:
 * A GenServer owns its state; everybody else talks to it with messages. ``put`` is a
   *cast* (fire and forget: nothing to wait for), ``get`` and ``delete`` are *calls*
   (the caller waits for the reply). One server handles one message at a time, in order.
-* ``handle_info`` receives raw messages sent with ``otp.send``: here a "sweep" message,
-  sent every second by a small Task under the same supervisor, expires old keys. (OTP
-  would use ``Process.send_after``; a ticker task is the trio way to get a timer.)
+* ``handle_info`` receives raw messages: here a "sweep" message that expires old keys,
+  sent by a timer. ``otp.send_after(self.pid, "sweep", 1.0)`` (OTP's
+  ``Process.send_after``) costs no task; the handler sets the next timer, which is
+  the periodic-work idiom. The timer dies with the process: a restarted KV sets its own.
 * ``otp.call`` gives up after its timeout (default 5 s) with ``otp.CallTimeout``; the
   server is not interrupted and its late reply is dropped.
 * ``terminate`` runs when the server stops: on ``otp.stop``, on a crash, on shutdown.
@@ -31,7 +32,10 @@ import trio
 import trio.testing
 
 import trio_otp as otp
-from trio_otp import Supervisor, Task
+from trio_otp import Supervisor
+
+#: Seconds between two sweeps of expired keys.
+SWEEP_EVERY = 1.0
 
 #: key -> (value, expiry time or None)
 Table = dict[str, tuple[object, float | None]]
@@ -46,6 +50,7 @@ class KV(otp.GenServer[Table]):
 
     async def init(self, arg: None) -> otp.Ok[Table]:
         print(f"  [KV {self.pid}] init: empty table")
+        otp.send_after(self.pid, "sweep", SWEEP_EVERY)  # the first tick
         return otp.Ok({})
 
     async def handle_cast(self, request: Any, table: Table) -> otp.NoReply[Table]:
@@ -74,6 +79,7 @@ class KV(otp.GenServer[Table]):
 
     async def handle_info(self, message: Any, table: Table) -> otp.NoReply[Table] | otp.Stop[Table]:
         if message == "sweep":
+            otp.send_after(self.pid, "sweep", SWEEP_EVERY)  # the next tick: periodic work
             now = trio.current_time()
             expired = [k for k, (_, at) in table.items() if at is not None and at <= now]
             for key in expired:
@@ -103,15 +109,6 @@ async def delete(key: str) -> object:
     return await otp.call(KV, ("delete", key))
 
 
-async def sweeper(every: float = 1.0) -> None:
-    """Send KV a "sweep" message every ``every`` seconds (a timer, the trio way)."""
-    while True:
-        await trio.sleep(every)
-        kv = otp.whereis(KV)
-        if kv is not None:  # not while KV is being restarted
-            otp.send(kv, "sweep")
-
-
 def step(title: str) -> None:
     print()
     print(f"--- {title} ---")
@@ -125,8 +122,8 @@ async def main() -> dict[str, Any]:
     def at() -> str:
         return f"[t={trio.current_time() - start:4.2f}]"
 
-    children = [KV, Supervisor.child_spec((Task, sweeper), id="sweeper", restart="permanent")]
-    print("Starting kv_sup, a supervisor of KV and of the sweeper task:")
+    children = [KV]
+    print("Starting kv_sup, a supervisor of KV (which sweeps itself, on a timer):")
     async with Supervisor.open(children, name="kv_sup") as sup:
         step("casts and calls")
         put("a", 1)
@@ -137,7 +134,7 @@ async def main() -> dict[str, Any]:
         print(f'get("b") -> {await get("b")!r}')
         print(f'get("nope") -> {await get("nope")!r}')
 
-        step("handle_info: the sweeper's raw messages expire keys")
+        step("handle_info: a send_after timer's messages expire keys")
         await trio.sleep(2.5)
         facts["get_b_expired"] = await get("b")
         print(f'{at()} get("b") -> {facts["get_b_expired"]!r}; get("a") -> {await get("a")!r}')

@@ -3,6 +3,7 @@
 Run it::
 
     python examples/worker_pool.py [--fast]
+    python examples/worker_pool.py --serve    # as a program, until SIGTERM or Ctrl-C
 
 The tree::
 
@@ -29,6 +30,7 @@ What it teaches:
 from __future__ import annotations
 
 import argparse
+import functools
 import logging
 import os
 import sys
@@ -135,6 +137,40 @@ async def main() -> list[dict[int, object]]:
     return batches
 
 
+async def keep_busy() -> None:
+    """Serve mode: a batch of jobs every second, for ever."""
+    while True:
+        await fan_out([1, 2, 3, 4])
+        sys.stdout.flush()
+        await trio.sleep(1)
+
+
+class Reporter(otp.GenServer[None]):
+    """Serve mode: says when the tree has started and when it shuts down."""
+
+    async def init(self, arg: None) -> otp.Ok[None]:
+        print("pool_app: serving", flush=True)
+        return otp.Ok(None)
+
+    async def terminate(self, reason: object, state: None) -> None:
+        print(f"pool_app: terminate({reason!r})", flush=True)
+
+
+def serve() -> int:
+    """Run the pool through trio_otp.run_application until SIGTERM or Control-C."""
+    workers = [worker_spec(i) for i in range(POOL_SIZE)]
+    children = [
+        Supervisor.child_spec((Supervisor, {"children": workers, "name": "workers"})),
+        Dispatcher,
+        (DynamicSupervisor, {"name": "tasks"}),
+        Reporter,
+        Supervisor.child_spec((Task, keep_busy), restart="permanent"),
+    ]
+    status: int = trio.run(functools.partial(otp.run_application, children, name="pool_app"))
+    print(f"exit status {status}", flush=True)
+    return status
+
+
 class OneLineFormatter(logging.Formatter):
     """A crash report on one line: who crashed and why (no traceback)."""
 
@@ -151,10 +187,17 @@ def cli(argv: list[str] | None = None) -> int:
         default=os.environ.get("TRIO_OTP_DEMO_FAST", "") not in ("", "0"),
         help="run on a virtual clock (trio.testing.MockClock)",
     )
+    parser.add_argument(
+        "--serve",
+        action="store_true",
+        help="run the pool as a program until SIGTERM/Control-C (exit status 0 if orderly)",
+    )
     args = parser.parse_args(argv)
     handler = logging.StreamHandler(sys.stdout)
     handler.setFormatter(OneLineFormatter())
     logging.basicConfig(handlers=[handler])
+    if args.serve:
+        return serve()
     trio.run(main, clock=trio.testing.MockClock(autojump_threshold=0) if args.fast else None)
     return 0
 

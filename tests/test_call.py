@@ -719,3 +719,23 @@ async def test_send_to_unknown_name_says_send():
         otp.send("nobody", "hello")
     assert exc_info.value.operation == "send"
     assert str(exc_info.value).startswith("send('nobody', 'hello'): no process")
+
+
+class _WhoCalls(otp.GenServer[None]):
+    """Answers a call with the caller's pid; relays a call to another server."""
+
+    async def handle_call(self, request: Any, from_: otp.From, state: None) -> Any:
+        if request == "who":
+            return otp.Reply(from_.pid, state)
+        return otp.Reply(await otp.call(request, "who"), state)
+
+
+async def test_from_pid_is_the_calling_process():
+    """from_.pid is the calling GenServer's pid (OTP's {pid, tag}); None from plain code."""
+    async with trio.open_nursery() as nursery:
+        a = await _WhoCalls.start(nursery)
+        b = await _WhoCalls.start(nursery)
+        assert await otp.call(a, b) is a
+        assert await otp.call(a, "who") is None
+        await otp.stop(a)
+        await otp.stop(b)

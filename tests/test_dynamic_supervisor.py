@@ -10,6 +10,7 @@ from typing import Any
 
 import pytest
 import trio
+import trio.lowlevel
 import trio.testing
 
 import trio_otp as otp
@@ -582,3 +583,130 @@ async def test_terminate_child_waits_for_the_budget(autojump_clock):
         assert not pid.alive
         assert await DynamicSupervisor.which_children(ds) == []
         await DynamicSupervisor.stop(ds)
+
+
+# ----------------------------------------------------------------------------------------
+# Issue 8: failing restarts, atomic starts and stops, a cancelled start_child
+# ----------------------------------------------------------------------------------------
+
+
+class Flaky(otp.GenServer[tuple[str, Events]]):
+    """``init`` records ``("init", name, time)``, takes ``plan["slow"]`` seconds, and
+    fails once ``plan["started"]`` is set (the first start succeeds)."""
+
+    async def init(self, arg: Any) -> Any:
+        name, events, plan = arg
+        events.append(("init", name, trio.current_time()))
+        await trio.sleep(plan["slow"])
+        if plan.get("fail"):
+            raise RuntimeError(f"{name} cannot start")
+        return otp.Ok((name, events))
+
+    async def handle_cast(self, request: Any, state: tuple[str, Events]) -> Any:
+        return otp.Stop(request, state)
+
+    async def terminate(self, reason: object, state: tuple[str, Events]) -> None:
+        name, events = state
+        events.append(("terminate", name, reason, trio.current_time()))
+
+
+async def test_restarting_child_is_listed_counted_and_limited_by_max_children(autojump_clock):
+    """A child whose restart keeps failing stays under its old pid as restarting: listed,
+    counted (spec and worker, not active), counted against max_children, and
+    terminate_child with that pid stops the retries (Elixir's dynamic_supervisor_test)."""
+    events: Events = []
+    plan: dict[str, Any] = {"slow": 1}
+    async with trio.open_nursery() as nursery:
+        sup = await DynamicSupervisor.start(
+            nursery, max_children=1, max_restarts=100, max_seconds=100
+        )
+        pid = await DynamicSupervisor.start_child(sup, Flaky.child_spec(("f", events, plan)))
+        assert trio.current_time() == 1.0
+        plan["fail"] = True
+        otp.cast(pid, "crash")
+        await trio.sleep(0.5)
+        children = await DynamicSupervisor.which_children(sup)
+        assert trio.current_time() == 2.0  # answered between two attempts
+        assert [c.pid for c in children] == [otp.RESTARTING]
+        assert await DynamicSupervisor.count_children(sup) == otp.ChildCounts(1, 0, 0, 1)
+        with pytest.raises(otp.MaxChildrenError):
+            await DynamicSupervisor.start_child(sup, Worker.child_spec(("w", events)))
+        await DynamicSupervisor.terminate_child(sup, pid)
+        stopped_at = trio.current_time()
+        await trio.sleep(10)
+        assert await DynamicSupervisor.which_children(sup) == []
+        inits = [e[2] for e in events if e[0] == "init"]
+        # Each call waited only for the attempt under way; none began after terminate_child.
+        assert inits == [0.0, 1.0, 2.0, 3.0]
+        assert stopped_at == 4.0
+        await DynamicSupervisor.stop(sup)
+
+
+async def test_stop_waits_for_a_starting_child_and_runs_its_terminate(autojump_clock):
+    """stop during a child's init returns only after that child started and was stopped
+    with terminate; its start_child returned it alive (no start raced into a kill)."""
+    events: Events = []
+    plan: dict[str, Any] = {"slow": 2}
+    got: list[otp.Pid | None] = []
+    async with trio.open_nursery() as nursery:
+        sup = await DynamicSupervisor.start(nursery)
+
+        async def starter() -> None:
+            pid = await DynamicSupervisor.start_child(sup, Flaky.child_spec(("s", events, plan)))
+            assert pid is not None
+            assert pid.alive
+            got.append(pid)
+
+        nursery.start_soon(starter)
+        await trio.sleep(1)
+        await DynamicSupervisor.stop(sup)
+        assert trio.current_time() == 2.0
+        assert events == [("init", "s", 0.0), ("terminate", "s", otp.SHUTDOWN, 2.0)]
+        assert got[0].exit_reason == otp.SHUTDOWN
+
+
+async def test_start_child_cancelled_during_init_starts_nothing(autojump_clock):
+    """A caller cancelled mid-init undoes the start (trio's meaning): nothing is listed,
+    nothing counts against max_children, the half-started process is gone."""
+    events: Events = []
+    plan: dict[str, Any] = {"slow": 2}
+    async with trio.open_nursery() as nursery:
+        sup = await DynamicSupervisor.start(nursery, max_children=1)
+        with trio.move_on_after(1) as scope:
+            await DynamicSupervisor.start_child(sup, Flaky.child_spec(("c", events, plan)))
+        assert scope.cancelled_caught
+        assert await DynamicSupervisor.which_children(sup) == []
+        assert await DynamicSupervisor.count_children(sup) == otp.ChildCounts(0, 0, 0, 0)
+        pid = await DynamicSupervisor.start_child(sup, Worker.child_spec(("w", events)))
+        assert pid is not None
+        await DynamicSupervisor.stop(sup)
+    assert events == [("init", "c", 0.0), ("start", "w"), ("terminate", "w", otp.SHUTDOWN)]
+
+
+class CancelsItsStarter(otp.GenServer[None]):
+    """Cancels the given scope as soon as its init has returned (from handle_continue)."""
+
+    async def init(self, scope: trio.CancelScope) -> otp.Ok[None]:
+        return otp.Ok(None, otp.Continue(scope))
+
+    async def handle_continue(self, scope: trio.CancelScope, state: None) -> otp.NoReply[None]:
+        scope.cancel()
+        return otp.NoReply(None)
+
+
+async def test_start_child_cancelled_after_init_returns_the_supervised_child():
+    """A caller cancelled once init has returned still gets the handle (the start stands,
+    supervised); the cancellation arrives at the caller's next checkpoint."""
+    got: list[otp.Pid | None] = []
+    async with trio.open_nursery() as nursery:
+        sup = await DynamicSupervisor.start(nursery)
+        with trio.CancelScope() as scope:
+            got.append(await DynamicSupervisor.start_child(sup, (CancelsItsStarter, scope)))
+            await trio.lowlevel.checkpoint()
+        assert scope.cancelled_caught
+        (pid,) = got
+        assert pid is not None
+        assert pid.alive
+        assert [c.pid for c in await DynamicSupervisor.which_children(sup)] == [pid]
+        await DynamicSupervisor.stop(sup)
+    assert pid.exit_reason == otp.SHUTDOWN

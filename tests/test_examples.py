@@ -25,7 +25,17 @@ import trio
 import trio_otp as otp
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
-TESTED = ("job_queue", "strategies", "kv_store", "worker_pool", "escalation")
+TESTED = (
+    "job_queue",
+    "job_queue_scale",
+    "strategies",
+    "kv_store",
+    "worker_pool",
+    "escalation",
+    "crawler",
+    "chat_rooms",
+    "connection_pool",
+)
 HELLO = "Hello from a task spawned dynamically under a supervisor"
 
 
@@ -236,6 +246,7 @@ async def test_kv_store(autojump_clock: trio.abc.Clock, capsys: pytest.CaptureFi
     assert "no process" in facts["no_process"]
     out = capsys.readouterr().out
     assert "sweep: expired ['b']" in out
+    assert "a send_after timer" in out
     assert "terminate('normal') with 2 key(s)" in out
     assert "terminate(ValueError(" in out
     assert "terminate('shutdown') with 1 key(s)" in out
@@ -279,3 +290,92 @@ async def test_escalation(
     out = capsys.readouterr().out
     assert out.count("outer restarted inner") == 2
     assert re.search(r"Steady <Pid 0\.\d+> terminate\('shutdown'\)", out)
+
+
+# ----------------------------------------------------------------------------------------
+# job_queue_scale.py: the same JobQueue on all cores (and Ray, in the ray session)
+# ----------------------------------------------------------------------------------------
+
+
+def test_job_queue_scale_runs_the_same_jobs_everywhere() -> None:
+    """The scale-out example computes the same results in-process and on all cores
+    (worker processes import the script's job function, so it runs as a script)."""
+    pytest.importorskip("trio_parallel")
+    out = run_script("job_queue_scale", "--fast", "--jobs", "8")
+    assert "all results agree (8 jobs" in out
+    assert re.search(r"in-process: +[0-9.]+ s +speed-up x1\.00", out)
+    assert re.search(r"all cores: +[0-9.]+ s +speed-up x[0-9.]+", out)
+
+
+async def test_crawler_retries_on_timers_and_gives_up_after_three_attempts(
+    autojump_clock: trio.abc.Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Results arrive as TaskReply/Down messages; failed fetches are retried by timers."""
+    facts = await load("crawler").main()
+    assert facts["pages"] == {
+        "/": 0.1,
+        "/docs": 0.3,
+        "/docs/api": 0.4,
+        "/blog": 1.2,  # failed once at 0.4, retried 0.5 s later
+        "/blog/1": 1.4,
+        "/blog/2": 1.4,
+        "/docs/tutorial": 2.1,  # failed at 0.4 and 1.0; retried after 0.5 s, then 1 s
+    }
+    assert sorted(facts["failed"]) == ["/missing", "/shop"]
+    assert facts["attempts"] == {
+        "/": 1, "/docs": 1, "/blog": 2, "/shop": 3, "/docs/api": 1,
+        "/docs/tutorial": 3, "/blog/1": 1, "/blog/2": 1, "/missing": 3,
+    }  # fmt: skip
+    out = capsys.readouterr().out
+    assert "[t=0.25] progress: 1 page(s) done, 2 fetch(es) running" in out
+    assert "[t=1.90] /shop: connection reset (attempt 3) -> giving up on /shop" in out
+
+
+async def test_chat_rooms_start_on_demand_watch_members_and_close_when_idle(
+    autojump_clock: trio.abc.Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A room starts on first join, learns of a dropped member by Down, closes 30 s idle."""
+    facts = await load("chat_rooms").main()
+    heard = facts["heard"]
+    assert heard["bob"] == [("said", "lobby", "alice", "hi all")]
+    assert heard["carol"] == [
+        ("joined", "lobby", "bob"),
+        ("said", "lobby", "alice", "hi all"),
+        ("left", "lobby", "bob", "disconnected"),
+    ]
+    assert heard["alice"] == [
+        ("left", "lobby", "bob", "disconnected"),
+        ("left", "lobby", "carol", "bye"),
+        ("joined", "lobby", "carol"),
+        ("joined", "lobby", "bob"),
+    ]
+    assert facts["closed_after"] == (otp.NORMAL, 31.0)
+    assert facts["rejoin"] == ["dave"]
+    assert facts["new_room"] is True
+    out = capsys.readouterr().out
+    assert "bob's block ended with ConnectionResetError" in out
+
+
+async def test_connection_pool_reclaims_from_crashed_and_forgetful_clients(
+    autojump_clock: trio.abc.Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The pool monitors borrowers: a crash and a forgotten checkin both give it back."""
+    facts = await load("connection_pool").main()
+    assert facts["stats"] == {
+        "free": [1, 2],
+        "out": 0,
+        "reclaimed": [
+            (2, "RuntimeError('bo lost its mind')"),
+            (2, "left without checking in"),
+        ],
+        "skipped": 1,
+    }
+    assert facts["timeline"] == [
+        "[t=0.00] ann got connection 1",
+        "[t=0.05] bo got connection 2",
+        "[t=0.30] cy gave up waiting after 0.2 s",
+        "[t=0.55] di got connection 2, and will forget to check it in",
+        "[t=1.00] ann checked connection 1 in",
+        "[t=1.00] ed got connection 1",
+        "[t=1.50] ed checked connection 1 in",
+    ]

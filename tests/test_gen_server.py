@@ -689,3 +689,72 @@ async def test_keyboard_interrupt_in_handle_call_fails_the_caller_at_once(autoju
                 raise
     # It learns at once (CalleeExit, or cancelled with its nursery), never at the deadline.
     assert [t for _, t in results] == [0.0]
+
+
+# --------------------------------------------------------------------------------------
+# Timeouts on callback results (OTP's {:noreply, state, timeout})
+# --------------------------------------------------------------------------------------
+
+
+class Idle(otp.GenServer[list[Any]]):
+    """Sets a 5 s timeout after every callback; records when handle_info sees what."""
+
+    async def init(self, record: list[Any]) -> Any:
+        return otp.Ok(record, timeout=5)
+
+    async def handle_call(self, request: Any, from_: otp.From, record: list[Any]) -> Any:
+        if request == "no timeout":
+            return otp.Reply("ok", record)
+        return otp.Reply("ok", record, timeout=5)
+
+    async def handle_cast(self, request: Any, record: list[Any]) -> Any:
+        return otp.NoReply(record, timeout=request)
+
+    async def handle_info(self, message: Any, record: list[Any]) -> Any:
+        record.append((message, trio.current_time()))
+        if message == otp.TIMEOUT and len(record) >= 2:
+            return otp.Stop(otp.NORMAL, record)
+        return otp.NoReply(record, timeout=5)
+
+
+async def test_gen_server_timeout_sends_timeout_when_idle(autojump_clock):
+    """A result's timeout delivers TIMEOUT to handle_info after that long without messages."""
+    record: list[Any] = []
+    async with trio.open_nursery() as nursery:
+        server = await Idle.start(nursery, record)
+        assert await server.wait_exited() == otp.NORMAL
+    assert record == [(otp.TIMEOUT, 5.0), (otp.TIMEOUT, 10.0)]
+
+
+async def test_gen_server_timeout_is_cancelled_by_a_message(autojump_clock):
+    """Any message before the timeout cancels it; the next result's timeout starts anew."""
+    record: list[Any] = []
+    async with trio.open_nursery() as nursery:
+        server = await Idle.start(nursery, record)
+        await trio.sleep(4)
+        assert await otp.call(server, "no timeout") == "ok"  # cancels the init timeout
+        await trio.sleep(20)
+        assert record == []
+        await otp.call(server, "again")  # timeout 5 s from t=24
+        await trio.sleep(3)
+        otp.send(server, "hello")  # at t=27: cancels it, handle_info re-arms 5 s
+        assert await server.wait_exited() == otp.NORMAL
+    assert record == [("hello", 27.0), (otp.TIMEOUT, 32.0)]
+
+
+async def test_gen_server_zero_timeout_fires_only_if_the_mailbox_is_empty(autojump_clock):
+    """Timeout 0 delivers TIMEOUT at once, unless a message is already queued."""
+
+    async def run(queue_one: bool) -> list[Any]:
+        record: list[Any] = []
+        start = trio.current_time()
+        async with trio.open_nursery() as nursery:
+            server = await Idle.start(nursery, record)
+            otp.cast(server, 0)
+            if queue_one:
+                otp.send(server, "queued")
+            assert await server.wait_exited() == otp.NORMAL
+        return [(message, at - start) for message, at in record]
+
+    assert await run(queue_one=False) == [(otp.TIMEOUT, 0.0), (otp.TIMEOUT, 5.0)]
+    assert await run(queue_one=True) == [("queued", 0.0), (otp.TIMEOUT, 5.0)]

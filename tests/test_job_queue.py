@@ -242,17 +242,23 @@ def headers(caplog: pytest.LogCaptureFixture) -> list[str]:
     ]
 
 
-async def test_a6_default_logging_prints_only_crash_reports(
+async def test_a6_default_logging_prints_crash_reports_and_the_give_up(
     autojump_clock: trio.abc.Clock, caplog: pytest.LogCaptureFixture
 ) -> None:
-    """By default only the Task crash reports appear (ERROR); supervisor reports stay off."""
+    """By default the Task crash reports and the give-up appear (ERROR); progress stays off."""
     assert not logging.getLogger("trio_otp.supervisor").isEnabledFor(logging.INFO)
     await run_a5()
-    assert {r.name for r in caplog.records} == {"trio_otp.task"}
-    assert [r.levelno for r in caplog.records] == [logging.ERROR] * 4
+    tasks = [r for r in caplog.records if r.name == "trio_otp.task"]
+    assert [r.levelno for r in tasks] == [logging.ERROR] * 4
     assert all(
         "started from JobSupervisor terminating\n** (RuntimeError) always" in r.getMessage()
-        for r in caplog.records
+        for r in tasks
+    )
+    (gave_up,) = [r for r in caplog.records if r.name == "trio_otp.supervisor"]
+    assert gave_up.levelno == logging.ERROR
+    assert gave_up.getMessage().startswith(
+        "Child None of Supervisor JobSupervisor caused shutdown\n"
+        "** (stop) 'reached_max_restart_intensity'\nPid: <Pid "
     )
 
 
@@ -263,7 +269,9 @@ async def test_a6_supervisor_reports_at_info(
     caplog.set_level(logging.INFO, logger="trio_otp.supervisor")
     await run_a5()
     records = [r for r in caplog.records if r.name == "trio_otp.supervisor"]
-    assert all(r.levelno == logging.INFO for r in records)
+    levels = {r.getMessage().split("\n")[0].split(" Supervisor ")[-1]: r.levelno for r in records}
+    assert levels["JobSupervisor caused shutdown"] == logging.ERROR
+    assert levels["JobSupervisor terminated"] == logging.INFO
     by_header = {}
     for record in records:
         by_header.setdefault(record.getMessage().split("\n")[0], []).append(record)

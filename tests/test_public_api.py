@@ -5,6 +5,8 @@ from __future__ import annotations
 import collections
 import importlib.resources
 import inspect
+import pathlib
+import re
 
 import pytest
 
@@ -87,3 +89,11 @@ def test_version_is_exported():
     from importlib.metadata import version
 
     assert otp.__version__ == version("trio_otp")
+
+
+def test_every_public_name_is_in_the_api_reference():
+    """docs/api.rst documents every public name of trio_otp (autoclass, autofunction, ...)."""
+    api = (pathlib.Path(__file__).resolve().parent.parent / "docs" / "api.rst").read_text()
+    documented = set(re.findall(r"^\.\. auto\w+:: (\w+)", api, re.MULTILINE))
+    public = {name for name in vars(otp) if not name.startswith("_")} - {"annotations"}
+    assert public - documented == set()

@@ -29,7 +29,7 @@ class Crashy(otp.GenServer[int]):
                 return otp.NoReply(state + 1)
             case ("stop", reason):
                 return otp.Stop(reason, state)
-            case ("raise", exc):
+            case ("raise", exc) | ("raise", exc, _):
                 raise exc
             case "bad":
                 return "nonsense"
@@ -182,3 +182,97 @@ async def test_start_errors_are_not_logged_as_crashes(autojump_clock, crash_repo
             with pytest.raises(otp.StartError):
                 await BadInit.start(nursery, how)
     assert [r for r in crash_reports() if "terminating" in r.getMessage()] == []
+
+
+# ----------------------------------------------------------------------------------------
+# Issue 8 and issue 13 defect 2: bounded, never-raising reports; format_status
+# ----------------------------------------------------------------------------------------
+
+
+class BadStr(Exception):
+    """An exception whose ``__str__`` raises (a common bug in user code)."""
+
+    def __str__(self) -> str:
+        raise RuntimeError("__str__ is broken")
+
+
+class Unreprable:
+    def __repr__(self) -> str:
+        raise RuntimeError("__repr__ is broken")
+
+
+async def test_exception_with_failing_str_does_not_take_the_tree_down(autojump_clock, caplog):
+    """Issue 13 defect 2: a child crashing with an exception whose __str__ raises is
+    reported with a fixed text and restarted; its sibling and the supervisor live on."""
+    async with otp.Supervisor.open(
+        [Crashy.child_spec(0, id="bad"), Crashy.child_spec(0, id="sibling")]
+    ) as sup:
+        before = {c.id: c.pid for c in await otp.Supervisor.which_children(sup)}
+        otp.cast(before["bad"], ("raise", BadStr()))
+        await before["bad"].wait_exited()
+        after = {c.id: c.pid for c in await otp.Supervisor.which_children(sup)}
+        assert after["bad"] not in (before["bad"], None)
+        assert after["sibling"] is before["sibling"]
+        assert sup.alive
+    (report,) = [r for r in caplog.records if r.name == "trio_otp.gen_server"]
+    assert "** (BadStr) <BadStr: str() failed>" in report.getMessage()
+
+
+async def test_crash_report_truncates_a_large_state_and_last_message(autojump_clock, crash_reports):
+    """A 10,000-entry state and a huge message are cut to the documented bounds, so a
+    secret deep in the state does not reach the log."""
+    state = {f"key{i}": i for i in range(10_000)}
+    state["zz_secret"] = "hunter2"
+    with pytest.RaisesGroup(ValueError):
+        async with trio.open_nursery() as nursery:
+            pid = await Crashy.start(nursery, state)
+            otp.cast(pid, ("raise", ValueError("x" * 100_000)))
+    message = _only(crash_reports()).getMessage()
+    assert "hunter2" not in message
+    state_line = message.split("\nState: ")[1]
+    assert state_line.startswith("{'key0': 0, 'key1': 1,")
+    assert state_line.count(": ") == otp_max_items()
+    assert len(message) < 3 * 2000 + 500
+
+
+def otp_max_items() -> int:
+    from trio_otp import _reports
+
+    return _reports.MAX_ITEMS
+
+
+async def test_format_status_decides_how_the_state_appears(autojump_clock, crash_reports):
+    """A GenServer's format_status shapes its state in crash reports; if it raises, the
+    report says so instead of failing."""
+
+    class Secretive(Crashy):
+        def format_status(self, state: Any) -> object:
+            return {"count": state["count"], "token": "<redacted>"}
+
+    class Broken(Crashy):
+        def format_status(self, state: Any) -> object:
+            raise KeyError("oops")
+
+    for server, shown in [
+        (Secretive, "State: {'count': 1, 'token': '<redacted>'}"),
+        (Broken, "State: '<format_status raised KeyError>'"),
+    ]:
+        with pytest.RaisesGroup(ValueError):
+            async with trio.open_nursery() as nursery:
+                pid = await server.start(nursery, {"count": 1, "token": "s3cr3t"})
+                otp.cast(pid, ("raise", ValueError("boom")))
+        message = crash_reports()[-1].getMessage()
+        assert shown in message
+        assert "s3cr3t" not in message
+
+
+async def test_unreprable_last_message_is_reported_with_a_fixed_text(autojump_clock, crash_reports):
+    """A last message whose repr raises is printed as a fixed description."""
+    with pytest.RaisesGroup(ValueError):
+        async with trio.open_nursery() as nursery:
+            pid = await Crashy.start(nursery, 0)
+            otp.cast(pid, ("raise", ValueError("boom"), Unreprable()))
+    message = _only(crash_reports()).getMessage()
+    assert "Last message: ('$gen_cast', ('raise', ValueError('boom'), <Unreprable instance at" in (
+        message
+    )

@@ -832,7 +832,8 @@ async def test_base_exception_in_child_propagates_and_is_not_restarted(
 
 
 async def test_cancellation_is_not_a_crash(autojump_clock, caplog):
-    """Cancelling the block that runs a tree stops it without restarts or crash reports."""
+    """Cancelling the block that runs a tree stops it in order (terminate runs), without
+    restarts or crash reports."""
     caplog.set_level(logging.DEBUG, logger="trio_otp")
     events: Events = []
     with trio.move_on_after(1) as scope:
@@ -843,7 +844,7 @@ async def test_cancellation_is_not_a_crash(autojump_clock, caplog):
             await trio.sleep_forever()
     assert scope.cancelled_caught
     assert trio.current_time() == 1
-    assert events == [("start", "a")]
+    assert events == [("start", "a"), ("terminate", "a", otp.SHUTDOWN)]
     assert not sup.alive
     assert not any(p.alive for p in children.values())
     assert [r for r in caplog.records if r.levelno >= logging.ERROR] == []
@@ -911,3 +912,346 @@ async def test_task_restarts_under_one_for_one_count_toward_intensity(autojump_c
             assert await sup.wait_exited() == otp.SHUTDOWN
     assert crashes == 4
     assert trio.current_time() == 0
+
+
+# ----------------------------------------------------------------------------------------
+# Issue 8: restarts that fail, orderly stops; issue 13 defects 5 and 6
+# ----------------------------------------------------------------------------------------
+
+
+class Flaky(otp.GenServer[tuple[str, Events]]):
+    """``init`` records ``("init", name, time)``, takes ``plan["slow"]`` seconds, then
+    fails while ``name`` is in ``plan["failing"]``. Its terminate is recorded."""
+
+    async def init(self, arg: Any) -> Any:
+        name, events, plan = arg
+        events.append(("init", name, trio.current_time()))
+        await trio.sleep(plan.get("slow", 0))
+        if plan["failing"].get(name, 0) > 0:
+            plan["failing"][name] -= 1
+            raise RuntimeError(f"{name} cannot start")
+        return otp.Ok((name, events))
+
+    async def handle_cast(self, request: Any, state: tuple[str, Events]) -> Any:
+        return otp.Stop(request, state)
+
+    async def terminate(self, reason: object, state: tuple[str, Events]) -> None:
+        name, events = state
+        events.append(("terminate", name, reason))
+
+
+def flaky(name: str, events: Events, plan: dict[str, Any], **overrides: Any) -> otp.ChildSpec:
+    return Flaky.child_spec((name, events, plan), id=name, **overrides)
+
+
+async def test_failing_restart_goes_back_to_the_mailbox_between_attempts(autojump_clock):
+    """Between failed restarts (1 s each) the supervisor answers calls; the child shows
+    as restarting, is counted (spec and worker, not active), and terminate_child stops it."""
+    events: Events = []
+    plan: dict[str, Any] = {"failing": {}, "slow": 1}
+    children = [flaky("a", events, plan), flaky("b", events, plan)]
+    async with Supervisor.open(children, max_restarts=100, max_seconds=100) as sup:
+        assert trio.current_time() == 2.0
+        a, b = (await pids(sup))["a"], (await pids(sup))["b"]
+        plan["failing"]["a"] = math.inf
+        otp.cast(a, "crash")
+        await trio.sleep(0.5)
+        # The call waits only for the attempt under way (it ends at 3.0), not all of them.
+        assert await pids(sup) == {"b": b, "a": otp.RESTARTING}
+        assert trio.current_time() == 3.0
+        assert await Supervisor.count_children(sup) == otp.ChildCounts(2, 1, 0, 2)
+        await Supervisor.terminate_child(sup, "a")
+        stopped_at = trio.current_time()
+        await trio.sleep(10)
+        assert (await pids(sup))["a"] is None
+    inits = [e[2] for e in events if e[:2] == ("init", "a")]
+    assert inits == [0.0, 2.0, 3.0, 4.0][: len(inits)]
+    assert inits[-1] < stopped_at <= inits[-1] + 1.0  # no attempt after terminate_child
+
+
+async def test_stop_during_failing_restarts_is_prompt_and_clean(autojump_clock):
+    """Leaving Supervisor.open while a child keeps failing to restart ends after the
+    attempt under way, with the siblings' terminate run and no RestartIntensityError."""
+    events: Events = []
+    plan: dict[str, Any] = {"failing": {}, "slow": 1}
+    async with Supervisor.open([flaky("a", events, plan), flaky("b", events, plan)]) as sup:
+        plan["failing"]["a"] = math.inf
+        otp.cast((await pids(sup))["a"], "crash")
+        await trio.sleep(0.5)
+        left_at = trio.current_time()
+    assert left_at == 2.5
+    assert trio.current_time() == 3.0
+    assert events[-1] == ("terminate", "b", otp.SHUTDOWN)
+    assert sup.exit_reason == otp.SHUTDOWN
+
+
+async def test_sibling_crash_while_another_child_is_restarting_is_handled(autojump_clock):
+    """A sibling that crashes between failed restart attempts is restarted."""
+    events: Events = []
+    plan: dict[str, Any] = {"failing": {}, "slow": 1}
+    children = [flaky("a", events, plan), flaky("b", events, plan)]
+    async with Supervisor.open(children, max_restarts=100, max_seconds=100) as sup:
+        before = await pids(sup)
+        plan["failing"]["a"] = math.inf
+        otp.cast(before["a"], "crash")
+        await trio.sleep(0.5)
+        otp.cast(before["b"], "crash")
+        await trio.sleep(3)
+        after = await pids(sup)
+        assert after["a"] == otp.RESTARTING
+        assert after["b"] not in (before["b"], None, otp.RESTARTING)
+        assert after["b"].alive
+        await Supervisor.terminate_child(sup, "a")
+
+
+async def test_one_for_all_other_child_fails_restart(autojump_clock):
+    """one_for_all: a sibling that fails to start is retried by stopping the children
+    just restarted and starting all again in start order (supervisor_SUITE)."""
+    events: Events = []
+    plan: dict[str, Any] = {"failing": {}}
+    children = [flaky(n, events, plan) for n in "abc"]
+    async with Supervisor.open(children, strategy="one_for_all") as sup:
+        plan["failing"]["b"] = 1
+        a = (await pids(sup))["a"]
+        events.clear()
+        otp.cast(a, "crash")
+        await settle()
+        assert all(pid.alive for pid in (await pids(sup)).values())
+    assert events[:9] == [
+        ("terminate", "a", "crash"),
+        ("terminate", "c", otp.SHUTDOWN),
+        ("terminate", "b", otp.SHUTDOWN),
+        ("init", "a", 0.0),
+        ("init", "b", 0.0),  # fails: retried as a restart of b under one_for_all
+        ("terminate", "a", otp.SHUTDOWN),
+        ("init", "a", 0.0),
+        ("init", "b", 0.0),
+        ("init", "c", 0.0),
+    ]
+
+
+async def test_rest_for_one_other_child_fails_restart(autojump_clock):
+    """rest_for_one: a later child that fails to start is retried with those after it;
+    the ones between are not restarted twice (supervisor_SUITE)."""
+    events: Events = []
+    plan: dict[str, Any] = {"failing": {}}
+    children = [flaky(n, events, plan) for n in "abcd"]
+    async with Supervisor.open(children, strategy="rest_for_one") as sup:
+        plan["failing"]["c"] = 1
+        b = (await pids(sup))["b"]
+        events.clear()
+        otp.cast(b, "crash")
+        await settle()
+        assert all(pid.alive for pid in (await pids(sup)).values())
+    assert events[:7] == [
+        ("terminate", "b", "crash"),
+        ("terminate", "d", otp.SHUTDOWN),
+        ("terminate", "c", otp.SHUTDOWN),
+        ("init", "b", 0.0),
+        ("init", "c", 0.0),  # fails: retried with d, b is left alone
+        ("init", "c", 0.0),
+        ("init", "d", 0.0),
+    ]
+
+
+async def test_give_up_names_the_child_that_failed_to_start(autojump_clock, caplog):
+    """Issue 13 defect 5: RestartIntensityError and the report name the child that
+    failed to start and the one whose exit began the restart, and say what happened."""
+    events: Events = []
+    plan: dict[str, Any] = {"failing": {}}
+    children = [flaky(n, events, plan) for n in "ab"]
+    with pytest.RaisesGroup(otp.RestartIntensityError) as info:
+        async with Supervisor.open(children, strategy="one_for_all", max_restarts=1) as sup:
+            plan["failing"]["b"] = math.inf
+            otp.cast((await pids(sup))["a"], "crash")
+            await trio.sleep_forever()
+    error = info.value.exceptions[0]
+    assert isinstance(error, otp.RestartIntensityError)
+    assert (error.child_id, error.origin_id, error.origin_reason) == ("b", "a", "crash")
+    assert isinstance(error.reason, RuntimeError)
+    assert str(error).endswith(
+        "child 'a' exited with 'crash'; restarting, child 'b' failed to start with "
+        "RuntimeError('b cannot start'); the supervisor shut down all its children"
+    )
+    reports = [r for r in caplog.records if r.name == "trio_otp.supervisor"]
+    assert [(r.levelno, r.getMessage().split("\n")[0]) for r in reports] == [
+        (logging.ERROR, "Child 'b' of Supervisor " + repr(sup) + " start error"),
+        (logging.ERROR, "Child 'b' of Supervisor " + repr(sup) + " caused shutdown"),
+    ]
+    assert reports[0].otp_child_id == "b"
+    assert "** (RuntimeError) b cannot start" in reports[0].getMessage()
+    assert events[-1] == ("terminate", "a", otp.SHUTDOWN)  # a, restarted, was shut down
+
+
+async def test_temporary_child_ignored_at_start_is_not_kept():
+    """Issue 13 defect 6: a temporary child whose init ignores is dropped, at supervisor
+    start and by start_child, and its id can be started again (supervisor_SUITE)."""
+    events: Events = []
+    spec = worker("t", events, "ignore", restart="temporary")
+    async with Supervisor.open([spec]) as sup:
+        assert await pids(sup) == {}
+        assert await Supervisor.start_child(sup, spec) is None
+        assert await pids(sup) == {}
+        pid = await Supervisor.start_child(sup, worker("t", events, restart="temporary"))
+        assert await pids(sup) == {"t": pid}
+
+
+async def test_type_supervisor_gets_the_shutdown_infinity_default():
+    """type="supervisor" set through child_spec overrides fills shutdown infinity, as OTP
+    fills the default by type; an explicit shutdown wins."""
+    events: Events = []
+    assert Worker.child_spec(("w", events), type="supervisor").shutdown == otp.INFINITY
+    assert Supervisor.child_spec(worker("w", events), type="supervisor").shutdown == otp.INFINITY
+    assert Worker.child_spec(("w", events), type="supervisor", shutdown=3).shutdown == 3.0
+    spec = worker("w", events, type="supervisor")
+    assert Supervisor.child_spec(spec, type="worker").shutdown == 5.0
+
+
+async def test_non_trapping_gen_server_is_cancelled_at_once_on_shutdown(autojump_clock):
+    """A GenServer with trap_exit = False is cancelled at once on shutdown, without
+    terminate, and exits with reason shutdown; a trapping sibling still terminates."""
+
+    class Careless(Stubborn):
+        trap_exit = False
+
+    events: Events = []
+    children = [
+        Stubborn.child_spec(("trapping", events, 1.0), id="trapping"),
+        Careless.child_spec(("careless", events, 1.0), id="careless"),
+    ]
+    async with Supervisor.open(children) as sup:
+        careless = (await pids(sup))["careless"]
+    assert careless.exit_reason == otp.SHUTDOWN
+    assert [e[:2] for e in events] == [("terminate", "trapping"), ("terminated", "trapping")]
+    assert trio.current_time() == 1.0
+    assert otp.GenServer.trap_exit is True
+
+
+async def test_owner_cancellation_shuts_the_tree_down_in_order(autojump_clock):
+    """A cancelled owner (move_on_after) stops the tree in reverse start order with every
+    terminate run within its budget, then the cancellation ends at its own scope."""
+    events: Events = []
+    children = [
+        Stubborn.child_spec((n, events, 0.5), id=n, shutdown=2) for n in ("first", "second")
+    ]
+    with trio.move_on_after(1) as scope:
+        async with Supervisor.open(children):
+            await trio.sleep_forever()
+    assert scope.cancelled_caught
+    assert events == [
+        ("terminate", "second", otp.SHUTDOWN, 1.0),
+        ("terminated", "second", 1.5),
+        ("terminate", "first", otp.SHUTDOWN, 1.5),
+        ("terminated", "first", 2.0),
+    ]
+    assert trio.current_time() == 2.0
+
+
+async def test_owner_cancellation_shutdown_is_bounded_by_the_budgets(autojump_clock):
+    """The shielded shutdown never outlasts the budgets: a stuck terminate is killed
+    after its shutdown, a brutal_kill child at once."""
+    events: Events = []
+    children = [
+        Stubborn.child_spec(("stuck", events, math.inf), id="stuck", shutdown=3),
+        Stubborn.child_spec(("brutal", events, math.inf), id="brutal", shutdown="brutal_kill"),
+    ]
+    with trio.move_on_after(1):
+        async with Supervisor.open(children) as sup:
+            stuck = (await pids(sup))["stuck"]
+            await trio.sleep_forever()
+    assert events == [("terminate", "stuck", otp.SHUTDOWN, 1.0)]
+    assert trio.current_time() == 4.0
+    assert stuck.exit_reason == otp.KILLED
+
+
+async def test_owner_exception_propagates_unchanged_after_orderly_shutdown(autojump_clock):
+    """An exception raised in the block comes out as itself, after every terminate ran."""
+    events: Events = []
+    boom = ValueError("owner failed")
+
+    async def owner() -> None:
+        async with Supervisor.open([worker(n, events) for n in "ab"]):
+            events.clear()
+            raise boom
+
+    with pytest.raises(ValueError, match="owner failed") as info:
+        await owner()
+    assert info.value is boom
+    assert events == [("terminate", "b", otp.SHUTDOWN), ("terminate", "a", otp.SHUTDOWN)]
+
+
+async def test_restarting_child_cannot_be_restarted_or_deleted_until_terminated(autojump_clock):
+    """restart_child and delete_child of a restarting child fail (OTP's
+    {:error, :restarting}); after terminate_child both work again."""
+    events: Events = []
+    plan: dict[str, Any] = {"failing": {}, "slow": 1}
+    async with Supervisor.open([flaky("a", events, plan)], max_restarts=100) as sup:
+        plan["failing"]["a"] = math.inf
+        otp.cast((await pids(sup))["a"], "crash")
+        await trio.sleep(0.5)
+        with pytest.raises(otp.ChildRunningError):
+            await Supervisor.restart_child(sup, "a")
+        with pytest.raises(otp.ChildRunningError):
+            await Supervisor.delete_child(sup, "a")
+        await Supervisor.terminate_child(sup, "a")
+        await Supervisor.delete_child(sup, "a")
+        assert await pids(sup) == {}
+
+
+async def test_owner_cancelled_while_the_tree_starts_cancels_the_start(autojump_clock):
+    """Before the tree has started, the owner's cancellation cancels the start itself:
+    the block never runs and nothing is left running."""
+    events: Events = []
+    plan: dict[str, Any] = {"failing": {}, "slow": 5}
+    entered = False
+    with trio.move_on_after(1) as scope:
+        async with Supervisor.open([flaky("a", events, plan)]):
+            entered = True  # pragma: no cover - the start is cancelled
+    assert scope.cancelled_caught
+    assert not entered
+    assert trio.current_time() == 1.0
+    assert events == [("init", "a", 0.0)]
+    assert otp.registered() == {}
+
+
+async def test_static_start_child_cancelled_caller_leaves_the_child_supervised(autojump_clock):
+    """Supervisor.start_child is a request to the supervisor (OTP's meaning): a caller
+    that gives up mid-init does not undo the start; the child runs, supervised."""
+    events: Events = []
+    plan: dict[str, Any] = {"failing": {}, "slow": 2}
+    async with Supervisor.open([]) as sup:
+        with trio.move_on_after(1) as scope:
+            await Supervisor.start_child(sup, flaky("late", events, plan))
+        assert scope.cancelled_caught
+        children = await pids(sup)
+        assert trio.current_time() == 2.0
+        assert children["late"].alive
+    assert events == [("init", "late", 0.0), ("terminate", "late", otp.SHUTDOWN)]
+
+
+async def test_static_stop_during_start_child_never_returns_a_dead_child(autojump_clock):
+    """Supervisor.stop sent while start_child's init runs is handled after the start,
+    the child stops with terminate, and start_child returns it alive or raises, never
+    returns it dead."""
+    events: Events = []
+    plan: dict[str, Any] = {"failing": {}, "slow": 2}
+    outcomes: list[object] = []
+    async with trio.open_nursery() as nursery:
+        sup = await Supervisor.start(nursery, [])
+
+        async def starter() -> None:
+            # trio may run the caller before or after the supervisor handles the stop:
+            # either the child is alive when start_child returns, or start_child raises.
+            try:
+                pid = await Supervisor.start_child(sup, flaky("s", events, plan))
+            except otp.CalleeExit as exc:
+                outcomes.append(exc.reason)  # the supervisor is stopping: SHUTDOWN
+            else:
+                outcomes.append(pid is not None and pid.alive)
+
+        nursery.start_soon(starter)
+        await trio.sleep(1)
+        await Supervisor.stop(sup)
+        assert trio.current_time() == 2.0
+    assert outcomes in ([True], [otp.SHUTDOWN])
+    assert events == [("init", "s", 0.0), ("terminate", "s", otp.SHUTDOWN)]

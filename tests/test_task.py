@@ -265,3 +265,85 @@ async def test_async_nolink_ignores_extra_arguments() -> None:
         task = await Task.async_nolink(sup, lambda x: x * 2, 21)
         assert await task.wait() == 42
         await DynamicSupervisor.stop(sup)
+
+
+# --------------------------------------------------------------------------------------
+# async_nolink from a process: results as messages
+# --------------------------------------------------------------------------------------
+
+
+class Coordinator(otp.GenServer[list[Any]]):
+    """Starts tasks with async_nolink and records the messages they produce."""
+
+    async def handle_call(self, request: Any, from_: otp.From, record: list[Any]) -> Any:
+        ds, fn = request
+        task = await Task.async_nolink(ds, fn)
+        return otp.Reply(task, record)
+
+    async def handle_info(self, message: Any, record: list[Any]) -> Any:
+        record.append(message)
+        return otp.NoReply(record)
+
+
+async def test_async_nolink_from_a_process_delivers_task_reply_and_down(autojump_clock, caplog):
+    """From a GenServer: success is TaskReply(ref, result), failure Down(ref, pid, exc)."""
+    record: list[Any] = []
+
+    async def ok() -> str:
+        await trio.sleep(1)
+        return "done"
+
+    async def fail() -> None:
+        await trio.sleep(2)
+        raise ValueError("nope")
+
+    async with trio.open_nursery() as nursery:
+        ds = await DynamicSupervisor.start(nursery)
+        server = await Coordinator.start(nursery, record)
+        good = await otp.call(server, (ds, ok))
+        bad = await otp.call(server, (ds, fail))
+        await trio.sleep(3)
+        await otp.stop(server)
+        await DynamicSupervisor.stop(ds)
+    assert good.ref != bad.ref
+    assert record[0] == otp.TaskReply(good.ref, "done")
+    assert record[1].ref is bad.ref
+    assert record[1].pid is bad.pid
+    assert isinstance(record[1].reason, ValueError)
+    assert len(record) == 2
+
+
+async def test_async_nolink_wait_in_a_block_drops_the_message(autojump_clock):
+    """AsyncTask.wait() from a process consumes the result: no TaskReply arrives later."""
+    async with trio.open_nursery() as nursery, otp.mailbox() as inbox:
+        ds = await DynamicSupervisor.start(nursery)
+        task = await Task.async_nolink(ds, lambda: 7)
+        assert task.ref is not None
+        assert await task.wait() == 7
+        with pytest.raises(otp.ReceiveTimeout):
+            await inbox.receive(timeout=1)
+        await DynamicSupervisor.stop(ds)
+
+
+async def test_async_nolink_in_a_block_receives_the_reply_and_plain_code_has_no_ref():
+    """A mailbox block receives TaskReply; from plain trio code the task has no ref."""
+    async with trio.open_nursery() as nursery:
+        ds = await DynamicSupervisor.start(nursery)
+        plain = await Task.async_nolink(ds, lambda: 1)
+        assert plain.ref is None
+        assert await plain.wait() == 1
+        async with otp.mailbox() as inbox:
+            task = await Task.async_nolink(ds, lambda: 2)
+            assert await inbox.receive() == otp.TaskReply(task.ref, 2)
+        await DynamicSupervisor.stop(ds)
+
+
+async def test_async_nolink_demonitor_flush_forgets_the_task(autojump_clock):
+    """demonitor(task.ref, flush=True) means no message, even once the task finishes."""
+    async with trio.open_nursery() as nursery, otp.mailbox() as inbox:
+        ds = await DynamicSupervisor.start(nursery)
+        task = await Task.async_nolink(ds, trio.sleep, 1)
+        assert otp.demonitor(task.ref, flush=True) is True
+        with pytest.raises(otp.ReceiveTimeout):
+            await inbox.receive(timeout=2)
+        await DynamicSupervisor.stop(ds)

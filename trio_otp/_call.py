@@ -26,7 +26,7 @@ from trio.lowlevel import Abort, current_task, reschedule, wait_task_rescheduled
 
 from ._deadlines import arm
 from ._exceptions import CalleeExit, CallingSelfError, CallTimeout, NoProcessError
-from ._process import Pid
+from ._process import Pid, _process_of
 from ._reasons import NORMAL
 from ._registry import whereis
 
@@ -40,6 +40,9 @@ CAST: Final = 1
 INFO: Final = 2
 STOP: Final = 3  # payload: the reason; the stopper waits for the exit
 SHUTDOWN: Final = 4  # the owner asks the process to stop (OTP's exit signal :shutdown)
+# A message that carries a monitor reference (Down, TaskReply): dropped when taken if
+# demonitor(ref, flush=True) ran after it was queued.
+FLUSHABLE: Final = 5
 
 Server = object
 """A process address: its :class:`Pid`, or a registered name (any hashable value)."""
@@ -54,9 +57,12 @@ class From:
     cancelled, or already been answered) is dropped silently.
     """
 
-    __slots__ = ("_deadline", "_pid", "_request", "_server", "_task", "_timeout")
+    __slots__ = ("_caller", "_deadline", "_pid", "_request", "_server", "_task", "_timeout")
 
     _task: trio.lowlevel.Task | None
+    # The caller's task, kept after the call ends; replaced by its Pid (or None) the
+    # first time ``pid`` is read, so that a call pays for no lookup it does not use.
+    _caller: trio.lowlevel.Task | Pid | None
     _pid: Pid
     _server: object
     _request: object
@@ -68,8 +74,27 @@ class From:
 
     @property
     def caller(self) -> trio.lowlevel.Task | None:
-        """The waiting caller's trio task, or ``None`` once the call is over."""
+        """The waiting caller's trio task, or ``None`` once the call is over.
+
+        ``reply`` returns nothing, as OTP's does; this is how to know whether the
+        caller is still waiting (it may have timed out or been cancelled).
+        """
         return self._task
+
+    @property
+    def pid(self) -> Pid | None:
+        """The calling process (the pid of OTP's ``{pid, tag}``), or ``None``.
+
+        ``None`` when the caller is plain trio code, not a process. A server can
+        :func:`~trio_otp.monitor` its callers with it. Read it while the call is
+        pending (in ``handle_call``): it is looked up the first time it is read.
+        """
+        caller = self._caller
+        if caller is None or type(caller) is Pid:
+            return caller
+        pid = _process_of(caller, self._pid._table)
+        self._caller = pid
+        return pid
 
     def __repr__(self) -> str:
         state = "pending" if self._task is not None else "done"
@@ -114,6 +139,7 @@ def _make_from(
 ) -> From:
     slot = object.__new__(From)
     slot._task = task
+    slot._caller = task
     slot._pid = pid
     slot._server = server
     slot._request = request

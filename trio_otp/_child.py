@@ -44,6 +44,7 @@ class _Child:
         "gen",
         "handle",
         "is_started",
+        "restarting",
         "running",
         "scope",
         "spec",
@@ -60,6 +61,8 @@ class _Child:
         self.direct = False
         self.running = False
         self.is_started = False
+        #: its restart failed and is to be tried again (OTP's ``restarting`` pid)
+        self.restarting = False
         self.terminating = False
         self.done: trio.Event | None = None
         # The child's kill switch. A Task enters its scope only while it awaits

@@ -176,6 +176,14 @@ class ChildSpec:
             if field.validator is not None:
                 field.validator(self, field, value)
             values[name] = value
+        if (
+            "type" in changes
+            and "shutdown" not in changes
+            and self.shutdown == _default_shutdown(self)
+        ):
+            # OTP fills the shutdown default by type: a spec turned into a supervisor's
+            # (or back) gets that type's default unless a shutdown is given with it.
+            values["shutdown"] = INFINITY if values["type"] is ChildType.SUPERVISOR else 5.0
         return _trusted(**values)
 
     def start_call(self) -> str:

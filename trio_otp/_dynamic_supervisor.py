@@ -19,7 +19,13 @@ import trio
 from ._call import _resolve, stop
 from ._child import _Child, _spawner_of
 from ._child_spec import BRUTAL_KILL, INFINITY, ChildSpec, ChildType, to_child_spec
-from ._exceptions import ChildNotFoundError, ChildSpecError, MaxChildrenError, NoProcessError
+from ._exceptions import (
+    ChildNotFoundError,
+    ChildSpecError,
+    ChildStartError,
+    MaxChildrenError,
+    NoProcessError,
+)
 from ._gen_server import Ok
 from ._process import Pid
 from ._reasons import NORMAL
@@ -27,6 +33,7 @@ from ._supervisor import (
     _COUNT,
     _TERMINATE,
     _WHICH,
+    RESTARTING,
     ChildCounts,
     ChildInfo,
     _check_intensity,
@@ -54,6 +61,8 @@ class _DynamicSupervisorServer(_SupervisorServer):
         self._children: dict[Any, _Child] = {}  # handle -> child
         self._left = 0
         self._starting = 0
+        #: set when the last start in progress ends while the supervisor stops
+        self._starts_done: trio.Event | None = None
         self._all_stopped: trio.Event | None = None
 
     async def init(self, arg: Any) -> Ok[None]:
@@ -63,11 +72,8 @@ class _DynamicSupervisorServer(_SupervisorServer):
         self._children.pop(child.handle, None)
 
     def _child_started(self, child: _Child) -> None:
-        if self._stopping:
-            # Its start began before the supervisor started shutting down: it cannot
-            # join a tree that is going away.
-            child.cancel()
-            return
+        # Even while the supervisor stops: _shutdown_all waits for the starts in
+        # progress, then stops these children in order, terminate included.
         self._children[child.handle] = child
 
     def _is_current(self, child: _Child) -> bool:
@@ -76,10 +82,17 @@ class _DynamicSupervisorServer(_SupervisorServer):
     def _report_id(self, child: _Child) -> object:
         return None
 
-    async def _restart_after_exit(self, child: _Child) -> None:
+    async def _restart_after_exit(self, child: _Child) -> tuple[_Child, ChildStartError] | None:
         old = child.handle
-        await self._start(child)  # started() files it under its new handle
+        child.restarting = False
+        try:
+            await self._start(child)  # started() files it under its new handle
+        except ChildStartError as exc:
+            # Kept under its old handle (counted, against max_children too) until
+            # the retry: OTP's restarting child.
+            return child, exc
         self._replaced(child, old)
+        return None
 
     def _replaced(self, child: _Child, old_handle: object) -> None:
         if self._children.get(old_handle) is child:
@@ -92,6 +105,12 @@ class _DynamicSupervisorServer(_SupervisorServer):
                 self._all_stopped.set()
 
     async def _shutdown_all(self) -> None:
+        if self._starting:
+            # Starts in progress finish first (OTP handles stop after the start_child
+            # requests before it): their children then stop like the others, with
+            # terminate, and no start_child returns a child that is already dead.
+            self._starts_done = trio.Event()
+            await self._starts_done.wait()
         # All at once (OTP G): ask every child, then kill each when its own budget
         # runs out: one timer per distinct budget, not one per child.
         running = [child for child in self._children.values() if child.running]
@@ -140,9 +159,15 @@ class _DynamicSupervisorServer(_SupervisorServer):
         self._starting += 1
         try:
             # started() files the child under its handle (not at all if it ignored).
+            # A caller cancelled during init undoes the start (trio's meaning of
+            # nursery.start): init is cancelled and nothing is filed. Once init has
+            # returned, the start stands: the handle is returned and the caller's
+            # cancellation arrives at its next checkpoint.
             return await _start_unwrapping_name_clash(self, child)
         finally:
             self._starting -= 1
+            if self._starting == 0 and self._starts_done is not None:
+                self._starts_done.set()
 
     async def _manage(self, op: str, arg: Any) -> Any:
         children = self._children
@@ -150,12 +175,13 @@ class _DynamicSupervisorServer(_SupervisorServer):
             child = children.get(arg)
             if child is None:
                 raise ChildNotFoundError(arg)
+            child.restarting = False  # stops the retries of a failing restart
             await self._terminate(child)
             children.pop(arg, None)
             return None
         if op == _WHICH:
             return [
-                ChildInfo(None, handle, c.spec.type, c.spec.modules)
+                ChildInfo(None, RESTARTING if c.restarting else handle, c.spec.type, c.spec.modules)
                 for handle, c in children.items()
             ]
         if op == _COUNT:
@@ -265,6 +291,11 @@ class DynamicSupervisor:
 
         ``None`` if the child's init returned ignore (nothing is recorded).
 
+        The child's ``init`` runs under the caller's cancel scopes: a caller
+        cancelled during ``init`` undoes the start (nothing is recorded); once
+        ``init`` returned, the start stands and the handle is returned (the
+        cancellation arrives at the caller's next checkpoint).
+
         Raises:
             MaxChildrenError: ``max_children`` children already run (checked first).
             AlreadyStartedError: the child's name is taken.
@@ -299,6 +330,8 @@ class DynamicSupervisor:
     @staticmethod
     async def stop(sup: object, reason: object = NORMAL) -> None:
         """Stop the supervisor: all children stop concurrently, then it exits.
+
+        Starts in progress finish first; their children then stop like the others.
 
         ``reason`` defaults to ``NORMAL``. Same as :func:`trio_otp.stop`.
         """

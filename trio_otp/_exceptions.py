@@ -11,6 +11,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from trio import TooSlowError
+
 from ._reasons import format_reason
 
 
@@ -57,8 +59,10 @@ class CallError(OTPError):
         self.operation = operation
 
     def _call_repr(self) -> str:
-        if self.operation == "send":
-            return f"send({_name(self.server)}, {self.request!r})"
+        if self.operation in ("send", "exit"):
+            return f"{self.operation}({_name(self.server)}, {self.request!r})"
+        if self.operation == "link":
+            return f"link({_name(self.server)})"
         timeout = "infinity" if self.timeout is None else f"{self.timeout:g}"
         return f"{self.operation}({_name(self.server)}, {self.request!r}, {timeout})"
 
@@ -84,7 +88,8 @@ class NoProcessError(CallError):
 
     OTP's ``noproc``: the name is not registered, or the handle belongs to a process
     that has already exited. Raised by :func:`~trio_otp.call`,
-    :func:`~trio_otp.stop` and :func:`~trio_otp.send` (for names). Look the process
+    :func:`~trio_otp.stop`, :func:`~trio_otp.send` and :func:`~trio_otp.exit` (for
+    names) and :func:`~trio_otp.link` (a caller that does not trap exits). Look the process
     up again (it may have been restarted under the same name) or start it first.
     """
 
@@ -330,10 +335,13 @@ class RestartIntensityError(OTPError):
 
     Attributes:
         supervisor: the supervisor's handle.
-        child_id: the child whose exit crossed the limit.
-        reason: that child's exit reason.
+        child_id: the child whose exit, or failed restart, crossed the limit.
+        reason: that child's exit reason, or why its restart failed.
         max_restarts: the supervisor's ``max_restarts``.
         max_seconds: the supervisor's ``max_seconds``.
+        origin_id: when a restart failed, the child whose exit began that restart
+            (under one_for_all / rest_for_one maybe another one), else ``None``.
+        origin_reason: that child's exit reason.
     """
 
     def __init__(
@@ -343,6 +351,9 @@ class RestartIntensityError(OTPError):
         reason: object,
         max_restarts: int,
         max_seconds: float,
+        *,
+        origin_id: object = None,
+        origin_reason: object = None,
     ) -> None:
         super().__init__(supervisor, child_id, reason)
         self.supervisor = supervisor
@@ -350,12 +361,20 @@ class RestartIntensityError(OTPError):
         self.reason = reason
         self.max_restarts = max_restarts
         self.max_seconds = max_seconds
+        self.origin_id = origin_id
+        self.origin_reason = origin_reason
 
     def __str__(self) -> str:
-        return (
+        head = (
             f"{self.supervisor!r} reached max restart intensity "
             f"({self.max_restarts} restarts in {self.max_seconds:g} s): "
-            f"child {_name(self.child_id)} exited with {format_reason(self.reason)}"
+        )
+        if self.origin_id is None and self.origin_reason is None:
+            return head + f"child {_name(self.child_id)} exited with {format_reason(self.reason)}"
+        return head + (
+            f"child {_name(self.origin_id)} exited with {format_reason(self.origin_reason)}; "
+            f"restarting, child {_name(self.child_id)} failed to start with "
+            f"{format_reason(self.reason)}; the supervisor shut down all its children"
         )
 
 
@@ -392,3 +411,196 @@ class TaskTimeout(OTPError):
 
     def __str__(self) -> str:
         return f"task {self.task!r} did not finish within {self.timeout:g} s"
+
+
+# --------------------------------------------------------------------------------------
+# The job queue (trio_otp.JobQueue) and its executors
+# --------------------------------------------------------------------------------------
+
+
+class JobQueueError(OTPError):
+    """Base class of the errors a :class:`~trio_otp.JobQueue` raises on purpose."""
+
+
+class QueueFullError(JobQueueError):
+    """Raised by ``JobQueue.schedule``/``submit`` with ``on_full="fail"`` when the
+    queue is full: ``max_running`` jobs run and ``max_queued`` wait already.
+
+    Nothing was queued. Back off and try again later, shed the work, or raise the
+    bounds (the queue's options ``max_running`` and ``max_queued``).
+    """
+
+    def __init__(self, queue: object, max_running: int, max_queued: int) -> None:
+        super().__init__(queue, max_running, max_queued)
+        self.queue = queue
+        self.max_running = max_running
+        self.max_queued = max_queued
+
+    def __str__(self) -> str:
+        return (
+            f"{self.queue!r} is full: {self.max_running} jobs running and "
+            f"{self.max_queued} queued; try again later or raise max_running/max_queued"
+        )
+
+
+class QueueStoppedError(JobQueueError):
+    """Raised to a caller of a :class:`~trio_otp.JobQueue` that is stopping or stopped.
+
+    Scheduling was refused (nothing was queued), or a caller waiting for room in a
+    full queue was turned away when the queue began to stop.
+    """
+
+    def __init__(self, queue: object) -> None:
+        super().__init__(queue)
+        self.queue = queue
+
+    def __str__(self) -> str:
+        return f"{self.queue!r} is stopping or stopped: it accepts no more jobs"
+
+
+class JobError(JobQueueError):
+    """Base class of the errors a job's caller gets when the job gave no result.
+
+    Attributes:
+        job: the job's handle (:class:`~trio_otp.JobHandle`): its ``name``, ``id``,
+            ``attempts`` and ``status`` say which job and how far it got.
+    """
+
+    def __init__(self, job: object) -> None:
+        super().__init__(job)
+        self.job = job
+
+
+class JobTimeoutError(JobError):
+    """Raised to the caller of a job that ran longer than its ``timeout``.
+
+    The attempt's cancel scope expired: the job was cancelled (an in-process job)
+    or its worker killed (trio-parallel, Ray). It is not retried.
+
+    Attributes:
+        timeout: the job's timeout in seconds.
+    """
+
+    def __init__(self, job: object, timeout: float) -> None:
+        super().__init__(job)
+        self.timeout = timeout
+
+    def __str__(self) -> str:
+        return f"{self.job!r} did not finish within its timeout of {self.timeout:g} s"
+
+
+class JobCancelledError(JobError):
+    """Raised to the caller of a job that was cancelled before it finished.
+
+    ``JobHandle.cancel()`` was called, or the queue stopped while the job was
+    queued, or its ``shutdown`` budget ran out while the queue stopped.
+
+    Attributes:
+        reason: why: ``"cancelled"`` (by its handle) or ``"shutdown"`` (the queue).
+    """
+
+    def __init__(self, job: object, reason: str) -> None:
+        super().__init__(job)
+        self.reason = reason
+
+    def __str__(self) -> str:
+        return f"{self.job!r} was cancelled ({self.reason})"
+
+
+class JobLostError(JobError):
+    """Raised to the caller of a job whose supervisor gave up (restart intensity).
+
+    The job's task crashed (a worker or node died, see :exc:`WorkerLostError`) and
+    its restart was refused, or the job supervisor itself was restarted. The
+    ``__cause__`` is the last crash reason, when known. Schedule the job again, or
+    look at why its workers die.
+    """
+
+    def __str__(self) -> str:
+        cause = f": {self.__cause__!r}" if self.__cause__ is not None else ""
+        return f"{self.job!r} was lost: its job supervisor gave up{cause}"
+
+
+class WorkerLostError(JobQueueError):
+    """Raised by an executor when the worker running a job died: a crash reason.
+
+    A trio-parallel worker process exited (``os._exit``, a signal, a segfault), or
+    a Ray worker or node died (``WorkerCrashedError``, ``NodeDiedError``, ...). The
+    engine's own error is the ``__cause__``. The job's supervised task crashes with
+    it: a *transient* job runs again in a fresh worker; a *temporary* job's caller
+    gets this error. The retry policy never retries it (it is the supervisor's).
+
+    Attributes:
+        executor: the executor that ran the job.
+    """
+
+    def __init__(self, executor: object, detail: str) -> None:
+        super().__init__(executor, detail)
+        self.executor = executor
+        self.detail = detail
+
+    def __str__(self) -> str:
+        return f"{self.executor!r} lost the worker running the job: {self.detail}"
+
+
+class JobNotPicklableError(JobQueueError, TypeError):
+    """Raised by ``JobQueue.schedule``/``submit`` when a job cannot be shipped.
+
+    Process and Ray executors pickle each job (function and arguments) to send it
+    to another process; this one cannot be pickled. Nothing was queued. Define the
+    function at module level (trio-parallel) and pass picklable arguments.
+    """
+
+    def __init__(self, job: object, executor: object, cause: BaseException) -> None:
+        super().__init__(job, executor, cause)
+        self.job = job
+        self.executor = executor
+        self.cause = cause
+
+    def __str__(self) -> str:
+        return (
+            f"job {self.job} cannot be sent to {self.executor!r}: it is not picklable "
+            f"({type(self.cause).__name__}: {self.cause}); define the function at module "
+            "level and pass picklable arguments"
+        )
+
+
+class ExecutorStartError(JobQueueError):
+    """Raised when a :class:`~trio_otp.JobQueue` cannot start its executor.
+
+    The engine is not installed, or could not be started or reached (a Ray
+    address nobody answers at). The queue did not start. The engine's error is the
+    ``__cause__``.
+
+    Attributes:
+        executor: the executor; ``address``: where it tried to connect (or ``None``).
+    """
+
+    def __init__(self, executor: object, address: str | None, detail: str) -> None:
+        super().__init__(executor, address, detail)
+        self.executor = executor
+        self.address = address
+        self.detail = detail
+
+    def __str__(self) -> str:
+        where = f" at {self.address}" if self.address else ""
+        return f"{self.executor!r} could not start{where}: {self.detail}"
+
+
+class ReceiveTimeout(OTPError, TooSlowError):
+    """Raised by :meth:`Mailbox.receive <trio_otp.Mailbox.receive>` when no (matching)
+    message arrived within its ``timeout``.
+
+    OTP's ``receive ... after``. Also a :exc:`trio.TooSlowError`, which is what
+    ``trio.fail_after`` raises. The messages that did not match stay queued.
+
+    Attributes:
+        timeout: the timeout, in seconds.
+    """
+
+    def __init__(self, timeout: float | None) -> None:
+        super().__init__(timeout)
+        self.timeout = timeout
+
+    def __str__(self) -> str:
+        return f"no matching message within {self.timeout:g} s"

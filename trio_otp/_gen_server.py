@@ -20,9 +20,10 @@ import trio
 from trio.lowlevel import checkpoint, wait_task_rescheduled
 
 from . import _reports
-from ._call import CALL, CAST, INFO, SHUTDOWN, STOP, From, reply
+from ._call import CALL, CAST, FLUSHABLE, INFO, SHUTDOWN, STOP, From, reply
 from ._child import _Child, direct_child, supervising, supervisor_of
 from ._exceptions import BadReturnValue, ProcessExit, StartError
+from ._messages import TIMEOUT
 from ._process import UNSET, Pid
 from ._reasons import NORMAL, is_normal_exit
 from ._reasons import SHUTDOWN as SHUTDOWN_REASON
@@ -56,6 +57,7 @@ class Ok(Generic[S]):
 
     state: S
     continue_: Continue | None = None
+    timeout: float | None = None
 
 
 @attrs.frozen
@@ -69,11 +71,18 @@ class Ignore:
 
 @attrs.frozen
 class Reply(Generic[S]):
-    """Answer the call with ``reply`` and go on with ``state`` (OTP ``{:reply, …}``)."""
+    """Answer the call with ``reply`` and go on with ``state`` (OTP ``{:reply, …}``).
+
+    ``timeout`` (seconds, default ``None``: none) is OTP's ``{:reply, r, state,
+    timeout}``: if no message arrives within it, ``handle_info`` receives
+    :data:`~trio_otp.TIMEOUT`; any message that arrives first cancels it. The same
+    field on :class:`Ok` and :class:`NoReply` means the same.
+    """
 
     reply: object
     state: S
     continue_: Continue | None = None
+    timeout: float | None = None
 
 
 @attrs.frozen
@@ -87,6 +96,7 @@ class NoReply(Generic[S]):
 
     state: S
     continue_: Continue | None = None
+    timeout: float | None = None
 
 
 class _NoReplyValue:
@@ -156,6 +166,16 @@ class GenServer(Generic[S]):
     #: How crash reports and :func:`~trio_otp.render_tree` name this kind of process.
     process_kind: ClassVar[str] = "GenServer"
 
+    #: Whether the server traps exits (OTP's ``trap_exit`` flag), from its start.
+    #: Default ``True``: a server receives exit signals from links and
+    #: :func:`~trio_otp.exit` as :class:`~trio_otp.Exit` messages in
+    #: ``handle_info``, and its supervisor asks it to shut down (``terminate``
+    #: runs). A server sets ``trap_exit = False`` to die with a linked process's
+    #: abnormal reason instead, and to be cancelled at once, without
+    #: ``terminate``, by its supervisor's shutdown; :func:`~trio_otp.trap_exit`
+    #: changes it at run time.
+    trap_exit: ClassVar[bool] = True
+
     #: The running process's handle (set before ``init`` runs).
     pid: Pid
 
@@ -185,7 +205,13 @@ class GenServer(Generic[S]):
         )
 
     async def handle_info(self, message: Any, state: S) -> NoReplyResult[S]:
-        """Handle a raw message (:func:`~trio_otp.send`). Default: log it and go on."""
+        """Handle a raw message. Default: log it and go on.
+
+        Raw messages are what :func:`~trio_otp.send` and timers
+        (:func:`~trio_otp.send_after`) deliver, and the runtime's own:
+        :class:`~trio_otp.Down`, :class:`~trio_otp.Exit`,
+        :class:`~trio_otp.TaskReply` and :data:`~trio_otp.TIMEOUT`.
+        """
         _reports.gen_server_logger.error(
             "%s %s received unexpected message in handle_info: %r",
             self.process_kind,
@@ -209,8 +235,17 @@ class GenServer(Generic[S]):
         the exception as ``reason``), when :func:`~trio_otp.stop` is called, and when
         the owning supervisor shuts the server down (``reason`` ``"shutdown"``),
         within the child's ``shutdown`` budget. It does not run when the server is
-        killed (cancelled).
+        killed (cancelled), by its supervisor or by an exit signal it does not
+        trap (see :func:`~trio_otp.exit`).
         """
+
+    def format_status(self, state: S) -> object:
+        """How ``state`` appears in crash reports (OTP's ``format_status``).
+
+        Default: the state itself. Override it to hide secrets or shrink a large
+        state; whatever it returns is still truncated (see :doc:`logging_testing`).
+        """
+        return state
 
     # -- starting ----------------------------------------------------------------------
 
@@ -308,7 +343,9 @@ async def _serve(
     # Set once ``reason`` is final; if the task is cancelled before that (even
     # inside terminate), the exit reason is the cancel reason (killed).
     final = False
+    timeout: float | None = None
     with trio.CancelScope() as scope:
+        pid._switch = scope  # exit signals cancel it (_monitors.py)
         if child is not None:
             child.scope = scope
         try:
@@ -325,6 +362,7 @@ async def _serve(
             if rt is Ok:
                 state = res.state
                 cont = res.continue_
+                timeout = res.timeout
             elif rt is Ignore:
                 reason = NORMAL
                 final = True
@@ -353,6 +391,7 @@ async def _serve(
                     if rt is NoReply:
                         state = res.state
                         cont = res.continue_
+                        timeout = res.timeout
                     elif rt is Stop:
                         reason = res.reason
                         state = res.state
@@ -375,9 +414,12 @@ async def _serve(
                     # (Pid._post). Parking inside MemoryReceiveChannel.receive would
                     # keep ~500 bytes alive per idle server (frame, closure, entry).
                     burst = 0
-                    pid._parked = True
-                    await wait_task_rescheduled(pid._unpark)
-                    msg = receive_nowait()
+                    if timeout is None:
+                        pid._parked = True
+                        await wait_task_rescheduled(pid._unpark)
+                        msg = receive_nowait()
+                    else:
+                        msg = await _receive_within(pid, receive_nowait, timeout)
 
                 tag = msg[0]
                 if tag == CALL:
@@ -387,6 +429,7 @@ async def _serve(
                         reply(msg[2], res.reply)
                         state = res.state
                         cont = res.continue_
+                        timeout = res.timeout
                         continue
                     callback = "handle_call"
                 elif tag == CAST:
@@ -394,6 +437,12 @@ async def _serve(
                     rt = type(res)
                     callback = "handle_cast"
                 elif tag == INFO:
+                    res = await server.handle_info(msg[1], state)
+                    rt = type(res)
+                    callback = "handle_info"
+                elif tag == FLUSHABLE:
+                    if msg[1].ref._flushed:
+                        continue  # demonitor(ref, flush=True): as if never sent
                     res = await server.handle_info(msg[1], state)
                     rt = type(res)
                     callback = "handle_info"
@@ -408,6 +457,7 @@ async def _serve(
                 if rt is NoReply:
                     state = res.state
                     cont = res.continue_
+                    timeout = res.timeout
                 elif rt is Stop:
                     reason = res.reason
                     state = res.state
@@ -452,6 +502,25 @@ async def _serve(
         return
     if error is not None:
         raise error
+    if scope.cancelled_caught:
+        # Killed by an exit signal (only those cancel this scope when no supervisor
+        # owns it): an abnormal reason reaches the owning nursery, like a crash.
+        if not started:
+            raise StartError(pid._reason)
+        if not is_normal_exit(pid._reason):
+            raise ProcessExit(pid, pid._reason)
+
+
+async def _receive_within(pid: Pid, receive_nowait: Any, seconds: float) -> Any:
+    """Wait for the next message, or :data:`TIMEOUT` if none comes within ``seconds``.
+
+    OTP's GenServer timeout; a cancel scope only for servers that asked for one.
+    """
+    with trio.move_on_after(seconds):
+        pid._parked = True
+        await wait_task_rescheduled(pid._unpark)
+        return receive_nowait()
+    return (INFO, TIMEOUT, None)
 
 
 def _report_crash(pid: Pid, reason: object, msg: Any, state: object) -> None:
@@ -462,4 +531,8 @@ def _report_crash(pid: Pid, reason: object, msg: Any, state: object) -> None:
     if msg is not None and msg[0] == CALL:
         caller = msg[2]._task
         client = f"task {caller.name!r}" if caller is not None else "a caller that has gone"
-    _reports.gen_server_crash(pid, reason, None if msg is None else _describe(msg), state, client)
+    try:
+        shown = pid._impl.format_status(state)  # type: ignore[attr-defined]
+    except Exception as exc:  # a report must not crash the exit path
+        shown = f"<format_status raised {type(exc).__name__}>"
+    _reports.gen_server_crash(pid, reason, None if msg is None else _describe(msg), shown, client)

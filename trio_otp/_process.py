@@ -77,6 +77,7 @@ class Pid:
         "_parked",
         "_pending",
         "_reason",
+        "_switch",
         "_table",
         "_task",
         "_watchers",
@@ -96,6 +97,10 @@ class Pid:
     _parked: bool
     _table: dict[trio.lowlevel.Task, Pid]
     _watchers: dict[object, Callable[[Pid, object], None]] | None
+    # The kill switch an exit signal pulls (its ``cancel()``): the process's own
+    # cancel scope, or its supervisor's child record; None if it cannot be
+    # interrupted (see _monitors.py).
+    _switch: Any
 
     def __init__(self) -> None:
         raise TypeError("Pid has no public constructor: start a process to get one")
@@ -121,6 +126,7 @@ class Pid:
         self._pending = None
         self._exit_event = None
         self._watchers = None
+        self._switch = None
         self._impl = impl
         self._task = None
         if detached:
@@ -243,6 +249,15 @@ class Pid:
             watchers = self._watchers = {}
         watchers[key] = callback
         return True
+
+    def _traps(self) -> bool:
+        """Whether exit signals become Exit messages (OTP's ``trap_exit`` flag).
+
+        Kept on the process's implementation (a GenServer instance, which defaults
+        to its class's ``trap_exit``; a Mailbox), not in a slot of every handle.
+        A process without a mailbox never traps.
+        """
+        return self._mailbox is not None and getattr(self._impl, "trap_exit", False) is True
 
     def _unwatch(self, key: object) -> None:
         """Forget the watch ``key``, if there is one (no error otherwise)."""

@@ -29,6 +29,12 @@ NORMAL: Final = "normal"
 SHUTDOWN: Final = "shutdown"
 #: The process was cancelled without running ``terminate`` (OTP ``:killed``).
 KILLED: Final = "killed"
+#: The untrappable exit signal (OTP ``:kill``): ``otp.exit(pid, otp.KILL)`` kills
+#: ``pid`` even if it traps exits; it then exits with :data:`KILLED`.
+KILL: Final = "kill"
+#: The reason a :class:`~trio_otp.Down` or :class:`~trio_otp.Exit` carries when
+#: the process was not alive to begin with (OTP ``:noproc``).
+NOPROC: Final = "noproc"
 
 
 @attrs.frozen
@@ -53,5 +59,20 @@ def is_normal_exit(reason: object) -> bool:
 def format_reason(reason: object) -> str:
     """Format an exit reason the way crash reports print it."""
     if isinstance(reason, BaseException):
-        return f"{type(reason).__name__}({str(reason)!r})" if str(reason) else type(reason).__name__
-    return repr(reason)
+        text = safe_str(reason)
+        return f"{type(reason).__name__}({text!r})" if text else type(reason).__name__
+    try:
+        return repr(reason)
+    except Exception:
+        return f"<{type(reason).__qualname__} object (repr() failed)>"
+
+
+def safe_str(exc: BaseException) -> str:
+    """``str(exc)``, or a fixed text if the exception's ``__str__`` raises.
+
+    Reports must never turn a child's crash into the tree's death (issue 13).
+    """
+    try:
+        return str(exc)
+    except Exception:
+        return f"<{type(exc).__qualname__}: str() failed>"

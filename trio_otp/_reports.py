@@ -3,13 +3,22 @@
 * ``trio_otp.gen_server`` and ``trio_otp.task``: crash reports, level ERROR, for
   abnormal exits only (normal and shutdown exits are silent, as in OTP). They are
   printed by default, through logging's last-resort handler if you configure none.
-* ``trio_otp.supervisor``: supervisor reports (child terminated, started, caused
-  shutdown, shut down abnormally). OTP keeps these off unless SASL reports are
-  switched on; here they are logged at level INFO, which Python's default
-  configuration (WARNING) also keeps quiet. Switch them on with standard logging
-  configuration, e.g. ``logging.getLogger("trio_otp.supervisor").setLevel(logging.INFO)``
-  plus a handler, or ``logging.basicConfig(level=logging.INFO)``. The OTP severity is
-  in the record's ``otp_severity`` attribute.
+* ``trio_otp.supervisor``: supervisor reports. What an operator must see is logged
+  at ERROR (a supervisor that gave up: ``caused shutdown``; a child that failed to
+  start during a restart: ``start error``) or WARNING (a child killed because its
+  ``shutdown`` budget ran out: ``shut down abnormally``). Routine progress (a child
+  ``started``, a child ``terminated`` that is then restarted) is logged at INFO,
+  which Python's default configuration (WARNING) keeps quiet, as OTP keeps its SASL
+  progress reports off. Switch them on with standard logging configuration, e.g.
+  ``logging.getLogger("trio_otp.supervisor").setLevel(logging.INFO)`` plus a
+  handler. The OTP severity is in the record's ``otp_severity`` attribute.
+
+Reports never dump unbounded terms: a GenServer's state (as its ``format_status``
+returns it) and its last message are printed with at most :data:`MAX_ITEMS` items
+per container, :data:`MAX_DEPTH` levels deep, and :data:`MAX_CHARS` characters in
+all (OTP's ``error_logger_format_depth`` and ``max_size``). Formatting never raises:
+a term whose ``repr`` (or an exception whose ``str``) fails is printed as a fixed
+description instead.
 
 Every record carries ``extra`` attributes prefixed ``otp_`` (``otp_pid``,
 ``otp_reason`` …) for structured handlers. The library never configures handlers.
@@ -19,9 +28,9 @@ from __future__ import annotations
 
 import logging
 import reprlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Final
 
-from ._reasons import format_reason
+from ._reasons import safe_str
 
 if TYPE_CHECKING:
     from ._process import Pid
@@ -50,7 +59,35 @@ _short.maxlist = _short.maxtuple = _short.maxdict = _short.maxset = 8
 
 def short_repr(value: object) -> str:
     """A repr bounded in length, for report lines (OTP truncates terms too)."""
-    return _short.repr(value)
+    try:
+        return _short.repr(value)
+    except Exception:
+        return f"<{type(value).__qualname__} object (repr() failed)>"
+
+
+#: Items shown per container (list, dict, ...) of a state or message in a report.
+MAX_ITEMS: Final = 20
+#: Nesting levels shown of a state or message in a report.
+MAX_DEPTH: Final = 4
+#: Characters at most of a state or message in a report (the rest is cut).
+MAX_CHARS: Final = 2000
+
+_term = reprlib.Repr()
+_term.maxlevel = MAX_DEPTH
+_term.maxstring = _term.maxother = 200
+_term.maxlist = _term.maxtuple = _term.maxdict = _term.maxset = MAX_ITEMS
+_term.maxfrozenset = _term.maxdeque = _term.maxarray = MAX_ITEMS
+
+
+def term_repr(value: object) -> str:
+    """A state or message as reports print it: bounded, and never raising."""
+    try:
+        text = _term.repr(value)
+    except Exception:
+        return f"<{type(value).__qualname__} object (repr() failed)>"
+    if len(text) > MAX_CHARS:
+        return f"{text[:MAX_CHARS]}... ({len(text) - MAX_CHARS} more characters)"
+    return text
 
 
 def _function_name(fn: object) -> str:
@@ -64,8 +101,11 @@ def _function_name(fn: object) -> str:
 
 def _reason_line(reason: object) -> str:
     if isinstance(reason, BaseException):
-        return f"** ({type(reason).__name__}) {reason}"
-    return f"** (stop) {format_reason(reason)}"
+        text = safe_str(reason)
+        if len(text) > MAX_CHARS:
+            text = f"{text[:MAX_CHARS]}... ({len(text) - MAX_CHARS} more characters)"
+        return f"** ({type(reason).__name__}) {text}"
+    return f"** (stop) {term_repr(reason)}"
 
 
 def _exc_info(reason: object) -> BaseException | None:
@@ -77,18 +117,18 @@ def gen_server_crash(
 ) -> None:
     """OTP's ``GenServer X terminating`` report."""
     if client is None:
-        last = "Last message: %r"
-        args: tuple[Any, ...] = (last_message,)
+        last = "Last message: %s"
+        args: tuple[Any, ...] = (term_repr(last_message),)
     else:
-        last = "Last message (from %s): %r"
-        args = (client, last_message)
+        last = "Last message (from %s): %s"
+        args = (client, term_repr(last_message))
     gen_server_logger.error(
-        "%s %s terminating\n%s\n" + last + "\nState: %r",
+        "%s %s terminating\n%s\n" + last + "\nState: %s",
         pid._kind,
         label(pid),
         _reason_line(reason),
         *args,
-        state,
+        term_repr(state),
         exc_info=_exc_info(reason),
         extra={"otp_pid": pid, "otp_reason": reason, "otp_state": state},
     )
@@ -122,17 +162,18 @@ def supervisor_report(
     child_type: str,
     *,
     severity: str,
+    level: int = logging.INFO,
 ) -> None:
     """OTP's SASL supervisor report: ``Child X of Supervisor S <what>``.
 
     ``what`` is ``terminated``, ``started``, ``caused shutdown`` or ``shut down
-    abnormally``. Logged at INFO so that it is off by default (see module docs);
-    callers check ``supervisor_logger.isEnabledFor(logging.INFO)`` before building
-    the arguments.
+    abnormally`` or ``start error``, logged at ``level`` (see module docs); callers
+    check ``supervisor_logger.isEnabledFor(level)`` before building the arguments.
     """
-    cid = child_id.__qualname__ if isinstance(child_id, type) else repr(child_id)
+    cid = child_id.__qualname__ if isinstance(child_id, type) else short_repr(child_id)
     reason_part = "" if what == "started" else _reason_line(reason) + "\n"
-    supervisor_logger.info(
+    supervisor_logger.log(
+        level,
         "Child %s of Supervisor %s %s\n%sPid: %r\nStart Call: %s\nRestart: %s\n"
         "Shutdown: %s\nType: %s",
         cid,

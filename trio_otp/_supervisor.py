@@ -68,6 +68,7 @@ from ._child_spec import (
 from ._exceptions import (
     AlreadyPresentError,
     AlreadyStartedError,
+    CalleeExit,
     ChildNotFoundError,
     ChildRunningError,
     ChildSpecError,
@@ -97,7 +98,8 @@ class ChildInfo:
 
     Attributes:
         id: the child id (``None`` under a DynamicSupervisor: OTP's ``:undefined``).
-        pid: the running child's handle, or ``None`` when it is not running.
+        pid: the running child's handle, ``None`` when it is not running, or
+            :data:`RESTARTING` while a failed restart waits to be tried again.
         type: worker or supervisor.
         modules: from the child spec.
     """
@@ -125,6 +127,11 @@ class ChildCounts:
     workers: int
 
 
+#: What :meth:`Supervisor.which_children` shows as the ``pid`` of a child whose
+#: restart failed and is to be tried again (OTP's ``:restarting``).
+RESTARTING: Final = "restarting"
+
+
 # --------------------------------------------------------------------------------------
 # The supervisor process
 # --------------------------------------------------------------------------------------
@@ -137,6 +144,23 @@ class _ChildExit:
     reason: object
     #: the exit already crossed the restart intensity (see _child_exited)
     exceeded: bool = False
+
+
+@attrs.frozen
+class _TryAgain:
+    """Try a failed restart again (OTP's ``{try_again_restart, Id}`` message)."""
+
+    child: _Child
+    gen: int
+    #: why its last start failed
+    reason: object
+    #: the child whose exit began this restart, and its exit reason
+    origin: _Child
+    origin_reason: object
+
+
+_ERROR: Final = logging.ERROR
+_WARNING: Final = logging.WARNING
 
 
 # Management requests (the supervisor handles them one at a time, like OTP).
@@ -304,36 +328,76 @@ class _SupervisorServer(GenServer[None]):
         restarts.append(now)
         return len(restarts) > self.max_restarts
 
-    def _give_up(self, child: _Child, reason: object) -> Stop[None]:
-        self._report("caused shutdown", child, "reached_max_restart_intensity", "error")
+    def _give_up(
+        self, child: _Child, reason: object, origin: _Child | None, origin_reason: object
+    ) -> Stop[None]:
+        self._report("caused shutdown", child, "reached_max_restart_intensity", "error", _ERROR)
         self._gave_up = RestartIntensityError(
-            self.pid, self._report_id(child), reason, self.max_restarts, self.max_seconds
+            self.pid,
+            self._report_id(child),
+            reason,
+            self.max_restarts,
+            self.max_seconds,
+            origin_id=None if origin is None else self._report_id(origin),
+            origin_reason=origin_reason,
         )
         return Stop(SHUTDOWN, None)
 
     async def handle_info(self, message: Any, state: None) -> NoReply[None] | Stop[None]:
-        if type(message) is not _ChildExit:
-            return await super().handle_info(message, state)
-        child = message.child
-        if message.gen != child.gen or child.running or not self._is_current(child):
-            return NoReply(None)  # stale: that child was restarted or removed since
-        if message.exceeded or self._add_restart():
-            return self._give_up(child, message.reason)
-        while True:
-            try:
-                await self._restart_after_exit(child)
-            except ChildStartError as exc:
-                # A failed restart counts as another restart, as in OTP.
-                self._report("start error", child, exc.reason, "error")
-                if self._add_restart():
-                    return self._give_up(child, exc.reason)
-                continue
-            return NoReply(None)
+        kind = type(message)
+        if kind is _ChildExit:
+            child = message.child
+            if message.gen != child.gen or child.running or not self._is_current(child):
+                return NoReply(None)  # stale: that child was restarted or removed since
+            if message.exceeded:
+                return self._give_up(child, message.reason, None, None)
+            return await self._restart(child, message.reason, None, None)
+        if kind is _TryAgain:
+            child = message.child
+            if (
+                message.gen != child.gen
+                or not child.restarting
+                or child.running
+                or not self._is_current(child)
+            ):
+                return NoReply(None)  # terminated, restarted or removed meanwhile
+            return await self._restart(child, message.reason, message.origin, message.origin_reason)
+        return await super().handle_info(message, state)
+
+    async def _restart(
+        self, child: _Child, reason: object, origin: _Child | None, origin_reason: object
+    ) -> NoReply[None] | Stop[None]:
+        """One restart attempt, counted against the intensity (OTP's restart/2).
+
+        ``origin`` is the child whose exit began a restart that is being tried again.
+        """
+        if self._add_restart():
+            return self._give_up(child, reason, origin, origin_reason)
+        failed = await self._restart_after_exit(child)
+        if failed is not None:
+            # OTP's try_again_restart (OTP-9549): go back to the mailbox before the
+            # next attempt, so that calls, stop and other exits are handled meanwhile.
+            # The retry is a restart of the child that failed to start, under the
+            # strategy; it counts as another restart.
+            failed_child, error = failed
+            self._report("start error", failed_child, error.reason, "error", _ERROR)
+            failed_child.restarting = True
+            if origin is None:
+                origin, origin_reason = child, reason
+            self.pid._post(
+                (
+                    INFO,
+                    _TryAgain(failed_child, failed_child.gen, error.reason, origin, origin_reason),
+                    None,
+                )
+            )
+        return NoReply(None)
 
     def _is_current(self, child: _Child) -> bool:
         raise NotImplementedError
 
-    async def _restart_after_exit(self, child: _Child) -> None:
+    async def _restart_after_exit(self, child: _Child) -> tuple[_Child, ChildStartError] | None:
+        """Restart ``child`` by the strategy; return the child that failed to start."""
         raise NotImplementedError
 
     # -- stopping children --------------------------------------------------------------
@@ -344,18 +408,19 @@ class _SupervisorServer(GenServer[None]):
         handle = child.handle
         if child.spec.shutdown == BRUTAL_KILL:
             child.cancel()
-        elif type(handle) is Pid and handle._mailbox is not None:
-            # A GenServer (or supervisor) runs terminate, as a process trapping exits.
+        elif type(handle) is Pid and handle._traps():
+            # A GenServer (or supervisor) that traps exits (the default) runs terminate.
             handle._post((SHUTDOWN_MSG, None, None))
         else:
-            # A Task (or a plain function) does not trap exits: it stops at once.
+            # A Task, a plain function or a GenServer with trap_exit off does not
+            # trap exits: it stops at once, without terminate (OTP).
             if type(handle) is Pid:
                 handle._cancel_reason = SHUTDOWN
             child.cancel()
 
     def _kill(self, child: _Child) -> None:
         child.cancel()
-        self._report("shut down abnormally", child, "killed", "error")
+        self._report("shut down abnormally", child, "killed", "error", _WARNING)
 
     async def _terminate(self, child: _Child) -> None:
         """Stop one child: ask, wait up to its ``shutdown`` budget, then cancel."""
@@ -378,10 +443,12 @@ class _SupervisorServer(GenServer[None]):
 
     # -- reports -------------------------------------------------------------------------
 
-    def _report(self, what: str, child: _Child, reason: object, severity: str) -> None:
-        # Supervisor reports are off by default: don't format anything for nothing
+    def _report(
+        self, what: str, child: _Child, reason: object, severity: str, level: int = logging.INFO
+    ) -> None:
+        # Progress reports are off by default: don't format anything for nothing
         # (this runs on every child start and restart).
-        if not _reports.supervisor_logger.isEnabledFor(logging.INFO):
+        if not _reports.supervisor_logger.isEnabledFor(level):
             return
         spec = child.spec
         shutdown = spec.shutdown
@@ -400,6 +467,7 @@ class _SupervisorServer(GenServer[None]):
             else f"{shutdown:g}",
             spec.type.value,
             severity=severity,
+            level=level,
         )
 
     def _report_id(self, child: _Child) -> object:
@@ -449,13 +517,16 @@ class _StaticSupervisor(_SupervisorServer):
             child = _Child(self, spec, spec.args)
             self._children.append(child)
             try:
-                await self._start(child)
+                handle = await self._start(child)
             except Exception:
                 # OTP: stop the ones already started (reverse order), then fail.
                 self._children.remove(child)
                 self._stopping = True
                 await self._shutdown_all()
                 raise
+            if handle is None and spec.restart is Restart.TEMPORARY:
+                # supervisor_SUITE sup_start_ignore_temporary_child: not kept.
+                self._children.remove(child)
         return Ok(None)
 
     def _forget(self, child: _Child) -> None:
@@ -467,11 +538,16 @@ class _StaticSupervisor(_SupervisorServer):
     def _is_current(self, child: _Child) -> bool:
         return child in self._children
 
-    async def _restart_after_exit(self, child: _Child) -> None:
+    async def _restart_after_exit(self, child: _Child) -> tuple[_Child, ChildStartError] | None:
         children = self._children
         if self.strategy is Strategy.ONE_FOR_ONE:
             affected = [child]
         else:
+            # A retry after a failed start is a restart of the child that failed,
+            # under the strategy (supervisor_SUITE one_for_all_other_child_fails_restart,
+            # rest_for_one_other_child_fails_restart): one_for_all stops the ones it
+            # just started and starts all again in order; rest_for_one starts the
+            # failed one and those after it, never the ones before it twice.
             index = children.index(child)
             affected = children[:] if self.strategy is Strategy.ONE_FOR_ALL else children[index:]
             for other in reversed(affected):
@@ -484,11 +560,15 @@ class _StaticSupervisor(_SupervisorServer):
                 continue
             if other.running:
                 continue
+            other.restarting = False
             try:
-                await self._start(other)  # an ignored start leaves other.handle None
-            except ChildStartError:
+                handle = await self._start(other)
+            except ChildStartError as exc:
                 other.handle = None
-                raise
+                return other, exc
+            if handle is None and other.spec.restart is Restart.TEMPORARY:
+                children.remove(other)  # OTP keeps no ignored temporary child
+        return None
 
     async def _shutdown_all(self) -> None:
         for child in reversed(self._children):
@@ -504,7 +584,7 @@ class _StaticSupervisor(_SupervisorServer):
     async def _manage(self, op: str, arg: Any) -> Any:
         if op == _WHICH:
             return [
-                ChildInfo(c.spec.id, c.handle if c.running else None, c.spec.type, c.spec.modules)
+                ChildInfo(c.spec.id, _shown_pid(c), c.spec.type, c.spec.modules)
                 for c in reversed(self._children)
             ]
         if op == _COUNT:
@@ -519,23 +599,28 @@ class _StaticSupervisor(_SupervisorServer):
             child = _Child(self, spec, spec.args)
             self._children.append(child)
             try:
-                return await _start_unwrapping_name_clash(self, child)
+                handle = await _start_unwrapping_name_clash(self, child)
             except Exception:
                 self._children.remove(child)
                 raise
+            if handle is None and spec.restart is Restart.TEMPORARY:
+                # supervisor_SUITE sup_start_ignore_temporary_start_child: not kept.
+                self._children.remove(child)
+            return handle
         child = self._find(arg)
         if op == _TERMINATE:
+            child.restarting = False  # stops the retries of a failing restart
             await self._terminate(child)
             child.handle = None
             if child.spec.restart is Restart.TEMPORARY:
                 self._children.remove(child)
             return None
         if op == _RESTART:
-            if child.running:
+            if child.running or child.restarting:
                 raise ChildRunningError(arg)
             return await self._start(child)
         if op == _DELETE:
-            if child.running:
+            if child.running or child.restarting:
                 raise ChildRunningError(arg)
             self._children.remove(child)
             return None
@@ -553,12 +638,73 @@ async def _start_unwrapping_name_clash(sup: _SupervisorServer, child: _Child) ->
         raise
 
 
+class _OnStarted:
+    """A ``task_status`` that calls ``on_started()`` just before passing the handle on."""
+
+    def __init__(self, status: trio.TaskStatus[Pid], on_started: Callable[[], None]) -> None:
+        self._status = status
+        self._on_started = on_started
+
+    def started(self, value: Pid) -> None:
+        self._on_started()
+        self._status.started(value)
+
+
+async def _serve_shielded(
+    scope: trio.CancelScope,
+    serve: Callable[..., Any],
+    task_status: trio.TaskStatus[Pid] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    # Not shielded while the children start: cancelling the owner then cancels the
+    # start, as any nursery.start.
+    def shield() -> None:
+        scope.shield = True
+
+    with scope:
+        await serve(task_status=_OnStarted(task_status, shield))
+
+
+def _serve_with(
+    children: Iterable[object],
+    strategy: Strategy | str,
+    max_restarts: int,
+    max_seconds: float,
+    name: object,
+) -> Callable[..., Any]:
+    """``Supervisor.serve`` with these options, waiting only for ``task_status``."""
+    return functools.partial(
+        Supervisor.serve,
+        children,
+        strategy=strategy,
+        max_restarts=max_restarts,
+        max_seconds=max_seconds,
+        name=name,
+    )
+
+
+async def _stop_tree(pid: Pid) -> None:
+    """Stop a top supervisor with reason shutdown (nothing to do if it exited)."""
+    if pid.alive:
+        try:
+            await stop(pid, SHUTDOWN)
+        except Exception:  # it exited meanwhile; its own error is raised
+            if pid.alive:
+                raise
+
+
 async def children_in_start_order(sup: Pid) -> list[ChildInfo]:
     """``which_children`` in start order, for either kind of supervisor."""
     infos = await Supervisor.which_children(sup)
     if isinstance(sup._impl, _StaticSupervisor):
         infos.reverse()  # OTP lists a static supervisor's children newest first
     return infos
+
+
+def _shown_pid(child: _Child) -> Any:
+    """A child's pid as ``which_children`` shows it."""
+    if child.running:
+        return child.handle
+    return RESTARTING if child.restarting else None
 
 
 def _count(children: Iterable[_Child]) -> ChildCounts:
@@ -636,16 +782,8 @@ class Supervisor:
 
         OTP's ``Supervisor.start_link``. See :meth:`serve` for the errors.
         """
-        pid: Pid = await nursery.start(
-            functools.partial(
-                Supervisor.serve,
-                children,
-                strategy=strategy,
-                max_restarts=max_restarts,
-                max_seconds=max_seconds,
-                name=name,
-            )
-        )
+        serve = _serve_with(children, strategy, max_restarts, max_seconds, name)
+        pid: Pid = await nursery.start(serve)
         return pid
 
     @staticmethod
@@ -662,34 +800,44 @@ class Supervisor:
 
         The supervisor lives exactly as long as the block. When the block ends, it
         stops its children in reverse start order (each within its ``shutdown``
-        budget) and exits; if the block raises, the tree is cancelled. Start errors
-        are raised as themselves; a :exc:`~trio_otp.RestartIntensityError` while the
-        block runs cancels the block and comes out of the ``async with`` in an
-        exception group (use ``except*``).
+        budget) and exits. If the block raises or is cancelled (an enclosing
+        ``move_on_after``, a sibling's crash, Control-C), the tree is shut down the
+        same orderly way first, shielded from that cancellation but bounded by the
+        children's ``shutdown`` budgets, and then the exception or cancellation
+        propagates unchanged. Start errors are raised as themselves; a
+        :exc:`~trio_otp.RestartIntensityError` while the block runs cancels the
+        block and comes out of the ``async with`` in an exception group (use
+        ``except*``).
         """
         error: BaseException | None = None
+        owner_error: BaseException | None = None
+        # The tree runs in its own scope, shielded once it has started: the owner's
+        # cancellation reaches the block, never the tree, which the block's end then
+        # stops in order. Only a second interruption during that stop kills it.
+        tree_scope = trio.CancelScope()
+        serve = _serve_with(children, strategy, max_restarts, max_seconds, name)
         async with trio.open_nursery() as nursery:
             try:
-                pid = await Supervisor.start(
-                    nursery,
-                    children,
-                    strategy=strategy,
-                    max_restarts=max_restarts,
-                    max_seconds=max_seconds,
-                    name=name,
-                )
+                pid: Pid = await nursery.start(_serve_shielded, tree_scope, serve)
             except Exception as exc:
                 error = exc
             else:
-                yield pid
-                if pid.alive:
-                    try:
-                        await stop(pid, SHUTDOWN)
-                    except Exception:  # it exited meanwhile; its own error is raised
-                        if pid.alive:
-                            raise
+                try:
+                    yield pid
+                except BaseException as exc:
+                    owner_error = exc
+                try:
+                    with trio.CancelScope(shield=True):
+                        await _stop_tree(pid)
+                except BaseException as exc:
+                    tree_scope.cancel()  # e.g. a second Control-C: kill what is left
+                    if isinstance(exc, Exception):
+                        raise
+                    owner_error = exc  # raised as itself, outside the nursery
         if error is not None:
             raise error
+        if owner_error is not None:
+            raise owner_error
 
     @staticmethod
     def child_spec(child: object, **overrides: Any) -> ChildSpec:
@@ -726,10 +874,19 @@ class Supervisor:
             AlreadyStartedError: a running child has that id (or the name is taken).
             AlreadyPresentError: a stopped child with that id is kept.
             ChildStartError: it failed to start (nothing is added).
+            CalleeExit: the supervisor was stopped right after the start, and the
+                child with it (a start never returns a dead child).
             ChildSpecError: the spec is invalid.
         """
         spec = to_child_spec(child)
         result: Pid | None = await _manage_call(_StaticSupervisor, sup, _START, spec)
+        if result is not None and not result.alive:
+            # A stop handled right after the start (before we ran again) took the
+            # child down with the supervisor: never hand out a dead child.
+            owner = result._parent
+            if owner is not None and (not owner.alive or getattr(owner._impl, "_stopping", False)):
+                reason = owner._reason if not owner.alive else SHUTDOWN
+                raise CalleeExit(sup, ("start_child", spec.id), None, reason)
         return result
 
     @staticmethod
@@ -748,7 +905,8 @@ class Supervisor:
         """Start a stopped child again from its kept spec; return its handle.
 
         Raises:
-            ChildRunningError: it is running.
+            ChildRunningError: it is running, or restarting (OTP's
+                ``{:error, :restarting}``: terminate_child it first).
             ChildNotFoundError: no child has that id.
             ChildStartError: it failed to start.
         """
@@ -760,7 +918,7 @@ class Supervisor:
         """Forget a stopped child's spec.
 
         Raises:
-            ChildRunningError: it is running (terminate it first).
+            ChildRunningError: it is running or restarting (terminate it first).
             ChildNotFoundError: no child has that id.
         """
         await _manage_call(_StaticSupervisor, sup, _DELETE, child_id)

@@ -24,9 +24,11 @@ import trio
 from . import _reports
 from ._child import _Child, direct_child, spawner, supervising, supervisor_of
 from ._child_spec import ChildSpec, ChildType, Restart, _trusted
-from ._exceptions import ChildSpecError, TaskExit, TaskTimeout
-from ._process import UNSET, Pid
-from ._reasons import NORMAL
+from ._exceptions import ChildSpecError, ProcessExit, TaskExit, TaskTimeout
+from ._messages import NO_VALUE
+from ._monitors import Ref, _monitor, demonitor
+from ._process import UNSET, Pid, current_process
+from ._reasons import NORMAL, is_normal_exit
 
 T = TypeVar("T")
 _WORKER = ChildType.WORKER
@@ -43,6 +45,8 @@ async def _run(
     # ``pid`` is given when a supervisor spawned the task without waiting (_spawn).
     if pid is None:
         pid = Pid._new("Task", None, None, fn, supervisor_of(task_status))
+        if child is not None:
+            pid._switch = child  # exit signals kill it as its supervisor would
     else:
         pid._attach()
     reason: object = UNSET
@@ -58,7 +62,13 @@ async def _run(
             completed = True
             if inspect.isawaitable(result):
                 if child is None:
-                    result = await result
+                    # Its own kill switch for exit signals (links, otp.exit): a Task
+                    # started this way pays a nursery.start anyway.
+                    with trio.CancelScope() as scope:
+                        pid._switch = scope
+                        result = await result
+                    pid._switch = None
+                    completed = not scope.cancelled_caught
                 else:
                     # Only an await can be interrupted, so only here does the task
                     # need its supervisor's kill switch (a cancel scope costs ~10 us:
@@ -81,6 +91,9 @@ async def _run(
         child.sup._child_exited(child, pid._reason)
     elif error is not None:
         raise error
+    elif reason is UNSET and not is_normal_exit(pid._reason):
+        # Killed by an exit signal (the only thing that cancels its own scope).
+        raise ProcessExit(pid, pid._reason)
 
 
 def _spawn(
@@ -91,6 +104,7 @@ def _spawn(
     args: tuple[Any, ...],
 ) -> Pid:
     pid = Pid._new("Task", None, None, fn, child.sup.pid, detached=True)
+    pid._switch = child  # exit signals kill it as its supervisor would (_monitors.py)
     child.spawned(pid)
     nursery.start_soon(_run, fn, args, None, box, child, pid, name="trio_otp.Task")
     return pid
@@ -165,10 +179,19 @@ class Task:
 
         Elixir's ``Task.Supervisor.async_nolink``: the task is not linked to the
         caller; its crash is reported to whoever waits for it.
+
+        Started from a process with a mailbox (a GenServer, a
+        :func:`~trio_otp.mailbox` block), that process monitors the task and never
+        has to block: when the task returns, the process gets
+        ``TaskReply(ref, result)`` (in ``handle_info``); when it fails (crash,
+        shutdown, kill), ``Down(ref, pid, reason)``. ``ref`` is
+        :attr:`AsyncTask.ref`; ``demonitor(ref, flush=True)`` forgets the task, and
+        :meth:`AsyncTask.wait` drops the message too (Elixir's ``Task.await``).
         """
         from ._dynamic_supervisor import _supervisor
 
         box: AsyncTask[Any] = AsyncTask()
+        owner = current_process()
         spec = ChildSpec(
             id=Task,
             start=_serve_async,
@@ -181,6 +204,8 @@ class Task:
         pid = await _supervisor(sup, ("async_nolink", fn))._start_child(spec, extra=False)
         assert pid is not None
         box.pid = pid
+        if owner is not None and owner._mailbox is not None:
+            box.ref = _monitor(owner, pid, box)
         return box
 
 
@@ -192,17 +217,18 @@ def _serve_async(
     return _run(fn, args, task_status, box, supervising(task_status))
 
 
-_NO_VALUE: Any = object()
-
-
 @final
 class AsyncTask(Generic[T]):
     """A task started by :meth:`Task.async_nolink`, to be awaited with :meth:`wait`."""
 
     pid: Pid
+    #: The reference of its :class:`~trio_otp.TaskReply` / :class:`~trio_otp.Down`
+    #: message, when it was started from a process; ``None`` from plain code.
+    ref: Ref | None
 
     def __init__(self) -> None:
-        self._value: Any = _NO_VALUE
+        self._value: Any = NO_VALUE
+        self.ref = None
 
     def __repr__(self) -> str:
         return f"<AsyncTask {getattr(self, 'pid', '(starting)')!r}>"
@@ -219,7 +245,9 @@ class AsyncTask(Generic[T]):
             reason = await self.pid.wait_exited()
         if scope.cancelled_caught:
             raise TaskTimeout(self, math.inf if timeout is None else timeout)
-        if self._value is not _NO_VALUE:
+        if self.ref is not None:
+            demonitor(self.ref, flush=True)  # awaited: its message is not needed
+        if self._value is not NO_VALUE:
             value: T = self._value
             return value
         error = TaskExit(self, reason)

@@ -1,0 +1,227 @@
+"""The application runner (trio_otp/_application.py): signals, orderly stop, exit status.
+
+The signal tests run the examples in serve mode as real subprocesses and send them
+real signals: that is the point, so they use real time (bounded by a watchdog).
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+import pytest
+import trio
+import trio.testing
+
+import trio_otp as otp
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+posix_only = pytest.mark.skipif(sys.platform == "win32", reason="sends POSIX signals")
+
+
+class Serving:
+    """A serve-mode example in a subprocess, read line by line."""
+
+    def __init__(self, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-u", *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            cwd=EXAMPLES.parent,
+        )
+        # Nothing in these tests may hang: kill the child after a minute whatever happens.
+        self.watchdog = threading.Timer(60, self.proc.kill)
+        self.watchdog.start()
+        self.lines: list[str] = []
+
+    def wait_for(self, text: str) -> None:
+        assert self.proc.stdout is not None
+        while True:
+            line = self.proc.stdout.readline()
+            assert line, f"exited before printing {text!r}:\n" + "".join(self.lines)
+            self.lines.append(line)
+            if text in line:
+                return
+
+    def finish(self) -> tuple[int, list[str]]:
+        assert self.proc.stdout is not None
+        self.lines += self.proc.stdout.readlines()
+        self.proc.stdout.close()
+        status = self.proc.wait()
+        self.watchdog.cancel()
+        return status, [line.rstrip("\n") for line in self.lines]
+
+
+@posix_only
+def test_sigterm_stops_the_job_queue_in_order_and_exits_0() -> None:
+    """SIGTERM: every terminate runs, in reverse start order, and the exit status is 0."""
+    app = Serving(str(EXAMPLES / "job_queue.py"), "--serve", "--drain", "0.2")
+    app.wait_for("feeder: job returned")
+    app.proc.send_signal(signal.SIGTERM)
+    status, lines = app.finish()
+    assert status == 0, "\n".join(lines)
+    shutdown = [line for line in lines if line.startswith(("dispatcher:", "accounts:"))]
+    assert shutdown[-4:] == [
+        "dispatcher: terminate('shutdown'), draining for 0.2 s",
+        "dispatcher: off duty",
+        "accounts: terminate('shutdown'), draining for 0.2 s",
+        "accounts: off duty",
+    ]
+    assert any("SIGTERM received: stopping the application" in line for line in lines)
+    assert lines[-1] == "exit status 0"
+    assert "Traceback" not in "\n".join(lines)
+
+
+@posix_only
+def test_second_signal_cancels_the_rest_of_the_shutdown_at_once() -> None:
+    """A second signal during the shutdown cancels what is left; the status is 128 + signal."""
+    app = Serving(str(EXAMPLES / "job_queue.py"), "--serve", "--drain", "30")
+    app.wait_for("feeder: job returned")
+    app.proc.send_signal(signal.SIGTERM)
+    app.wait_for("dispatcher: terminate('shutdown')")
+    app.proc.send_signal(signal.SIGINT)
+    status, lines = app.finish()
+    assert status == 128 + signal.SIGINT, "\n".join(lines)
+    text = "\n".join(lines)
+    assert "second signal (SIGINT) during shutdown" in text
+    assert "dispatcher: off duty" not in text
+    assert "accounts: terminate" not in text  # never reached: cancelled at once
+    assert lines[-1] == f"exit status {128 + signal.SIGINT}"
+
+
+@posix_only
+def test_sigint_stops_the_worker_pool_in_order_and_exits_0() -> None:
+    """Control-C (SIGINT) stops the worker pool example in order, with exit status 0."""
+    app = Serving(str(EXAMPLES / "worker_pool.py"), "--serve")
+    app.wait_for("jobs took")
+    app.proc.send_signal(signal.SIGINT)
+    status, lines = app.finish()
+    assert status == 0, "\n".join(lines)
+    assert "pool_app: terminate('shutdown')" in lines
+    assert lines[-1] == "exit status 0"
+
+
+# ----------------------------------------------------------------------------------------
+# In-process: exit status and logging when the top supervisor gives up or fails
+# ----------------------------------------------------------------------------------------
+
+
+class Crasher(otp.GenServer[None]):
+    """Crashes one second after it starts."""
+
+    async def init(self, arg: Any) -> otp.Ok[None]:
+        return otp.Ok(None, otp.Continue("tick"))
+
+    async def handle_continue(self, arg: Any, state: None) -> otp.NoReply[None]:
+        await trio.sleep(1)
+        raise RuntimeError("crash")
+
+
+async def quit_after_one_second() -> None:
+    """A Task that stops the application's top supervisor normally after one second."""
+    await trio.sleep(1)
+    me = otp.current_process()
+    assert me is not None
+    assert me.parent is not None
+    await otp.stop(me.parent)
+
+
+async def test_giving_up_exits_1_with_the_reason_logged(
+    autojump_clock: trio.abc.Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A top supervisor that reaches its intensity makes the status 1; the reason is logged."""
+    run = functools.partial(otp.run_application, [Crasher], max_restarts=1, signals=())
+    assert await run() == 1
+    assert trio.current_time() == 2.0
+    (record,) = [r for r in caplog.records if r.name == "trio_otp.application"]
+    assert record.levelno == logging.ERROR
+    assert record.getMessage().startswith("the application stopped: RestartIntensityError: <Pid ")
+    assert isinstance(record.otp_reason, otp.RestartIntensityError)  # type: ignore[attr-defined]
+
+
+async def test_start_failure_exits_1_with_the_reason_logged(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A tree that fails to start makes the status 1; the start error is logged."""
+
+    class Refuses(otp.GenServer[None]):
+        async def init(self, arg: Any) -> otp.Stop[None]:
+            return otp.Stop("no")
+
+    assert await otp.run_application([Refuses], signals=()) == 1
+    (record,) = [r for r in caplog.records if r.name == "trio_otp.application"]
+    assert record.getMessage() == (
+        "the application failed to start: ChildStartError: failed to start child "
+        "test_start_failure_exits_1_with_the_reason_logged.<locals>.Refuses: 'no'"
+    )
+
+
+async def test_normal_stop_of_the_top_supervisor_exits_0(autojump_clock: trio.abc.Clock) -> None:
+    """A top supervisor stopped with a normal reason is an orderly stop: status 0."""
+    assert await otp.run_application([(otp.Task, quit_after_one_second)], signals=()) == 0
+    assert trio.current_time() == 1.0
+
+
+def test_run_application_handles_signals_only_while_it_runs() -> None:
+    """No signal handler is installed by importing or using trio_otp outside the runner."""
+    before = signal.getsignal(signal.SIGTERM)
+
+    async def main() -> None:
+        async with otp.Supervisor.open([]):
+            assert signal.getsignal(signal.SIGTERM) == before
+
+    trio.run(main)
+    assert signal.getsignal(signal.SIGTERM) == before
+
+
+# ----------------------------------------------------------------------------------------
+# Control-C in a plain Supervisor.open program (no run_application)
+# ----------------------------------------------------------------------------------------
+
+CTRL_C_PROGRAM = str(Path(__file__).resolve().parent / "ctrl_c_program.py")
+
+
+@posix_only
+def test_control_c_shuts_a_supervisor_open_tree_down_in_order() -> None:
+    """Control-C in the block of Supervisor.open: every terminate runs in reverse start
+    order, then KeyboardInterrupt propagates as itself."""
+    app = Serving(CTRL_C_PROGRAM, "0.1")
+    app.wait_for("ready")
+    app.proc.send_signal(signal.SIGINT)
+    status, lines = app.finish()
+    assert status == 0, "\n".join(lines)
+    assert lines == [
+        "a: up",
+        "b: up",
+        "ready",
+        "b: terminate('shutdown')",
+        "b: done",
+        "a: terminate('shutdown')",
+        "a: done",
+        "KeyboardInterrupt",
+    ]
+
+
+@posix_only
+def test_second_control_c_kills_what_is_left_of_the_shutdown() -> None:
+    """A second Control-C during the orderly shutdown cancels the rest at once, and
+    KeyboardInterrupt propagates as itself."""
+    app = Serving(CTRL_C_PROGRAM, "30")
+    app.wait_for("ready")
+    app.proc.send_signal(signal.SIGINT)
+    app.wait_for("b: terminate")
+    # Let it settle into terminate's sleep: a signal that lands while user code runs is
+    # raised right there by trio, wherever that is (trio's KeyboardInterrupt rule).
+    time.sleep(0.5)
+    app.proc.send_signal(signal.SIGINT)
+    status, lines = app.finish()
+    assert status == 0, "\n".join(lines)
+    assert lines[-2:] == ["b: terminate('shutdown')", "KeyboardInterrupt"]

@@ -1,0 +1,382 @@
+"""Executors: where a job's body runs (in the trio thread, on all cores, on many hosts).
+
+One small protocol, three implementations. Supervision stays local: the
+:class:`~trio_otp.JobQueue` always runs a job in a supervised *local* trio task, and
+only the job's body goes to the executor. A remote failure comes back as an
+exception in that task: the application's own exception type, or
+:exc:`~trio_otp.WorkerLostError` when the worker or node died (a crash reason, left
+to the supervisor's restart type). Engines' own retries are off: the one retry
+policy is the queue's, and the one restart policy is the supervisor's.
+
+* :class:`InProcessExecutor` (the default): the body runs in the task itself.
+* :class:`ProcessExecutor`: trio-parallel worker processes, all cores of one host
+  (extra ``trio_otp[parallel]``).
+* :class:`RayExecutor`: a Ray cluster, local or by address (extra ``trio_otp[ray]``).
+
+The engines are imported only when such an executor opens.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import importlib
+import inspect
+import os
+import pickle
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from typing import Any, Final, Protocol, final, runtime_checkable
+
+import trio
+
+from ._exceptions import ExecutorStartError, JobNotPicklableError, WorkerLostError
+
+
+@runtime_checkable
+class Executor(Protocol):
+    """Where a job's body runs: the protocol every executor implements.
+
+    The queue calls :meth:`open` once for its lifetime (in the task that runs the
+    queue), :meth:`check` for each job when it is scheduled, and :meth:`run` for
+    each attempt, inside the job's supervised task and its cancel scopes.
+    """
+
+    @property
+    def inline(self) -> bool:
+        """True when :meth:`run` runs the body in the trio thread itself: the queue
+        then calls a plain function directly (no await, no cancel scope)."""
+        ...
+
+    def open(self) -> AbstractAsyncContextManager[None]:
+        """Start the engine for the queue's lifetime; stop it (and every worker) on exit.
+
+        Raises:
+            ExecutorStartError: the engine is missing or cannot start or be reached.
+        """
+        ...
+
+    def check(self, fn: Callable[..., Any], args: tuple[Any, ...], name: str) -> None:
+        """Refuse, at scheduling time, a job this executor cannot run.
+
+        Raises:
+            JobNotPicklableError: the job must be shipped and cannot be pickled.
+            TypeError: the executor cannot run this kind of function.
+        """
+        ...
+
+    async def run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        """Run ``fn(*args)`` once and return its result.
+
+        Raises the job's own exception, or :exc:`~trio_otp.WorkerLostError` if the
+        worker died. When the caller's scope is cancelled, the body must stop too
+        (killing its worker if need be) before this returns.
+        """
+        ...
+
+
+@asynccontextmanager
+async def _nothing() -> AsyncIterator[None]:
+    yield
+
+
+@final
+class InProcessExecutor:
+    """Run the body in the job's own trio task (the default; no dependency).
+
+    ``fn`` may be an async function (it runs concurrently with everything else) or a
+    plain one (it runs inline and blocks the trio thread while it runs: keep such
+    jobs short, or use :class:`ProcessExecutor`).
+    """
+
+    inline: Final = True
+
+    def __repr__(self) -> str:
+        return "InProcessExecutor()"
+
+    def open(self) -> AbstractAsyncContextManager[None]:
+        return _nothing()
+
+    def check(self, fn: Callable[..., Any], args: tuple[Any, ...], name: str) -> None:
+        if not callable(fn):
+            raise TypeError(f"a job must be callable, got {fn!r}")
+
+    async def run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        result = fn(*args)
+        if inspect.isawaitable(result):
+            result = await result
+        return result
+
+
+def _check_shippable(
+    executor: object, fn: Callable[..., Any], args: tuple[Any, ...], name: str, dumps: Any
+) -> None:
+    if not callable(fn):
+        raise TypeError(f"a job must be callable, got {fn!r}")
+    if inspect.iscoroutinefunction(fn):
+        raise TypeError(
+            f"job {name} is an async function: {executor!r} runs plain functions in "
+            "worker processes, which have no trio loop; pass a plain function"
+        )
+    try:
+        dumps((fn, args))
+    except Exception as exc:
+        raise JobNotPicklableError(name, executor, exc) from exc
+
+
+def _check_positive(name: str, value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name} must be an int >= 1, got {value!r}")
+
+
+@final
+class ProcessExecutor:
+    """Run bodies in trio-parallel worker processes: all cores of one host.
+
+    Needs the extra ``trio_otp[parallel]`` (trio-parallel). Jobs are plain functions
+    defined at module level, with picklable arguments; the first job may wait
+    ~0.3 s for a worker to spawn.
+
+    * Application exceptions come back as their own type.
+    * A worker that dies (``os._exit``, a signal, a segfault) raises
+      :exc:`~trio_otp.WorkerLostError`: a crash reason; the next attempt gets a
+      fresh worker.
+    * Cancellation (the job's timeout, its handle, the queue stopping) kills the
+      worker process (trio-parallel's ``kill_on_cancel``): nothing keeps running.
+    * When the queue stops, the worker context closes: no worker outlives it.
+
+    Args:
+        max_workers: bodies running at once. Default **None**: ``os.cpu_count()``.
+        idle_timeout: seconds an idle worker is kept. Default **600**.
+        worker_type: trio-parallel's ``WorkerType`` name, ``"spawn"`` (default),
+            ``"forkserver"`` or ``"fork"``.
+    """
+
+    inline: Final = False
+
+    def __init__(
+        self,
+        max_workers: int | None = None,
+        *,
+        idle_timeout: float = 600.0,
+        worker_type: str = "spawn",
+    ) -> None:
+        if max_workers is not None:
+            _check_positive("max_workers", max_workers)
+        self.max_workers = max_workers or os.cpu_count() or 1
+        self.idle_timeout = idle_timeout
+        self.worker_type = worker_type
+        self._ctx: Any = None
+        self._limiter: trio.CapacityLimiter | None = None
+        self._broken: type[BaseException] = RuntimeError
+
+    def __repr__(self) -> str:
+        return f"ProcessExecutor(max_workers={self.max_workers})"
+
+    @asynccontextmanager
+    async def _open(self) -> AsyncIterator[None]:
+        try:
+            trio_parallel: Any = importlib.import_module("trio_parallel")
+        except ImportError as exc:
+            raise ExecutorStartError(
+                self, None, "trio-parallel is not installed: pip install 'trio_otp[parallel]'"
+            ) from exc
+        try:
+            worker_type = trio_parallel.WorkerType[self.worker_type.upper()]
+        except KeyError:
+            raise ValueError(
+                f"worker_type must be 'spawn', 'forkserver' or 'fork', got {self.worker_type!r}"
+            ) from None
+        self._broken = trio_parallel.BrokenWorkerError
+        self._limiter = trio.CapacityLimiter(self.max_workers)
+        async with trio_parallel.open_worker_context(
+            idle_timeout=self.idle_timeout, worker_type=worker_type
+        ) as ctx:
+            self._ctx = ctx
+            try:
+                yield
+            finally:
+                self._ctx = None
+
+    def open(self) -> AbstractAsyncContextManager[None]:
+        return self._open()
+
+    def check(self, fn: Callable[..., Any], args: tuple[Any, ...], name: str) -> None:
+        _check_shippable(self, fn, args, name, pickle.dumps)
+
+    async def run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        if self._ctx is None:
+            raise RuntimeError(f"{self!r} is not open: run jobs through a JobQueue")
+        try:
+            return await self._ctx.run_sync(fn, *args, kill_on_cancel=True, limiter=self._limiter)
+        except self._broken as exc:
+            raise WorkerLostError(self, f"worker process died ({exc})") from exc
+
+
+def _call(fn: Callable[..., Any], *args: Any) -> Any:
+    """The one Ray remote function: run a shipped job body."""
+    return fn(*args)
+
+
+#: Ray's errors that mean the worker, node or object owner is gone: crash reasons.
+_RAY_LOST: Final = (
+    "WorkerCrashedError",
+    "NodeDiedError",
+    "LocalRayletDiedError",
+    "ObjectLostError",
+    "OwnerDiedError",
+)
+
+
+@final
+class RayExecutor:
+    """Run bodies on a Ray cluster: many hosts (extra ``trio_otp[ray]``).
+
+    Connects to a running cluster by ``address``, or starts a local one (no
+    dashboard). If Ray is already initialised in this process, that connection
+    is used and left open at the end.
+
+    * Every job is submitted with ``max_retries=0`` and no ``retry_exceptions``:
+      restarts stay the supervisor's decision, retries the queue's policy.
+    * Application errors keep their type (Ray's ``RayTaskError`` subclasses it).
+    * Worker and node death (``WorkerCrashedError``, ``NodeDiedError``, ...) raise
+      :exc:`~trio_otp.WorkerLostError`, a crash reason.
+    * Cancellation calls ``ray.cancel(ref, force=True)``: the worker is killed.
+    * At most ``max_in_flight`` jobs are submitted at once, each submission after a
+      checkpoint, so that Ray's synchronous ``.remote()`` never stalls the loop.
+    * The bridge has no thread of its own: ``ObjectRef.future()`` completes on
+      Ray's thread and wakes the job's task with ``TrioToken.run_sync_soon``.
+
+    Security: jobs are pickled and run as code on the cluster, and results come
+    back pickled; connect only to a cluster you trust, keep Ray's token
+    authentication on, and keep the dashboard off unless you need it.
+
+    Args:
+        address: the cluster's address (``"host:port"`` or ``"ray://..."``).
+            Default **None**: start a local cluster (``address="local"``; never a
+            stray cluster left on the host).
+        max_in_flight: jobs submitted and not finished, at most. Default **64**.
+        num_cpus: CPUs of a local cluster. Default **None**: all.
+        connect_timeout: seconds to reach ``address`` before the start fails.
+            Default **10**.
+        init_options: more keyword arguments for ``ray.init``.
+    """
+
+    inline: Final = False
+
+    def __init__(
+        self,
+        address: str | None = None,
+        *,
+        max_in_flight: int = 64,
+        num_cpus: int | None = None,
+        connect_timeout: float = 10.0,
+        init_options: dict[str, Any] | None = None,
+    ) -> None:
+        _check_positive("max_in_flight", max_in_flight)
+        self.address = address
+        self.max_in_flight = max_in_flight
+        self.num_cpus = num_cpus
+        self.connect_timeout = connect_timeout
+        self.init_options = dict(init_options or {})
+        self._ray: Any = None
+        self._remote: Any = None
+        self._limiter: trio.CapacityLimiter | None = None
+        self._lost: tuple[type[BaseException], ...] = ()
+
+    def __repr__(self) -> str:
+        return f"RayExecutor(address={self.address or 'local'!r})"
+
+    @asynccontextmanager
+    async def _open(self) -> AsyncIterator[None]:
+        try:
+            ray: Any = importlib.import_module("ray")
+            importlib.import_module("ray.exceptions")
+        except ImportError as exc:
+            raise ExecutorStartError(
+                self, self.address, "Ray is not installed: pip install 'trio_otp[ray]'"
+            ) from exc
+        ours = not ray.is_initialized()
+        if ours and self.address is not None:
+            await self._probe(self.address)
+        if ours:
+            options: dict[str, Any] = {
+                "address": self.address or "local",
+                "include_dashboard": False,
+                "log_to_driver": False,
+                "configure_logging": False,
+            }
+            if self.num_cpus is not None and self.address is None:
+                options["num_cpus"] = self.num_cpus
+            options.update(self.init_options)
+            try:
+                # ray.init blocks for seconds (it starts or dials the cluster); the
+                # loop stalls at most this once (scale-out.md).
+                await trio.to_thread.run_sync(lambda: ray.init(**options))
+            except Exception as exc:
+                raise ExecutorStartError(
+                    self, self.address or "local", f"{type(exc).__name__}: {exc}"
+                ) from exc
+        self._ray = ray
+        self._lost = tuple(getattr(ray.exceptions, name) for name in _RAY_LOST)
+        self._remote = ray.remote(max_retries=0, retry_exceptions=False)(_call)
+        self._limiter = trio.CapacityLimiter(self.max_in_flight)
+        try:
+            yield
+        finally:
+            self._remote = None
+            if ours:
+                with trio.CancelScope(shield=True):
+                    await trio.to_thread.run_sync(ray.shutdown)
+
+    async def _probe(self, address: str) -> None:
+        # ray.init retries an unreachable address for minutes: dial it once first,
+        # so that a wrong address fails the queue's start at once, saying why.
+        host, _, port = address.removeprefix("ray://").rpartition(":")
+        if not host or not port.isdigit():
+            return  # "auto" and other forms: leave them to ray.init
+        try:
+            with trio.fail_after(self.connect_timeout):
+                stream = await trio.open_tcp_stream(host, int(port))
+            await stream.aclose()
+        except (OSError, trio.TooSlowError) as exc:
+            detail = f"nothing answers there ({type(exc).__name__}: {str(exc) or 'timed out'})"
+            raise ExecutorStartError(self, address, detail) from exc
+
+    def open(self) -> AbstractAsyncContextManager[None]:
+        return self._open()
+
+    def check(self, fn: Callable[..., Any], args: tuple[Any, ...], name: str) -> None:
+        dumps: Any
+        try:
+            dumps = importlib.import_module("ray.cloudpickle").dumps
+        except ImportError:  # not installed: open() says so
+            dumps = pickle.dumps
+        _check_shippable(self, fn, args, name, dumps)
+
+    async def run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:
+        if self._remote is None or self._limiter is None:
+            raise RuntimeError(f"{self!r} is not open: run jobs through a JobQueue")
+        ray = self._ray
+        async with self._limiter:
+            await trio.lowlevel.checkpoint()
+            ref = self._remote.remote(fn, *args)
+            future = ref.future()
+            token = trio.lowlevel.current_trio_token()
+            done = trio.Event()
+
+            def wake(_: object) -> None:
+                # On Ray's thread: hand the wake-up to the trio loop.
+                with contextlib.suppress(trio.RunFinishedError):  # the run is over
+                    token.run_sync_soon(done.set)
+
+            future.add_done_callback(wake)
+            try:
+                await done.wait()
+            finally:
+                if not done.is_set():
+                    # Cancelled (timeout, handle, shutdown): kill the remote worker.
+                    ray.cancel(ref, force=True)
+        try:
+            return future.result()
+        except self._lost as exc:
+            raise WorkerLostError(self, f"{type(exc).__name__}: {exc}") from exc

@@ -1,0 +1,973 @@
+"""JobQueue: the Elixir chapter's job queue, production grade.
+
+The chapter's shape, kept: a GenServer (the queue's server) hands each job to a fresh
+Task under a DynamicSupervisor, and that task answers the caller directly. Around
+it: a bounded number of running jobs and a bounded queue (back-pressure), a per-job
+timeout (a cancel scope), a retry policy counted apart from the supervisor's restart
+intensity, per-job events and :meth:`JobQueue.statistics`, a stop that drains, and
+*executors* that run the job's body elsewhere (``_executors.py``) while the
+supervised task stays local.
+
+The tree one queue runs (strategy rest_for_one)::
+
+    queue supervisor
+    ├── DynamicSupervisor (the job supervisor: one Task per running job)
+    └── queue server (GenServer: admits, queues and starts jobs)
+
+If the job supervisor gives up (restart intensity), the queue server is restarted
+after it and answers the callers of the jobs that were lost (:exc:`JobLostError`).
+The queue's book-keeping (the queue, the running jobs, the counters) lives in the
+:class:`JobQueue` object, so it survives those restarts and nothing is forgotten.
+"""
+
+from __future__ import annotations
+
+import builtins
+import collections
+import enum
+import logging
+import math
+import random
+from collections.abc import AsyncIterator, Callable, Iterable
+from contextlib import asynccontextmanager
+from typing import Any, Final, Generic, Literal, TypeVar, final
+
+import attrs
+import trio
+
+from ._call import From, _reply_error, call, cast, reply, stop
+from ._child_spec import Restart, _to_restart
+from ._dynamic_supervisor import DynamicSupervisor
+from ._exceptions import (
+    CalleeExit,
+    JobCancelledError,
+    JobLostError,
+    JobQueueError,
+    JobTimeoutError,
+    QueueFullError,
+    QueueStoppedError,
+    WorkerLostError,
+)
+from ._executors import Executor, InProcessExecutor
+from ._gen_server import GenServer, NoReply, Ok
+from ._process import Pid, current_process
+from ._reasons import SHUTDOWN
+from ._registry import whereis
+from ._supervisor import Strategy, Supervisor
+from ._task import Task
+
+T = TypeVar("T")
+logger = logging.getLogger("trio_otp.job_queue")
+
+
+class JobStatus(enum.StrEnum):
+    """Where a job is in its life (``JobHandle.status``)."""
+
+    QUEUED = "queued"  #: accepted, waiting for a free running slot
+    RUNNING = "running"  #: its task runs it (or waits to retry it)
+    DONE = "done"  #: it returned a result
+    FAILED = "failed"  #: it raised, timed out, or its worker died (no more tries)
+    CANCELLED = "cancelled"  #: cancelled by its handle, or by the queue stopping
+
+    def __repr__(self) -> str:
+        return f"JobStatus.{self.name}"
+
+
+class EventKind(enum.StrEnum):
+    """What happened to a job (``JobEvent.kind``)."""
+
+    QUEUED = "queued"  #: accepted by the queue
+    STARTED = "started"  #: an attempt began (``attempt`` says which)
+    RETRIED = "retried"  #: an attempt failed and the job will run again (``reason``)
+    FINISHED = "finished"  #: it returned a result
+    FAILED = "failed"  #: it failed for good (``reason``)
+    CANCELLED = "cancelled"  #: it was cancelled (``reason``)
+
+    def __repr__(self) -> str:
+        return f"EventKind.{self.name}"
+
+
+OnFull = Literal["wait", "fail"]
+
+
+def _check_int(name: str, value: object, low: int) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < low:
+        raise ValueError(f"{name} must be an int >= {low}, got {value!r}")
+    return value
+
+
+def _seconds(name: str, value: object) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or math.isnan(value):
+        raise ValueError(f"{name} must be a number of seconds, got {value!r}")
+    if value < 0:
+        raise ValueError(f"{name} must be >= 0 seconds, got {value!r}")
+    return float(value)
+
+
+def _optional_seconds(name: str, value: object) -> float | None:
+    return None if value is None else _seconds(name, value)
+
+
+def _to_attempts(value: object) -> int:
+    return _check_int("attempts", value, 1)
+
+
+def _to_on(
+    value: builtins.type[Exception] | Iterable[builtins.type[Exception]],
+) -> tuple[builtins.type[Exception], ...]:
+    kinds: tuple[object, ...] = (value,) if isinstance(value, type) else tuple(value)
+    for kind in kinds:
+        if not (isinstance(kind, type) and issubclass(kind, Exception)):
+            raise ValueError(f"RetryPolicy.on must hold Exception subclasses, got {kind!r}")
+    return kinds  # type: ignore[return-value]
+
+
+def _to_wait_initial(value: object) -> float:
+    return _seconds("wait_initial", value)
+
+
+def _to_wait_max(value: object) -> float:
+    return _seconds("wait_max", value)
+
+
+def _to_wait_exp_base(value: object) -> float:
+    return _seconds("wait_exp_base", value)
+
+
+def _to_wait_jitter(value: object) -> float:
+    return _seconds("wait_jitter", value)
+
+
+@attrs.frozen
+class RetryPolicy:
+    """When and how soon a failed job runs again: exponential backoff with jitter.
+
+    The parameters and the formula follow stamina's (the project's choices in
+    docs/job_queue.rst say why the queue does not use stamina or tenacity itself).
+    The wait before attempt ``n + 1`` is ``min(wait_max, wait_initial *
+    wait_exp_base ** (n - 1) + uniform(0, wait_jitter))``.
+
+    Retries happen inside the job's task: they are not restarts, so they never count
+    toward the job supervisor's restart intensity. Never retried, whatever ``on``
+    says: :exc:`~trio_otp.WorkerLostError` (a crash reason, the supervisor's), a
+    timeout, a cancellation.
+
+    Attributes:
+        attempts: runs in all, the first included. Default **3**; 1 means no retry.
+        on: exception classes that are retried. Default **(Exception,)**.
+        wait_initial: seconds before the 2nd attempt (before jitter). Default **0.1**.
+        wait_max: the longest wait, in seconds. Default **5.0**.
+        wait_exp_base: the growth factor per attempt. Default **2.0**.
+        wait_jitter: at most this many seconds are added at random. Default **1.0**.
+    """
+
+    attempts: int = attrs.field(default=3, converter=_to_attempts)
+    # builtins.type: in the docs, a bare "type" would point at ChildSpec.type.
+    on: tuple[builtins.type[Exception], ...] = attrs.field(default=(Exception,), converter=_to_on)
+    wait_initial: float = attrs.field(default=0.1, converter=_to_wait_initial)
+    wait_max: float = attrs.field(default=5.0, converter=_to_wait_max)
+    wait_exp_base: float = attrs.field(default=2.0, converter=_to_wait_exp_base)
+    wait_jitter: float = attrs.field(default=1.0, converter=_to_wait_jitter)
+
+    def retries(self, error: BaseException, attempt: int) -> bool:
+        """Whether a job that raised ``error`` in attempt ``attempt`` runs again."""
+        return (
+            attempt < self.attempts
+            and isinstance(error, self.on)
+            and not isinstance(error, (WorkerLostError, JobQueueError))
+        )
+
+    def wait(self, attempt: int, rng: random.Random) -> float:
+        """Seconds to wait after failed attempt ``attempt`` (1-based)."""
+        base = self.wait_initial * self.wait_exp_base ** (attempt - 1)
+        jitter = rng.uniform(0, self.wait_jitter) if self.wait_jitter else 0.0
+        return min(self.wait_max, base + jitter)
+
+
+#: No retry: the default policy of a queue.
+NO_RETRY: Final = RetryPolicy(attempts=1)
+
+
+@attrs.frozen
+class JobEvent:
+    """One thing that happened to a job, given to the queue's ``on_event`` hook.
+
+    Attributes:
+        kind: what happened.
+        job: the job's handle.
+        attempt: the attempt it concerns (0 while queued).
+        reason: the exception, for ``retried``, ``failed`` and ``cancelled``.
+        time: ``trio.current_time()`` when it happened.
+    """
+
+    kind: EventKind
+    job: JobHandle[Any]
+    attempt: int
+    reason: BaseException | None
+    time: float
+
+
+@attrs.frozen
+class JobQueueStatistics:
+    """A snapshot of a queue (:meth:`JobQueue.statistics`).
+
+    Attributes:
+        queued: jobs accepted and waiting for a running slot.
+        running: jobs whose task runs them.
+        waiting: callers waiting for room in a full queue (``on_full="wait"``).
+        done: jobs that returned a result, since the queue started.
+        failed: jobs that failed for good (raised, timed out, worker lost).
+        cancelled: jobs cancelled (by their handle or by the queue stopping).
+        retries: runs again by the retry policy.
+        restarts: runs again by the job supervisor (a crash of a transient job).
+        max_running: the bound on ``running``; max_queued: the bound on ``queued``.
+    """
+
+    queued: int
+    running: int
+    waiting: int
+    done: int
+    failed: int
+    cancelled: int
+    retries: int
+    restarts: int
+    max_running: int
+    max_queued: int
+
+
+_NO_VALUE: Any = object()
+
+
+@final
+class JobHandle(Generic[T]):
+    """One scheduled job: await its result, cancel it, read its status.
+
+    :meth:`JobQueue.submit` returns it; events carry it. It has no public
+    constructor.
+    """
+
+    __slots__ = (
+        "_accepted",
+        "_args",
+        "_attempts",
+        "_crash",
+        "_done",
+        "_error",
+        "_fn",
+        "_from",
+        "_id",
+        "_name",
+        "_queue",
+        "_restart",
+        "_retry",
+        "_scope",
+        "_status",
+        "_timeout",
+        "_value",
+    )
+
+    _queue: JobQueue
+    _accepted: bool
+    _fn: Callable[..., Any]
+    _args: tuple[Any, ...]
+    _id: int
+    _name: str | None
+    _timeout: float | None
+    _retry: RetryPolicy
+    _restart: Restart
+    _status: JobStatus
+    _attempts: int
+    _from: From | None
+    _done: trio.Event | None
+    _value: Any
+    _error: BaseException | None
+    _scope: trio.CancelScope | None
+    _crash: BaseException | None
+
+    def __init__(self) -> None:
+        raise TypeError("JobHandle has no public constructor: JobQueue.submit returns one")
+
+    @property
+    def id(self) -> int:
+        """The job's number in its queue, from 1."""
+        return self._id
+
+    @property
+    def name(self) -> str:
+        """The job's name: the ``name`` option, else its function's name."""
+        if self._name is None:
+            fn = self._fn
+            self._name = getattr(fn, "__qualname__", None) or repr(fn)
+        return self._name
+
+    @property
+    def status(self) -> JobStatus:
+        """Where the job is: queued, running, done, failed or cancelled."""
+        return self._status
+
+    @property
+    def attempts(self) -> int:
+        """How many times the job's body has started (retries and restarts included)."""
+        return self._attempts
+
+    def __repr__(self) -> str:
+        return f"<job {self.name}#{self._id} ({self._status.value})>"
+
+    def done(self) -> bool:
+        """True once the job is done, failed or cancelled (its outcome is known)."""
+        return self._status in _FINAL
+
+    async def wait(self) -> T:
+        """Wait for the job's result; a checkpoint even when it is known already.
+
+        Waits as long as the job takes: bound it with the job's ``timeout`` option,
+        or with your own ``trio.fail_after`` (the job keeps running; cancel it with
+        :meth:`cancel`).
+
+        Raises:
+            JobTimeoutError: the job ran past its ``timeout``.
+            JobCancelledError: it was cancelled, by :meth:`cancel` or the queue stopping.
+            JobLostError: its job supervisor gave up.
+            WorkerLostError: its worker died and its restart type is temporary.
+            Exception: whatever the job raised (its own type), after the retries.
+        """
+        if self._status not in _FINAL:
+            if self._done is None:
+                self._done = trio.Event()
+            await self._done.wait()
+        else:
+            await trio.lowlevel.checkpoint()
+        if self._error is not None:
+            raise self._error
+        value: T = self._value
+        return value
+
+    def cancel(self) -> None:
+        """Cancel the job: dequeue it, or cancel its running attempt (killing its
+        worker). Its caller gets :exc:`~trio_otp.JobCancelledError`. Nothing happens
+        if the job is over already. Never blocks."""
+        if self._status is JobStatus.QUEUED:
+            self._queue._dequeue(self)
+            self._cancelled("cancelled")
+        elif self._status is JobStatus.RUNNING:
+            if self._scope is not None:
+                self._scope.cancel()  # the task answers the caller
+            else:
+                # Its task has not begun the attempt yet (or runs a plain function
+                # inline and cannot be interrupted): answer now; it will not run.
+                self._cancelled("cancelled")
+
+    # -- the runtime's side ----------------------------------------------------------
+
+    def _finish(self, status: JobStatus, value: Any, error: BaseException | None) -> None:
+        self._status = status
+        self._value = value
+        self._error = error
+        queue = self._queue
+        queue._active.discard(self)
+        if status is JobStatus.DONE:
+            queue._done += 1
+            kind = EventKind.FINISHED
+        elif status is JobStatus.FAILED:
+            queue._failed += 1
+            kind = EventKind.FAILED
+        else:
+            queue._cancelled += 1
+            kind = EventKind.CANCELLED
+        if queue._on_event is not None:
+            queue._emit(kind, self, error)
+        from_ = self._from
+        if from_ is not None:
+            self._from = None
+            if error is None:
+                reply(from_, value)
+            else:
+                _reply_error(from_, error)
+        if self._done is not None:
+            self._done.set()
+        queue._slot_freed()
+
+    def _cancelled(self, reason: str) -> None:
+        self._finish(JobStatus.CANCELLED, None, JobCancelledError(self, reason))
+
+
+_FINAL: Final = frozenset({JobStatus.DONE, JobStatus.FAILED, JobStatus.CANCELLED})
+
+
+# -- the job's supervised task -------------------------------------------------------------
+
+
+def _run_job(job: JobHandle[Any]) -> Any:
+    """The body of a job's Task: run one attempt, retries after it.
+
+    A plain function so that the common case (an inline executor, a plain function,
+    no timeout) costs no coroutine and no cancel scope; anything that must wait
+    returns a coroutine, which the Task awaits under its supervisor's kill scope.
+    """
+    if job._status is not JobStatus.RUNNING:
+        return None  # cancelled before its task began
+    queue = job._queue
+    if job._timeout is not None or not queue.executor.inline:
+        return _attempts(job, None)
+    job._attempts += 1
+    if queue._on_event is not None:
+        queue._emit(EventKind.STARTED, job, None)
+    try:
+        result = job._fn(*job._args)
+    except Exception as exc:
+        if job._retry.retries(exc, job._attempts):
+            return _attempts(job, exc)
+        job._finish(JobStatus.FAILED, None, exc)
+        return None
+    if hasattr(result, "__await__"):
+        return _attempts(job, None, result)
+    job._finish(JobStatus.DONE, result, None)
+    return None
+
+
+async def _attempts(job: JobHandle[Any], failed: BaseException | None, first: Any = None) -> None:
+    """Run attempts until one succeeds, fails for good, times out or is cancelled.
+
+    ``failed``: the previous attempt raised this (retry it after the backoff);
+    ``first``: the awaitable an inline attempt returned (await it first).
+    """
+    queue = job._queue
+    executor = queue.executor
+    try:
+        while True:
+            if failed is not None:
+                queue._retries += 1
+                if queue._on_event is not None:
+                    queue._emit(EventKind.RETRIED, job, failed)
+                delay = job._retry.wait(job._attempts, queue._rng)
+                if delay > 0:
+                    with trio.CancelScope() as scope:
+                        job._scope = scope
+                        await trio.sleep(delay)
+                    job._scope = None
+                    if scope.cancelled_caught:
+                        job._cancelled("cancelled")
+                        return
+                else:
+                    await trio.lowlevel.checkpoint()
+                    if job._status is not JobStatus.RUNNING:
+                        return  # cancelled by its handle meanwhile (answered already)
+                failed = None
+            timeout = job._timeout
+            if first is None:
+                job._attempts += 1
+                if queue._on_event is not None:
+                    queue._emit(EventKind.STARTED, job, None)
+                if timeout is None and executor.inline:
+                    # A retry of an inline job: a plain function needs no cancel
+                    # scope (nothing can interrupt it); only an awaitable does.
+                    try:
+                        first = job._fn(*job._args)
+                    except Exception as exc:
+                        if job._retry.retries(exc, job._attempts):
+                            failed = exc
+                            continue
+                        job._finish(JobStatus.FAILED, None, exc)
+                        return
+                    if not hasattr(first, "__await__"):
+                        job._finish(JobStatus.DONE, first, None)
+                        return
+            result: Any = _NO_VALUE
+            try:
+                with trio.CancelScope() as scope:
+                    job._scope = scope
+                    with trio.move_on_after(math.inf if timeout is None else timeout) as limit:
+                        if first is not None:
+                            awaitable, first = first, None
+                            result = await awaitable
+                        else:
+                            result = await executor.run(job._fn, job._args)
+            except WorkerLostError as exc:
+                job._scope = None
+                _crashed(job, exc)
+                raise  # a crash: the job supervisor decides by the restart type
+            except Exception as exc:
+                job._scope = None
+                if job._retry.retries(exc, job._attempts):
+                    failed = exc
+                    continue
+                job._finish(JobStatus.FAILED, None, exc)
+                return
+            job._scope = None
+            if scope.cancelled_caught:
+                job._cancelled("cancelled")
+            elif limit.cancelled_caught:
+                assert timeout is not None
+                job._finish(JobStatus.FAILED, None, JobTimeoutError(job, timeout))
+            else:
+                job._finish(JobStatus.DONE, result, None)
+            return
+    finally:
+        # Cancelled from outside (the queue stopping, the supervisor giving up):
+        # the caller still gets an answer. The Cancelled itself propagates.
+        if job._status is JobStatus.RUNNING and job._crash is None:
+            job._scope = None
+            job._cancelled("shutdown")
+
+
+def _crashed(job: JobHandle[Any], exc: WorkerLostError) -> None:
+    if job._restart is Restart.TEMPORARY:
+        job._finish(JobStatus.FAILED, None, exc)
+    else:
+        # Transient: the supervisor runs _run_job(job) again in a new task, which
+        # still holds the caller. Until then the job stays RUNNING.
+        job._crash = exc
+        queue = job._queue
+        queue._restarts += 1
+        if queue._on_event is not None:
+            queue._emit(EventKind.RETRIED, job, exc)
+
+
+def _restarted(job: JobHandle[Any]) -> Any:
+    job._crash = None
+    return _run_job(job)
+
+
+# -- the queue's server ----------------------------------------------------------------------
+
+_SCHEDULE: Final = 0
+_SUBMIT: Final = 1
+_NEXT: Final = "next"
+
+
+class _QueueServer(GenServer["JobQueue"]):
+    """Admits, queues and starts jobs; the tasks answer the callers."""
+
+    async def init(self, queue: JobQueue) -> Ok[JobQueue]:
+        queue._server = current_process()
+        jobs_sup = whereis(queue._jobs_name)
+        if queue._jobs_sup is not None and jobs_sup is not queue._jobs_sup:
+            # Restarted after the job supervisor gave up (rest_for_one): the jobs
+            # it ran are gone; their callers learn it now.
+            for job in list(queue._active):
+                error = JobLostError(job)
+                error.__cause__ = job._crash
+                job._finish(JobStatus.FAILED, None, error)
+        queue._jobs_sup = jobs_sup
+        await queue._start_next()
+        return Ok(queue)
+
+    async def handle_call(
+        self, request: tuple[int, JobHandle[Any]], from_: From, queue: JobQueue
+    ) -> NoReply[JobQueue]:
+        kind, job = request
+        await queue._admit(job, from_, kind == _SCHEDULE)
+        return NoReply(queue)
+
+    async def handle_cast(self, request: object, queue: JobQueue) -> NoReply[JobQueue]:
+        await queue._start_next()
+        return NoReply(queue)
+
+
+def _check_restart(value: object) -> Restart:
+    restart = _to_restart(value)
+    if restart is Restart.PERMANENT:
+        raise ValueError(
+            "a job's restart must be 'temporary' or 'transient': a permanent job would "
+            "run again after it succeeded"
+        )
+    return restart
+
+
+@final
+class JobQueue:
+    """A supervised job queue: bounded, observable, retrying, on any executor.
+
+    Create it, then run it with ``async with queue.open():`` (or :meth:`serve` /
+    :meth:`start`); schedule jobs with :meth:`schedule` (wait for the result) or
+    :meth:`submit` (get a :class:`JobHandle`). Options and their defaults:
+
+    * ``executor``: where job bodies run. Default **InProcessExecutor()**.
+    * ``max_running``: jobs running at once. Default **1000**.
+    * ``max_queued``: jobs accepted and waiting for a slot. Default **10000**.
+    * ``on_full``: when both are full, ``"wait"`` (default: scheduling waits for
+      room) or ``"fail"`` (scheduling raises :exc:`~trio_otp.QueueFullError` at once).
+    * ``timeout``: each job's default timeout, seconds. Default **None** (none).
+    * ``retry``: each job's default :class:`RetryPolicy`. Default **no retry**.
+    * ``restart``: each job task's restart type, ``"temporary"`` (default: a crash
+      fails the job) or ``"transient"`` (a crash runs it again in a new task).
+    * ``shutdown``: seconds running jobs get to finish when the queue stops.
+      Default **5.0**.
+    * ``max_restarts`` / ``max_seconds``: the job supervisor's restart intensity.
+      Default **3** in **5** s (OTP's).
+    * ``on_event``: a plain function called with every :class:`JobEvent`. Default
+      **None**. It must not block; an exception it raises is logged and ignored.
+    * ``seed``: seeds the backoff jitter. Default **None** (random).
+    """
+
+    def __init__(
+        self,
+        executor: Executor | None = None,
+        *,
+        max_running: int = 1000,
+        max_queued: int = 10_000,
+        on_full: OnFull = "wait",
+        timeout: float | None = None,
+        retry: RetryPolicy = NO_RETRY,
+        restart: Restart | str = Restart.TEMPORARY,
+        shutdown: float = 5.0,
+        max_restarts: int = 3,
+        max_seconds: float = 5,
+        on_event: Callable[[JobEvent], object] | None = None,
+        seed: int | None = None,
+    ) -> None:
+        if executor is None:
+            executor = InProcessExecutor()
+        elif not isinstance(executor, Executor):
+            raise TypeError(f"executor must implement trio_otp.Executor, got {executor!r}")
+        self.executor: Executor = executor
+        self.max_running = _check_int("max_running", max_running, 1)
+        self.max_queued = _check_int("max_queued", max_queued, 0)
+        if on_full not in ("wait", "fail"):
+            raise ValueError(f"on_full must be 'wait' or 'fail', got {on_full!r}")
+        self.on_full: OnFull = on_full
+        self.timeout = _optional_seconds("timeout", timeout)
+        if not isinstance(retry, RetryPolicy):
+            raise TypeError(f"retry must be a trio_otp.RetryPolicy, got {retry!r}")
+        self.retry = retry
+        self.restart = _check_restart(restart)
+        self.shutdown = _seconds("shutdown", shutdown)
+        self.max_restarts = max_restarts
+        self.max_seconds = max_seconds
+        self._on_event = on_event
+        self._rng = random.Random(seed)
+        self._jobs_name = (self, "jobs")
+        self._queued: collections.deque[JobHandle[Any]] = collections.deque()
+        self._waiting: collections.deque[tuple[From, JobHandle[Any], bool]] = collections.deque()
+        self._active: set[JobHandle[Any]] = set()
+        self._next_id = 0
+        self._done = self._failed = self._cancelled = self._retries = self._restarts = 0
+        self._state = "new"
+        self._server: Pid | None = None
+        self._jobs_sup: Pid | None = None
+        self._sup: Pid | None = None
+        self._stop_requested = trio.Event()
+        self._stopped = trio.Event()
+        self._drained: trio.Event | None = None
+
+    def __repr__(self) -> str:
+        return f"<JobQueue {self.executor!r} ({self._state})>"
+
+    # -- running the queue -----------------------------------------------------------
+
+    async def serve(
+        self, *, task_status: trio.TaskStatus[JobQueue] = trio.TASK_STATUS_IGNORED
+    ) -> None:
+        """Run the queue until :meth:`stop` (``nursery.start``'s protocol).
+
+        Opens the executor, starts the queue's supervision tree, and passes the
+        queue to ``task_status.started``. On :meth:`stop`: new jobs are refused,
+        queued jobs are cancelled, callers waiting for room are turned away, running
+        jobs get ``shutdown`` seconds to finish, then the rest are cancelled (their
+        workers killed) and the executor is closed. Every caller gets an answer.
+
+        Raises:
+            ExecutorStartError: the executor could not start (nothing ran).
+            RuntimeError: the queue was started before (a queue runs once).
+        """
+        if self._state != "new":
+            raise RuntimeError(f"{self!r} was started before: create a new JobQueue")
+        self._state = "starting"
+        try:
+            async with self.executor.open(), trio.open_nursery() as nursery:
+                children = [
+                    (
+                        DynamicSupervisor,
+                        {
+                            "name": self._jobs_name,
+                            "max_restarts": self.max_restarts,
+                            "max_seconds": self.max_seconds,
+                        },
+                    ),
+                    _QueueServer.child_spec(self),
+                ]
+                self._sup = await Supervisor.start(
+                    nursery, children, strategy=Strategy.REST_FOR_ONE
+                )
+                self._state = "running"
+                task_status.started(self)
+                await self._stop_requested.wait()
+                await self._drain()
+                await stop(self._sup, SHUTDOWN)
+        finally:
+            self._state = "stopped"
+            self._answer_everyone()
+            self._stopped.set()
+
+    @asynccontextmanager
+    async def open(self) -> AsyncIterator[JobQueue]:
+        """``async with queue.open():`` runs the queue for the block; stops it (drains) after.
+
+        Raises:
+            ExecutorStartError: the executor could not start (raised as itself).
+        """
+        error: Exception | None = None
+        async with trio.open_nursery() as nursery:
+            try:
+                await nursery.start(self.serve)
+            except Exception as exc:  # a start error is raised as itself, ungrouped
+                error = exc
+            else:
+                # If the block raises, the nursery cancels the queue: serve's cleanup
+                # still answers every caller. Otherwise the queue drains.
+                yield self
+                await self.stop()
+        if error is not None:
+            raise error
+
+    @classmethod
+    async def start(
+        cls, nursery: trio.Nursery, executor: Executor | None = None, **options: Any
+    ) -> JobQueue:
+        """Create a queue with these options, run it in ``nursery``, and return it."""
+        queue = cls(executor, **options)
+        await nursery.start(queue.serve)
+        return queue
+
+    async def stop(self) -> None:
+        """Stop the queue and wait until it stopped (see :meth:`serve`: it drains)."""
+        if self._state == "new":
+            self._state = "stopped"
+            self._stopped.set()
+        self._stop_requested.set()
+        await self._stopped.wait()
+
+    async def _drain(self) -> None:
+        self._state = "stopping"
+        while self._queued:
+            self._queued.popleft()._cancelled("shutdown")
+        self._turn_away_waiting()
+        if self._active:
+            self._drained = trio.Event()
+            with trio.move_on_after(self.shutdown):
+                await self._drained.wait()
+
+    def _turn_away_waiting(self) -> None:
+        while self._waiting:
+            from_, _, _ = self._waiting.popleft()
+            _reply_error(from_, QueueStoppedError(self))
+
+    def _answer_everyone(self) -> None:
+        # Whatever ended the queue (stop, an error, a cancelled owner): no caller
+        # is left without an answer.
+        while self._queued:
+            self._queued.popleft()._cancelled("shutdown")
+        self._turn_away_waiting()
+        for job in list(self._active):
+            job._scope = None
+            job._cancelled("shutdown")
+
+    # -- scheduling --------------------------------------------------------------------
+
+    def _make(
+        self,
+        fn: Callable[..., Any],
+        args: tuple[Any, ...],
+        timeout: object,
+        retry: RetryPolicy | None,
+        restart: Restart | str | None,
+        name: str | None,
+    ) -> JobHandle[Any]:
+        if self._state != "running" or self._server is None:
+            raise (
+                QueueStoppedError(self)
+                if self._state != "new"
+                else RuntimeError(
+                    f"{self!r} is not running: run it with `async with queue.open():` first"
+                )
+            )
+        job: JobHandle[Any] = object.__new__(JobHandle)
+        job._queue = self
+        job._fn = fn
+        job._args = args
+        self._next_id += 1
+        job._id = self._next_id
+        job._name = name
+        job._timeout = (
+            self.timeout if timeout is _DEFAULT else _optional_seconds("timeout", timeout)
+        )
+        job._retry = self.retry if retry is None else retry
+        job._restart = self.restart if restart is None else _check_restart(restart)
+        job._status = JobStatus.QUEUED
+        job._attempts = 0
+        job._accepted = False
+        job._from = None
+        job._done = None
+        job._value = None
+        job._error = None
+        job._scope = None
+        job._crash = None
+        if not self.executor.inline:
+            self.executor.check(fn, args, f"{job.name}#{job._id}")
+        elif not callable(fn):
+            raise TypeError(f"a job must be callable, got {fn!r}")
+        return job
+
+    async def schedule(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        timeout: float | None = None,  # noqa: ASYNC109 - the job's deadline, not the call's
+        retry: RetryPolicy | None = None,
+        restart: Restart | str | None = None,
+        name: str | None = None,
+    ) -> Any:
+        """Run ``fn(*args)`` as a job and return its result (the chapter's ``schedule_job``).
+
+        The job's task answers this call directly. If the caller is cancelled (by
+        its own cancel scope), its job is cancelled too, as a child task would be
+        (its worker killed); a job that should outlive its caller is :meth:`submit`-ted
+        and lives on its handle. Per-job options override the
+        queue's: ``timeout`` (seconds, a cancel scope around each attempt; ``None``
+        takes the queue's default, ``math.inf`` means none), ``retry``, ``restart``,
+        ``name``.
+
+        Raises:
+            QueueFullError: the queue is full and ``on_full`` is ``"fail"``.
+            QueueStoppedError: the queue is stopping or stopped.
+            JobNotPicklableError: the executor ships jobs and this one cannot be pickled.
+            JobTimeoutError, JobCancelledError, JobLostError, WorkerLostError: see
+                :meth:`JobHandle.wait`; or the job's own exception.
+        """
+        job = self._make(fn, args, _DEFAULT if timeout is None else timeout, retry, restart, name)
+        try:
+            return await call(self._server, (_SCHEDULE, job), timeout=None)
+        except CalleeExit:
+            # The queue's server exited (the queue stops, or it was restarted after
+            # the job supervisor gave up) while this call was pending. An accepted
+            # job still gets its answer: wait for it on the handle.
+            if job._accepted:
+                return await job.wait()
+            raise self._refused(job) from None
+        finally:
+            if job._accepted and job._status not in _FINAL:
+                # The caller was cancelled (by its own scope): nobody waits for the
+                # job any more, so it stops too, as a child of the caller would.
+                job.cancel()
+
+    async def submit(
+        self,
+        fn: Callable[..., Any],
+        *args: Any,
+        timeout: float | None = None,  # noqa: ASYNC109 - the job's deadline, not the call's
+        retry: RetryPolicy | None = None,
+        restart: Restart | str | None = None,
+        name: str | None = None,
+    ) -> JobHandle[Any]:
+        """Accept ``fn(*args)`` as a job and return its :class:`JobHandle` at once.
+
+        Waits only while the queue is full (``on_full="wait"``). Options as
+        :meth:`schedule`.
+
+        Raises:
+            QueueFullError, QueueStoppedError, JobNotPicklableError: as :meth:`schedule`.
+        """
+        job = self._make(fn, args, _DEFAULT if timeout is None else timeout, retry, restart, name)
+        try:
+            await call(self._server, (_SUBMIT, job), timeout=None)
+        except CalleeExit:
+            if not job._accepted:
+                raise self._refused(job) from None
+        return job
+
+    def _refused(self, job: JobHandle[Any]) -> Exception:
+        if self._state != "running":
+            return QueueStoppedError(self)
+        return JobLostError(job)  # the server was restarted while admitting it
+
+    def statistics(self) -> JobQueueStatistics:
+        """A snapshot of the queue's counters (see :class:`JobQueueStatistics`)."""
+        return JobQueueStatistics(
+            queued=len(self._queued),
+            running=len(self._active),
+            waiting=len(self._waiting),
+            done=self._done,
+            failed=self._failed,
+            cancelled=self._cancelled,
+            retries=self._retries,
+            restarts=self._restarts,
+            max_running=self.max_running,
+            max_queued=self.max_queued,
+        )
+
+    # -- the server's side ------------------------------------------------------------
+
+    async def _admit(self, job: JobHandle[Any], from_: From, schedule: bool) -> None:
+        if self._state != "running":
+            _reply_error(from_, QueueStoppedError(self))
+            return
+        if len(self._active) < self.max_running and not self._queued:
+            await self._accept(job, from_, schedule, run=True)
+        elif len(self._queued) < self.max_queued:
+            await self._accept(job, from_, schedule, run=False)
+        elif self.on_full == "fail":
+            _reply_error(from_, QueueFullError(self, self.max_running, self.max_queued))
+        else:
+            self._waiting.append((from_, job, schedule))
+
+    async def _accept(self, job: JobHandle[Any], from_: From, schedule: bool, *, run: bool) -> None:
+        job._accepted = True
+        if schedule:
+            job._from = from_
+        else:
+            reply(from_, None)
+        if self._on_event is not None:
+            self._emit(EventKind.QUEUED, job, None)
+        if run:
+            await self._run(job)
+        else:
+            self._queued.append(job)
+
+    async def _run(self, job: JobHandle[Any]) -> None:
+        job._status = JobStatus.RUNNING
+        self._active.add(job)
+        spec = Task.child_spec(_run_job, job)
+        if job._restart is not Restart.TEMPORARY:
+            spec = spec.replace(restart=job._restart, args=(_restarted, job))
+        try:
+            await DynamicSupervisor.start_child(self._jobs_sup, spec)
+        except Exception as exc:  # the job supervisor is gone: the job cannot run
+            error = JobLostError(job)
+            error.__cause__ = exc
+            job._finish(JobStatus.FAILED, None, error)
+
+    async def _start_next(self) -> None:
+        while self._queued and len(self._active) < self.max_running:
+            await self._run(self._queued.popleft())
+        while self._waiting and (
+            len(self._active) < self.max_running or len(self._queued) < self.max_queued
+        ):
+            from_, job, schedule = self._waiting.popleft()
+            if from_.caller is None:
+                continue  # the caller gave up waiting: the job was never accepted
+            await self._accept(job, from_, schedule, run=len(self._active) < self.max_running)
+
+    def _dequeue(self, job: JobHandle[Any]) -> None:
+        self._queued.remove(job)
+        self._slot_freed()
+
+    def _slot_freed(self) -> None:
+        if self._queued or self._waiting:
+            if self._server is not None:
+                cast(self._server, _NEXT)
+        elif self._drained is not None and not self._active:
+            self._drained.set()
+
+    def _emit(self, kind: EventKind, job: JobHandle[Any], reason: BaseException | None) -> None:
+        hook = self._on_event
+        assert hook is not None
+        event = JobEvent(kind, job, job._attempts, reason, trio.current_time())
+        try:
+            hook(event)
+        except Exception:
+            logger.exception(
+                "the on_event hook of %r raised on %r", self, event, extra={"otp_event": event}
+            )
+
+
+_DEFAULT: Any = object()
