@@ -92,6 +92,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if bad:
             p.error(f"--only: unknown workload(s) {sorted(bad)}; use {', '.join(sorted(known))}")
         args.only = wanted
+    if args.check:
+        gated = set(check.GATED_WORKLOADS)
+        if args.only and args.only - gated:
+            p.error(
+                f"--check: {sorted(args.only - gated)} not gated (bench/check.py says why); "
+                f"the gate runs {', '.join(check.GATED_WORKLOADS)}"
+            )
+        args.only = args.only or gated
     return args
 
 

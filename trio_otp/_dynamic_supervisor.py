@@ -17,7 +17,7 @@ from typing import Any, final
 import trio
 
 from ._call import _resolve, stop
-from ._child import _Child, _spawner_of
+from ._child import _Child, _spawner_of, spawned_checkpoint
 from ._child_spec import BRUTAL_KILL, INFINITY, ChildSpec, ChildType, to_child_spec
 from ._exceptions import (
     ChildNotFoundError,
@@ -154,7 +154,7 @@ class _DynamicSupervisorServer(_SupervisorServer):
             # A Task, the seed's job: spawned right here, in one frame (see _start).
             await trio.lowlevel.checkpoint_if_cancelled()
             handle = self._spawn(child, spawn)
-            await trio.lowlevel.cancel_shielded_checkpoint()
+            await spawned_checkpoint()
             return handle
         self._starting += 1
         try:
