@@ -27,7 +27,7 @@ from ._exceptions import (
     NoProcessError,
 )
 from ._gen_server import Ok
-from ._process import Pid
+from ._process import UNSET, Pid
 from ._reasons import NORMAL
 from ._supervisor import (
     _COUNT,
@@ -189,13 +189,17 @@ class _DynamicSupervisorServer(_SupervisorServer):
         raise AssertionError(op)  # pragma: no cover
 
 
-def _supervisor(sup: object, request: object) -> _DynamicSupervisorServer:
+def _supervisor(sup: object, op: str, arg: object) -> _DynamicSupervisorServer:
+    # Once per job in the chapter's queue: the request tuple for the error is built
+    # only when there is an error.
     pid = _resolve(sup)
-    if pid is None or not pid.alive:
-        raise NoProcessError(sup, request, None)
+    if pid is None or pid._reason is not UNSET:
+        raise NoProcessError(sup, (op, arg), None)
     impl = pid._impl
-    if not isinstance(impl, _DynamicSupervisorServer):
-        raise TypeError(f"{request!r} needs a DynamicSupervisor, but {sup!r} is {impl!r}")
+    if type(impl) is not _DynamicSupervisorServer and not isinstance(
+        impl, _DynamicSupervisorServer
+    ):
+        raise TypeError(f"{(op, arg)!r} needs a DynamicSupervisor, but {sup!r} is {impl!r}")
     return impl
 
 
@@ -302,8 +306,8 @@ class DynamicSupervisor:
             ChildStartError: the child failed to start.
             ChildSpecError: the spec is invalid.
         """
-        spec = to_child_spec(child)
-        result: Pid | None = await _supervisor(sup, ("start_child", spec))._start_child(spec)
+        spec = child if type(child) is ChildSpec else to_child_spec(child)
+        result: Pid | None = await _supervisor(sup, "start_child", spec)._start_child(spec)
         return result
 
     @staticmethod

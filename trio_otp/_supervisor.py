@@ -289,7 +289,7 @@ class _SupervisorServer(GenServer[None]):
         if self._stopping:
             return
         restart = child.spec.restart
-        normal = is_normal_exit(reason)
+        normal = reason is NORMAL or is_normal_exit(reason)
         # OTP reports every exit of a permanent child, and the abnormal exits of
         # the others (supervisor:do_restart/4).
         if restart is Restart.PERMANENT or not normal:
