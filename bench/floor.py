@@ -466,3 +466,73 @@ async def t1(n: int, spread: float = 0.01, warmup: int = 1000) -> Metrics:
     await fire(warmup)
     dt = await fire(n)
     return {"seconds": dt, "timers_per_s": n / dt, "us_per_timer": dt * 1e6 / n}
+
+
+# -- R1 / R2: a hand-written registry (a dict) and pub-sub (a list of channels) ----------------
+
+
+async def r1(keys: int, lookups: int) -> Metrics:
+    me = current_task()
+    table: dict[int, tuple[Any, None]] = {i: (me, None) for i in range(keys)}
+    t0 = now()
+    for i in range(lookups):
+        assert [table[i % keys]]
+    dt = now() - t0
+    return {"seconds": dt, "lookups_per_s": lookups / dt}
+
+
+async def _subscriber(
+    recv: trio.MemoryReceiveChannel[str], messages: int, done: trio.Event
+) -> None:
+    got = 0
+    async for _ in recv:
+        got += 1
+        if got == messages:
+            done.set()
+
+
+async def r2(subscribers: int, messages: int) -> Metrics:
+    topics: dict[str, list[trio.MemorySendChannel[str]]] = {"news": []}
+    dones = []
+    async with trio.open_nursery() as nursery:
+        for _ in range(subscribers):
+            send, recv = trio.open_memory_channel[str](math.inf)
+            topics["news"].append(send)
+            done = trio.Event()
+            dones.append(done)
+            nursery.start_soon(_subscriber, recv, messages, done)
+        t0 = now()
+        for _ in range(messages):
+            for send in topics["news"]:
+                send.send_nowait("hello")
+            await trio.lowlevel.checkpoint()
+        for done in dones:
+            await done.wait()
+        dt = now() - t0
+        nursery.cancel_scope.cancel()
+    return {"seconds": dt, "deliveries_per_s": subscribers * messages / dt}
+
+
+# -- S1: bounded concurrent map: a nursery and a semaphore, results in input order -------------
+
+
+async def _bounded_job(limit: trio.Semaphore, results: list[int], i: int, x: int) -> None:
+    try:
+        await trio.lowlevel.checkpoint()
+        results[i] = x
+    finally:
+        limit.release()
+
+
+async def s1(items: int, max_concurrency: int) -> Metrics:
+    limit = trio.Semaphore(max_concurrency)
+    results = [0] * items
+    t0 = now()
+    async with trio.open_nursery() as nursery:
+        for i, x in enumerate(range(items)):
+            await limit.acquire()
+            nursery.start_soon(_bounded_job, limit, results, i, x)
+    total = sum(results)
+    dt = now() - t0
+    assert total == items * (items - 1) // 2
+    return {"seconds": dt, "items_per_s": items / dt}

@@ -330,3 +330,128 @@ async def t1(n: int, spread: float = 0.01, warmup: int = 1000) -> Metrics:
     await fire(warmup)
     dt = await fire(n)
     return {"seconds": dt, "timers_per_s": n / dt, "us_per_timer": dt * 1e6 / n}
+
+
+# -- R1 / R2: Registry lookup and dispatch (issue 10) ------------------------------------------
+
+
+class _Subscriber(otp.GenServer[list[int]]):
+    """Registers under its keys in init; counts the messages it receives."""
+
+    async def init(self, arg: Any) -> otp.Ok[list[int]]:
+        registry, keys, box = arg
+        for key in keys:
+            otp.Registry.register(registry, key, None)
+        return otp.Ok(box)
+
+    async def handle_info(self, message: Any, box: list[int]) -> otp.NoReply[list[int]]:
+        box[0] += 1
+        if box[0] == box[1]:
+            box[2].set()
+        return otp.NoReply(box)
+
+
+async def r1(keys: int, lookups: int) -> Metrics:
+    async with trio.open_nursery() as nursery:
+        await otp.Registry.start(nursery, keys="unique", name="reg")
+        box: list[Any] = [0, -1, trio.Event()]
+        await _Subscriber.start(nursery, ("reg", list(range(keys)), box))
+        lookup = otp.Registry.lookup
+        t0 = now()
+        for i in range(lookups):
+            assert lookup("reg", i % keys)
+        dt = now() - t0
+        nursery.cancel_scope.cancel()
+    return {"seconds": dt, "lookups_per_s": lookups / dt}
+
+
+async def r2(subscribers: int, messages: int) -> Metrics:
+    async with trio.open_nursery() as nursery:
+        await otp.Registry.start(nursery, keys="duplicate", name="topics")
+        boxes = []
+        for _ in range(subscribers):
+            box: list[Any] = [0, messages, trio.Event()]
+            boxes.append(box)
+            await _Subscriber.start(nursery, ("topics", ["news"], box))
+        send = otp.send
+
+        def publish(entries: list[tuple[otp.Pid, Any]]) -> None:
+            for pid, _ in entries:
+                send(pid, "hello")
+
+        t0 = now()
+        for _ in range(messages):
+            otp.Registry.dispatch("topics", "news", publish)
+            await trio.lowlevel.checkpoint()
+        for box in boxes:
+            await box[2].wait()
+        dt = now() - t0
+        nursery.cancel_scope.cancel()
+    total = subscribers * messages
+    return {"seconds": dt, "deliveries_per_s": total / dt}
+
+
+# -- S1: async_stream ---------------------------------------------------------------------------
+
+
+async def _stream_job(x: int) -> int:
+    await trio.lowlevel.checkpoint()
+    return x
+
+
+async def s1(items: int, max_concurrency: int) -> Metrics:
+    total = 0
+    t0 = now()
+    async with otp.async_stream(
+        range(items), _stream_job, max_concurrency=max_concurrency, timeout=None
+    ) as results:
+        async for _, value in results:
+            total += value
+    dt = now() - t0
+    assert total == items * (items - 1) // 2
+    return {"seconds": dt, "items_per_s": items / dt}
+
+
+# -- P3 / P4: PartitionSupervisor against one DynamicSupervisor ---------------------------------
+
+
+async def _partitioned(nursery: trio.Nursery, partitions: int) -> Callable[[int], object]:
+    if partitions == 0:
+        ds = await otp.DynamicSupervisor.start(nursery)
+        return lambda key: ds
+    await otp.PartitionSupervisor.start(nursery, partitions=partitions, name="parts")
+    via = otp.PartitionSupervisor.via
+    return lambda key: via("parts", key)
+
+
+async def p3(n: int, partitions: int) -> Metrics:
+    async with trio.open_nursery() as nursery:
+        route = await _partitioned(nursery, partitions)
+        start_child = otp.DynamicSupervisor.start_child
+        t0 = now()
+        for i in range(n):
+            await start_child(route(i), Idle)
+        dt = now() - t0
+        nursery.cancel_scope.cancel()
+    return {"seconds": dt, "children_per_s": n / dt}
+
+
+async def p4(clients: int, jobs_each: int, partitions: int) -> Metrics:
+    async with trio.open_nursery() as nursery:
+        route = await _partitioned(nursery, partitions)
+        async_nolink = otp.TaskSupervisor.async_nolink
+
+        async def client(c: int) -> None:
+            sup = route(c)
+            for _ in range(jobs_each):
+                task = await async_nolink(sup, _job)
+                assert await task.wait() == JOB_RESULT
+
+        t0 = now()
+        async with trio.open_nursery() as group:
+            for c in range(clients):
+                group.start_soon(client, c)
+        dt = now() - t0
+        nursery.cancel_scope.cancel()
+    total = clients * jobs_each
+    return {"seconds": dt, "jobs_per_s": total / dt}

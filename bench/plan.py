@@ -20,6 +20,7 @@ IMPL_LABELS: dict[str, str] = {
     "floor-nowait": "floor (no wait: start_soon)",
     "floor-waited": "floor (waited starts: nursery.start)",
     "floor": "floor (plain trio)",
+    "partitions-4": "trio_otp PartitionSupervisor (4 partitions)",
     "trio_otp-jq": "trio_otp JobQueue (the component)",
     "jq-inproc": "JobQueue, in-process",
     "jq-parallel": "JobQueue, trio-parallel",
@@ -102,6 +103,12 @@ METRICS: dict[str, tuple[Metric, ...]] = {
         Metric("timers_per_s", "send_after timers fired/s", "higher"),
         Metric("us_per_timer", "µs per timer", "lower"),
     ),
+    # issue 10: Registry, async_stream, PartitionSupervisor
+    "R1": (Metric("lookups_per_s", "lookups/s", "higher"),),
+    "R2": (Metric("deliveries_per_s", "deliveries/s", "higher"),),
+    "S1": (Metric("items_per_s", "items/s", "higher"),),
+    "P3": (Metric("children_per_s", "children/s", "higher"),),
+    "P4": (Metric("jobs_per_s", "jobs/s", "higher"),),
 }
 
 
@@ -141,6 +148,13 @@ class Sizes:
     t1_n: int
     reps: int
     timeout: float  # seconds per measurement (W3 at 100k+ gets more)
+    # issue 10: Registry lookups/dispatch, async_stream items, partitioned starts
+    r1_lookups: int = 200_000
+    r2_subscribers: int = 100
+    r2_messages: int = 1000
+    s1_items: int = 20_000
+    s1_concurrency: int = 100
+    p3_n: int = 20_000
 
 
 FULL = Sizes(
@@ -177,6 +191,10 @@ QUICK = Sizes(
     t1_n=10_000,
     reps=2,
     timeout=90.0,
+    r1_lookups=50_000,
+    r2_messages=200,
+    s1_items=5_000,
+    p3_n=5_000,
 )
 
 BIG_N = 1_000_000
@@ -293,6 +311,51 @@ def build_cases(sizes: Sizes, *, big: bool, peers: bool) -> list[Case]:
             (OTP, "floor"),
             "floor",
             f"T1 send_after firing rate ({sizes.t1_n:,} timers over 10 ms; floor: a task each)",
+        ),
+    ]
+    cases += [
+        Case(
+            "R1",
+            "R1",
+            {"keys": 1000, "lookups": sizes.r1_lookups},
+            (OTP, "floor"),
+            "floor",
+            f"R1 Registry.lookup ({sizes.r1_lookups:,} lookups; floor: a dict)",
+        ),
+        Case(
+            "R2",
+            "R2",
+            {"subscribers": sizes.r2_subscribers, "messages": sizes.r2_messages},
+            (OTP, "floor"),
+            "floor",
+            f"R2 Registry.dispatch pub-sub ({sizes.r2_subscribers} subscribers \u00d7 "
+            f"{sizes.r2_messages:,} messages; floor: a list of channels)",
+        ),
+        Case(
+            "S1",
+            "S1",
+            {"items": sizes.s1_items, "max_concurrency": sizes.s1_concurrency},
+            (OTP, "floor"),
+            "floor",
+            f"S1 async_stream ({sizes.s1_items:,} items, max_concurrency "
+            f"{sizes.s1_concurrency}; floor: a nursery + a semaphore)",
+        ),
+        Case(
+            "P3",
+            "P3",
+            {"n": sizes.p3_n},
+            (OTP, "partitions-4"),
+            OTP,
+            f"P3 start {sizes.p3_n:,} idle children: one DynamicSupervisor vs 4 partitions",
+        ),
+        Case(
+            "P4",
+            "P4",
+            {"clients": sizes.w4_clients, "jobs_each": sizes.w4_jobs},
+            (OTP, "partitions-4"),
+            OTP,
+            f"P4 W4-like task jobs ({sizes.w4_clients} clients \u00d7 {sizes.w4_jobs}): "
+            "one TaskSupervisor vs 4 partitions",
         ),
     ]
     return [

@@ -47,6 +47,17 @@ TABLE: dict[tuple[str, str], tuple[str, str, dict[str, Any]]] = {
     ("floor", "W6"): ("bench.floor", "w6", {}),
     ("floor", "M1"): ("bench.floor", "m1", {}),
     ("floor", "T1"): ("bench.floor", "t1", {}),
+    # issue 10: Registry, async_stream, PartitionSupervisor
+    ("trio_otp", "R1"): ("bench.otp", "r1", {}),
+    ("floor", "R1"): ("bench.floor", "r1", {}),
+    ("trio_otp", "R2"): ("bench.otp", "r2", {}),
+    ("floor", "R2"): ("bench.floor", "r2", {}),
+    ("trio_otp", "S1"): ("bench.otp", "s1", {}),
+    ("floor", "S1"): ("bench.floor", "s1", {}),
+    ("trio_otp", "P3"): ("bench.otp", "p3", {"partitions": 0}),
+    ("partitions-4", "P3"): ("bench.otp", "p3", {"partitions": 4}),
+    ("trio_otp", "P4"): ("bench.otp", "p4", {"partitions": 0}),
+    ("partitions-4", "P4"): ("bench.otp", "p4", {"partitions": 4}),
 }
 
 

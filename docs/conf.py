@@ -79,6 +79,8 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(trio_otp\.)?(_\w+\.)?[ST]"),
     # A private alias in ChildSpec's annotations; the field's text spells it out.
     (r"py:.*", r"(trio_otp\.)?(_\w+\.)?ShutdownValue"),
+    # The private base of via names (Registry.via, PartitionSupervisor.via).
+    (r"py:class", r"trio_otp\._registry\._SelfResolvingName"),
 ]
 
 autodoc_member_order = "bysource"

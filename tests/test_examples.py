@@ -32,6 +32,8 @@ TESTED = (
     "kv_store",
     "worker_pool",
     "escalation",
+    "pubsub_rooms",
+    "crawler_stream",
     "crawler",
     "chat_rooms",
     "connection_pool",
@@ -379,3 +381,49 @@ async def test_connection_pool_reclaims_from_crashed_and_forgetful_clients(
         "[t=1.00] ed got connection 1",
         "[t=1.50] ed checked connection 1 in",
     ]
+
+
+# ----------------------------------------------------------------------------------------
+# Registry, async_stream (issue 10)
+# ----------------------------------------------------------------------------------------
+
+
+async def test_pubsub_rooms_by_id_and_dispatch(
+    autojump_clock: trio.abc.Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Rooms are found by id, posts reach exactly the members, a crashed member is gone."""
+    story = await load("pubsub_rooms").main()
+    out = capsys.readouterr().out
+    assert story.duplicate_holder_named
+    assert "via('rooms', 'lobby') is already started: held by <Pid" in out
+    assert story.delivered == {"lobby": 2, "trio": 2}
+    assert story.inboxes == {
+        "alice": ["[lobby] alice: hi all"],
+        "bob": ["[lobby] alice: hi all", "[trio] carol: nurseries!"],
+        "carol": ["[trio] carol: nurseries!"],
+    }
+    assert story.after_crash == ["bob"]
+    assert not story.empty_room_dispatched
+    assert "delivered to 0 members" in out
+    assert story.room_restarted
+
+
+async def test_crawler_stream_bounds_and_cancels(
+    autojump_clock: trio.abc.Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The crawl never runs more than 3 fetches, reports per-page exits, stops early cleanly."""
+    story = await load("crawler_stream").main()
+    out = capsys.readouterr().out
+    assert story.pages == ["/", "/a", "/b", "/c", "/a/1", "/a/2", "/b/1", "/c/needle"]
+    assert story.peak == 3
+    assert story.exits == [("/broken", "ConnectionError('/broken: connection reset')"),
+                           ("/slow", "'timeout'")]  # fmt: skip
+    assert story.crawl_time == 9
+    # Never more than 3 items read beyond the results consumed (when trio schedules the
+    # reader is its business, the bound is ours).
+    assert len(story.read_ahead) == 5
+    assert all(3 <= read <= taken + 3 for taken, read in enumerate(story.read_ahead))
+    assert story.found_at == 1
+    assert story.cancelled_on_break == ["/a", "/b/1", "/slow"]
+    assert "max_children=2" in story.max_children_error
+    assert "MaxChildrenError" in out

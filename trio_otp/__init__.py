@@ -6,7 +6,10 @@ re-exported here.
 
 import contextlib as _contextlib
 
+from ._agent import Agent as Agent
 from ._application import run_application as run_application
+from ._async_stream import AsyncStream as AsyncStream
+from ._async_stream import async_stream as async_stream
 from ._call import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
 from ._call import From as From
 from ._call import call as call
@@ -22,6 +25,7 @@ from ._child_spec import Restart as Restart
 from ._child_spec import ShutdownValue as ShutdownValue
 from ._dynamic_supervisor import DynamicSupervisor as DynamicSupervisor
 from ._exceptions import AlreadyPresentError as AlreadyPresentError
+from ._exceptions import AlreadyRegisteredError as AlreadyRegisteredError
 from ._exceptions import AlreadyStartedError as AlreadyStartedError
 from ._exceptions import BadReturnValue as BadReturnValue
 from ._exceptions import CalleeExit as CalleeExit
@@ -51,6 +55,7 @@ from ._exceptions import StartError as StartError
 from ._exceptions import SupervisorError as SupervisorError
 from ._exceptions import TaskExit as TaskExit
 from ._exceptions import TaskTimeout as TaskTimeout
+from ._exceptions import UnknownRegistryError as UnknownRegistryError
 from ._exceptions import WorkerLostError as WorkerLostError
 from ._executors import Executor as Executor
 from ._executors import InProcessExecutor as InProcessExecutor
@@ -70,6 +75,8 @@ from ._job_queue import JobQueue as JobQueue
 from ._job_queue import JobQueueStatistics as JobQueueStatistics
 from ._job_queue import JobStatus as JobStatus
 from ._job_queue import RetryPolicy as RetryPolicy
+from ._key_registry import Registry as Registry
+from ._key_registry import Via as Via
 from ._mailbox import Mailbox as Mailbox
 from ._mailbox import mailbox as mailbox
 from ._messages import TIMEOUT as TIMEOUT
@@ -83,6 +90,8 @@ from ._monitors import link as link
 from ._monitors import monitor as monitor
 from ._monitors import trap_exit as trap_exit
 from ._monitors import unlink as unlink
+from ._partition_supervisor import PartitionSupervisor as PartitionSupervisor
+from ._partition_supervisor import PartitionVia as PartitionVia
 from ._process import Pid as Pid
 from ._process import current_process as current_process
 from ._reasons import KILL as KILL
@@ -101,6 +110,10 @@ from ._supervisor import Strategy as Strategy
 from ._supervisor import Supervisor as Supervisor
 from ._task import AsyncTask as AsyncTask
 from ._task import Task as Task
+from ._task import TaskResult as TaskResult
+from ._task_supervisor import TaskSupervisor as TaskSupervisor
+from ._task_supervisor import await_many as await_many
+from ._task_supervisor import yield_many as yield_many
 from ._timers import TimerRef as TimerRef
 from ._timers import cancel_timer as cancel_timer
 from ._timers import read_timer as read_timer

@@ -378,6 +378,59 @@ class RestartIntensityError(OTPError):
         )
 
 
+# --------------------------------------------------------------------------------------
+# Registry
+# --------------------------------------------------------------------------------------
+
+
+class UnknownRegistryError(OTPError, LookupError):
+    """A :class:`~trio_otp.Registry` function was given something that is not a running
+    registry.
+
+    Elixir's ``ArgumentError`` "unknown registry". Raised by every ``Registry``
+    function (and by starting a process under a ``via`` name) when no registry runs
+    under that handle or name, or when it has exited. Start the registry first (under
+    the same supervisor, before the processes that use it).
+
+    Attributes:
+        registry: the handle or name that was given.
+    """
+
+    def __init__(self, registry: object) -> None:
+        super().__init__(registry)
+        self.registry = registry
+
+    def __str__(self) -> str:
+        return f"unknown registry: {_name(self.registry)} (no running Registry by that name)"
+
+
+class AlreadyRegisteredError(OTPError):
+    """:meth:`Registry.register` in a unique registry whose key another process holds.
+
+    Elixir's ``{:error, {:already_registered, pid}}``. Use the holder, pick another
+    key, or use a duplicate registry if many processes may share a key.
+
+    Attributes:
+        registry: the registry's handle or name.
+        key: the key that was asked for.
+        holder: the handle of the process registered under it.
+    """
+
+    def __init__(self, registry: object, key: object, holder: object) -> None:
+        super().__init__(registry, key, holder)
+        self.registry = registry
+        self.key = key
+        self.holder = holder
+
+    def __str__(self) -> str:
+        return f"{self.key!r} is already registered in {_name(self.registry)} by {self.holder!r}"
+
+
+# --------------------------------------------------------------------------------------
+# Tasks
+# --------------------------------------------------------------------------------------
+
+
 class TaskExit(OTPError):
     """Raised by :meth:`AsyncTask.wait` when the task did not return a result.
 

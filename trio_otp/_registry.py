@@ -16,6 +16,18 @@ from ._process import Pid
 _names: RunVar[dict[object, Pid]] = RunVar("trio_otp.registry")
 
 
+class _SelfResolvingName:
+    """Base of names held elsewhere than this table: a Registry's ``via`` names."""
+
+    __slots__ = ()
+
+    def _whereis(self) -> Pid | None:
+        raise NotImplementedError
+
+    def _register(self, pid: Pid) -> None:
+        raise NotImplementedError
+
+
 def _table() -> dict[object, Pid]:
     try:
         return _names.get()
@@ -31,9 +43,12 @@ def whereis(name: object) -> Pid | None:
     Must be called inside ``trio.run``: each run has its own registry.
     """
     try:
-        return _names.get().get(name)
+        pid = _names.get().get(name)
     except LookupError:
-        return None
+        pid = None
+    if pid is None and isinstance(name, _SelfResolvingName):
+        return name._whereis()  # only a miss pays for this check
+    return pid
 
 
 def registered() -> dict[object, Pid]:
@@ -45,6 +60,9 @@ def registered() -> dict[object, Pid]:
 
 
 def _register(name: object, pid: Pid) -> None:
+    if isinstance(name, _SelfResolvingName):
+        name._register(pid)
+        return
     try:
         hash(name)
     except TypeError:

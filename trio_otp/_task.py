@@ -17,7 +17,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, Generic, TypeVar, final, overload
+from typing import Any, Generic, Literal, TypeVar, final, overload
 
 import trio
 
@@ -28,9 +28,12 @@ from ._exceptions import ChildSpecError, ProcessExit, TaskExit, TaskTimeout
 from ._messages import NO_VALUE
 from ._monitors import Ref, _monitor, demonitor
 from ._process import UNSET, Pid, current_process
-from ._reasons import NORMAL, is_normal_exit
+from ._reasons import NORMAL, SHUTDOWN, is_normal_exit
 
 T = TypeVar("T")
+
+TaskResult = tuple[Literal["ok"], T] | tuple[Literal["exit"], object]
+"""How a task ended, as Elixir says it: ``("ok", value)`` or ``("exit", reason)``."""
 _WORKER = ChildType.WORKER
 #: Result types that are never awaitable: most jobs return one of these, and
 #: ``inspect.isawaitable`` (an ABC check) costs ~1 us per job in the chapter's queue.
@@ -257,3 +260,46 @@ class AsyncTask(Generic[T]):
         if isinstance(reason, BaseException):
             raise error from reason
         raise error
+
+    def _result(self) -> TaskResult[T] | None:
+        # Elixir's {:ok, value} / {:exit, reason} / nil, once the task has exited.
+        if self.ref is not None and not self.pid.alive:
+            demonitor(self.ref, flush=True)  # answered here: its message is not needed
+        if self._value is not NO_VALUE:
+            return ("ok", self._value)
+        if self.pid.alive:
+            return None
+        return ("exit", self.pid._reason)
+
+    async def yield_(self, timeout: float | None = 5.0) -> TaskResult[T] | None:  # noqa: ASYNC109 - Task.yield
+        """Wait up to ``timeout`` s for the result, without failing (Elixir's ``Task.yield``).
+
+        Returns:
+            ``("ok", value)``, ``("exit", reason)`` if it crashed or was shut down, or
+            ``None`` if it is still running (it keeps running: yield again, or
+            :meth:`shutdown` it).
+        """
+        with trio.move_on_after(math.inf if timeout is None else timeout):
+            await self.pid.wait_exited()
+        return self._result()
+
+    async def shutdown(self) -> TaskResult[T] | None:
+        """Stop the task now (Elixir's ``Task.shutdown``) and say how it ended.
+
+        A Task does not trap exits, so it stops at its next checkpoint, with reason
+        ``shutdown``; there is no grace period to wait out.
+
+        Returns:
+            ``("ok", value)`` or ``("exit", reason)`` if it had already finished,
+            ``None`` if this call stopped it.
+        """
+        if self.pid.alive:
+            from ._task_supervisor import _shutdown_now
+
+            _shutdown_now(self.pid)
+            await self.pid.wait_exited()
+            if self.pid._reason == SHUTDOWN:
+                return None
+        else:
+            await trio.lowlevel.checkpoint()
+        return self._result()
