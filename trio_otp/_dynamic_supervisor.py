@@ -189,17 +189,24 @@ class _DynamicSupervisorServer(_SupervisorServer):
         raise AssertionError(op)  # pragma: no cover
 
 
-def _supervisor(sup: object, op: str, arg: object) -> _DynamicSupervisorServer:
-    # Once per job in the chapter's queue: the request tuple for the error is built
-    # only when there is an error.
+_NO_ARG: Any = object()
+
+
+def _supervisor(sup: object, op: object, arg: object = _NO_ARG) -> _DynamicSupervisorServer:
+    """The DynamicSupervisor ``sup`` names, for the request ``op`` (with ``arg``).
+
+    Once per job in the Elixir chapter's queue: the request (``(op, arg)``, or ``op``
+    alone) is built only for an error message.
+    """
     pid = _resolve(sup)
     if pid is None or pid._reason is not UNSET:
-        raise NoProcessError(sup, (op, arg), None)
+        raise NoProcessError(sup, op if arg is _NO_ARG else (op, arg), None)
     impl = pid._impl
     if type(impl) is not _DynamicSupervisorServer and not isinstance(
         impl, _DynamicSupervisorServer
     ):
-        raise TypeError(f"{(op, arg)!r} needs a DynamicSupervisor, but {sup!r} is {impl!r}")
+        request = op if arg is _NO_ARG else (op, arg)
+        raise TypeError(f"{request!r} needs a DynamicSupervisor, but {sup!r} is {impl!r}")
     return impl
 
 
