@@ -154,7 +154,7 @@ class _DynamicSupervisorServer(_SupervisorServer):
             # A Task, the seed's job: spawned right here, in one frame (see _start).
             await trio.lowlevel.checkpoint_if_cancelled()
             handle = self._spawn(child, spawn)
-            await spawned_checkpoint()
+            await spawned_checkpoint(self.pid._table)
             return handle
         self._starting += 1
         try:

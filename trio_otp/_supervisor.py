@@ -247,10 +247,10 @@ class _SupervisorServer(GenServer[None]):
         if spawn is not None:
             # A Task: nothing to wait for, so no nursery.start round trip (the
             # cost of a job in the seed's queue). A cancellation point; a schedule
-            # point every SPAWN_BURST spawns (see _child.spawned_checkpoint).
+            # point (every SPAWN_BURST spawns from a process: _child.spawned_checkpoint).
             await trio.lowlevel.checkpoint_if_cancelled()
             handle = self._spawn(child, spawn)
-            await spawned_checkpoint()
+            await spawned_checkpoint(self.pid._table)
             return handle
         child.gen += 1
         try:
