@@ -1,24 +1,45 @@
-"""Developer sessions: ``nox -s tests lint typecheck docs demo bench``.
+"""Developer sessions (``python -m nox -l`` lists them; CONTRIBUTING.md explains each).
 
 Every session installs what it needs from the package registries into its own
-virtualenv, so a machine with only Python 3.11 and pip can run them all.
+virtualenv, so a machine with Python and pip can run them all. The tests run on every
+supported Python that is installed; a missing interpreter is skipped, not an error
+(``.ci/run`` insists on 3.11).
 """
 
 from __future__ import annotations
+
+import pathlib
+import re
+import shutil
+import tarfile
+import tempfile
 
 import nox
 
 nox.options.sessions = ["tests", "lint", "typecheck"]
 nox.options.reuse_existing_virtualenvs = True
-nox.options.error_on_missing_interpreters = True
+nox.options.error_on_missing_interpreters = False
 
-PYTHON = "3.11"
+PYTHONS = ["3.11", "3.12", "3.13"]
+PYTHON = PYTHONS[0]
+ROOT = pathlib.Path(__file__).parent
+# Checked by mypy --strict and pyright: the library, what users copy, and what they see.
+TYPED = ["trio_otp", "examples", "tests/typing", "build/readme_example.py"]
 
 
-@nox.session(python=PYTHON)
+@nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
-    """Run the whole test suite (examples included; trio-parallel executor tests too)."""
+    """Run the whole test suite (examples, the docs' code blocks, trio-parallel executor tests)."""
     session.install("-e", ".[test,parallel]")
+    session.run("pytest", *session.posargs)
+
+
+@nox.session(python=PYTHON, venv_backend="uv")
+def lowest(session: nox.Session) -> None:
+    """The test suite on the lowest versions pyproject.toml allows (trio, attrs, outcome,
+    pytest, pytest-trio): proves the declared minimums."""
+    session.install("--resolution", "lowest-direct", "-e", ".[test,parallel]")
+    session.run("uv", "pip", "list", external=True, silent=False)
     session.run("pytest", *session.posargs)
 
 
@@ -33,22 +54,31 @@ def ray(session: nox.Session) -> None:
 def lint(session: nox.Session) -> None:
     """Ruff: lint and formatting check."""
     session.install("ruff")
-    session.run("ruff", "check", "trio_otp", "tests", "examples", "bench", "noxfile.py")
-    session.run("ruff", "format", "--check", "trio_otp", "tests", "examples", "bench", "noxfile.py")
+    paths = ["trio_otp", "tests", "examples", "bench", "docs", "noxfile.py"]
+    session.run("ruff", "check", *paths)
+    session.run("ruff", "format", "--check", *paths)
+
+
+def _readme_example() -> str:
+    """Write README.md's complete Python example to build/ (for the type checkers)."""
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL)
+    [example] = [b for b in blocks if "trio.run(" in b]
+    out = ROOT / "build" / "readme_example.py"
+    out.parent.mkdir(exist_ok=True)
+    out.write_text(example)
+    return str(out)
 
 
 @nox.session(python=PYTHON)
 def typecheck(session: nox.Session) -> None:
-    """mypy --strict on the package (trio's own inline types; no trio-typing)."""
-    session.install("-e", ".", "mypy")
-    session.run("mypy", "--strict", "trio_otp")
-
-
-@nox.session(python=PYTHON)
-def demo(session: nox.Session) -> None:
-    """Run the seed chapter: examples/job_queue.py."""
-    session.install("-e", ".")
-    session.run("python", "examples/job_queue.py", *session.posargs)
+    """mypy --strict and pyright on the package, the README example, examples/ and
+    tests/typing/; then ``pyright --verifytypes`` (every public name fully typed)."""
+    # Installed, not editable: pyright --verifytypes reads the package as users get it.
+    session.install(".[test]", "mypy", "pyright")
+    _readme_example()
+    session.run("mypy", "--strict", *TYPED)
+    session.run("pyright", *TYPED)
+    session.run("pyright", "--verifytypes", "trio_otp", "--ignoreexternal")
 
 
 @nox.session(python=PYTHON)
@@ -59,6 +89,48 @@ def docs(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def package(session: nox.Session) -> None:
+    """Build sdist and wheel, check them (twine, check-manifest), then unpack the sdist
+    and run its own test suite against the wheel."""
+    session.install("build", "twine", "check-manifest")
+    dist = ROOT / "dist"
+    shutil.rmtree(dist, ignore_errors=True)
+    session.run("python", "-m", "build")
+    session.run("twine", "check", "--strict", *map(str, dist.iterdir()))
+    session.run("check-manifest")
+    [sdist] = dist.glob("*.tar.gz")
+    [wheel] = dist.glob("*.whl")
+    with tempfile.TemporaryDirectory() as tmp:
+        with tarfile.open(sdist) as tar:
+            tar.extractall(tmp, filter="data")
+        [unpacked] = pathlib.Path(tmp).iterdir()
+        session.install(f"{wheel}[test,parallel]")
+        # The same version may be installed from a previous run: replace it.
+        session.install("--force-reinstall", "--no-deps", str(wheel))
+        session.chdir(unpacked)
+        # The installed wheel is tested, not the sdist's source folder next to the tests.
+        shutil.rmtree(unpacked / "trio_otp")
+        session.run("pytest", "-p", "no:cacheprovider", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def changelog(session: nox.Session) -> None:
+    """Preview CHANGELOG.md from newsfragments/ (``-- --version X.Y.Z`` builds it)."""
+    session.install("towncrier")
+    if session.posargs:
+        session.run("towncrier", "build", "--yes", *session.posargs)
+    else:
+        session.run("towncrier", "build", "--draft", "--version", "unreleased")
+
+
+@nox.session(python=PYTHON)
+def demo(session: nox.Session) -> None:
+    """Run the Elixir chapter's demo: examples/job_queue.py."""
+    session.install("-e", ".")
+    session.run("python", "examples/job_queue.py", *session.posargs)
+
+
+@nox.session(python=PYTHON)
 def bench(session: nox.Session) -> None:
     """Benchmarks W1-W6, M1 (monitors), T1 (timers) against the raw-Trio floors, in one run.
 
@@ -66,3 +138,27 @@ def bench(session: nox.Session) -> None:
     """
     session.install("-e", ".", "-r", "bench/requirements.txt")
     session.run("python", "-m", "bench", *session.posargs)
+
+
+@nox.session(python=PYTHON)
+def model(session: nox.Session) -> None:
+    """Model-based supervisor tests, long profile (>= 10,000 steps; ``-- ci`` for CI's).
+
+    ``nox -s model -- quick|ci|long`` picks the profile (default ``long``).
+    """
+    session.install("-e", ".[test]")
+    profile = session.posargs[0] if session.posargs else "long"
+    session.run(
+        "pytest", "-q", "-s", "tests/test_model.py", env={"TRIO_OTP_MODEL_PROFILE": profile}
+    )
+
+
+@nox.session(python=PYTHON)
+def soak(session: nox.Session) -> None:
+    """Chaos soak under call load, bounded to 2 minutes; prints its counts.
+
+    ``nox -s soak -- quick|ci|long`` picks the profile (default ``long``).
+    """
+    session.install("-e", ".[test]")
+    profile = session.posargs[0] if session.posargs else "long"
+    session.run("pytest", "-q", "-s", "tests/test_soak.py", env={"TRIO_OTP_SOAK_PROFILE": profile})

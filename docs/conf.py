@@ -3,10 +3,12 @@
 Built by ``nox -s docs`` (``sphinx-build -W --keep-going``): every warning is an
 error, and the build must work offline.
 
-* No intersphinx: it would fetch ``objects.inv`` files at build time. References to
-  trio, attrs and the standard library therefore cannot resolve; they are listed in
-  ``nitpick_ignore_regex`` below (by module, not one by one) so that ``nitpicky``
-  still catches every broken reference to trio_otp itself.
+* intersphinx links to Python's and trio's docs from the inventories shipped in
+  ``docs/inventories/`` (``refresh.py`` there rebuilds them), never fetched at build
+  time. attrs, outcome and typing_extensions have no shipped inventory; their
+  names are listed in ``nitpick_ignore_regex`` below so that ``nitpicky`` still
+  catches every other broken reference.
+* ``_ext/diagrams.py`` draws the pictures at build time (inline SVG, no tool).
 * trio_otp's façade rewrites ``__module__`` of its public objects to ``trio_otp``
   (as trio does), which keeps tracebacks and signatures short but hides the ``#:``
   comments of constants and class attributes, and the source order of members,
@@ -36,6 +38,7 @@ from sphinx.util import logging
 from sphinx.util.docutils import SphinxDirective
 
 sys.path.insert(0, os.path.abspath(".."))
+sys.path.insert(0, os.path.abspath("_ext"))
 
 import trio_otp
 
@@ -47,10 +50,18 @@ version = release = trio_otp.__version__
 extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.napoleon",
+    "sphinx.ext.intersphinx",
     "sphinxcontrib_trio",
+    "diagrams",
 ]
 
-exclude_patterns = ["_build", "requirements.txt"]
+exclude_patterns = ["_build", "requirements.txt", "inventories", "_ext"]
+
+# Offline: the inventories are files in the repository (see docs/inventories/refresh.py).
+intersphinx_mapping = {
+    "python": ("https://docs.python.org/3", "inventories/python.inv"),
+    "trio": ("https://trio.readthedocs.io/en/stable", "inventories/trio.inv"),
+}
 
 # Like trio's docs: `name` is a cross-reference to a Python object.
 default_role = "py:obj"
@@ -61,22 +72,14 @@ def _names(*names: str) -> str:
     return "(" + "|".join(names) + ")"
 
 
-_MODULES = ("trio", "outcome", "attrs", "attr", "typing", "typing_extensions")
-_STDLIB = ("collections", "contextlib", "enum", "logging", "abc", "builtins", "random")
-_TYPING = ("Any", "Callable", "Iterable", "Mapping", "AsyncIterator", "Awaitable", "Generic")
-_TYPING2 = ("ClassVar", "Final", "Literal", "TypeVar", "Coroutine")
-_BUILTINS = ("object", "None", "bool", "int", "float", "str", "bytes", "tuple", "list", "dict")
-_BUILTINS2 = ("set", "type", "Ellipsis", "BaseException", "Exception", "ValueError", "TypeError")
-_BUILTINS3 = ("LookupError", "RuntimeError", "NotImplementedError", "KeyboardInterrupt")
-_BUILTINS4 = ("SystemExit", "ExceptionGroup", "BaseExceptionGroup")
-
 nitpick_ignore_regex = [
-    # Third-party and standard-library names: no intersphinx offline (see above).
-    (r"py:.*", _names(*_MODULES, *_STDLIB) + r"(\..*)?"),
-    (r"py:.*", _names(*_TYPING, *_TYPING2)),
-    (r"py:.*", _names(*_BUILTINS, *_BUILTINS2, *_BUILTINS3, *_BUILTINS4)),
+    # Packages without a shipped inventory (Python's and trio's names resolve through
+    # intersphinx, offline: see docs/inventories/).
+    (r"py:.*", _names("outcome", "attrs", "attr", "typing_extensions") + r"(\..*)?"),
+    # Python's inventory names builtins without the module (``type``, not ``builtins.type``).
+    (r"py:.*", r"builtins\.\w+"),
     # Type variables of the generic classes (GenServer[S], AsyncTask[T]).
-    (r"py:.*", r"(trio_otp\.)?(_\w+\.)?[ST]"),
+    (r"py:.*", r"(trio_otp\.)?(_\w+\.)?(_?[STR]|Ts)"),
     # A private alias in ChildSpec's annotations; the field's text spells it out.
     (r"py:.*", r"(trio_otp\.)?(_\w+\.)?ShutdownValue"),
     # The private base of via names (Registry.via, PartitionSupervisor.via).
@@ -114,7 +117,9 @@ def _reexports() -> dict[str, str]:
     for node in tree.body:
         if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
             for alias in node.names:
-                found[alias.asname or alias.name] = f"trio_otp.{node.module}"
+                name = alias.asname or alias.name
+                if not name.startswith("_"):  # __version__
+                    found[name] = f"trio_otp.{node.module}"
     return found
 
 

@@ -86,7 +86,7 @@ class Room(otp.GenServer[RoomState]):
 
     async def handle_info(self, message: Any, room: RoomState) -> Any:
         match message:
-            case otp.Down(pid=pid, reason=reason) if pid in room.members:
+            case otp.Down(pid=otp.Pid() as pid, reason=reason) if pid in room.members:
                 nick, _ = room.members.pop(pid)
                 why = "disconnected" if isinstance(reason, Exception) else "bye"
                 self.broadcast(room, ("left", room.name, nick, why))
@@ -193,7 +193,7 @@ async def main() -> dict[str, Any]:
 
 
 def cli(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
         "--fast",
         action="store_true",

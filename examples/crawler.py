@@ -108,7 +108,7 @@ class Coordinator(otp.GenServer[Crawl]):
 
     async def handle_info(self, message: Any, crawl: Crawl) -> otp.NoReply[Crawl]:
         match message:
-            case otp.TaskReply(ref=ref, result=links):
+            case otp.TaskReply(ref=ref, result=tuple() as links):
                 url = crawl.in_flight.pop(ref)
                 crawl.pages[url] = round(trio.current_time() - crawl.start, 3)
                 self._note(crawl, f"crawled {url} ({len(links)} link(s))")
@@ -175,7 +175,7 @@ async def main() -> dict[str, Any]:
 
 
 def cli(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
         "--fast",
         action="store_true",

@@ -121,7 +121,9 @@ async def crawl(sup: otp.Pid, stats: Stats, story: Story) -> None:
                     seen.update(links)
                 else:
                     url, reason = value
-                    story.exits.append((url, otp.is_normal_exit(reason) or repr(reason)))
+                    story.exits.append(
+                        (url, "normal" if otp.is_normal_exit(reason) else repr(reason))
+                    )
                     print(f"  {url}: exit {reason!r}")
         frontier = next_level
     story.crawl_time = trio.current_time() - began

@@ -1,4 +1,4 @@
-"""The seed chapter, "Dynamic supervision", retold with trio_otp.
+"""The Elixir chapter, "Dynamic supervision", retold with trio_otp.
 
 Run it::
 
@@ -96,7 +96,7 @@ class JobQueue(otp.GenServer[otp.Restart]):
 
     @classmethod
     def child_spec(cls, arg: Any = None, **overrides: Any) -> otp.ChildSpec:
-        # Use the class as the process name, a common pattern (the seed's
+        # Use the class as the process name, a common pattern (the chapter's
         # `name: __MODULE__`): callers then address the queue as JobQueue.
         return super().child_spec(arg, name=cls, **overrides)
 
@@ -600,7 +600,7 @@ def configure_logging(full_tracebacks: bool = False) -> None:
 
 
 def cli(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     env_seed = os.environ.get("TRIO_OTP_DEMO_SEED")
     parser.add_argument(
         "--seed",

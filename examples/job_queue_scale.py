@@ -29,6 +29,8 @@ speed-up is at most the number of free cores.
 from __future__ import annotations
 
 import argparse
+import importlib
+import importlib.util
 import os
 import sys
 import time
@@ -63,7 +65,8 @@ class Progress:
         self.total, self.label, self.done = total, label, 0
         self.armed = False  # the warm-up jobs are not counted
         try:
-            from tqdm import tqdm
+            # Imported by name: tqdm is optional and ships no type information.
+            tqdm: Any = importlib.import_module("tqdm").tqdm
         except ImportError:
             self.bar: Any = None
         else:
@@ -120,9 +123,7 @@ async def main(n_jobs: int = 200, limit: int = 20_000, use_ray: bool = True) -> 
         ("all cores", lambda: otp.ProcessExecutor()),
     ]
     if use_ray:
-        try:
-            import ray  # noqa: F401
-        except ImportError:
+        if importlib.util.find_spec("ray") is None:
             print("(Ray is not installed: pip install 'trio_otp[ray]' to run it too)")
         else:
             runs.append(("local Ray", lambda: otp.RayExecutor(num_cpus=cores)))
@@ -143,7 +144,7 @@ async def main(n_jobs: int = 200, limit: int = 20_000, use_ray: bool = True) -> 
 
 
 def cli(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--fast", action="store_true", help="24 short jobs, no Ray")
     parser.add_argument("--no-ray", action="store_true", help="skip Ray")
     parser.add_argument("--jobs", type=int, default=None, help="number of jobs (default 200)")

@@ -52,9 +52,12 @@ class Room(otp.GenServer[list[str]]):
             case ("post", user, text):
                 line = f"{user}: {text}"
                 post = ("message", self.room_id, line)
-                Registry.dispatch(
-                    "members", self.room_id, lambda entries: [otp.send(p, post) for p, _ in entries]
-                )
+
+                def deliver(entries: list[tuple[otp.Pid, Any]]) -> None:
+                    for member, _ in entries:
+                        otp.send(member, post)
+
+                Registry.dispatch("members", self.room_id, deliver)
                 return otp.Reply(len(Registry.lookup("members", self.room_id)), [*history, line])
             case "history":
                 return otp.Reply(history, history)

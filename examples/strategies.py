@@ -89,7 +89,7 @@ class Outcome:
     shutdown: Events  # when the supervisor stopped
 
 
-async def crash_b(strategy: str) -> Outcome:
+async def crash_b(strategy: otp.Strategy) -> Outcome:
     """Run a, b, c under ``strategy`` and crash b."""
     print()
     print(f"=== strategy={strategy} ===")
@@ -120,10 +120,7 @@ async def main() -> dict[str, Outcome]:
     """Crash b under each strategy; return what happened, per strategy."""
     print("Three workers a, b, c start in that order under a supervisor; then b crashes.")
     print("What happens next depends on the supervisor's strategy.")
-    return {
-        strategy: await crash_b(strategy)
-        for strategy in ("one_for_one", "one_for_all", "rest_for_one")
-    }
+    return {strategy: await crash_b(strategy) for strategy in otp.Strategy}
 
 
 class OneLineFormatter(logging.Formatter):
@@ -135,7 +132,7 @@ class OneLineFormatter(logging.Formatter):
 
 
 def cli(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
         "--fast",
         action="store_true",

@@ -100,7 +100,7 @@ async def fan_out(inputs: list[int]) -> dict[int, object]:
     return results
 
 
-async def worker_pids() -> dict[object, otp.Pid | None]:
+async def worker_pids() -> dict[object, otp.Pid | str | None]:
     """The pool's workers and their pids, in start order."""
     children = await Supervisor.which_children("workers")
     return {info.id: info.pid for info in reversed(children)}
@@ -180,7 +180,7 @@ class OneLineFormatter(logging.Formatter):
 
 
 def cli(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument(
         "--fast",
         action="store_true",

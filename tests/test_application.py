@@ -190,10 +190,21 @@ CTRL_C_PROGRAM = str(Path(__file__).resolve().parent / "ctrl_c_program.py")
 
 
 @posix_only
-def test_control_c_shuts_a_supervisor_open_tree_down_in_order() -> None:
-    """Control-C in the block of Supervisor.open: every terminate runs in reverse start
-    order, then KeyboardInterrupt propagates as itself."""
-    app = Serving(CTRL_C_PROGRAM, "0.1")
+@pytest.mark.parametrize(
+    ("mode", "last"),
+    [
+        ((), "KeyboardInterrupt"),
+        # Supervisor.start into the program's own nursery: trio raises the interrupt
+        # from that nursery in a group, as from any nursery.
+        (("start",), "BaseExceptionGroup: (KeyboardInterrupt(),)"),
+    ],
+    ids=["open", "start"],
+)
+def test_control_c_shuts_a_tree_down_in_order(mode: tuple[str, ...], last: str) -> None:
+    """Control-C in the block of Supervisor.open, or in a program whose nursery holds a
+    Supervisor.start tree: every terminate runs in reverse start order, then
+    KeyboardInterrupt propagates as itself."""
+    app = Serving(CTRL_C_PROGRAM, "0.1", *mode)
     app.wait_for("ready")
     app.proc.send_signal(signal.SIGINT)
     status, lines = app.finish()
@@ -206,15 +217,13 @@ def test_control_c_shuts_a_supervisor_open_tree_down_in_order() -> None:
         "b: done",
         "a: terminate('shutdown')",
         "a: done",
-        "KeyboardInterrupt",
+        last,
     ]
 
 
-@posix_only
-def test_second_control_c_kills_what_is_left_of_the_shutdown() -> None:
-    """A second Control-C during the orderly shutdown cancels the rest at once, and
-    KeyboardInterrupt propagates as itself."""
-    app = Serving(CTRL_C_PROGRAM, "30")
+def interrupt_twice(*args: str) -> tuple[int, list[str]]:
+    """Run the Control-C program; interrupt it once, and again once ``b`` terminates."""
+    app = Serving(CTRL_C_PROGRAM, *args)
     app.wait_for("ready")
     app.proc.send_signal(signal.SIGINT)
     app.wait_for("b: terminate")
@@ -222,6 +231,29 @@ def test_second_control_c_kills_what_is_left_of_the_shutdown() -> None:
     # raised right there by trio, wherever that is (trio's KeyboardInterrupt rule).
     time.sleep(0.5)
     app.proc.send_signal(signal.SIGINT)
-    status, lines = app.finish()
+    return app.finish()
+
+
+@posix_only
+def test_second_control_c_kills_what_is_left_of_the_shutdown() -> None:
+    """A second Control-C during the orderly shutdown cancels the rest at once, and
+    KeyboardInterrupt propagates as itself."""
+    status, lines = interrupt_twice("30")
     assert status == 0, "\n".join(lines)
     assert lines[-2:] == ["b: terminate('shutdown')", "KeyboardInterrupt"]
+
+
+@posix_only
+def test_second_control_c_cannot_cut_a_started_trees_shutdown_short() -> None:
+    """A tree started with Supervisor.start is stopped behind its owner task's shield: a
+    second Control-C does not cut that (budget-bounded) stop short; every terminate
+    still runs, then KeyboardInterrupt propagates (documented in design.rst)."""
+    status, lines = interrupt_twice("1.5", "start")
+    assert status == 0, "\n".join(lines)
+    assert lines[3:7] == [
+        "b: terminate('shutdown')",
+        "b: done",
+        "a: terminate('shutdown')",
+        "a: done",
+    ]
+    assert "KeyboardInterrupt" in lines[-1]

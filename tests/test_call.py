@@ -721,6 +721,130 @@ async def test_send_to_unknown_name_says_send():
     assert str(exc_info.value).startswith("send('nobody', 'hello'): no process")
 
 
+# -- other threads and other runs (issue 13, defect 3) ----------------------------------
+
+
+class Keeper(otp.GenServer[list[Any]]):
+    """Replies to "get" with its casts so far; keeps the From of "hold" calls."""
+
+    async def handle_call(self, request: Any, from_: otp.From, state: list[Any]) -> Any:
+        if request == "hold":
+            state.append(from_)
+            return otp.NoReply(state)
+        return otp.Reply([s for s in state if not isinstance(s, otp.From)], state)
+
+    async def handle_cast(self, request: Any, state: list[Any]) -> Any:
+        state.append(request)
+        return otp.NoReply(state)
+
+    async def handle_info(self, message: Any, state: list[Any]) -> Any:
+        state.append(("info", message))
+        return otp.NoReply(state)
+
+
+def _in_thread(fn: Any, *args: Any) -> BaseException | None:
+    try:
+        fn(*args)
+    except BaseException as exc:
+        return exc
+    return None
+
+
+async def test_cast_from_a_worker_thread_is_refused_and_the_server_keeps_serving() -> None:
+    """A cast from a worker thread raises at once, sends nothing, and leaves the server awake."""
+    async with trio.open_nursery() as nursery:
+        server = await Keeper.start(nursery, [])
+        await trio.testing.wait_all_tasks_blocked()  # the server is parked
+        for fn, args in [(otp.cast, (server, "x")), (otp.send, (server, "y"))]:
+            error = await trio.to_thread.run_sync(_in_thread, fn, *args)
+            assert isinstance(error, RuntimeError)
+            assert "outside trio.run" in str(error)
+            assert "trio.from_thread.run_sync" in str(error)
+        assert await otp.call(server, "get", timeout=None) == []
+        # The documented way works: hand the cast to trio's thread.
+        await trio.to_thread.run_sync(trio.from_thread.run_sync, otp.cast, server, "z")
+        assert await otp.call(server, "get", timeout=None) == ["z"]
+        nursery.cancel_scope.cancel()
+
+
+async def test_call_from_a_worker_thread_through_from_thread_run_gets_its_reply() -> None:
+    """trio.from_thread.run(trio_otp.call, ...) in a worker thread returns the server's reply."""
+    async with trio.open_nursery() as nursery:
+        server = await Keeper.start(nursery, ["a"])
+        got = await trio.to_thread.run_sync(trio.from_thread.run, otp.call, server, "get")
+        assert got == ["a"]
+        nursery.cancel_scope.cancel()
+
+
+async def test_reply_from_a_worker_thread_is_refused_without_spending_the_from() -> None:
+    """A refused reply from a thread leaves the From pending: a proper reply still arrives."""
+    state: list[Any] = []  # shared with the server: it keeps held Froms here
+    async with trio.open_nursery() as nursery:
+        server = await Keeper.start(nursery, state)
+        got: list[Any] = []
+
+        async def caller() -> None:
+            got.append(await otp.call(server, "hold", timeout=None))
+
+        nursery.start_soon(caller)
+        await trio.testing.wait_all_tasks_blocked()
+        (slot,) = state
+        error = await trio.to_thread.run_sync(_in_thread, otp.reply, slot, "wrong way")
+        assert isinstance(error, RuntimeError)
+        assert "trio.from_thread.run_sync(trio_otp.reply" in str(error)
+        assert slot.caller is not None  # not spent
+        await trio.to_thread.run_sync(trio.from_thread.run_sync, otp.reply, slot, "right way")
+        await trio.testing.wait_all_tasks_blocked()
+        assert got == ["right way"]
+        nursery.cancel_scope.cancel()
+
+
+async def test_messaging_from_another_trio_run_is_refused_and_names_trio_token() -> None:
+    """cast/send/reply/call from a second trio.run raise before touching the first run's state."""
+    state: list[Any] = []
+    async with trio.open_nursery() as nursery:
+        server = await Keeper.start(nursery, state)
+        assert server is not None
+        token = trio.lowlevel.current_trio_token()
+        got: list[Any] = []
+
+        async def caller() -> None:
+            got.append(await otp.call(server, "hold"))
+
+        nursery.start_soon(caller)
+        await trio.testing.wait_all_tasks_blocked()
+        (slot,) = state
+        errors: list[BaseException | None] = []
+
+        async def other_run() -> None:
+            errors.append(_in_thread(otp.cast, server, "c"))
+            errors.append(_in_thread(otp.send, server, "s"))
+            errors.append(_in_thread(otp.reply, slot, "r"))
+            try:
+                await otp.call(server, "get")
+            except RuntimeError as exc:
+                errors.append(exc)
+            # The documented way: hand it to the server's run through its token.
+            token.run_sync_soon(otp.reply, slot, "via token")
+
+        await trio.to_thread.run_sync(trio.run, other_run)
+        assert len(errors) == 4
+        for error in errors:
+            assert isinstance(error, RuntimeError)
+            assert "another trio.run" in str(error)
+            assert "trio.lowlevel.current_trio_token()" in str(error)
+        await trio.testing.wait_all_tasks_blocked()
+        assert got == ["via token"]
+        assert await otp.call(server, "get") == []  # nothing from the other run arrived
+        nursery.cancel_scope.cancel()
+
+
+async def test_reply_with_something_that_is_not_a_from_says_what_to_pass() -> None:
+    """reply("not a From", 1) raises TypeError naming the From that handle_call received."""
+    with pytest.raises(TypeError, match="needs the From that handle_call received"):
+        otp.reply("not a From", 1)  # type: ignore[arg-type]
+
+
 class _WhoCalls(otp.GenServer[None]):
     """Answers a call with the caller's pid; relays a call to another server."""
 

@@ -103,3 +103,75 @@ def test_deadlines_are_per_run() -> None:
     for _ in range(2):
         clock = trio.testing.MockClock(autojump_threshold=0)
         assert trio.run(one_run, clock=clock) == 0.5
+
+
+async def test_distinct_timeouts_leave_no_queue_behind(autojump_clock: trio.abc.Clock) -> None:
+    """Issue 13: calls with ever-new timeouts leave no table entry once their deadlines pass."""
+    from trio_otp._deadlines import table_size
+
+    async with trio.open_nursery() as nursery:
+        server = await Echo.start(nursery)
+        for i in range(2_000):
+            assert await otp.call(server, i, timeout=1 + i / 7919) == i
+        assert table_size()[0] > 0  # finished calls wait for their old deadlines
+        await trio.sleep(2)
+        assert table_size() == (0, 0)
+        nursery.cancel_scope.cancel()
+
+
+async def test_memory_stays_flat_under_computed_timeouts(autojump_clock: trio.abc.Clock) -> None:
+    """Issue 13: 4,000 calls with distinct computed timeouts do not grow traced memory."""
+    import tracemalloc
+
+    from trio_otp._deadlines import table_size
+
+    async def rounds(server: otp.Pid, start: int) -> None:
+        for i in range(start, start + 1_000):
+            await otp.call(server, i, timeout=0.5 + (i % 9973) / 9973)
+        await trio.sleep(2)  # every deadline of the round has passed
+
+    async with trio.open_nursery() as nursery:
+        server = await Echo.start(nursery)
+        assert server is not None
+        await rounds(server, 0)
+        tracemalloc.start()
+        try:
+            await rounds(server, 1_000)
+            first, _ = tracemalloc.get_traced_memory()
+            for n in range(2, 4):
+                await rounds(server, n * 1_000)
+            last, _ = tracemalloc.get_traced_memory()
+        finally:
+            tracemalloc.stop()
+        assert table_size() == (0, 0)
+        assert last - first < 64 * 1024
+        nursery.cancel_scope.cancel()
+
+
+async def test_deadline_fires_on_time_after_many_distinct_timeouts(
+    autojump_clock: trio.abc.Clock,
+) -> None:
+    """Issue 13: after 5,000 distinct timeouts were used, a 0.1 s call fails at exactly +0.1 s."""
+    async with trio.open_nursery() as nursery:
+        echo = await Echo.start(nursery)
+        silent = await Silent.start(nursery)
+        assert echo is not None
+        assert silent is not None
+        for i in range(5_000):
+            await otp.call(echo, i, timeout=3 + i / 5000)
+        # Pending calls with many other deadlines, later and earlier than the next one.
+        for i in range(50):
+            nursery.start_soon(_expect_timeout, silent, 0.05 + i * 0.01)
+        began = trio.current_time()
+        with pytest.raises(otp.CallTimeout):
+            await otp.call(silent, "late?", timeout=0.1)
+        assert trio.current_time() - began == pytest.approx(0.1, abs=1e-9)
+        await trio.sleep(1)
+        nursery.cancel_scope.cancel()
+
+
+async def _expect_timeout(server: otp.Pid, seconds: float) -> None:
+    began = trio.current_time()
+    with pytest.raises(otp.CallTimeout):
+        await otp.call(server, "x", timeout=seconds)
+    assert trio.current_time() - began == pytest.approx(seconds, abs=1e-9)

@@ -710,3 +710,33 @@ async def test_start_child_cancelled_after_init_returns_the_supervised_child():
         assert [c.pid for c in await DynamicSupervisor.which_children(sup)] == [pid]
         await DynamicSupervisor.stop(sup)
     assert pid.exit_reason == otp.SHUTDOWN
+
+
+async def test_start_owner_cancelled_stops_the_children_with_terminate(autojump_clock):
+    """A DynamicSupervisor.start whose nursery is cancelled asks all its children at
+    once, each terminate runs within its own budget (a stuck one is killed when it runs
+    out), then the cancellation goes on and nothing is left running."""
+    events: Events = []
+    with trio.move_on_after(1) as scope:
+        async with trio.open_nursery() as nursery:
+            sup = await DynamicSupervisor.start(nursery, name="jobs")
+            slow = await DynamicSupervisor.start_child(
+                sup, Stubborn.child_spec(("slow", events, 0.5), shutdown=2)
+            )
+            stuck = await DynamicSupervisor.start_child(
+                sup, Stubborn.child_spec(("stuck", events, math.inf), shutdown=3)
+            )
+            await trio.sleep_forever()
+    assert scope.cancelled_caught
+    assert sorted(events) == [
+        ("terminate", "slow", otp.SHUTDOWN, 1.0),
+        ("terminate", "stuck", otp.SHUTDOWN, 1.0),
+        ("terminated", "slow", 1.5),
+    ]
+    assert trio.current_time() == 4.0
+    assert slow is not None
+    assert slow.exit_reason == otp.SHUTDOWN
+    assert stuck is not None
+    assert stuck.exit_reason == otp.KILLED
+    assert sup.exit_reason == otp.SHUTDOWN
+    assert otp.registered() == {}

@@ -37,6 +37,7 @@ TESTED = (
     "crawler",
     "chat_rooms",
     "connection_pool",
+    "telemetry_counters",
 )
 HELLO = "Hello from a task spawned dynamically under a supervisor"
 
@@ -427,3 +428,31 @@ async def test_crawler_stream_bounds_and_cancels(
     assert story.cancelled_on_break == ["/a", "/b/1", "/slow"]
     assert "max_children=2" in story.max_children_error
     assert "MaxChildrenError" in out
+
+
+# ----------------------------------------------------------------------------------------
+# telemetry_counters.py: telemetry handlers exporting counters (issue 12)
+# ----------------------------------------------------------------------------------------
+
+
+async def test_telemetry_counters_counts_starts_exits_restarts_and_calls(
+    autojump_clock: trio.abc.Clock, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The handler counts every process start and exit, both restarts, 15 calls (0.25 s
+    in all) and the timeout, and is detached at the end."""
+    m = await load("telemetry_counters").main()
+    assert m.value("trio_otp_process_starts_total", kind="GenServer") == 3
+    assert m.value("trio_otp_process_starts_total", kind="Supervisor") == 2
+    assert m.value("trio_otp_process_starts_total", kind="Task") == 5
+    assert m.value("trio_otp_process_exits_total", kind="GenServer", reason="RuntimeError") == 2
+    assert m.value("trio_otp_process_exits_total", kind="GenServer", reason="shutdown") == 1
+    assert m.value("trio_otp_process_exits_total", kind="Task", reason="normal") == 5
+    assert m.value("trio_otp_child_restarts_total", child="Counter") == 2
+    assert m.value("trio_otp_supervisor_gave_up_total") == 0
+    assert m.value("trio_otp_call_duration_seconds_count") == 15
+    assert m.value("trio_otp_call_duration_seconds_sum") == 0.25
+    assert m.max_call_seconds == 0.25
+    assert m.value("trio_otp_call_exceptions_total", error="CallTimeout") == 1
+    assert otp.list_telemetry_handlers() == []
+    out = capsys.readouterr().out
+    assert 'trio_otp_child_restarts_total{child="Counter"} 2' in out

@@ -91,3 +91,31 @@ async def test_errors():
         with pytest.raises(TypeError, match="cannot name a new process"):
             await Worker.start(nursery, name=PartitionSupervisor.via(sup, 1))
         nursery.cancel_scope.cancel()
+
+
+class Closing(otp.GenServer[list[tuple[str, float]]]):
+    """Its terminate records ``("terminate", time)`` and takes one second."""
+
+    async def terminate(self, reason: object, state: list[tuple[str, float]]) -> None:
+        state.append(("terminate", trio.current_time()))
+        await trio.sleep(1)
+
+
+async def test_start_owner_cancelled_stops_the_partitions_in_order(autojump_clock):
+    """A PartitionSupervisor.start whose nursery is cancelled stops its partitions in
+    order (every child's terminate runs) before the cancellation goes on (issue 8)."""
+    events: list[tuple[str, float]] = []
+    with trio.move_on_after(1) as scope:
+        async with trio.open_nursery() as nursery:
+            sup = await PartitionSupervisor.start(nursery, partitions=2, name="parts")
+            for key in (0, 1):
+                await otp.DynamicSupervisor.start_child(
+                    PartitionSupervisor.via("parts", key), (Closing, events)
+                )
+            await trio.sleep_forever()
+    assert scope.cancelled_caught
+    # Partition 1 stops first (reverse start order), then partition 0.
+    assert events == [("terminate", 1.0), ("terminate", 2.0)]
+    assert trio.current_time() == 3.0
+    assert sup.exit_reason == otp.SHUTDOWN
+    assert otp.registered() == {}

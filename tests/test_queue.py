@@ -297,6 +297,12 @@ async def test_event_hook_errors_are_logged(
     records = [r for r in caplog.records if r.name == "trio_otp.job_queue"]
     assert len(records) == 3  # queued, started, finished
     assert records[0].levelno == logging.ERROR
+    # Issue 12: structured fields, as on every trio_otp record.
+    fields = [(r.otp_event, type(r.otp_reason), r.otp_job_event.kind) for r in records]  # type: ignore[attr-defined]
+    assert fields == [
+        ("job_event_hook_failed", ValueError, kind) for kind in ("queued", "started", "finished")
+    ]
+    assert all(isinstance(r.otp_pid, otp.Pid) for r in records)  # type: ignore[attr-defined]
 
 
 class LossyExecutor:

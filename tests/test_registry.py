@@ -169,3 +169,59 @@ async def test_name_clash_leaves_no_trace_of_the_would_be_process():
         assert len(_table()) == entries
         assert otp.whereis("dup") is holder
         nursery.cancel_scope.cancel()
+
+
+# -- unhashable names (issue 13, defect 4) ---------------------------------------------
+
+
+class _Plain(otp.GenServer[None]):
+    async def handle_call(self, request: object, from_: otp.From, state: None) -> otp.Reply[None]:
+        return otp.Reply(request, state)
+
+
+async def test_start_with_an_unhashable_name_fails_clearly_and_records_nothing() -> None:
+    """Starting under an unhashable name raises the helpful TypeError; no table keeps it."""
+    from trio_otp._process import _table
+
+    async with trio.open_nursery() as nursery:
+        before = dict(_table())
+        with pytest.raises(TypeError, match=r"must be hashable.*use a str or a tuple"):
+            await _Plain.start(nursery, name=["not", "hashable"])
+        assert otp.registered() == {}
+        assert _table() == before
+        nursery.cancel_scope.cancel()
+
+
+@pytest.mark.parametrize("registered_first", [False, True])
+async def test_unhashable_names_in_call_cast_whereis_raise_the_same_error(
+    registered_first: bool,
+) -> None:
+    """call, cast, send and whereis refuse an unhashable name alike, before or after a register."""
+    async with trio.open_nursery() as nursery:
+        if registered_first:
+            await _Plain.start(nursery, name="taken")
+        bad: object = {"a": 1}
+        for attempt in (
+            lambda: otp.whereis(bad),
+            lambda: otp.cast(bad, "x"),
+            lambda: otp.send(bad, "x"),
+        ):
+            with pytest.raises(TypeError, match=r"must be hashable.*use a str or a tuple"):
+                attempt()
+        with pytest.raises(TypeError, match=r"must be hashable.*use a str or a tuple"):
+            await otp.call(bad, "x")
+        nursery.cancel_scope.cancel()
+
+
+def test_whereis_outside_trio_run_says_to_use_trio_run() -> None:
+    """whereis outside trio.run (plain code, asyncio) names trio.run instead of a bare error."""
+    import asyncio
+
+    with pytest.raises(RuntimeError, match=r"outside trio\.run.*start your program with trio\.run"):
+        otp.whereis("x")
+
+    async def under_asyncio() -> None:
+        await otp.call("x", "hello")
+
+    with pytest.raises(RuntimeError, match=r"outside trio\.run"):
+        asyncio.run(under_asyncio())

@@ -7,6 +7,7 @@ shutdown and ``{:shutdown, x}`` exits are silent, and so is a kill.
 from __future__ import annotations
 
 import logging
+import signal
 from typing import Any
 
 import pytest
@@ -276,3 +277,235 @@ async def test_unreprable_last_message_is_reported_with_a_fixed_text(autojump_cl
     assert "Last message: ('$gen_cast', ('raise', ValueError('boom'), <Unreprable instance at" in (
         message
     )
+
+
+# ----------------------------------------------------------------------------------------
+# Issue 12: structured fields on every record (otp_event, otp_pid, otp_reason, ...)
+# ----------------------------------------------------------------------------------------
+
+
+def _fields(record: logging.LogRecord, *names: str) -> dict[str, Any]:
+    """The record's ``otp_*`` attributes named, plus the three every record carries."""
+    return {name: getattr(record, name) for name in ("otp_event", "otp_pid", "otp_reason", *names)}
+
+
+def _trio_otp_records(caplog: pytest.LogCaptureFixture) -> list[logging.LogRecord]:
+    return [r for r in caplog.records if r.name.startswith("trio_otp")]
+
+
+async def test_gen_server_crash_record_has_its_fields(autojump_clock, crash_reports):
+    """A GenServer crash report carries otp_event 'gen_server_terminating', the pid,
+    the reason and the state."""
+    bad = ValueError("bad cast")
+    with pytest.RaisesGroup(ValueError):
+        async with trio.open_nursery() as nursery:
+            pid = await Crashy.start(nursery, 3)
+            otp.cast(pid, ("raise", bad))
+    record = _only(crash_reports())
+    assert _fields(record, "otp_state") == {
+        "otp_event": "gen_server_terminating",
+        "otp_pid": pid,
+        "otp_reason": bad,
+        "otp_state": 3,
+    }
+
+
+async def test_unexpected_message_record_has_its_fields(autojump_clock, crash_reports):
+    """The default handle_info's record carries otp_event 'unexpected_message', the pid
+    and the message, with no reason."""
+    async with trio.open_nursery() as nursery:
+        pid = await Crashy.start(nursery, 0)
+        otp.send(pid, "stray")
+        await otp.stop(pid)
+    record = _only(crash_reports())
+    assert record.getMessage().endswith("received unexpected message in handle_info: 'stray'")
+    assert _fields(record, "otp_message") == {
+        "otp_event": "unexpected_message",
+        "otp_pid": pid,
+        "otp_reason": None,
+        "otp_message": "stray",
+    }
+
+
+async def test_task_crash_record_has_its_fields(autojump_clock, caplog):
+    """A Task crash report carries otp_event 'task_terminating', the pid and the reason."""
+    caplog.set_level(logging.DEBUG, logger="trio_otp")
+    bad = KeyError("gone")
+
+    def fail() -> None:
+        raise bad
+
+    with pytest.RaisesGroup(KeyError):
+        async with trio.open_nursery() as nursery:
+            pid = await otp.Task.start(nursery, fail)
+    (record,) = _trio_otp_records(caplog)
+    assert record.name == "trio_otp.task"
+    assert record.getMessage().startswith(f"Task {pid!r} started from")
+    assert _fields(record) == {"otp_event": "task_terminating", "otp_pid": pid, "otp_reason": bad}
+
+
+def _supervisor_fields(record: logging.LogRecord) -> dict[str, Any]:
+    return _fields(record, "otp_supervisor", "otp_child_id", "otp_severity")
+
+
+async def test_progress_reports_have_their_fields(autojump_clock, caplog):
+    """'started' and 'terminated' reports carry their event, the child's pid and id, the
+    supervisor and the reason (None when started)."""
+    caplog.set_level(logging.INFO, logger="trio_otp")
+    bad = ValueError("boom")
+    async with otp.Supervisor.open([Crashy.child_spec(0, id="c")], name="sup") as sup:
+        [first] = await otp.Supervisor.which_children(sup)
+        otp.cast(first.pid, ("raise", bad))
+        await first.pid.wait_exited()
+        [second] = await otp.Supervisor.which_children(sup)
+    reports = [r for r in caplog.records if r.name == "trio_otp.supervisor"]
+    assert [_supervisor_fields(r) for r in reports] == [
+        {
+            "otp_event": event,
+            "otp_pid": pid,
+            "otp_reason": reason,
+            "otp_supervisor": sup,
+            "otp_child_id": "c",
+            "otp_severity": severity,
+        }
+        for event, pid, reason, severity in [
+            ("child_started", first.pid, None, "info"),
+            ("child_terminated", first.pid, bad, "error"),
+            ("child_started", second.pid, None, "info"),
+        ]
+    ]
+    assert reports[1].getMessage().startswith("Child 'c' of Supervisor sup terminated\n")
+
+
+async def test_start_error_and_give_up_reports_have_their_fields(autojump_clock, caplog):
+    """A restart whose start fails logs 'start_error' with the start's reason; giving up
+    logs 'reached_max_restart_intensity'; both name the supervisor and the child."""
+    starts = 0
+
+    class FailsAfterFirst(Crashy):
+        async def init(self, arg: Any) -> Any:
+            nonlocal starts
+            starts += 1
+            return otp.Ok(arg) if starts == 1 else otp.Stop("no_more")
+
+    with pytest.RaisesGroup(otp.RestartIntensityError):
+        async with otp.Supervisor.open([FailsAfterFirst.child_spec(0, id="f")]) as sup:
+            [child] = await otp.Supervisor.which_children(sup)
+            otp.cast(child.pid, ("stop", "crash"))
+            await sup.wait_exited()
+    reports = [
+        _supervisor_fields(r)
+        for r in caplog.records
+        if r.name == "trio_otp.supervisor" and r.levelno >= logging.WARNING
+    ]
+    start_error = {
+        "otp_event": "start_error",
+        "otp_pid": None,
+        "otp_reason": "no_more",
+        "otp_supervisor": sup,
+        "otp_child_id": "f",
+        "otp_severity": "error",
+    }
+    gave_up = "reached_max_restart_intensity"
+    assert reports == [start_error] * 3 + [
+        start_error | {"otp_event": gave_up, "otp_reason": gave_up}
+    ]
+
+
+async def test_shutdown_error_report_has_its_fields(autojump_clock, caplog):
+    """A child killed after its shutdown budget logs 'shutdown_error' with reason 'killed'."""
+
+    class Stubborn(Crashy):
+        async def terminate(self, reason: object, state: int) -> None:
+            await trio.sleep_forever()
+
+    async with otp.Supervisor.open([Stubborn.child_spec(0, id="s", shutdown=1)]) as sup:
+        [child] = await otp.Supervisor.which_children(sup)
+    assert trio.current_time() == 1.0
+    (record,) = [r for r in caplog.records if r.name == "trio_otp.supervisor"]
+    assert record.levelno == logging.WARNING
+    assert _supervisor_fields(record) == {
+        "otp_event": "shutdown_error",
+        "otp_pid": child.pid,
+        "otp_reason": "killed",
+        "otp_supervisor": sup,
+        "otp_child_id": "s",
+        "otp_severity": "error",
+    }
+
+
+class Refuses(otp.GenServer[None]):
+    async def init(self, arg: Any) -> otp.Stop[None]:
+        return otp.Stop("no")
+
+
+async def _stop_top_after(seconds: float) -> None:
+    await trio.sleep(seconds)
+    me = otp.current_process()
+    assert me is not None
+    assert me.parent is not None
+    await otp.stop(me.parent)
+
+
+def _crash_now() -> None:
+    raise RuntimeError("top crash")
+
+
+async def test_application_records_have_their_fields(autojump_clock, caplog):
+    """run_application's records carry 'application_start_failed', '..._crashed' and
+    '..._stopped' with the top supervisor's pid (None if it never started) and reason."""
+    caplog.set_level(logging.INFO, logger="trio_otp.application")
+    assert await otp.run_application([Refuses], signals=()) == 1
+    crasher = otp.Task.child_spec(_crash_now).replace(restart=otp.Restart.PERMANENT)
+    assert await otp.run_application([crasher], max_restarts=0, signals=()) == 1
+    assert await otp.run_application([otp.Task.child_spec(_stop_top_after, 1)], signals=()) == 0
+    failed, crashed, stopped = [r for r in caplog.records if r.name == "trio_otp.application"]
+    assert failed.otp_event == "application_start_failed"
+    assert failed.otp_pid is None
+    assert isinstance(failed.otp_reason, otp.ChildStartError)
+    assert crashed.otp_event == "application_crashed"
+    assert isinstance(crashed.otp_pid, otp.Pid)
+    assert isinstance(crashed.otp_reason, otp.RestartIntensityError)
+    assert crashed.otp_pid.exit_reason == "shutdown"
+    assert _fields(stopped) == {
+        "otp_event": "application_stopped",
+        "otp_pid": stopped.otp_pid,
+        "otp_reason": "normal",
+    }
+    assert stopped.otp_pid.exit_reason == "normal"
+
+
+class Hangs(otp.GenServer[None]):
+    async def terminate(self, reason: object, state: None) -> None:
+        await trio.sleep_forever()
+
+
+async def _signal_twice() -> None:
+    for _ in range(2):
+        await trio.sleep(1)
+        signal.raise_signal(signal.SIGUSR1)
+    await trio.sleep_forever()
+
+
+@pytest.mark.skipif(not hasattr(signal, "SIGUSR1"), reason="needs SIGUSR1")
+async def test_application_signal_records_have_their_fields(autojump_clock, caplog):
+    """The first signal logs 'application_stopping', the second 'application_forced_stop',
+    each with the top supervisor's pid and the signal number."""
+    caplog.set_level(logging.INFO, logger="trio_otp.application")
+    children = [(otp.Task, _signal_twice), Hangs.child_spec(None, shutdown=otp.INFINITY)]
+    status = await otp.run_application(children, signals=[signal.SIGUSR1])
+    assert status == 128 + signal.SIGUSR1
+    stopping, forced = [r for r in caplog.records if r.name == "trio_otp.application"]
+    assert _fields(stopping, "otp_signal") == {
+        "otp_event": "application_stopping",
+        "otp_pid": stopping.otp_pid,
+        "otp_reason": None,
+        "otp_signal": signal.SIGUSR1,
+    }
+    assert _fields(forced, "otp_signal") == {
+        "otp_event": "application_forced_stop",
+        "otp_pid": stopping.otp_pid,
+        "otp_reason": None,
+        "otp_signal": signal.SIGUSR1,
+    }
+    assert isinstance(stopping.otp_pid, otp.Pid)

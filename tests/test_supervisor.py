@@ -1255,3 +1255,202 @@ async def test_static_stop_during_start_child_never_returns_a_dead_child(autojum
         assert trio.current_time() == 2.0
     assert outcomes in ([True], [otp.SHUTDOWN])
     assert events == [("init", "s", 0.0), ("terminate", "s", otp.SHUTDOWN)]
+
+
+# ----------------------------------------------------------------------------------------
+# Issue 8: a tree started with start(nursery, ...) is shut down in order when its owner
+# nursery is cancelled
+# ----------------------------------------------------------------------------------------
+
+
+class Interrupt(BaseException):
+    """Stands in for KeyboardInterrupt: a BaseException that is not a crash."""
+
+
+def stubborn_pair(events: Events) -> list[otp.ChildSpec]:
+    """Two workers whose terminate takes 0.5 s, each with a 2 s budget."""
+    return [Stubborn.child_spec((n, events, 0.5), id=n, shutdown=2) for n in ("first", "second")]
+
+
+IN_ORDER_FROM_1 = [
+    ("terminate", "second", otp.SHUTDOWN, 1.0),
+    ("terminated", "second", 1.5),
+    ("terminate", "first", otp.SHUTDOWN, 1.5),
+    ("terminated", "first", 2.0),
+]
+
+
+async def test_start_owner_cancelled_by_move_on_after_shuts_the_tree_down_in_order(
+    autojump_clock,
+):
+    """A Supervisor.start tree whose nursery is cancelled by move_on_after stops in
+    reverse start order, every terminate run within its budget, then the cancellation
+    ends at its own scope and nothing is left running."""
+    events: Events = []
+    after: list[str] = []
+    with trio.move_on_after(1) as scope:
+        async with trio.open_nursery() as nursery:
+            sup = await Supervisor.start(nursery, stubborn_pair(events), name="top")
+            children = await pids(sup)
+            await trio.sleep_forever()
+        after.append("nursery exited normally")  # pragma: no cover - it is cancelled
+    assert scope.cancelled_caught
+    assert after == []
+    assert events == IN_ORDER_FROM_1
+    assert trio.current_time() == 2.0
+    assert sup.exit_reason == otp.SHUTDOWN
+    assert [children[n].exit_reason for n in ("first", "second")] == [otp.SHUTDOWN] * 2
+    assert otp.registered() == {}
+
+
+@pytest.mark.parametrize("error", [ValueError("sibling failed"), Interrupt()], ids=repr)
+async def test_start_owner_sibling_exception_shuts_the_tree_down_then_propagates(
+    autojump_clock, error: BaseException
+):
+    """A sibling task's crash, or a KeyboardInterrupt-like BaseException from it, in the
+    owner nursery stops the tree in order first (no restart); the nursery then raises
+    that very exception, and nothing else."""
+    events: Events = []
+
+    async def sibling() -> None:
+        await trio.sleep(1)
+        raise error
+
+    with pytest.RaisesGroup(pytest.RaisesExc(type(error), check=lambda e: e is error)):
+        async with trio.open_nursery() as nursery:
+            sup = await Supervisor.start(nursery, stubborn_pair(events))
+            nursery.start_soon(sibling)
+    assert events == IN_ORDER_FROM_1
+    assert trio.current_time() == 2.0
+    assert sup.exit_reason == otp.SHUTDOWN
+
+
+async def test_start_owner_cancellation_is_bounded_by_the_budgets(autojump_clock):
+    """The shielded shutdown never outlasts the budgets: a brutal_kill child is
+    cancelled at once, a worker whose terminate never returns is killed at exactly its
+    budget, and the cancellation then goes on."""
+    events: Events = []
+    children = [
+        Stubborn.child_spec(("stuck", events, math.inf), id="stuck", shutdown=3),
+        Stubborn.child_spec(("brutal", events, math.inf), id="brutal", shutdown="brutal_kill"),
+    ]
+    with trio.move_on_after(1) as scope:
+        async with trio.open_nursery() as nursery:
+            sup = await Supervisor.start(nursery, children)
+            started = await pids(sup)
+    assert scope.cancelled_caught
+    assert events == [("terminate", "stuck", otp.SHUTDOWN, 1.0)]
+    assert trio.current_time() == 4.0
+    assert started["brutal"].exit_reason == otp.KILLED
+    assert started["stuck"].exit_reason == otp.KILLED
+    assert sup.exit_reason == otp.SHUTDOWN
+
+
+async def test_start_owner_nested_supervisor_is_still_killed_by_its_parent(autojump_clock):
+    """Under an owner's shutdown, a child supervisor whose own child outlasts the child
+    supervisor's budget is killed by its parent when that budget runs out, and its
+    stuck child with it: the shield never makes a kill ineffective."""
+    events: Events = []
+    inner = Supervisor.child_spec(
+        {
+            "children": [Stubborn.child_spec(("stuck", events, math.inf), id="stuck", shutdown=10)],
+            "name": "inner",
+        },
+        shutdown=2,
+    )
+    with trio.move_on_after(1) as scope:
+        async with trio.open_nursery() as nursery:
+            sup = await Supervisor.start(nursery, [worker("w", events), inner])
+            inner_pid = otp.whereis("inner")
+            assert inner_pid is not None
+            stuck = (await pids(inner_pid))["stuck"]
+            events.clear()
+    assert scope.cancelled_caught
+    assert trio.current_time() == 3.0
+    assert inner_pid.exit_reason == otp.KILLED
+    assert stuck.exit_reason == otp.KILLED
+    assert events == [("terminate", "stuck", otp.SHUTDOWN, 1.0), ("terminate", "w", otp.SHUTDOWN)]
+    assert sup.exit_reason == otp.SHUTDOWN
+    assert otp.registered() == {}
+
+
+async def test_start_owner_reraises_the_very_cancellation_it_received(autojump_clock):
+    """The task that owns a start()ed tree ends with the Cancelled it was given, after
+    the orderly stop: the cancellation is never swallowed nor replaced."""
+    from trio_otp._supervisor import _own_tree, _serve_with
+
+    events: Events = []
+    seen: list[BaseException] = []
+
+    async def owner(task_status: trio.TaskStatus[otp.Pid] = trio.TASK_STATUS_IGNORED) -> None:
+        serve = _serve_with([worker("w", events)], "one_for_one", 3, 5, None)
+        try:
+            await _own_tree(serve, task_status=task_status)
+        except BaseException as exc:
+            seen.append(exc)
+            raise
+
+    with trio.move_on_after(1) as scope:
+        async with trio.open_nursery() as nursery:
+            sup = await nursery.start(owner)
+    assert scope.cancelled_caught
+    assert len(seen) == 1
+    assert isinstance(seen[0], trio.Cancelled)
+    assert events == [("start", "w"), ("terminate", "w", otp.SHUTDOWN)]
+    assert not sup.alive
+
+
+async def test_start_owner_cancelled_while_the_tree_starts_cancels_the_start(autojump_clock):
+    """Before the tree has started, the owner's cancellation cancels the start itself:
+    the init is cancelled, start raises nothing but the cancellation, nothing runs."""
+    events: Events = []
+    plan: dict[str, Any] = {"failing": {}, "slow": 5}
+    with trio.move_on_after(1) as scope:
+        async with trio.open_nursery() as nursery:
+            await Supervisor.start(nursery, [flaky("a", events, plan)], name="top")
+    assert scope.cancelled_caught
+    assert trio.current_time() == 1.0
+    assert events == [("init", "a", 0.0)]
+    assert otp.registered() == {}
+
+
+async def test_start_tree_errors_reach_the_nursery_as_before(autojump_clock):
+    """A start()ed tree's own results are unchanged: a start error is raised by start
+    as itself, and a tree that gives up raises RestartIntensityError into the nursery."""
+    events: Events = []
+    async with trio.open_nursery() as nursery:
+        with pytest.raises(otp.ChildStartError):
+            await Supervisor.start(nursery, [worker("bad", events, ("stop", "no"))])
+    with pytest.RaisesGroup(otp.RestartIntensityError):
+        async with trio.open_nursery() as nursery:
+            sup = await Supervisor.start(nursery, [worker("w", events)], max_restarts=0)
+            otp.cast((await pids(sup))["w"], ("stop", "crash"))
+    assert not sup.alive
+    # A tree stopped by itself ends its owner task quietly.
+    async with trio.open_nursery() as nursery:
+        sup = await Supervisor.start(nursery, [worker("w", events)])
+        await Supervisor.stop(sup)
+    assert sup.exit_reason == otp.NORMAL
+
+
+async def test_start_tree_inside_a_killed_task_still_stops_in_order(autojump_clock):
+    """A tree a supervised Task started into its own nursery stops in order when the Task
+    is shut down; the Task's kill at its budget cannot cut that stop short, so its
+    supervisor waits for it, bounded by the tree's budgets (design.rst)."""
+    events: Events = []
+
+    async def owner() -> None:
+        async with trio.open_nursery() as nursery:
+            children = [Stubborn.child_spec(("inner", events, 3), id="inner", shutdown=5)]
+            await Supervisor.start(nursery, children, name="owned")
+            await trio.sleep_forever()
+
+    async with Supervisor.open([Supervisor.child_spec((Task, owner), shutdown=1)]) as sup:
+        await settle()
+        [task_pid] = (await pids(sup)).values()
+        owned = otp.whereis("owned")
+        assert owned is not None
+    assert events == [("terminate", "inner", otp.SHUTDOWN, 0.0), ("terminated", "inner", 3.0)]
+    assert trio.current_time() == 3.0
+    assert owned.exit_reason == otp.SHUTDOWN
+    assert task_pid.exit_reason == otp.SHUTDOWN  # the kill at 1.0 could not end it sooner

@@ -86,3 +86,12 @@ async def test_unknown_name_is_no_process_error():
     """render_tree of a name nobody holds raises NoProcessError."""
     with pytest.raises(otp.NoProcessError):
         await otp.render_tree("nobody")
+
+
+def test_a_child_waiting_for_its_restart_is_drawn_as_restarting() -> None:
+    """A child whose failed restart waits to be retried shows (restarting), no handle."""
+    from trio_otp._tree import _node
+
+    assert _node("db", otp.RESTARTING) == "db (restarting)"
+    assert _node("db", None) == "db (not running)"
+    assert _node(None, otp.RESTARTING) == "(restarting)"

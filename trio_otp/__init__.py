@@ -55,6 +55,7 @@ from ._exceptions import StartError as StartError
 from ._exceptions import SupervisorError as SupervisorError
 from ._exceptions import TaskExit as TaskExit
 from ._exceptions import TaskTimeout as TaskTimeout
+from ._exceptions import TelemetryHandlerExistsError as TelemetryHandlerExistsError
 from ._exceptions import UnknownRegistryError as UnknownRegistryError
 from ._exceptions import WorkerLostError as WorkerLostError
 from ._executors import Executor as Executor
@@ -103,6 +104,7 @@ from ._reasons import Shutdown as Shutdown
 from ._reasons import is_normal_exit as is_normal_exit
 from ._registry import registered as registered
 from ._registry import whereis as whereis
+from ._request import Request as Request
 from ._supervisor import RESTARTING as RESTARTING
 from ._supervisor import ChildCounts as ChildCounts
 from ._supervisor import ChildInfo as ChildInfo
@@ -114,13 +116,18 @@ from ._task import TaskResult as TaskResult
 from ._task_supervisor import TaskSupervisor as TaskSupervisor
 from ._task_supervisor import await_many as await_many
 from ._task_supervisor import yield_many as yield_many
+from ._telemetry import TelemetryHandler as TelemetryHandler
+from ._telemetry import attach_many_telemetry as attach_many_telemetry
+from ._telemetry import attach_telemetry as attach_telemetry
+from ._telemetry import detach_telemetry as detach_telemetry
+from ._telemetry import execute_telemetry as execute_telemetry
+from ._telemetry import list_telemetry_handlers as list_telemetry_handlers
 from ._timers import TimerRef as TimerRef
 from ._timers import cancel_timer as cancel_timer
 from ._timers import read_timer as read_timer
 from ._timers import send_after as send_after
 from ._tree import render_tree as render_tree
-
-__version__ = "0.1.0"
+from ._version import __version__ as __version__
 
 # Tracebacks and reprs say ``trio_otp.X``, not ``trio_otp._module.X`` (as trio does).
 for _name, _obj in list(globals().items()):

@@ -30,10 +30,11 @@ import contextlib
 import logging
 import signal
 from collections.abc import Callable, Iterable
-from typing import Any, Final
+from typing import Any, Final, Literal
 
 import trio
 
+from . import _reports
 from ._call import stop
 from ._process import Pid
 from ._reasons import SHUTDOWN, safe_str
@@ -95,7 +96,12 @@ async def _watch_signals(
                 "%s received: stopping the application (%s) in order",
                 _signal_name(signum),
                 pid,
-                extra={"otp_pid": pid, "otp_signal": signum},
+                extra={
+                    "otp_event": _reports.EVENT_APP_STOPPING,
+                    "otp_pid": pid,
+                    "otp_reason": None,
+                    "otp_signal": signum,
+                },
             )
             nursery.start_soon(_stop_quietly, pid)
         else:
@@ -104,7 +110,12 @@ async def _watch_signals(
                 "second signal (%s) during shutdown: cancelling what is left of %s at once",
                 _signal_name(signum),
                 pid,
-                extra={"otp_pid": pid, "otp_signal": signum},
+                extra={
+                    "otp_event": _reports.EVENT_APP_FORCED,
+                    "otp_pid": pid,
+                    "otp_reason": None,
+                    "otp_signal": signum,
+                },
             )
             everything.cancel()
             return
@@ -113,7 +124,9 @@ async def _watch_signals(
 async def run_application(
     children: Iterable[object],
     *,
-    strategy: Strategy | str = Strategy.ONE_FOR_ONE,
+    strategy: Strategy | Literal["one_for_one", "one_for_all", "rest_for_one"] = (
+        Strategy.ONE_FOR_ONE
+    ),
     max_restarts: int = 3,
     max_seconds: float = 5,
     name: object = None,
@@ -152,7 +165,11 @@ async def run_application(
                     "the application failed to start: %s",
                     _describe(exc),
                     exc_info=exc,
-                    extra={"otp_reason": exc},
+                    extra={
+                        "otp_event": _reports.EVENT_APP_START_FAILED,
+                        "otp_pid": None,
+                        "otp_reason": exc,
+                    },
                 )
                 return EXIT_FAILURE
             if received is not None:
@@ -166,14 +183,22 @@ async def run_application(
             "the application stopped: %s",
             _describe(run.error),
             exc_info=run.error,
-            extra={"otp_pid": pid, "otp_reason": run.error},
+            extra={
+                "otp_event": _reports.EVENT_APP_CRASHED,
+                "otp_pid": pid,
+                "otp_reason": run.error,
+            },
         )
         return EXIT_FAILURE
     application_logger.info(
         "the application stopped (%s exited with %r)",
         pid,
         pid.exit_reason,
-        extra={"otp_pid": pid, "otp_reason": pid.exit_reason},
+        extra={
+            "otp_event": _reports.EVENT_APP_STOPPED,
+            "otp_pid": pid,
+            "otp_reason": pid.exit_reason,
+        },
     )
     return EXIT_OK
 

@@ -8,7 +8,7 @@ one scheduler pass, no Event, no extra channel.
 
 Why ``call`` takes a ``timeout`` although trio says "use cancel scopes": OTP gives
 every call a default 5 s deadline so that a caller never hangs forever on a request
-whose handler died (the seed's failing job). An enclosing ``trio.fail_after`` /
+whose handler died (the tutorial's failing job). An enclosing ``trio.fail_after`` /
 ``move_on_after`` still applies, and ``timeout=None`` leaves the deadline to your
 own scopes. The deadline itself is enforced by one cancel scope per run rather than
 one per call (see ``_deadlines.py``: a scope per call would double a call's cost);
@@ -18,17 +18,26 @@ callers cannot tell the difference.
 from __future__ import annotations
 
 import math
-from typing import Any, Final, final
+from threading import get_ident
+from typing import Any, Final, TypeVar, final, overload
 
 import outcome
 import trio
 from trio.lowlevel import Abort, current_task, reschedule, wait_task_rescheduled
 
+from . import _telemetry
 from ._deadlines import arm
-from ._exceptions import CalleeExit, CallingSelfError, CallTimeout, NoProcessError
-from ._process import Pid, _process_of
+from ._exceptions import (
+    CalleeExit,
+    CallingSelfError,
+    CallTimeout,
+    NoProcessError,
+    _StopOwnSupervisor,
+)
+from ._process import Pid, _process_of, misuse_error
 from ._reasons import NORMAL
 from ._registry import whereis
+from ._request import Request
 
 #: OTP's default call timeout, in seconds.
 DEFAULT_TIMEOUT: Final = 5.0
@@ -153,7 +162,22 @@ def reply(from_: From, value: object) -> None:
     Never blocks and never fails: if the caller is no longer waiting (it timed out,
     was cancelled, or was answered already) the reply is dropped silently, as OTP
     drops late replies.
+
+    Must be called in the trio.run the caller waits in; from a worker thread use
+    ``trio.from_thread.run_sync(trio_otp.reply, from_, value)``.
+
+    Raises:
+        TypeError: ``from_`` is not the :class:`From` that ``handle_call`` received.
+        RuntimeError: called from another thread (nothing is spent: reply again
+            from the right place).
     """
+    if type(from_) is not From:
+        raise TypeError(
+            f"reply() needs the From that handle_call received as its from_ argument, "
+            f"got {from_!r}: keep that object and pass it as is"
+        )
+    if from_._pid._table.thread != get_ident():
+        raise misuse_error("reply")
     _deliver(from_, outcome.Value(value))
 
 
@@ -196,6 +220,14 @@ def _check_timeout(timeout: float | None) -> float | None:
     return None if timeout == math.inf else timeout
 
 
+_R = TypeVar("_R")
+
+
+# A Request[R] is answered with an R (a typed request, see _request.py); else Any.
+@overload
+async def call(server: Server, request: Request[_R], timeout: float | None = ...) -> _R: ...  # noqa: ASYNC109
+@overload
+async def call(server: Server, request: Any, timeout: float | None = ...) -> Any: ...  # noqa: ASYNC109
 async def call(server: Server, request: Any, timeout: float | None = DEFAULT_TIMEOUT) -> Any:  # noqa: ASYNC109 - the OTP call deadline (module docs)
     """Send ``request`` to a GenServer and wait for its reply (OTP's ``GenServer.call``).
 
@@ -216,8 +248,11 @@ async def call(server: Server, request: Any, timeout: float | None = DEFAULT_TIM
         NoProcessError: no process by that name, or the process has exited.
         CalleeExit: the server exited before replying (with its exit reason).
         CallingSelfError: a process called itself.
+        RuntimeError: called outside the trio.run the server lives in.
     """
     pid = server if type(server) is Pid else whereis(server)
+    if pid is not None and pid._table.thread != get_ident():
+        raise misuse_error("call", is_async=True)
     if timeout is not DEFAULT_TIMEOUT:
         timeout = _check_timeout(timeout)
     if pid is None or pid._mailbox is None:
@@ -235,6 +270,8 @@ async def call(server: Server, request: Any, timeout: float | None = DEFAULT_TIM
     if timeout is not None:
         arm(slot, timeout)  # the deadline covers the enqueue too
     pid._post((CALL, request, slot))
+    if _telemetry.listening:  # the call's start/stop events (nothing else when off)
+        return await _telemetry.call_span(server, pid, request, timeout, slot._abort)
     return await wait_task_rescheduled(slot._abort)
 
 
@@ -243,9 +280,17 @@ def cast(server: Server, request: Any) -> None:
 
     Never blocks, never fails: a cast to a name nobody holds, or to a process that
     has exited, is dropped silently, as in OTP.
+
+    Must be called in the trio.run the server lives in; from a worker thread use
+    ``trio.from_thread.run_sync(trio_otp.cast, server, request)``.
+
+    Raises:
+        RuntimeError: called from another thread (nothing was sent).
     """
     pid = server if type(server) is Pid else whereis(server)
     if pid is not None and pid._mailbox is not None:
+        if pid._table.thread != get_ident():
+            raise misuse_error("cast")
         pid._post((CAST, request, None))
 
 
@@ -257,11 +302,15 @@ def send(dest: Server, message: Any) -> None:
 
     Raises:
         NoProcessError: ``dest`` is a name that nobody holds (OTP raises ``badarg``).
+        RuntimeError: called from another thread (nothing was sent); use
+            ``trio.from_thread.run_sync(trio_otp.send, dest, message)`` there.
     """
     pid = dest if type(dest) is Pid else whereis(dest)
     if pid is None:
         raise NoProcessError(dest, message, None, "send")
     if pid._mailbox is not None:
+        if pid._table.thread != get_ident():
+            raise misuse_error("send")
         pid._post((INFO, message, None))
 
 
@@ -286,6 +335,8 @@ async def stop(server: Server, reason: object = NORMAL, timeout: float | None = 
     """
     timeout = _check_timeout(timeout)
     pid = _resolve(server)
+    if pid is not None and pid._table.thread != get_ident():
+        raise misuse_error("stop", is_async=True)
     if pid is None or pid._mailbox is None:
         await trio.lowlevel.checkpoint()
         _no_mailbox(pid, "stop")
@@ -293,6 +344,16 @@ async def stop(server: Server, reason: object = NORMAL, timeout: float | None = 
     task = current_task()
     if pid._task is task:
         raise CallingSelfError(server, reason, timeout, "stop")
+    caller = _process_of(task, pid._table)
+    # Only a process that traps exits waits for its supervisor's shutdown request
+    # (a Task or non-trapping server is cancelled at once, so stopping is fine).
+    above = caller if caller is not None and caller._traps() else None
+    while above is not None:
+        # A supervisor stops its children before it exits: stopping one of our own
+        # supervisors would wait for ourselves (OTP stalls for the shutdown budget).
+        if above is pid:
+            raise _StopOwnSupervisor(server, reason, timeout, "stop")
+        above = above._parent
     pid._post((STOP, reason, None))
     # The process answers through its exit: wait for that instead of a reply, so
     # that ``stop`` returns only once terminate ran and the name is free.

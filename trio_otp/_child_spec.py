@@ -9,11 +9,12 @@ A children list may hold, as in Elixir:
 * a mapping of :class:`ChildSpec` fields (``{"id": ..., "start": ...}``).
 
 :func:`~trio_otp.Supervisor.child_spec` turns any of these into a :class:`ChildSpec`
-with fields overridden: the seed's ``Supervisor.child_spec(spec, restart: :transient)``.
+with fields overridden: the Elixir chapter's ``Supervisor.child_spec(spec, restart: :transient)``.
 """
 
 from __future__ import annotations
 
+import difflib
 import enum
 import functools
 import math
@@ -58,11 +59,11 @@ ShutdownValue = float | Literal["brutal_kill"]
 """Seconds to wait after asking a child to stop, :data:`BRUTAL_KILL` or :data:`INFINITY`."""
 
 
-def _to_restart(value: object) -> Restart:
+def _to_restart(value: Restart | Literal["permanent", "transient", "temporary"]) -> Restart:
     if type(value) is Restart:  # the common case, without the enum lookup
         return value
     try:
-        return Restart(value)  # type: ignore[arg-type]  # str or Restart; else ValueError
+        return Restart(value)  # a typo or a non-str at run time: ValueError
     except (ValueError, TypeError):
         raise ChildSpecError(
             f"restart must be one of 'permanent', 'transient', 'temporary' "
@@ -105,7 +106,9 @@ def _check_id(instance: object, attribute: object, value: object) -> None:
     try:
         hash(value)
     except TypeError:
-        raise ChildSpecError(f"child id must be hashable, got {value!r}") from None
+        raise ChildSpecError(
+            f"child id must be hashable, got {value!r}: use a str, a class or a tuple"
+        ) from None
 
 
 def _check_start(instance: object, attribute: object, value: Callable[..., Any]) -> None:
@@ -113,6 +116,19 @@ def _check_start(instance: object, attribute: object, value: Callable[..., Any])
         raise ChildSpecError(
             f"start must be an async function following nursery.start's protocol "
             f"(it calls task_status.started(handle)), got {value!r}"
+        )
+    fn: Any = value.func if isinstance(value, functools.partial) else value
+    owner = getattr(fn, "__self__", None)
+    qualname = getattr(fn, "__qualname__", "")
+    if getattr(fn, "__name__", None) == "start" and (
+        (isinstance(owner, type) and hasattr(owner, "serve"))
+        or qualname in ("Supervisor.start", "DynamicSupervisor.start", "Task.start")
+    ):
+        cls = owner.__qualname__ if isinstance(owner, type) else qualname.split(".")[0]
+        raise ChildSpecError(
+            f"start={cls}.start starts a process in a nursery you pass; a child spec "
+            f"needs a function the supervisor runs itself: use start={cls}.serve "
+            f"(or put {cls} / ({cls}, arg) in the children list)"
         )
 
 
@@ -125,7 +141,7 @@ def _tuple(value: object) -> tuple[Any, ...]:
         return value
     if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
         raise ChildSpecError(f"args must be a tuple (or other sequence), got {value!r}")
-    return tuple(value)
+    return tuple(value)  # pyright: ignore[reportArgumentType]  # iterable, checked above
 
 
 @attrs.frozen(kw_only=True)
@@ -163,9 +179,7 @@ class ChildSpec:
         """Return a copy with the given fields changed (validated like a new spec)."""
         unknown = set(changes) - _FIELDS
         if unknown:
-            raise ChildSpecError(
-                f"unknown child spec field(s) {sorted(unknown)}; the fields are {sorted(_FIELDS)}"
-            )
+            raise _unknown_fields(unknown)
         # attrs.evolve would convert and validate every field again; the Elixir
         # chapter's transient job builds a spec this way for every job, so only the
         # changed fields are checked, and a lone restart change takes a short cut.
@@ -217,6 +231,19 @@ def _show(value: object) -> str:
     from ._reports import short_repr
 
     return short_repr(value)
+
+
+def _unknown_fields(unknown: set[str]) -> ChildSpecError:
+    text = f"unknown child spec field(s) {sorted(unknown)}; the fields are {sorted(_FIELDS)}"
+    if "name" in unknown:
+        text += (
+            ". name= is not a spec field: it belongs to the process, so give it to the "
+            "class's own child_spec, e.g. Worker.child_spec(arg, name='w') (or "
+            "Supervisor.child_spec(Worker.child_spec(arg, name='w'), restart=...))"
+        )
+    guesses = [difflib.get_close_matches(u, sorted(_FIELDS), n=1) for u in sorted(unknown)]
+    hints = [f"did you mean {g[0]!r}?" for g in guesses if g]
+    return ChildSpecError(text + ("; " + " ".join(hints) if hints else ""))
 
 
 _ATTRS: Final = attrs.fields(ChildSpec)
@@ -272,13 +299,14 @@ def to_child_spec(child: object, **overrides: Any) -> ChildSpec:
     elif isinstance(child, Mapping):
         unknown = set(child) - _FIELDS
         if unknown:
-            raise ChildSpecError(
-                f"unknown child spec field(s) {sorted(unknown)}; the fields are {sorted(_FIELDS)}"
-            )
+            raise _unknown_fields(unknown)
         try:
             spec = ChildSpec(**child)
         except TypeError as exc:
-            raise ChildSpecError(f"invalid child spec {child!r}: {exc}") from None
+            raise ChildSpecError(
+                f"invalid child spec {child!r}: {exc}; a mapping needs at least "
+                "'id' and 'start' (an async function following nursery.start's protocol)"
+            ) from None
     else:
         raise ChildSpecError(
             f"cannot make a child spec from {child!r}: give a ChildSpec, a class with "

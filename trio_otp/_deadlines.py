@@ -9,8 +9,16 @@ call's deadline and then fails the calls whose deadline has passed with
 
 Pending calls wait in one FIFO queue per timeout value: calls made with the same
 timeout expire in the order they were made, so each queue is sorted by deadline
-for free, and finished calls are dropped from its front as new ones arrive. The
-service sleeps until the earliest deadline it knows of; a call finishing does not
+for free, and finished calls are dropped from its front as new ones arrive. A heap
+holds one entry per queue, its head's deadline, so the service finds the earliest
+deadline in O(log queues) however many distinct timeouts are in use (a service that
+computes each call's timeout from a remaining budget uses a new value per call). A
+queue is deleted once empty, so the table holds only the calls made within the last
+timeout period (issue 13: an empty queue per distinct timeout used to stay forever).
+The hot path stays cheap: a call with a timeout already in use appends to its queue
+(no heap operation); only a new timeout value pushes a heap entry.
+
+The service sleeps until the earliest deadline it knows of; a call finishing does not
 move that deadline (moving a scope's deadline costs ~2 µs), so the service may wake
 for a call that already finished, once per timeout period at most, and then sleeps
 until the next pending one. Nothing else wakes at such a stale deadline, so it is
@@ -25,6 +33,7 @@ cancel scopes still apply, and a reply that arrives later is dropped.
 from __future__ import annotations
 
 import collections
+import heapq
 import math
 from typing import TYPE_CHECKING, final
 
@@ -39,34 +48,35 @@ _timers: RunVar[_Timers] = RunVar("trio_otp.call_deadlines")
 
 @final
 class _Timers:
-    __slots__ = ("queues", "scope", "wakeup")
+    __slots__ = ("heap", "queues", "scope", "wakeup")
 
     def __init__(self) -> None:
+        # Invariant: every queue is non-empty and has exactly one heap entry,
+        # ``(deadline of a slot at or before its head, timeout)``.
         self.queues: dict[float, collections.deque[From]] = {}
+        self.heap: list[tuple[float, float]] = []
         self.wakeup = math.inf
         self.scope: trio.CancelScope | None = None
 
-    def retarget(self) -> None:
-        """Aim at the earliest pending call's deadline (or none)."""
-        wakeup = math.inf
-        for queue in self.queues.values():
-            while queue and queue[0]._task is None:  # finished calls
-                queue.popleft()
-            if queue and queue[0]._deadline < wakeup:
-                wakeup = queue[0]._deadline
-        self.wakeup = wakeup
-
     async def serve(self) -> None:
+        heap = self.heap
+        queues = self.queues
         while True:
             with trio.CancelScope(deadline=self.wakeup) as scope:
                 self.scope = scope
                 await trio.sleep_forever()
             self.scope = None
             now = trio.current_time()
-            for queue in self.queues.values():
+            while heap and heap[0][0] <= now:
+                timeout = heapq.heappop(heap)[1]
+                queue = queues[timeout]
                 while queue and (queue[0]._task is None or queue[0]._deadline <= now):
                     queue.popleft()._expire()
-            self.retarget()
+                if queue:
+                    heapq.heappush(heap, (queue[0]._deadline, timeout))
+                else:
+                    del queues[timeout]
+            self.wakeup = heap[0][0] if heap else math.inf
 
 
 def arm(slot: From, timeout: float) -> None:
@@ -81,7 +91,9 @@ def arm(slot: From, timeout: float) -> None:
     queue = timers.queues.get(timeout)
     if queue is None:
         queue = timers.queues[timeout] = collections.deque()
+        heapq.heappush(timers.heap, (deadline, timeout))
     else:
+        # Its heap entry stays: it is at or before the new head's deadline.
         while queue and queue[0]._task is None:
             queue.popleft()
     queue.append(slot)
@@ -89,3 +101,12 @@ def arm(slot: From, timeout: float) -> None:
         timers.wakeup = deadline
         if timers.scope is not None:
             timers.scope.deadline = deadline
+
+
+def table_size() -> tuple[int, int]:
+    """How many queues and queued slots the current run's table holds (for tests)."""
+    try:
+        timers = _timers.get()
+    except LookupError:
+        return 0, 0
+    return len(timers.queues), sum(len(queue) for queue in timers.queues.values())

@@ -39,6 +39,7 @@ from ._supervisor import (
     _check_intensity,
     _count,
     _manage_call,
+    _own_tree,
     _start_unwrapping_name_clash,
     _SupervisorServer,
 )
@@ -262,17 +263,21 @@ class DynamicSupervisor:
         max_seconds: float = 5,
         name: object = None,
     ) -> Pid:
-        """Start a DynamicSupervisor in ``nursery`` and return its handle."""
-        pid: Pid = await nursery.start(
-            functools.partial(
-                DynamicSupervisor.serve,
-                max_children=max_children,
-                extra_arguments=extra_arguments,
-                max_restarts=max_restarts,
-                max_seconds=max_seconds,
-                name=name,
-            )
+        """Start a DynamicSupervisor in ``nursery`` and return its handle.
+
+        If ``nursery`` is cancelled, the children are shut down in order first
+        (each ``terminate`` within its ``shutdown`` budget), as
+        :meth:`Supervisor.start <trio_otp.Supervisor.start>` describes.
+        """
+        serve = functools.partial(
+            DynamicSupervisor.serve,
+            max_children=max_children,
+            extra_arguments=extra_arguments,
+            max_restarts=max_restarts,
+            max_seconds=max_seconds,
+            name=name,
         )
+        pid: Pid = await nursery.start(_own_tree, serve)
         return pid
 
     @staticmethod

@@ -94,7 +94,10 @@ class NoProcessError(CallError):
     """
 
     def _what(self) -> str:
-        return "no process (the name is not registered or the process has exited)"
+        return (
+            "no process (the name is not registered or the process has exited): start "
+            "it first, or look it up again if its supervisor restarted it"
+        )
 
 
 class CalleeExit(CallError):
@@ -128,11 +131,35 @@ class CallingSelfError(CallError):
     """Raised when a process calls itself, which could never be answered.
 
     OTP's ``calling_self``. Do the work directly, or :func:`~trio_otp.cast` to
-    yourself instead.
+    yourself instead. Also raised by :func:`~trio_otp.stop` when a process stops
+    itself (return :class:`~trio_otp.Stop` from the callback instead) or one of the
+    supervisors above it, which would first have to stop the waiting process.
     """
 
     def _what(self) -> str:
-        return "a process cannot call itself"
+        if self.operation != "stop":
+            return (
+                "a process cannot call itself (it would wait for its own reply): do the "
+                "work directly, or cast to yourself"
+            )
+        return self._stop_what()
+
+    def _stop_what(self) -> str:
+        return (
+            "a process cannot stop itself and wait for its own exit: return "
+            "Stop(reason, state) from the callback instead"
+        )
+
+
+class _StopOwnSupervisor(CallingSelfError):
+    # stop() of a supervisor above the caller: it would stop the caller first.
+    def _stop_what(self) -> str:
+        return (
+            "a process cannot stop a supervisor above it and wait: the supervisor stops "
+            "its children first, so it would wait for this very process. Return "
+            "Stop(reason, state) to stop only this process, or have code outside the "
+            "tree (the block that opened the supervisor) stop it or cancel its scope"
+        )
 
 
 # --------------------------------------------------------------------------------------
@@ -180,7 +207,26 @@ class BadReturnValue(OTPError):
         self.value = value
 
     def __str__(self) -> str:
-        return f"bad return value from {self.callback}: {self.value!r}"
+        valid = _VALID_RESULTS.get(self.callback, "one of its documented result types")
+        hint = ""
+        if isinstance(self.value, tuple):
+            hint = " (Elixir-style tuples are not results: use the classes)"
+        return f"bad return value from {self.callback}: {self.value!r}; return {valid}{hint}"
+
+
+_VALID_RESULTS = {
+    "init": "Ok(state), Ok(state, continue_=Continue(arg)), Ignore() or Stop(reason)",
+    "handle_call": (
+        "Reply(reply, state), NoReply(state) (reply later with trio_otp.reply), "
+        "Stop(reason, state) or Stop(reason, state, reply=reply); any of them may take "
+        "continue_=Continue(arg) except Stop"
+    ),
+    "handle_cast": "NoReply(state), NoReply(state, continue_=Continue(arg)) or Stop(reason, state)",
+    "handle_info": "NoReply(state), NoReply(state, continue_=Continue(arg)) or Stop(reason, state)",
+    "handle_continue": (
+        "NoReply(state), NoReply(state, continue_=Continue(arg)) or Stop(reason, state)"
+    ),
+}
 
 
 # --------------------------------------------------------------------------------------
@@ -302,10 +348,22 @@ class ChildRunningError(SupervisorError):
 class ChildNotFoundError(SupervisorError, LookupError):
     """No child with that id (or handle) is known to the supervisor.
 
-    OTP's ``{:error, :not_found}``.
+    OTP's ``{:error, :not_found}``. Check the id against
+    :meth:`Supervisor.which_children`; a static :class:`Supervisor` addresses
+    children by id, a :class:`DynamicSupervisor` by handle.
+
+    Attributes:
+        hint: what to do instead, when the mistake is a known one (``""`` otherwise).
     """
 
     what = "not found"
+
+    def __init__(self, child_id: object, hint: str = "") -> None:
+        super().__init__(child_id)
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return super().__str__() + (f" ({self.hint})" if self.hint else "")
 
 
 class MaxChildrenError(SupervisorError):
@@ -657,3 +715,25 @@ class ReceiveTimeout(OTPError, TooSlowError):
 
     def __str__(self) -> str:
         return f"no matching message within {self.timeout:g} s"
+
+
+class TelemetryHandlerExistsError(OTPError, ValueError):
+    """Raised by :func:`~trio_otp.attach_telemetry` (and ``attach_many_telemetry``) when
+    a handler with the same id is attached already.
+
+    ``:telemetry.attach``'s ``{:error, :already_exists}``. Detach the old handler
+    first (:func:`~trio_otp.detach_telemetry`), or pick another id.
+
+    Attributes:
+        handler_id: the id that is taken.
+    """
+
+    def __init__(self, handler_id: object) -> None:
+        super().__init__(handler_id)
+        self.handler_id = handler_id
+
+    def __str__(self) -> str:
+        return (
+            f"a telemetry handler with id {self.handler_id!r} is attached already: "
+            "detach it first (detach_telemetry) or use another id"
+        )

@@ -25,7 +25,7 @@ import os
 import pickle
 from collections.abc import AsyncIterator, Callable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
-from typing import Any, Final, Protocol, final, runtime_checkable
+from typing import Any, ClassVar, Final, Protocol, final, runtime_checkable
 
 import trio
 
@@ -41,11 +41,9 @@ class Executor(Protocol):
     each attempt, inside the job's supervised task and its cancel scopes.
     """
 
-    @property
-    def inline(self) -> bool:
-        """True when :meth:`run` runs the body in the trio thread itself: the queue
-        then calls a plain function directly (no await, no cancel scope)."""
-        ...
+    #: True when :meth:`run` runs the body in the trio thread itself: the queue then
+    #: calls a plain function directly (no await, no cancel scope).
+    inline: ClassVar[bool]
 
     def open(self) -> AbstractAsyncContextManager[None]:
         """Start the engine for the queue's lifetime; stop it (and every worker) on exit.
@@ -88,7 +86,7 @@ class InProcessExecutor:
     jobs short, or use :class:`ProcessExecutor`).
     """
 
-    inline: Final = True
+    inline: ClassVar[bool] = True
 
     def __repr__(self) -> str:
         return "InProcessExecutor()"
@@ -151,7 +149,7 @@ class ProcessExecutor:
             ``"forkserver"`` or ``"fork"``.
     """
 
-    inline: Final = False
+    inline: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -162,7 +160,7 @@ class ProcessExecutor:
     ) -> None:
         if max_workers is not None:
             _check_positive("max_workers", max_workers)
-        self.max_workers = max_workers or os.cpu_count() or 1
+        self.max_workers: int = max_workers or os.cpu_count() or 1
         self.idle_timeout = idle_timeout
         self.worker_type = worker_type
         self._ctx: Any = None
@@ -261,7 +259,7 @@ class RayExecutor:
         init_options: more keyword arguments for ``ray.init``.
     """
 
-    inline: Final = False
+    inline: ClassVar[bool] = False
 
     def __init__(
         self,
@@ -277,7 +275,7 @@ class RayExecutor:
         self.max_in_flight = max_in_flight
         self.num_cpus = num_cpus
         self.connect_timeout = connect_timeout
-        self.init_options = dict(init_options or {})
+        self.init_options: dict[str, Any] = dict(init_options or {})
         self._ray: Any = None
         self._remote: Any = None
         self._limiter: trio.CapacityLimiter | None = None

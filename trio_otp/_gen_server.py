@@ -9,7 +9,9 @@ the server with :exc:`~trio_otp.BadReturnValue`, as OTP's ``bad_return_value``.
 
 from __future__ import annotations
 
+import difflib
 import functools
+import inspect
 import logging
 import math
 from collections.abc import Coroutine
@@ -27,7 +29,7 @@ from ._messages import TIMEOUT
 from ._process import UNSET, Pid
 from ._reasons import NORMAL, is_normal_exit
 from ._reasons import SHUTDOWN as SHUTDOWN_REASON
-from ._registry import _register
+from ._registry import _register, check_name
 
 if TYPE_CHECKING:
     from ._child_spec import ChildSpec
@@ -179,9 +181,21 @@ class GenServer(Generic[S]):
     #: The running process's handle (set before ``init`` runs).
     pid: Pid
 
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        # A callback written as a plain ``def`` would fail at its first message with
+        # trio's "can't be used in 'await' expression": say so where it is written.
+        for callback in _CALLBACKS:
+            fn = cls.__dict__.get(callback)
+            if inspect.isfunction(fn) and not inspect.iscoroutinefunction(fn):
+                raise TypeError(
+                    f"{cls.__qualname__}.{callback} is a plain def, but GenServer callbacks "
+                    f"are awaited: write it as 'async def {callback}(...)'"
+                )
+
     # -- callbacks ---------------------------------------------------------------------
 
-    async def init(self, arg: Any) -> InitResult[S]:
+    async def init(self, arg: Any, /) -> InitResult[S]:
         """Set up the state. Default: ``Ok(arg)``: the argument is the state.
 
         Runs in the new process before the starter gets its handle. Return
@@ -190,21 +204,21 @@ class GenServer(Generic[S]):
         """
         return Ok(arg)
 
-    async def handle_call(self, request: Any, from_: From, state: S) -> CallResult[S]:
+    async def handle_call(self, request: Any, from_: From, state: S, /) -> CallResult[S]:
         """Handle a :func:`~trio_otp.call`. Default: crash, as OTP does."""
         raise NotImplementedError(
             f"{type(self).__qualname__} received call({request!r}) but does not "
             "implement handle_call"
         )
 
-    async def handle_cast(self, request: Any, state: S) -> NoReplyResult[S]:
+    async def handle_cast(self, request: Any, state: S, /) -> NoReplyResult[S]:
         """Handle a :func:`~trio_otp.cast`. Default: crash, as OTP does."""
         raise NotImplementedError(
             f"{type(self).__qualname__} received cast({request!r}) but does not "
             "implement handle_cast"
         )
 
-    async def handle_info(self, message: Any, state: S) -> NoReplyResult[S]:
+    async def handle_info(self, message: Any, state: S, /) -> NoReplyResult[S]:
         """Handle a raw message. Default: log it and go on.
 
         Raw messages are what :func:`~trio_otp.send` and timers
@@ -217,18 +231,23 @@ class GenServer(Generic[S]):
             self.process_kind,
             _reports.label(self.pid),
             message,
-            extra={"otp_pid": self.pid},
+            extra={
+                "otp_event": _reports.EVENT_UNEXPECTED_MESSAGE,
+                "otp_pid": self.pid,
+                "otp_reason": None,
+                "otp_message": message,
+            },
         )
         return NoReply(state)
 
-    async def handle_continue(self, arg: Any, state: S) -> NoReplyResult[S]:
+    async def handle_continue(self, arg: Any, state: S, /) -> NoReplyResult[S]:
         """Run the work a :class:`Continue` asked for. Default: crash, as OTP does."""
         raise NotImplementedError(
             f"{type(self).__qualname__} returned Continue({arg!r}) but does not "
             "implement handle_continue"
         )
 
-    async def terminate(self, reason: object, state: S) -> None:
+    async def terminate(self, reason: object, state: S, /) -> None:
         """Clean up before the server exits. Default: nothing.
 
         Runs when a callback returns :class:`Stop`, when a callback raises (with
@@ -280,7 +299,15 @@ class GenServer(Generic[S]):
             ProcessExit: the server stopped later with an abnormal reason that is
                 not an exception (an exception reason is raised as itself).
         """
-        return _serve(cls(), arg, name, task_status, supervising(task_status))
+        try:
+            server = cls()
+        except TypeError as exc:
+            raise TypeError(
+                f"{cls.__qualname__}() could not be created ({exc}): a GenServer is "
+                "created with no arguments. Take the start argument in "
+                "'async def init(self, arg)' instead of __init__"
+            ) from exc
+        return _serve(server, arg, name, task_status, supervising(task_status))
 
     @classmethod
     async def start(
@@ -291,6 +318,11 @@ class GenServer(Generic[S]):
         OTP's ``GenServer.start_link``: the server is linked to the nursery, so an
         abnormal exit raises into it. ``None`` if ``init`` returned :class:`Ignore`.
         ``arg`` (passed to ``init``) and ``name`` default to ``None``; see :meth:`serve`.
+
+        If ``nursery`` is cancelled, the server is cancelled with it (exit reason
+        ``"killed"``): ``terminate`` does not run, for a plain nursery gives it no
+        ``shutdown`` budget. Start it under a supervisor when ``terminate`` must run
+        (see :doc:`design`).
         """
         pid: Pid | None = await nursery.start(functools.partial(cls.serve, arg, name=name))
         return pid
@@ -302,14 +334,40 @@ class GenServer(Generic[S]):
         Id ``cls``, restart ``permanent``, shutdown 5 s, type worker: OTP's defaults
         for ``use GenServer``. Keyword ``name=`` registers the process; any other
         keyword overrides a field of the spec. Override this classmethod to change a
-        server's defaults (the seed's JobQueue registers under its class name).
+        server's defaults (the tutorial's JobQueue registers under its class name).
         """
-        from ._child_spec import ChildSpec
+        from ._child_spec import _FIELDS, ChildSpec
 
+        unknown = set(overrides) - _FIELDS - {"name"}
+        if unknown:
+            raise _unknown_options(f"{cls.__qualname__}.child_spec", unknown)
         name = overrides.pop("name", None)
         start = cls.serve if name is None else functools.partial(cls.serve, name=name)
         spec = ChildSpec(id=cls, start=start, args=(arg,), modules=(cls,))
         return spec.replace(**overrides) if overrides else spec
+
+
+_CALLBACKS: Final = (
+    "init",
+    "handle_call",
+    "handle_cast",
+    "handle_info",
+    "handle_continue",
+    "terminate",
+)
+
+
+def _unknown_options(where: str, unknown: set[str]) -> Exception:
+    from ._child_spec import _FIELDS
+    from ._exceptions import ChildSpecError
+
+    allowed = sorted({"name", *_FIELDS})
+    guesses = [difflib.get_close_matches(u, allowed, n=1) for u in sorted(unknown)]
+    hint = "; ".join(f"did you mean {g[0]!r}?" for g in guesses if g)
+    return ChildSpecError(
+        f"{where}() got unknown option(s) {sorted(unknown)}: it takes name= (to register "
+        f"the process) and the ChildSpec fields {sorted(_FIELDS)}" + (f"; {hint}" if hint else "")
+    )
 
 
 async def _serve(
@@ -322,6 +380,8 @@ async def _serve(
     raises nothing after it started. Otherwise an abnormal exit is raised into the
     owning nursery (OTP's link).
     """
+    if name is not None:
+        check_name(name)  # before anything is recorded (issue 13)
     send_channel, recv = trio.open_memory_channel[Any](math.inf)
     pid = Pid._new(server.process_kind, name, send_channel, server, supervisor_of(task_status))
     server.pid = pid

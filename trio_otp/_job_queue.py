@@ -35,6 +35,7 @@ from typing import Any, Final, Generic, Literal, TypeVar, final
 import attrs
 import trio
 
+from . import _reports
 from ._call import From, _reply_error, call, cast, reply, stop
 from ._child_spec import Restart, _to_restart
 from ._dynamic_supervisor import DynamicSupervisor
@@ -295,10 +296,11 @@ class JobHandle(Generic[T]):
     @property
     def name(self) -> str:
         """The job's name: the ``name`` option, else its function's name."""
-        if self._name is None:
+        name = self._name
+        if name is None:
             fn = self._fn
-            self._name = getattr(fn, "__qualname__", None) or repr(fn)
-        return self._name
+            name = self._name = getattr(fn, "__qualname__", None) or repr(fn)
+        return name
 
     @property
     def status(self) -> JobStatus:
@@ -565,7 +567,8 @@ class _QueueServer(GenServer["JobQueue"]):
 
 
 def _check_restart(value: object) -> Restart:
-    restart = _to_restart(value)
+    # Any value at run time: _to_restart raises ChildSpecError for a bad one.
+    restart = _to_restart(value)  # type: ignore[arg-type]
     if restart is Restart.PERMANENT:
         raise ValueError(
             "a job's restart must be 'temporary' or 'transient': a permanent job would "
@@ -621,17 +624,17 @@ class JobQueue:
         elif not isinstance(executor, Executor):
             raise TypeError(f"executor must implement trio_otp.Executor, got {executor!r}")
         self.executor: Executor = executor
-        self.max_running = _check_int("max_running", max_running, 1)
-        self.max_queued = _check_int("max_queued", max_queued, 0)
+        self.max_running: int = _check_int("max_running", max_running, 1)
+        self.max_queued: int = _check_int("max_queued", max_queued, 0)
         if on_full not in ("wait", "fail"):
             raise ValueError(f"on_full must be 'wait' or 'fail', got {on_full!r}")
         self.on_full: OnFull = on_full
-        self.timeout = _optional_seconds("timeout", timeout)
+        self.timeout: float | None = _optional_seconds("timeout", timeout)
         if not isinstance(retry, RetryPolicy):
             raise TypeError(f"retry must be a trio_otp.RetryPolicy, got {retry!r}")
         self.retry = retry
-        self.restart = _check_restart(restart)
-        self.shutdown = _seconds("shutdown", shutdown)
+        self.restart: Restart = _check_restart(restart)
+        self.shutdown: float = _seconds("shutdown", shutdown)
         self.max_restarts = max_restarts
         self.max_seconds = max_seconds
         self._on_event = on_event
@@ -964,9 +967,17 @@ class JobQueue:
         event = JobEvent(kind, job, job._attempts, reason, trio.current_time())
         try:
             hook(event)
-        except Exception:
+        except Exception as exc:
             logger.exception(
-                "the on_event hook of %r raised on %r", self, event, extra={"otp_event": event}
+                "the on_event hook of %r raised on %r",
+                self,
+                event,
+                extra={
+                    "otp_event": _reports.EVENT_JOB_HOOK_FAILED,
+                    "otp_pid": self._server,
+                    "otp_reason": exc,
+                    "otp_job_event": event,
+                },
             )
 
 

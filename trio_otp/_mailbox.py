@@ -44,7 +44,7 @@ class Mailbox:
     def __init__(self, name: object = None, *, trap_exit: bool = False) -> None:
         self._name = name
         #: Whether the block traps exits (see :func:`~trio_otp.trap_exit`).
-        self.trap_exit = trap_exit
+        self.trap_exit: bool = trap_exit
         self._pid: Pid | None = None
         self._recv: trio.MemoryReceiveChannel[Any] | None = None
         # Messages a selective receive passed over, in arrival order (OTP's save queue).

@@ -37,6 +37,7 @@ from ._supervisor import (
     Strategy,
     Supervisor,
     _check_intensity,
+    _own_tree,
     _StaticSupervisor,
 )
 
@@ -139,17 +140,20 @@ class PartitionSupervisor:
         max_restarts: int = 3,
         max_seconds: float = 5,
     ) -> Pid:
-        """Start a partition supervisor in ``nursery``; return its handle."""
-        pid: Pid = await nursery.start(
-            functools.partial(
-                PartitionSupervisor.serve,
-                child_spec,
-                partitions=partitions,
-                name=name,
-                max_restarts=max_restarts,
-                max_seconds=max_seconds,
-            )
+        """Start a partition supervisor in ``nursery``; return its handle.
+
+        If ``nursery`` is cancelled, the partitions are shut down in order first, as
+        :meth:`Supervisor.start <trio_otp.Supervisor.start>` describes.
+        """
+        serve = functools.partial(
+            PartitionSupervisor.serve,
+            child_spec,
+            partitions=partitions,
+            name=name,
+            max_restarts=max_restarts,
+            max_seconds=max_seconds,
         )
+        pid: Pid = await nursery.start(_own_tree, serve)
         return pid
 
     @staticmethod

@@ -10,11 +10,13 @@ from __future__ import annotations
 
 import itertools
 from collections.abc import Callable
+from threading import get_ident
 from typing import TYPE_CHECKING, Any, Final, final
 
 import trio
 from trio.lowlevel import Abort, RunVar, reschedule
 
+from . import _telemetry
 from ._reasons import KILLED
 
 if TYPE_CHECKING:
@@ -28,14 +30,30 @@ UNSET: Final[Any] = object()
 # Which trio task runs which process, per run (a RunVar, so nothing leaks between
 # runs). A table rather than a ContextVar: setting a ContextVar in every process
 # costs ~250 bytes per idle process.
-_by_task: RunVar[dict[trio.lowlevel.Task, Pid]] = RunVar("trio_otp.processes")
+_by_task: RunVar[_Tasks] = RunVar("trio_otp.processes")
 
 
-def _table() -> dict[trio.lowlevel.Task, Pid]:
+@final
+class _Tasks(dict["trio.lowlevel.Task", "Pid"]):
+    """The per-run task table; also knows the run's thread.
+
+    Messaging compares ``pid._table.thread`` with the calling thread, so that use
+    from another thread is refused before it touches any state (issue 13). Kept on
+    the table, not on each Pid, so that a Pid stays in its allocation size class.
+    """
+
+    __slots__ = ("thread",)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.thread = get_ident()
+
+
+def _table() -> _Tasks:
     try:
         return _by_task.get()
     except LookupError:
-        table: dict[trio.lowlevel.Task, Pid] = {}
+        table = _Tasks()
         _by_task.set(table)
         return table
 
@@ -95,7 +113,7 @@ class Pid:
     _impl: object
     _cancel_reason: object
     _parked: bool
-    _table: dict[trio.lowlevel.Task, Pid]
+    _table: _Tasks
     _watchers: dict[object, Callable[[Pid, object], None]] | None
     # The kill switch an exit signal pulls (its ``cancel()``): the process's own
     # cancel scope, or its supervisor's child record; None if it cannot be
@@ -146,6 +164,8 @@ class Pid:
         # The reason recorded if the process is cancelled: KILLED, unless its owner
         # asked it to shut down by cancelling (a Task does not trap exits: OTP G).
         self._cancel_reason = KILLED
+        if _telemetry.listening:
+            _telemetry.process_started(self)
         return self
 
     # -- public, read-only -------------------------------------------------------------
@@ -301,6 +321,38 @@ class Pid:
                 callback(self, reason)
         if self._exit_event is not None:
             self._exit_event.set()
+        if _telemetry.listening:
+            _telemetry.process_exited(self, reason)
+
+
+def misuse_error(what: str, *, is_async: bool = False) -> RuntimeError:
+    """The error for ``trio_otp.<what>()`` used outside the run its process lives in.
+
+    Messaging may not touch a process from another thread: trio's scheduler is not
+    thread-safe (issue 13). The message says how to hand the operation over.
+    """
+    runner = "run" if is_async else "run_sync"
+    try:
+        trio.lowlevel.current_task()
+    except RuntimeError:
+        return RuntimeError(
+            f"trio_otp.{what}() was called outside trio.run (from a thread that is not "
+            "trio's, from asyncio, or from plain synchronous code): trio_otp works only "
+            "inside the trio.run that started its processes. From a worker thread "
+            f"(trio.to_thread.run_sync) use trio.from_thread.{runner}(trio_otp.{what}, ...); "
+            "otherwise call it from a trio task (start your program with trio.run)."
+        )
+    how = (
+        f"await trio.to_thread.run_sync(functools.partial(trio.from_thread.run, "
+        f"trio_otp.{what}, ..., trio_token=token))"
+        if is_async
+        else f"token.run_sync_soon(trio_otp.{what}, ...)"
+    )
+    return RuntimeError(
+        f"trio_otp.{what}() was called from another trio.run than the one the process "
+        f"lives in: hand it over with {how}, where token = "
+        "trio.lowlevel.current_trio_token() was taken in the process's run."
+    )
 
 
 def current_process() -> Pid | None:

@@ -3,7 +3,7 @@
 Names are a convenience on top of handles, as in OTP: a process registers at start
 (``name=``), :func:`whereis` finds it, and the name is freed the moment the process
 exits, so a restarted successor can take it again. Any hashable value can be a name;
-the seed's habit of naming a process after its class (``name=JobQueue``) works.
+the Elixir chapter's habit of naming a process after its class (``name=JobQueue``) works.
 """
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from __future__ import annotations
 from trio.lowlevel import RunVar
 
 from ._exceptions import AlreadyStartedError
-from ._process import Pid
+from ._process import Pid, misuse_error
 
 _names: RunVar[dict[object, Pid]] = RunVar("trio_otp.registry")
 
@@ -41,11 +41,22 @@ def whereis(name: object) -> Pid | None:
     """Return the handle registered under ``name``, or ``None``.
 
     Must be called inside ``trio.run``: each run has its own registry.
+
+    Raises:
+        TypeError: ``name`` is not hashable (so it cannot be a name).
+        RuntimeError: called outside ``trio.run``.
     """
     try:
         pid = _names.get().get(name)
     except LookupError:
+        # No name registered yet in this run: still refuse what could never be one.
+        check_name(name)
         pid = None
+    except TypeError:
+        check_name(name)
+        raise
+    except RuntimeError:
+        raise misuse_error("whereis") from None
     if pid is None and isinstance(name, _SelfResolvingName):
         return name._whereis()  # only a miss pays for this check
     return pid
@@ -59,16 +70,22 @@ def registered() -> dict[object, Pid]:
         return {}
 
 
-def _register(name: object, pid: Pid) -> None:
-    if isinstance(name, _SelfResolvingName):
-        name._register(pid)
-        return
+def check_name(name: object) -> None:
+    """Refuse a name that is not hashable, with a message that says what to use."""
     try:
         hash(name)
     except TypeError:
         raise TypeError(
-            f"a process name must be hashable (a str, a class, a tuple…), got {name!r}"
+            f"a process name must be hashable (a str, a class, a tuple…), got "
+            f"{type(name).__name__} {name!r}: use a str or a tuple instead"
         ) from None
+
+
+def _register(name: object, pid: Pid) -> None:
+    if isinstance(name, _SelfResolvingName):
+        name._register(pid)
+        return
+    check_name(name)
     table = _table()
     holder = table.get(name)
     if holder is not None:

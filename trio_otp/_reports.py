@@ -20,8 +20,11 @@ all (OTP's ``error_logger_format_depth`` and ``max_size``). Formatting never rai
 a term whose ``repr`` (or an exception whose ``str``) fails is printed as a fixed
 description instead.
 
-Every record carries ``extra`` attributes prefixed ``otp_`` (``otp_pid``,
-``otp_reason`` …) for structured handlers. The library never configures handlers.
+Every record carries ``extra`` attributes prefixed ``otp_`` for structured handlers
+(structlog, JSON formatters, filters): always ``otp_event`` (what happened, one of the
+``EVENT_*`` names below), ``otp_pid`` and ``otp_reason`` (``None`` where they do not
+apply), and for supervisor reports ``otp_supervisor``, ``otp_child_id`` and
+``otp_severity``. The library never configures handlers.
 """
 
 from __future__ import annotations
@@ -38,6 +41,31 @@ if TYPE_CHECKING:
 gen_server_logger = logging.getLogger("trio_otp.gen_server")
 task_logger = logging.getLogger("trio_otp.task")
 supervisor_logger = logging.getLogger("trio_otp.supervisor")
+
+# The ``otp_event`` of each kind of record (a table in docs/logging_testing.rst). The
+# supervisor ones are OTP's ``errorContext`` names where OTP has one.
+EVENT_GEN_SERVER_CRASH: Final = "gen_server_terminating"
+EVENT_UNEXPECTED_MESSAGE: Final = "unexpected_message"
+EVENT_TASK_CRASH: Final = "task_terminating"
+EVENT_CHILD_STARTED: Final = "child_started"
+EVENT_CHILD_TERMINATED: Final = "child_terminated"
+EVENT_START_ERROR: Final = "start_error"
+EVENT_SHUTDOWN_ERROR: Final = "shutdown_error"
+EVENT_GAVE_UP: Final = "reached_max_restart_intensity"
+EVENT_APP_START_FAILED: Final = "application_start_failed"
+EVENT_APP_STOPPING: Final = "application_stopping"
+EVENT_APP_FORCED: Final = "application_forced_stop"
+EVENT_APP_CRASHED: Final = "application_crashed"
+EVENT_APP_STOPPED: Final = "application_stopped"
+EVENT_JOB_HOOK_FAILED: Final = "job_event_hook_failed"
+
+_SUPERVISOR_EVENTS: Final = {
+    "started": EVENT_CHILD_STARTED,
+    "terminated": EVENT_CHILD_TERMINATED,
+    "start error": EVENT_START_ERROR,
+    "shut down abnormally": EVENT_SHUTDOWN_ERROR,
+    "caused shutdown": EVENT_GAVE_UP,
+}
 
 
 def label(pid: Pid | None) -> str:
@@ -130,7 +158,12 @@ def gen_server_crash(
         *args,
         term_repr(state),
         exc_info=_exc_info(reason),
-        extra={"otp_pid": pid, "otp_reason": reason, "otp_state": state},
+        extra={
+            "otp_event": EVENT_GEN_SERVER_CRASH,
+            "otp_pid": pid,
+            "otp_reason": reason,
+            "otp_state": state,
+        },
     )
 
 
@@ -146,7 +179,7 @@ def task_crash(pid: Pid, reason: object, fn: object, args: tuple[Any, ...]) -> N
         _function_name(fn),
         short_repr(list(args)),
         exc_info=_exc_info(reason),
-        extra={"otp_pid": pid, "otp_reason": reason},
+        extra={"otp_event": EVENT_TASK_CRASH, "otp_pid": pid, "otp_reason": reason},
     )
 
 
@@ -187,6 +220,8 @@ def supervisor_report(
         child_type,
         exc_info=_exc_info(reason) if what != "started" else None,
         extra={
+            "otp_event": _SUPERVISOR_EVENTS[what],
+            "otp_pid": child,
             "otp_severity": severity,
             "otp_supervisor": supervisor,
             "otp_child_id": child_id,

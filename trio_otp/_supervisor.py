@@ -47,12 +47,12 @@ import logging
 import math
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
-from typing import Any, ClassVar, Final, final
+from typing import Any, ClassVar, Final, Literal, final
 
 import attrs
 import trio
 
-from . import _reports
+from . import _reports, _telemetry
 from ._call import INFO, From, _reply_error, _resolve, call, stop
 from ._call import SHUTDOWN as SHUTDOWN_MSG
 from ._child import (
@@ -84,7 +84,7 @@ from ._exceptions import (
     StartError,
 )
 from ._gen_server import GenServer, NoReply, Ok, Reply, Stop, _serve
-from ._process import Pid
+from ._process import Pid, misuse_error
 from ._reasons import NORMAL, SHUTDOWN, is_normal_exit
 
 
@@ -112,7 +112,7 @@ class ChildInfo:
     """
 
     id: object
-    pid: Any
+    pid: Pid | Literal["restarting"] | None  # RESTARTING
     type: ChildType
     modules: tuple[Any, ...]
 
@@ -177,6 +177,7 @@ _START: Final = "start_child"
 _TERMINATE: Final = "terminate_child"
 _RESTART: Final = "restart_child"
 _DELETE: Final = "delete_child"
+_OPS: Final = frozenset({_WHICH, _COUNT, _START, _TERMINATE, _RESTART, _DELETE})
 
 
 def _check_intensity(max_restarts: object, max_seconds: object) -> tuple[int, float]:
@@ -308,6 +309,8 @@ class _SupervisorServer(GenServer[None]):
                 self.pid._post((INFO, _ChildExit(child, child.gen, reason, True), None))
             else:
                 old = child.handle
+                if _telemetry.listening:
+                    self._restart_event(child, reason)
                 self._spawn(child, spawn)
                 self._replaced(child, old)
             return
@@ -340,6 +343,15 @@ class _SupervisorServer(GenServer[None]):
         self, child: _Child, reason: object, origin: _Child | None, origin_reason: object
     ) -> Stop[None]:
         self._report("caused shutdown", child, "reached_max_restart_intensity", "error", _ERROR)
+        if _telemetry.listening:
+            _telemetry.gave_up(
+                self.pid,
+                self._report_id(child),
+                reason,
+                len(self._restarts),
+                self.max_restarts,
+                self.max_seconds,
+            )
         self._gave_up = RestartIntensityError(
             self.pid,
             self._report_id(child),
@@ -381,6 +393,8 @@ class _SupervisorServer(GenServer[None]):
         """
         if self._add_restart():
             return self._give_up(child, reason, origin, origin_reason)
+        if _telemetry.listening:
+            self._restart_event(child, reason)
         failed = await self._restart_after_exit(child)
         if failed is not None:
             # OTP's try_again_restart (OTP-9549): go back to the mailbox before the
@@ -400,6 +414,11 @@ class _SupervisorServer(GenServer[None]):
                 )
             )
         return NoReply(None)
+
+    def _restart_event(self, child: _Child, reason: object) -> None:
+        _telemetry.child_restarted(
+            self.pid, self._report_id(child), child.handle, reason, len(self._restarts)
+        )
 
     def _is_current(self, child: _Child) -> bool:
         raise NotImplementedError
@@ -486,6 +505,17 @@ class _SupervisorServer(GenServer[None]):
     async def handle_call(
         self, request: Any, from_: From, state: None
     ) -> Reply[None] | NoReply[None]:
+        if type(request) is not tuple or len(request) != 2 or request[0] not in _OPS:
+            _reply_error(
+                from_,
+                ValueError(
+                    f"{self.pid!r} is a {self.kind_label}: it answers only its own "
+                    f"management requests, not call(sup, {request!r}). Use "
+                    "Supervisor.which_children / count_children / start_child / "
+                    "terminate_child / restart_child / delete_child (or DynamicSupervisor's)."
+                ),
+            )
+            return NoReply(None)
         try:
             value = await self._manage(request[0], request[1])
         except Exception as exc:
@@ -587,7 +617,13 @@ class _StaticSupervisor(_SupervisorServer):
         for child in self._children:
             if child.spec.id == child_id:
                 return child
-        raise ChildNotFoundError(child_id)
+        hint = ""
+        if type(child_id) is Pid:
+            hint = (
+                "a Supervisor addresses its children by id, not by handle: pass the "
+                "child spec's id, as which_children lists it"
+            )
+        raise ChildNotFoundError(child_id, hint)
 
     async def _manage(self, op: str, arg: Any) -> Any:
         if op == _WHICH:
@@ -661,20 +697,68 @@ class _OnStarted:
 async def _serve_shielded(
     scope: trio.CancelScope,
     serve: Callable[..., Any],
+    errors: list[Exception] | None = None,
     task_status: trio.TaskStatus[Pid] = trio.TASK_STATUS_IGNORED,
 ) -> None:
     # Not shielded while the children start: cancelling the owner then cancels the
-    # start, as any nursery.start.
+    # start, as any nursery.start. With ``errors``, the tree's own error after it
+    # started (it gave up or crashed) is kept there for the owner to raise.
     def shield() -> None:
         scope.shield = True
 
     with scope:
-        await serve(task_status=_OnStarted(task_status, shield))
+        try:
+            await serve(task_status=_OnStarted(task_status, shield))
+        except Exception as exc:
+            if errors is None or not scope.shield:
+                raise  # under open, or a start error (nursery.start raises it)
+            errors.append(exc)
+
+
+async def _own_tree(
+    serve: Callable[..., Any],
+    task_status: trio.TaskStatus[Pid] = trio.TASK_STATUS_IGNORED,
+) -> None:
+    """Run a tree started with ``start(nursery, ...)``, as its owner (issue 8).
+
+    The tree runs in its own nursery, shielded once started; this task waits for it
+    unshielded, so the user's nursery being cancelled (a ``move_on_after``, a
+    sibling's crash, Control-C) reaches this task only. It then stops the tree in
+    order under a shield, bounded by the tree's own shutdown budgets, and re-raises
+    the cancellation as itself. A tree that exits by itself ends this task with the
+    tree's own result, as if it ran in the user's nursery directly. Only trees
+    started by ``start`` have this task: a child supervisor (``serve``) is stopped,
+    and killed, by its parent's protocol.
+    """
+    tree_scope = trio.CancelScope()
+    errors: list[Exception] = []
+    error: BaseException | None = None  # raised as itself, outside the nursery
+    async with trio.open_nursery() as nursery:
+        try:
+            pid: Pid = await nursery.start(_serve_shielded, tree_scope, serve, errors)
+        except BaseException as exc:  # a start error, or the owner cancelled mid-start
+            error = exc
+        else:
+            task_status.started(pid)
+            try:
+                await pid.wait_exited()
+            except BaseException as exc:  # the owner is cancelled: stop the tree in order
+                error = exc
+                try:
+                    with trio.CancelScope(shield=True):
+                        await _stop_tree(pid)
+                except BaseException as during:
+                    tree_scope.cancel()  # kill what is left, never leave it running
+                    error = during
+    if errors:
+        raise errors[0]
+    if error is not None:
+        raise error
 
 
 def _serve_with(
     children: Iterable[object],
-    strategy: Strategy | str,
+    strategy: Strategy | Literal["one_for_one", "one_for_all", "rest_for_one"],
     max_restarts: int,
     max_seconds: float,
     name: object,
@@ -751,7 +835,9 @@ class Supervisor:
     async def serve(
         children: Iterable[object],
         *,
-        strategy: Strategy | str = Strategy.ONE_FOR_ONE,
+        strategy: Strategy | Literal["one_for_one", "one_for_all", "rest_for_one"] = (
+            Strategy.ONE_FOR_ONE
+        ),
         max_restarts: int = 3,
         max_seconds: float = 5,
         name: object = None,
@@ -769,6 +855,11 @@ class Supervisor:
             RestartIntensityError: it gave up restarting, and no supervisor
                 supervises it.
         """
+        if isinstance(children, (str, bytes, Mapping)) or not isinstance(children, Iterable):
+            raise ChildSpecError(
+                f"children must be a list of child specs, got {children!r}: pass "
+                "[] for a supervisor that starts with none, e.g. Supervisor.open([Worker])"
+            )
         specs = [to_child_spec(child) for child in children]
         check_unique_ids(specs)
         sup = _StaticSupervisor(
@@ -781,17 +872,26 @@ class Supervisor:
         nursery: trio.Nursery,
         children: Iterable[object],
         *,
-        strategy: Strategy | str = Strategy.ONE_FOR_ONE,
+        strategy: Strategy | Literal["one_for_one", "one_for_all", "rest_for_one"] = (
+            Strategy.ONE_FOR_ONE
+        ),
         max_restarts: int = 3,
         max_seconds: float = 5,
         name: object = None,
     ) -> Pid:
         """Start a supervisor in ``nursery``; return its handle once all children started.
 
-        OTP's ``Supervisor.start_link``. See :meth:`serve` for the errors.
+        OTP's ``Supervisor.start_link``. See :meth:`serve` for the errors, which
+        reach ``nursery`` as they would from :meth:`serve` run there. If ``nursery``
+        is cancelled (an enclosing ``move_on_after``, a sibling task's crash,
+        Control-C), the tree is shut down in order first, as :meth:`open` does:
+        children in reverse start order, each ``terminate`` run within its
+        ``shutdown`` budget, shielded from that cancellation but bounded by the
+        budgets; then the cancellation goes on. (One extra task per tree waits for
+        that; a supervisor in a children list has none: its parent stops it.)
         """
         serve = _serve_with(children, strategy, max_restarts, max_seconds, name)
-        pid: Pid = await nursery.start(serve)
+        pid: Pid = await nursery.start(_own_tree, serve)
         return pid
 
     @staticmethod
@@ -799,7 +899,9 @@ class Supervisor:
     async def open(
         children: Iterable[object],
         *,
-        strategy: Strategy | str = Strategy.ONE_FOR_ONE,
+        strategy: Strategy | Literal["one_for_one", "one_for_all", "rest_for_one"] = (
+            Strategy.ONE_FOR_ONE
+        ),
         max_restarts: int = 3,
         max_seconds: float = 5,
         name: object = None,
@@ -817,6 +919,10 @@ class Supervisor:
         block and comes out of the ``async with`` in an exception group (use
         ``except*``).
         """
+        try:
+            trio.lowlevel.current_task()
+        except RuntimeError:
+            raise misuse_error("Supervisor.open", is_async=True) from None
         error: BaseException | None = None
         owner_error: BaseException | None = None
         # The tree runs in its own scope, shielded once it has started: the owner's
@@ -852,7 +958,7 @@ class Supervisor:
         """Return ``child`` as a :class:`~trio_otp.ChildSpec`, fields overridden.
 
         OTP's ``Supervisor.child_spec/2``: ``Supervisor.child_spec((Task, fn),
-        restart="transient")`` is the seed's fix. ``child`` is any form a children
+        restart="transient")`` is the Elixir chapter's fix. ``child`` is any form a children
         list accepts. As the pair ``(Supervisor, {"children": [...], ...options})``
         in a children list, it gives the spec of a child supervisor with those
         options (id: the ``name``, else ``Supervisor``; type supervisor; shutdown

@@ -2,7 +2,7 @@
 
 OTP's ``Task``. ``(Task, fn)`` in a children list (or ``Task.child_spec(fn)``) runs
 ``fn`` under a supervisor, with restart **temporary** by default: a task that fails
-is not run again unless its spec says ``transient`` (the seed's fix), in which case
+is not run again unless its spec says ``transient`` (the Elixir chapter's fix), in which case
 the *same* function runs again in a new process, so a ``from`` it captured still gets
 its reply.
 
@@ -17,7 +17,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, Generic, Literal, TypeVar, final, overload
+from typing import Any, Generic, Literal, TypeVar, TypeVarTuple, final, overload
 
 import trio
 
@@ -31,6 +31,7 @@ from ._process import UNSET, Pid, current_process
 from ._reasons import NORMAL, SHUTDOWN, is_normal_exit
 
 T = TypeVar("T")
+Ts = TypeVarTuple("Ts")  # fn(*args) type-checked, as trio's start_soon
 
 TaskResult = tuple[Literal["ok"], T] | tuple[Literal["exit"], object]
 """How a task ended, as Elixir says it: ``("ok", value)`` or ``("exit", reason)``."""
@@ -148,7 +149,7 @@ class Task:
         return _run(fn, args, task_status, None, supervising(task_status))
 
     @staticmethod
-    async def start(nursery: trio.Nursery, fn: Callable[..., Any], *args: Any) -> Pid:
+    async def start(nursery: trio.Nursery, fn: Callable[[*Ts], object], *args: *Ts) -> Pid:
         """Start ``fn(*args)`` as a process in ``nursery``; return its handle.
 
         Linked, as OTP's ``Task.start_link``: if ``fn`` raises, the exception reaches
@@ -158,7 +159,7 @@ class Task:
         return pid
 
     @staticmethod
-    def child_spec(fn: Callable[..., Any], *args: Any) -> ChildSpec:
+    def child_spec(fn: Callable[[*Ts], object], *args: *Ts) -> ChildSpec:
         """The spec of ``(Task, fn)``: id ``Task``, restart **temporary**, shutdown 5 s.
 
         Change the restart with ``Supervisor.child_spec((Task, fn), restart="transient")``.
@@ -171,15 +172,15 @@ class Task:
     @overload
     @staticmethod
     async def async_nolink(
-        sup: object, fn: Callable[..., Awaitable[T]], *args: Any
+        sup: object, fn: Callable[[*Ts], Awaitable[T]], *args: *Ts
     ) -> AsyncTask[T]: ...
 
     @overload
     @staticmethod
-    async def async_nolink(sup: object, fn: Callable[..., T], *args: Any) -> AsyncTask[T]: ...
+    async def async_nolink(sup: object, fn: Callable[[*Ts], T], *args: *Ts) -> AsyncTask[T]: ...
 
     @staticmethod
-    async def async_nolink(sup: object, fn: Callable[..., Any], *args: Any) -> AsyncTask[Any]:
+    async def async_nolink(sup: object, fn: Callable[[*Ts], Any], *args: *Ts) -> AsyncTask[Any]:
         """Start ``fn(*args)`` under the DynamicSupervisor ``sup`` and return a handle
         to await its result with :meth:`AsyncTask.wait`.
 

@@ -141,8 +141,47 @@ class TaskSupervisor:
     other function takes its handle or name as ``sup``.
     """
 
-    serve = staticmethod(DynamicSupervisor.serve)
-    start = staticmethod(DynamicSupervisor.start)
+    @staticmethod
+    async def serve(
+        *,
+        max_children: int | None = None,
+        extra_arguments: Iterable[Any] = (),
+        max_restarts: int = 3,
+        max_seconds: float = 5,
+        name: object = None,
+        task_status: trio.TaskStatus[Pid] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        """Run a task supervisor until it stops: :meth:`DynamicSupervisor.serve
+        <trio_otp.DynamicSupervisor.serve>` (``nursery.start``'s protocol)."""
+        await DynamicSupervisor.serve(
+            max_children=max_children,
+            extra_arguments=extra_arguments,
+            max_restarts=max_restarts,
+            max_seconds=max_seconds,
+            name=name,
+            task_status=task_status,
+        )
+
+    @staticmethod
+    async def start(
+        nursery: trio.Nursery,
+        *,
+        max_children: int | None = None,
+        extra_arguments: Iterable[Any] = (),
+        max_restarts: int = 3,
+        max_seconds: float = 5,
+        name: object = None,
+    ) -> Pid:
+        """Start a task supervisor in ``nursery`` and return its handle:
+        :meth:`DynamicSupervisor.start <trio_otp.DynamicSupervisor.start>`."""
+        return await DynamicSupervisor.start(
+            nursery,
+            max_children=max_children,
+            extra_arguments=extra_arguments,
+            max_restarts=max_restarts,
+            max_seconds=max_seconds,
+            name=name,
+        )
 
     @staticmethod
     def child_spec(options: Mapping[str, Any] | None = None) -> ChildSpec:

@@ -1,4 +1,4 @@
-"""Render a live supervision tree as text, the way the seed chapter draws it."""
+"""Render a live supervision tree as text, the way the Elixir chapter draws it."""
 
 from __future__ import annotations
 
@@ -9,13 +9,15 @@ from ._reports import label
 from ._supervisor import children_in_start_order
 
 
-def _node(child_id: object, pid: Pid | None) -> str:
-    if pid is not None and pid._name is not None:
+def _node(child_id: object, pid: Pid | str | None) -> str:
+    # pid: a handle, None (not running) or RESTARTING (a failed restart will be retried).
+    if isinstance(pid, Pid) and pid._name is not None:
         return f"{label(pid)} <Pid 0.{pid._id}>"
+    state = f"({pid or 'not running'})"
     if child_id is not None:
         name = child_id.__qualname__ if isinstance(child_id, type) else str(child_id)
-        return f"{name} {pid!r}" if pid is not None else f"{name} (not running)"
-    return f"{pid._kind} {pid!r}" if pid is not None else "(not running)"
+        return f"{name} {pid!r}" if isinstance(pid, Pid) else f"{name} {state}"
+    return f"{pid._kind} {pid!r}" if isinstance(pid, Pid) else state
 
 
 async def render_tree(sup: object) -> str:
@@ -42,7 +44,7 @@ async def render_tree(sup: object) -> str:
         for i, info in enumerate(children):
             last = i == len(children) - 1
             lines.append(prefix + ("└── " if last else "├── ") + _node(info.id, info.pid))
-            if info.type is ChildType.SUPERVISOR and info.pid is not None and info.pid.alive:
+            if info.type is ChildType.SUPERVISOR and isinstance(info.pid, Pid) and info.pid.alive:
                 await walk(info.pid, prefix + ("    " if last else "│   "))
 
     await walk(pid, "")
