@@ -34,6 +34,12 @@ GATED_IMPLS = ("trio_otp", "trio_otp-jq")
 #: not on trio_otp's hot paths; and Ray is an optional extra.
 GATED_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "M1", "T1")
 
+#: Metrics the gate leaves out: a quick run's p99 is the 10th-worst of ~1,000
+#: latencies (W4) or the 3rd-worst of 300 (W5), set by the machine's hiccups: on the
+#: merged tree its ratio moved from 0.70 to 1.67 between two runs of the same code.
+#: Full runs report it; the gate keeps p50 and the means.
+UNGATED_METRICS = ("p99_us",)
+
 
 def _key(row: dict[str, Any]) -> str:
     impl = "" if row["impl"] == "trio_otp" else f" {row['impl']}"
@@ -61,6 +67,7 @@ def ratios(summary: dict[str, Any]) -> dict[str, dict[str, Any]]:
         if (
             row["impl"] not in GATED_IMPLS
             or workload(row["case"]) not in GATED_WORKLOADS
+            or row["metric"] in UNGATED_METRICS
             or not stats
             or row["direction"] not in ("higher", "lower")
         ):

@@ -122,6 +122,14 @@ def test_the_job_queue_component_is_gated_under_its_own_key(check: ModuleType) -
     }
 
 
+def test_tail_latencies_are_not_gated(check: ModuleType) -> None:
+    """A quick run's p99 is a handful of samples, so the gate keeps p50 and leaves p99 out."""
+    got = check.ratios(
+        summary(row("W4", "p50_us", "lower", 1.2), row("W4", "p99_us", "lower", 1.7))
+    )
+    assert got == {"W4 p50_us vs floor": {"ratio": 1.2, "direction": "lower"}}
+
+
 def test_the_cpu_bound_executor_workload_is_not_gated(check: ModuleType) -> None:
     """W7's executor ratios depend on the host's free cores, so the gate leaves them out."""
     got = check.ratios(
