@@ -19,7 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from . import _measure, report
+from . import _measure, check, report
 from .peers import TRIOTP_CANNOT, TRIOTP_NOTES, elixir, triotp_env
 from .plan import (
     ELIXIR,
@@ -39,6 +39,8 @@ from .plan import (
 BENCH_DIR = Path(__file__).resolve().parent
 REPO = BENCH_DIR.parent
 RESULTS = BENCH_DIR / "results"
+#: Repetitions of a --check run unless --reps says otherwise.
+CHECK_REPS = 3
 
 
 def parse_args(argv: list[str] | None) -> argparse.Namespace:
@@ -54,7 +56,38 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
     p.add_argument("--big", action="store_true", help="add W3 with 1,000,000 children (once)")
     p.add_argument("--out", type=Path, default=RESULTS, help="output directory")
     p.add_argument("--name", default="latest", help="basename of the outputs (default latest)")
+    p.add_argument(
+        "--check",
+        action="store_true",
+        help="regression gate: a quick run without peers, its ratios compared with "
+        "bench/baseline.json; exit 1 if one is worse than the tolerance allows",
+    )
+    p.add_argument(
+        "--tolerance",
+        type=float,
+        default=check.TOLERANCE,
+        help=f"--check: how much worse a ratio may be, relative (default {check.TOLERANCE})",
+    )
+    p.add_argument(
+        "--update-baseline",
+        action="store_true",
+        help="--check: write bench/baseline.json from this run instead of comparing",
+    )
     args = p.parse_args(argv)
+    if args.update_baseline and not args.check:
+        p.error("--update-baseline goes with --check")
+    if args.check:
+        # The gate measures what the baseline measured: the quick profile, no peers,
+        # into its own outputs so that it never overwrites a full run's report.
+        args.quick = True
+        args.no_peers = True
+        # The median of 3 drops one disturbed repetition; the quick profile's 2 do not
+        # (docs/performance.rst, "Regression gate").
+        args.reps = args.reps or CHECK_REPS
+        if args.name == "latest":
+            args.name = "check"
+    if not 0 < args.tolerance < 1:
+        p.error("--tolerance must be between 0 and 1 (0.15 means 15% worse)")
     if args.reps is not None and args.reps < 1:
         p.error("--reps must be >= 1")
     if args.only:
@@ -64,6 +97,14 @@ def parse_args(argv: list[str] | None) -> argparse.Namespace:
         if bad:
             p.error(f"--only: unknown workload(s) {sorted(bad)}; use {', '.join(sorted(known))}")
         args.only = wanted
+    if args.check:
+        gated = set(check.GATED_WORKLOADS)
+        if args.only and args.only - gated:
+            p.error(
+                f"--check: {sorted(args.only - gated)} not gated (bench/check.py says why); "
+                f"the gate runs {', '.join(check.GATED_WORKLOADS)}"
+            )
+        args.only = args.only or gated
     return args
 
 
@@ -255,6 +296,36 @@ def main(argv: list[str] | None = None) -> int:
     if failed:
         say(f"{len(failed)} trio_otp/floor measurement(s) failed: see the report")
         return 1
+    if args.check:
+        return _gate(args, summary, meta)
+    return 0
+
+
+def _gate(args: argparse.Namespace, summary: dict[str, Any], meta: dict[str, Any]) -> int:
+    if args.update_baseline:
+        check.write_baseline(summary, meta)
+        say(f"wrote {check.BASELINE.relative_to(REPO)}")
+        return 0
+    baseline = check.load_baseline()
+    if args.only:
+        baseline = {
+            **baseline,
+            "ratios": {
+                k: v for k, v in baseline["ratios"].items() if check.workload(k) in args.only
+            },
+        }
+    lines, failures = check.compare(summary, baseline, args.tolerance)
+    say("")
+    say(
+        f"regression gate: ratios against {check.BASELINE.relative_to(REPO)}, "
+        f"tolerance {args.tolerance:.0%}"
+    )
+    for line in lines:
+        say(f"  {line}")
+    if failures:
+        say(f"{len(failures)} ratio(s) worse than the baseline allows")
+        return 1
+    say("no ratio worse than the baseline allows")
     return 0
 
 

@@ -17,7 +17,7 @@ from typing import Any, final
 import trio
 
 from ._call import _resolve, stop
-from ._child import _Child, _spawner_of
+from ._child import _Child, _spawner_of, spawned_checkpoint
 from ._child_spec import BRUTAL_KILL, INFINITY, ChildSpec, ChildType, to_child_spec
 from ._exceptions import (
     CalleeExit,
@@ -28,7 +28,7 @@ from ._exceptions import (
     NoProcessError,
 )
 from ._gen_server import Ok
-from ._process import Pid
+from ._process import UNSET, Pid
 from ._reasons import NORMAL
 from ._supervisor import (
     _COUNT,
@@ -156,7 +156,7 @@ class _DynamicSupervisorServer(_SupervisorServer):
             # A Task, the seed's job: spawned right here, in one frame (see _start).
             await trio.lowlevel.checkpoint_if_cancelled()
             handle = self._spawn(child, spawn)
-            await trio.lowlevel.cancel_shielded_checkpoint()
+            await spawned_checkpoint(self.pid._table)
             return handle
         self._starting += 1
         try:
@@ -191,12 +191,23 @@ class _DynamicSupervisorServer(_SupervisorServer):
         raise AssertionError(op)  # pragma: no cover
 
 
-def _supervisor(sup: object, request: object) -> _DynamicSupervisorServer:
+_NO_ARG: Any = object()
+
+
+def _supervisor(sup: object, op: object, arg: object = _NO_ARG) -> _DynamicSupervisorServer:
+    """The DynamicSupervisor ``sup`` names, for the request ``op`` (with ``arg``).
+
+    Once per job in the Elixir chapter's queue: the request (``(op, arg)``, or ``op``
+    alone) is built only for an error message.
+    """
     pid = _resolve(sup)
-    if pid is None or not pid.alive:
-        raise NoProcessError(sup, request, None)
+    if pid is None or pid._reason is not UNSET:
+        raise NoProcessError(sup, op if arg is _NO_ARG else (op, arg), None)
     impl = pid._impl
-    if not isinstance(impl, _DynamicSupervisorServer):
+    if type(impl) is not _DynamicSupervisorServer and not isinstance(
+        impl, _DynamicSupervisorServer
+    ):
+        request = op if arg is _NO_ARG else (op, arg)
         raise TypeError(f"{request!r} needs a DynamicSupervisor, but {sup!r} is {impl!r}")
     return impl
 
@@ -308,10 +319,10 @@ class DynamicSupervisor:
             ChildStartError: the child failed to start.
             ChildSpecError: the spec is invalid.
         """
-        spec = to_child_spec(child)
-        impl = _supervisor(sup, ("start_child", spec))
+        spec = child if type(child) is ChildSpec else to_child_spec(child)
+        impl = _supervisor(sup, "start_child", spec)
         result: Pid | None = await impl._start_child(spec)
-        if not impl.pid.alive:
+        if impl.pid._reason is not UNSET:
             # The supervisor was killed while the child started (its owner's budget
             # ran out): the child goes down with it, so never hand it out as live.
             raise CalleeExit(sup, ("start_child", spec.id), None, impl.pid._reason)

@@ -292,6 +292,11 @@ class Pid:
         if self._reason is not UNSET:  # pragma: no cover - defensive
             return
         self._reason = reason
+        # A dead process has nothing to kill. A supervised Task's switch is its
+        # child record, which points back at this handle: left in place, that
+        # cycle (with the job's spec, arguments and reply slot) waited for the
+        # cyclic garbage collector, whose full passes set W4's p99 latency.
+        self._switch = None
         if self._name is not None:
             from ._registry import _unregister
 

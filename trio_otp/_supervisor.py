@@ -55,7 +55,14 @@ import trio
 from . import _reports, _telemetry
 from ._call import INFO, From, _reply_error, _resolve, call, stop
 from ._call import SHUTDOWN as SHUTDOWN_MSG
-from ._child import _Child, _direct_start, _is_direct, _run_child, _spawner_of
+from ._child import (
+    _Child,
+    _direct_start,
+    _is_direct,
+    _run_child,
+    _spawner_of,
+    spawned_checkpoint,
+)
 from ._child_spec import (
     BRUTAL_KILL,
     INFINITY,
@@ -268,10 +275,11 @@ class _SupervisorServer(GenServer[None]):
         spawn = _spawner_of(child.spec.start)
         if spawn is not None:
             # A Task: nothing to wait for, so no nursery.start round trip (the
-            # cost of a job in the seed's queue). Still a checkpoint, as trio asks.
+            # cost of a job in the seed's queue). A cancellation point; a schedule
+            # point (every SPAWN_BURST spawns from a process: _child.spawned_checkpoint).
             await trio.lowlevel.checkpoint_if_cancelled()
             handle = self._spawn(child, spawn)
-            await trio.lowlevel.cancel_shielded_checkpoint()
+            await spawned_checkpoint(self.pid._table)
             return handle
         child.gen += 1
         if self._stop_pending:  # no new init once a stop is on its way
@@ -317,7 +325,7 @@ class _SupervisorServer(GenServer[None]):
         if self._stopping:
             return
         restart = child.spec.restart
-        normal = is_normal_exit(reason)
+        normal = reason is NORMAL or is_normal_exit(reason)
         # OTP reports every exit of a permanent child, and the abnormal exits of
         # the others (supervisor:do_restart/4).
         if restart is Restart.PERMANENT or not normal:
