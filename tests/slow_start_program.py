@@ -1,7 +1,8 @@
 """A ``run_application`` program whose tree starts slowly, for test_application.py.
 
 Run as ``python tests/slow_start_program.py``: child ``fast`` starts at once, child
-``slow``'s ``init`` sleeps 100 s; it prints what happens and its exit status.
+``slow``'s ``init`` sleeps 100 s (its ``shutdown`` budget is 1 s); it prints what
+happens and its exit status.
 """
 
 from __future__ import annotations
@@ -28,7 +29,7 @@ class Child(otp.GenServer[str]):
 
 if __name__ == "__main__":
     logging.basicConfig(level=logging.INFO, format="%(levelname)s %(name)s: %(message)s")
-    children = [Child.child_spec(name, id=name) for name in ("fast", "slow")]
+    children = [Child.child_spec(name, id=name, shutdown=1) for name in ("fast", "slow")]
     status = trio.run(functools.partial(otp.run_application, children))
     print(f"exit status {status}", flush=True)
     sys.exit(status)

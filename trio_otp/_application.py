@@ -7,9 +7,9 @@ only when the program runs through it:
 * the first SIGTERM or SIGINT (Control-C) stops the tree in order: children in
   reverse start order, each asked first, ``terminate`` run, each within its
   ``shutdown`` budget (OTP's ``init:stop()``);
-* a signal while the tree is still starting cancels the start in progress (a
-  slow ``init`` is not waited for); the start is undone as any cancelled
-  ``nursery.start`` is, and the status is 0;
+* a signal while the tree is still starting stops the start in order: the
+  ``init`` in progress gets its child's ``shutdown`` budget, then is cancelled, and
+  the children already started are stopped, ``terminate`` run; the status is 0;
 * a second signal during that shutdown cancels what is left at once;
 * the returned exit status tells a process manager (systemd, Kubernetes) what
   happened: 0 after an orderly stop, 1 when
@@ -39,7 +39,8 @@ import trio
 
 from . import _reports
 from ._call import stop
-from ._process import Pid
+from ._exceptions import ChildStartError
+from ._process import Pid, _process_of, _table
 from ._reasons import SHUTDOWN, safe_str
 from ._supervisor import Strategy, _OnStarted, _serve_with
 
@@ -60,8 +61,11 @@ class _Run:
         self.signal: int | None = None
         self.forced: int | None = None
         self.pid: Pid | None = None
-        # Cancelled by the first signal while the tree is still starting.
+        # Cancelled by the first signal while the tree is still starting, if its
+        # supervisor does not exist yet.
         self.starting = trio.CancelScope()
+        #: The task running the top supervisor (its Pid exists from its first step).
+        self.top_task: trio.lowlevel.Task | None = None
 
     def mark_started(self) -> None:
         self.started = True
@@ -72,12 +76,29 @@ async def _top(
     serve: Callable[..., Any],
     task_status: trio.TaskStatus[Pid] = trio.TASK_STATUS_IGNORED,
 ) -> None:
+    run.top_task = trio.lowlevel.current_task()
     try:
         await serve(task_status=_OnStarted(task_status, run.mark_started))
     except Exception as exc:
         if not run.started:
             raise  # a start error: nursery.start raises it in run_application
         run.error = exc
+
+
+def _stop_the_start(run: _Run) -> None:
+    """The first signal came while the tree starts: stop it in order.
+
+    The top supervisor is told a stop is on its way (as :func:`~trio_otp.stop`
+    tells it): the ``init`` in progress gets its child's ``shutdown`` budget, no
+    further child starts, and the children already started are stopped in reverse
+    order, ``terminate`` run. Before the supervisor exists, the start is cancelled.
+    """
+    top = None if run.top_task is None else _process_of(run.top_task, _table())
+    stop_requested = getattr(top._impl, "_stop_requested", None) if top is not None else None
+    if stop_requested is None:
+        run.starting.cancel()
+    else:
+        stop_requested()
 
 
 def _signal_name(signum: int) -> str:
@@ -103,7 +124,7 @@ async def _watch_signals(
             run.signal = signum
             if pid is None:
                 application_logger.info(
-                    "%s received while the application starts: cancelling the start",
+                    "%s received while the application starts: stopping the start in order",
                     _signal_name(signum),
                     extra={
                         "otp_event": _reports.EVENT_APP_STOPPING,
@@ -112,7 +133,7 @@ async def _watch_signals(
                         "otp_signal": signum,
                     },
                 )
-                run.starting.cancel()
+                _stop_the_start(run)
                 continue
             application_logger.info(
                 "%s received: stopping the application (%s) in order",
@@ -167,8 +188,10 @@ async def run_application(
     Pass ``signals=()`` to handle no signals (in tests, or when the program handles
     them itself).
 
-    A signal while the tree is still starting cancels the start in progress
-    instead of waiting for it.
+    A signal while the tree is still starting stops the start in order: the
+    ``init`` in progress gets its child's ``shutdown`` budget (then it is
+    cancelled), no further child starts, and the children already started are
+    stopped in reverse order, ``terminate`` run.
 
     Returns:
         0 after an orderly stop (a signal, also one that cancelled the start, or
@@ -184,22 +207,27 @@ async def run_application(
     with receiver as received, trio.CancelScope() as everything:
         async with trio.open_nursery() as nursery:
             if received is not None:
-                # Watch from before the start: a signal during a slow start cancels it.
+                # Watch from before the start: a signal during a slow start stops it.
                 nursery.start_soon(_watch_signals, received, run, nursery, everything)
             started: Pid | None = None
+            start_error: Exception | None = None
             try:
                 with run.starting:
                     started = await nursery.start(_top, run, serve)
             except Exception as exc:
+                start_error = exc
+            if start_error is not None:
                 nursery.cancel_scope.cancel()  # the signal watcher
+                if run.signal is not None and _stopped_by_the_signal(start_error):
+                    return _stopped_while_starting(run.signal)
                 application_logger.error(
                     "the application failed to start: %s",
-                    _describe(exc),
-                    exc_info=exc,
+                    _describe(start_error),
+                    exc_info=start_error,
                     extra={
                         "otp_event": _reports.EVENT_APP_START_FAILED,
                         "otp_pid": None,
-                        "otp_reason": exc,
+                        "otp_reason": start_error,
                     },
                 )
                 return EXIT_FAILURE
@@ -213,19 +241,9 @@ async def run_application(
     if run.forced is not None:
         return 128 + run.forced
     if run.pid is None:
-        # The first signal cancelled the start: what had started was stopped with it.
+        # The first signal cancelled the start before the supervisor existed.
         assert run.signal is not None
-        application_logger.info(
-            "the application was stopped by %s while it was starting",
-            _signal_name(run.signal),
-            extra={
-                "otp_event": _reports.EVENT_APP_STOPPED,
-                "otp_pid": None,
-                "otp_reason": None,
-                "otp_signal": run.signal,
-            },
-        )
-        return EXIT_OK
+        return _stopped_while_starting(run.signal)
     pid = run.pid
     if run.error is not None:
         application_logger.error(
@@ -247,6 +265,25 @@ async def run_application(
             "otp_event": _reports.EVENT_APP_STOPPED,
             "otp_pid": pid,
             "otp_reason": pid.exit_reason,
+        },
+    )
+    return EXIT_OK
+
+
+def _stopped_by_the_signal(error: Exception) -> bool:
+    """Whether a start error is the one a stop request gives (reason shutdown)."""
+    return isinstance(error, ChildStartError) and error.reason == SHUTDOWN
+
+
+def _stopped_while_starting(signum: int) -> int:
+    application_logger.info(
+        "the application was stopped by %s while it was starting",
+        _signal_name(signum),
+        extra={
+            "otp_event": _reports.EVENT_APP_STOPPED,
+            "otp_pid": None,
+            "otp_reason": None,
+            "otp_signal": signum,
         },
     )
     return EXIT_OK
