@@ -251,6 +251,13 @@ _BY_NAME: Final = {a.name: a for a in _ATTRS}
 _FIELDS: Final = frozenset(_BY_NAME)
 
 
+# The slots' own setters: a frozen attrs class refuses plain attribute stores, and
+# ``object.__setattr__`` looks the name up again on every store. The Elixir
+# chapter's queue builds one or two specs per job, so _trusted stores directly.
+_SET: Final = tuple(ChildSpec.__dict__[a.name].__set__ for a in _ATTRS)
+(_SET_ID, _SET_START, _SET_ARGS, _SET_RESTART, _SET_TYPE, _SET_SHUTDOWN, _SET_MODULES) = _SET
+
+
 def _trusted(
     id: object,
     start: Callable[..., Any],
@@ -261,15 +268,14 @@ def _trusted(
     modules: tuple[Any, ...],
 ) -> ChildSpec:
     """Build a spec from values that are already valid (no conversion, no checks)."""
-    spec = object.__new__(ChildSpec)
-    setattr_ = object.__setattr__
-    setattr_(spec, "id", id)
-    setattr_(spec, "start", start)
-    setattr_(spec, "args", args)
-    setattr_(spec, "restart", restart)
-    setattr_(spec, "type", type)
-    setattr_(spec, "shutdown", shutdown)
-    setattr_(spec, "modules", modules)
+    spec: ChildSpec = object.__new__(ChildSpec)
+    _SET_ID(spec, id)
+    _SET_START(spec, start)
+    _SET_ARGS(spec, args)
+    _SET_RESTART(spec, restart)
+    _SET_TYPE(spec, type)
+    _SET_SHUTDOWN(spec, shutdown)
+    _SET_MODULES(spec, modules)
     return spec
 
 
