@@ -103,28 +103,30 @@ async def _run(
         raise ProcessExit(pid, pid._reason)
 
 
-def _spawn(
-    nursery: trio.Nursery,
-    child: _Child,
-    box: AsyncTask[Any] | None,
-    fn: Callable[..., Any],
-    args: tuple[Any, ...],
-) -> Pid:
+def _spawn_task(nursery: trio.Nursery, child: _Child) -> Pid:
+    """Spawn ``(Task, fn, *args)`` without waiting (the ``spawner`` protocol).
+
+    One frame between the supervisor and ``start_soon``: the Elixir chapter's
+    queue spawns a Task per job.
+    """
+    args = child.args
+    fn = args[0]
     pid = Pid._new("Task", None, None, fn, child.sup.pid, detached=True)
     pid._switch = child  # exit signals kill it as its supervisor would (_monitors.py)
     child.spawned(pid)
-    nursery.start_soon(_run, fn, args, None, box, child, pid, name="trio_otp.Task")
+    nursery.start_soon(_run, fn, args[1:], None, None, child, pid, name="trio_otp.Task")
     return pid
 
 
-def _spawn_task(nursery: trio.Nursery, child: _Child) -> Pid:
-    fn, *args = child.args
-    return _spawn(nursery, child, None, fn, tuple(args))
-
-
 def _spawn_async(nursery: trio.Nursery, child: _Child) -> Pid:
-    box, fn, *args = child.args
-    return _spawn(nursery, child, box, fn, tuple(args))
+    """Spawn an :meth:`Task.async_nolink` task (its ``args`` begin with its result box)."""
+    args = child.args
+    box, fn = args[0], args[1]
+    pid = Pid._new("Task", None, None, fn, child.sup.pid, detached=True)
+    pid._switch = child
+    child.spawned(pid)
+    nursery.start_soon(_run, fn, args[2:], None, box, child, pid, name="trio_otp.Task")
+    return pid
 
 
 @final
