@@ -96,6 +96,12 @@ async def _run(
         pid._exited(pid._cancel_reason if reason is UNSET else reason)
     if child is not None:
         child.sup._child_exited(child, pid._reason)
+        if error is not None:
+            # The crash's traceback keeps this frame, and the frame its locals: the
+            # pid (whose exit reason is the crash), the child record and the error
+            # itself. Left in place, that is a reference cycle per failed attempt
+            # (W6) that only the cyclic garbage collector frees.
+            del pid, child, reason, error
     elif error is not None:
         raise error
     elif reason is UNSET and not is_normal_exit(pid._reason):
