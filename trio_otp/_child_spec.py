@@ -177,17 +177,18 @@ class ChildSpec:
 
     def replace(self, **changes: Any) -> ChildSpec:
         """Return a copy with the given fields changed (validated like a new spec)."""
-        unknown = set(changes) - _FIELDS
-        if unknown:
-            raise _unknown_fields(unknown)
         # attrs.evolve would convert and validate every field again; the Elixir
         # chapter's transient job builds a spec this way for every job, so only the
-        # changed fields are checked, and a lone restart change takes a short cut.
+        # changed fields are checked, and a lone restart change takes a short cut
+        # (before the check for unknown fields, which it cannot have).
         if len(changes) == 1 and "restart" in changes:
             restart = _to_restart(changes["restart"])
             return _trusted(
                 self.id, self.start, self.args, restart, self.type, self.shutdown, self.modules
             )
+        unknown = set(changes) - _FIELDS
+        if unknown:
+            raise _unknown_fields(unknown)
         values = {field.name: getattr(self, field.name) for field in _ATTRS}
         for name, value in changes.items():
             field = _BY_NAME[name]
