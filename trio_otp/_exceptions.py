@@ -90,7 +90,8 @@ class NoProcessError(CallError):
     that has already exited. Raised by :func:`~trio_otp.call`,
     :func:`~trio_otp.stop`, :func:`~trio_otp.send` and :func:`~trio_otp.exit` (for
     names), :func:`~trio_otp.link` (a caller that does not trap exits) and
-    :meth:`JobQueue.lookup <trio_otp.JobQueue.lookup>`. Look the process up again (it may have been restarted under the same name) or start it first.
+    :meth:`JobQueue.lookup <trio_otp.JobQueue.lookup>`. Look the process up again (it
+    may have been restarted under the same name) or start it first.
     """
 
     def _what(self) -> str:

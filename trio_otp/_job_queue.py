@@ -18,6 +18,12 @@ If the job supervisor gives up (restart intensity), the queue server is restarte
 after it and answers the callers of the jobs that were lost (:exc:`JobLostError`).
 The queue's book-keeping (the queue, the running jobs, the counters) lives in the
 :class:`JobQueue` object, so it survives those restarts and nothing is forgotten.
+
+The queue supervisor is the queue's handle (and holds its ``name``): asked to stop,
+by :meth:`JobQueue.stop` or by a parent supervisor, it drains the queue in its
+``terminate`` before its children stop. As a child of another supervisor
+(:meth:`JobQueue.child_spec`), each start builds a new JobQueue from the spec's
+options: a restarted queue is a new object under the same name.
 """
 
 from __future__ import annotations
@@ -946,8 +952,7 @@ class JobQueue:
         bad = set(overrides) - _SPEC_OVERRIDES
         if bad:
             hint = (
-                f"; {sorted(bad & _OPTIONS)} are queue options: put them in the options "
-                "mapping"
+                f"; {sorted(bad & _OPTIONS)} are queue options: put them in the options mapping"
                 if bad & _OPTIONS
                 else ""
             )
