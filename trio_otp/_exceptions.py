@@ -696,8 +696,9 @@ class JobNotPicklableError(JobQueueError, TypeError):
 class ExecutorStartError(JobQueueError):
     """Raised when a :class:`~trio_otp.JobQueue` cannot start its executor.
 
-    The engine is not installed, or could not be started or reached (a Ray
-    address nobody answers at). The queue did not start. The engine's error is the
+    The engine is not installed, could not be started or reached (a Ray address
+    nobody answers at), or the executor object is already open for another running
+    queue (give each queue its own). The queue did not start. The engine's error is the
     ``__cause__``.
 
     Attributes:
