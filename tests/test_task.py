@@ -479,3 +479,34 @@ async def test_spawned_jobs_leave_no_garbage_cycles(transient: bool, caplog: Any
         gc.enable()
     # The tree's own start and stop may leave a fixed amount; 20 times the jobs, not more.
     assert many == few
+
+
+async def test_crashed_async_nolink_tasks_leave_no_garbage_cycles(caplog: Any) -> None:
+    """A crashed async_nolink task's pid, box and error are freed by reference counting."""
+    import gc
+
+    caplog.set_level(logging.CRITICAL, logger="trio_otp")
+
+    def boom() -> None:
+        raise RuntimeError("boom")
+
+    async def crash(ds: otp.Pid, n: int) -> None:
+        for _ in range(n):
+            task = await Task.async_nolink(ds, boom)
+            with pytest.raises(otp.TaskExit):
+                await task.wait()
+
+    async with trio.open_nursery() as nursery:
+        ds = await DynamicSupervisor.start(nursery)
+        await crash(ds, 5)
+        gc.collect()
+        gc.disable()
+        try:
+            await crash(ds, 5)
+            few = gc.collect()
+            await crash(ds, 100)
+            many = gc.collect()
+        finally:
+            gc.enable()
+        await DynamicSupervisor.stop(ds)
+    assert many == few

@@ -98,10 +98,11 @@ async def _run(
         child.sup._child_exited(child, pid._reason)
         if error is not None:
             # The crash's traceback keeps this frame, and the frame its locals: the
-            # pid (whose exit reason is the crash), the child record and the error
-            # itself. Left in place, that is a reference cycle per failed attempt
-            # (W6) that only the cyclic garbage collector frees.
-            del pid, child, reason, error
+            # pid (whose exit reason is the crash), the child record, an
+            # async_nolink box (which knows the pid) and the error itself. Left in
+            # place, that is a reference cycle per failed attempt (W6) that only
+            # the cyclic garbage collector frees.
+            del pid, child, box, reason, error
     elif error is not None:
         raise error
     elif reason is UNSET and not is_normal_exit(pid._reason):
@@ -265,10 +266,11 @@ class AsyncTask(Generic[T]):
         if self._value is not NO_VALUE:
             value: T = self._value
             return value
-        error = TaskExit(self, reason)
+        # Raised without a local name: a local would keep the error, whose
+        # traceback keeps this frame, in a reference cycle.
         if isinstance(reason, BaseException):
-            raise error from reason
-        raise error
+            raise TaskExit(self, reason) from reason
+        raise TaskExit(self, reason)
 
     def _result(self) -> TaskResult[T] | None:
         # Elixir's {:ok, value} / {:exit, reason} / nil, once the task has exited.
