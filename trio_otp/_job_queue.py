@@ -38,6 +38,7 @@ import random
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Final, Generic, Literal, TypeVar, final
+from typing import cast as cast_type
 
 import attrs
 import trio
@@ -560,8 +561,9 @@ def _restarted(job: JobHandle[Any]) -> Any:
 
 #: A job's Task, temporary (a crash fails the job) or transient (a crash runs it
 #: again in a new task); the job itself is passed per start (start_child_with_args).
-_TEMPORARY_JOB: Final = Task.child_spec(_run_job, None)
-_TRANSIENT_JOB: Final = Task.child_spec(_restarted, None).replace(restart=Restart.TRANSIENT)
+_NO_JOB: Final = cast_type("JobHandle[Any]", None)  # each start passes its own job
+_TEMPORARY_JOB: Final = Task.child_spec(_run_job, _NO_JOB)
+_TRANSIENT_JOB: Final = Task.child_spec(_restarted, _NO_JOB).replace(restart=Restart.TRANSIENT)
 
 
 # -- the queue's server ----------------------------------------------------------------------
