@@ -14,7 +14,7 @@ import functools
 import inspect
 import logging
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypeVar
+from typing import Any, ClassVar, Final, Generic, TypeVar
 
 import attrs
 import trio
@@ -23,15 +23,13 @@ from trio.lowlevel import checkpoint, wait_task_rescheduled
 from . import _reports
 from ._call import CALL, CAST, FLUSHABLE, INFO, SHUTDOWN, STOP, From, reply
 from ._child import _Child, direct_child, supervising, supervisor_of
-from ._exceptions import BadReturnValue, ProcessExit, StartError
+from ._child_spec import _FIELDS, ChildSpec, ChildType, Restart, _trusted
+from ._exceptions import BadReturnValue, ChildSpecError, ProcessExit, StartError
 from ._messages import TIMEOUT
 from ._process import EMPTY, UNSET, Pid
 from ._reasons import NORMAL, is_normal_exit
 from ._reasons import SHUTDOWN as SHUTDOWN_REASON
 from ._registry import _register, check_name
-
-if TYPE_CHECKING:
-    from ._child_spec import ChildSpec
 
 S = TypeVar("S")
 
@@ -338,16 +336,30 @@ class GenServer(Generic[S]):
         keyword overrides a field of the spec. Override this classmethod to change a
         server's defaults (the tutorial's JobQueue registers under its class name).
         """
-        from ._child_spec import _FIELDS, ChildSpec
-
+        if not overrides:
+            if arg is not None:
+                return _trusted(cls, cls.serve, (arg,), _PERMANENT, _WORKER, 5.0, (cls,))
+            # The bare class (``DynamicSupervisor.start_child(sup, MyServer)``): one
+            # spec per class, made once (a spec is immutable), not one per child.
+            spec = cls._trio_otp_spec
+            if spec is None or spec.id is not cls:  # none yet, or a base class's
+                spec = _trusted(cls, cls.serve, (None,), _PERMANENT, _WORKER, 5.0, (cls,))
+                cls._trio_otp_spec = spec
+            return spec
         unknown = set(overrides) - _FIELDS - {"name"}
         if unknown:
             raise _unknown_options(f"{cls.__qualname__}.child_spec", unknown)
         name = overrides.pop("name", None)
         start = cls.serve if name is None else functools.partial(cls.serve, name=name)
-        spec = ChildSpec(id=cls, start=start, args=(arg,), modules=(cls,))
+        spec = _trusted(cls, start, (arg,), _PERMANENT, _WORKER, 5.0, (cls,))
         return spec.replace(**overrides) if overrides else spec
 
+    #: The spec of the bare class, made by the first :meth:`child_spec` call.
+    _trio_otp_spec: ClassVar[ChildSpec | None] = None
+
+
+_PERMANENT: Final = Restart.PERMANENT
+_WORKER: Final = ChildType.WORKER
 
 _CALLBACKS: Final = (
     "init",
@@ -360,8 +372,6 @@ _CALLBACKS: Final = (
 
 
 def _unknown_options(where: str, unknown: set[str]) -> Exception:
-    from ._child_spec import _FIELDS
-    from ._exceptions import ChildSpecError
 
     allowed = sorted({"name", *_FIELDS})
     guesses = [difflib.get_close_matches(u, allowed, n=1) for u in sorted(unknown)]
