@@ -163,11 +163,15 @@ class Pid:
             self._table = parent._table
         else:
             task = self._task = trio.lowlevel.current_task()
-            table = self._table = _table()
-            # A supervised child's parent is its supervisor, even when it was
-            # started from another task (DynamicSupervisor.start_child runs in the
-            # caller's).
-            self._parent = parent if parent is not None else _process_of(task, table)
+            if parent is not None:
+                # A supervised child's parent is its supervisor, even when it was
+                # started from another task (DynamicSupervisor.start_child runs in
+                # the caller's); the run's table is the supervisor's.
+                self._parent = parent
+                table = self._table = parent._table
+            else:
+                table = self._table = _table()
+                self._parent = _process_of(task, table)
             table[task] = self
         # The reason recorded if the process is cancelled: KILLED, unless its owner
         # asked it to shut down by cancelling (a Task does not trap exits: OTP G).
