@@ -12,6 +12,7 @@ import logging
 import math
 import os
 import random
+import statistics
 import sys
 import time
 import tracemalloc
@@ -139,6 +140,27 @@ def parse_result(stdout: str) -> dict[str, Any] | None:
         if line.startswith(RESULT_PREFIX):
             found = json.loads(line[len(RESULT_PREFIX) :])
     return found
+
+
+def median_of_runs(run_once: Callable[[], dict[str, Any]], runs: int) -> dict[str, Any]:
+    """Run a workload ``runs`` times back to back; each figure is the median of the runs.
+
+    For the workloads whose single run lasts well under a second (W4, W5, W6 and the
+    quick profile's), shorter than the swings of a shared host's CPU rate (one
+    core's rate moves by up to ±25 % from one second to the next on the project's
+    machine). Every implementation of a case gets the same number of runs, each in a
+    fresh ``trio.run`` after a full collection. Non-numeric figures are the last run's.
+    """
+    results: list[dict[str, Any]] = []
+    for _ in range(max(1, runs)):
+        settle()
+        results.append(run_once())
+    out = dict(results[-1])
+    for key, value in out.items():
+        if isinstance(value, (int, float)) and not isinstance(value, bool):
+            out[key] = statistics.median(r[key] for r in results)
+    out["runs"] = len(results)
+    return out
 
 
 def start_tracing_if(flag: bool) -> None:

@@ -121,19 +121,36 @@ def _spin(seconds: float) -> int:
     return steps
 
 
-def _spin_into(seconds: float, out: Any) -> None:
-    out.put(_spin(seconds))
+def _spin_rounds(rounds: int, seconds: float, go: Any, out: Any) -> None:
+    go.wait()  # started: from here on the probe is idle unless it spins
+    for _ in range(rounds):
+        go.wait()  # the probes spin together, never while the parent spins alone
+        out.put(_spin(seconds))
 
 
-def cores_check(seconds: float = 0.5) -> float:
-    """How many cores this run really gets: the work 2 processes do at once ÷ 1 alone."""
+def cores_check(rounds: int = 4, seconds: float = 0.25) -> float:
+    """How many cores this run really gets: the work 2 processes do at once ÷ 1 alone.
+
+    A round measures one process spinning alone, then two spinning at once over the
+    same window. The two wait at a barrier with the parent, so their slow spawn (0.1-0.3
+    s of CPU each) neither staggers them nor slows the lone one. The rounds alternate,
+    so that a change in what the machine's other tenants take (on a shared host one
+    core's rate moves by up to ±25 % from second to second) weighs on both sides alike.
+    Two busy cores may also run slower than one (shared caches, clock boost), which
+    this counts as it should: it is what parallel jobs get.
+    """
     ctx = multiprocessing.get_context("spawn")
     out = ctx.Queue()
-    procs = [ctx.Process(target=_spin_into, args=(seconds, out)) for _ in range(2)]
-    one = _spin(seconds)
+    go = ctx.Barrier(3)
+    procs = [ctx.Process(target=_spin_rounds, args=(rounds, seconds, go, out)) for _ in range(2)]
     for p in procs:
         p.start()
-    two = out.get() + out.get()
+    go.wait()  # both probes have started (a spawn is 0.1-0.3 s of CPU)
+    one = two = 0
+    for _ in range(rounds):
+        one += _spin(seconds)
+        go.wait()
+        two += out.get() + out.get()
     for p in procs:
         p.join()
     return round(two / one, 2) if one else 0.0

@@ -7,6 +7,7 @@ of the ratios to the floor (matplotlib, Agg backend).
 from __future__ import annotations
 
 import math
+import os
 import statistics
 from collections.abc import Iterable
 from pathlib import Path
@@ -50,6 +51,23 @@ def _ratios(
     if stats is not None:
         stats["per_rep"] = per_rep
     return stats
+
+
+def _per_core(ms: list[Measurement], check: Check) -> dict[str, Any] | None:
+    """Each repetition's ratio divided by the cores the subject's run got in it."""
+    a = _values(ms, check.case, check.subject, check.metric)
+    b = _values(ms, check.case, check.reference, check.metric)
+    cores = _values(ms, check.case, check.subject, "cores")
+    host = os.cpu_count() or 1
+    per_rep = [
+        a[r] / b[r] / min(cores[r], host)
+        for r in sorted(a)
+        if r in b and b[r] != 0 and cores.get(r, 0) > 0
+    ]
+    out = _stats(per_rep)
+    if out is not None:
+        out["per_rep"] = per_rep
+    return out
 
 
 def _errors(ms: list[Measurement], case: str, impl: str) -> list[str]:
@@ -105,6 +123,8 @@ def judge(check: Check, ms: list[Measurement]) -> dict[str, Any]:
         stats = _stats(list(_values(ms, check.case, check.subject, check.metric).values()))
     else:
         stats = _ratios(ms, check.case, check.subject, check.reference, check.metric)
+    if stats is not None and check.per_core:
+        stats = _per_core(ms, check)
     out["observed"] = stats
     if stats is None:
         out["met"] = None

@@ -17,7 +17,7 @@ from typing import Any
 
 import trio
 
-from ._measure import emit, now, silence_crash_reports
+from ._measure import emit, median_of_runs, now, silence_crash_reports
 
 #: (implementation, workload) -> (module, function, fixed keyword arguments)
 TABLE: dict[tuple[str, str], tuple[str, str, dict[str, Any]]] = {
@@ -85,11 +85,12 @@ def main(argv: list[str]) -> int:
     impl, workload, params = argv[0], argv[1], json.loads(argv[2])
     logging_note = silence_crash_reports()
     tracing = bool(params.pop("tracemalloc", False))
+    runs = int(params.pop("runs", 1))
     fn = resolve(impl, workload)
     if tracing:
         tracemalloc.start()
     t0 = now()
-    metrics = trio.run(functools.partial(fn, **params))
+    metrics = median_of_runs(lambda: trio.run(functools.partial(fn, **params)), runs)
     emit(
         {
             "impl": impl,

@@ -6,7 +6,9 @@ here is its verdict: which ratios pass, which fail, in which direction.
 
 from __future__ import annotations
 
+import importlib
 import importlib.util
+import os
 import sys
 from pathlib import Path
 from types import ModuleType
@@ -153,3 +155,36 @@ def test_missing_baseline_says_how_to_make_one(check: ModuleType, tmp_path: Path
     """Without a baseline the gate stops with the command that writes one."""
     with pytest.raises(SystemExit, match="--update-baseline"):
         check.load_baseline(tmp_path / "baseline.json")
+
+
+@pytest.fixture(scope="module")
+def report() -> ModuleType:
+    if not CHECK.exists():  # pragma: no cover - an sdist without bench/
+        pytest.skip("bench/ is not part of this tree")
+    root = str(CHECK.parent.parent)
+    if root not in sys.path:
+        sys.path.insert(0, root)
+    return importlib.import_module("bench.report")
+
+
+def test_speed_up_is_judged_per_core_of_the_same_repetition(report: ModuleType) -> None:
+    """W7's speed-up is each repetition's ratio divided by the cores that repetition got."""
+    plan = importlib.import_module("bench.plan")
+
+    def m(rep: int, impl: str, jobs: float, cores: float) -> dict[str, Any]:
+        metrics = {"jobs_per_s": jobs, "cores": cores}
+        return {"case": "W7", "impl": impl, "rep": rep, "ok": True, "metrics": metrics}
+
+    ms = [
+        m(1, "jq-inproc", 50.0, 1.9),
+        m(1, "jq-parallel", 90.0, 1.8),  # 1.8x on 1.8 cores: 1.0 per core
+        m(2, "jq-inproc", 50.0, 2.0),
+        m(2, "jq-parallel", 80.0, 5.0),  # a check above the host's count counts as the host's
+        m(3, "jq-inproc", 50.0, 2.0),
+        m(3, "jq-parallel", 60.0, 0.0),  # no check: the repetition is not judged
+    ]
+    host = min(5.0, os.cpu_count() or 1)
+    c = plan.Check("W7", "jobs_per_s", "x", ">=", 0.85, "jq-inproc", "jq-parallel", per_core=True)
+    judged = report.judge(c, ms)
+    assert judged["observed"]["per_rep"] == [1.0, 1.6 / host]
+    assert judged["observed"]["n"] == 2

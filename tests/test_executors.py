@@ -117,6 +117,20 @@ async def test_timeout_and_started_begin_when_a_worker_runs_the_body() -> None:
     ]
 
 
+async def test_one_executor_object_serves_one_running_queue_at_a_time() -> None:
+    """A second queue opening an executor that a running queue holds fails its start,
+    saying what to do; the first queue is untouched, and the executor can be reused
+    once the first queue stopped."""
+    executor = ProcessExecutor(1)
+    async with JobQueue(executor).open() as first:
+        with pytest.raises(otp.ExecutorStartError, match="already open for another running"):
+            async with JobQueue(executor).open():
+                pass  # pragma: no cover - the start fails
+        assert await first.schedule(_jobs.square, 3) == 9
+    async with JobQueue(executor).open() as again:
+        assert await again.schedule(_jobs.square, 4) == 16
+
+
 def test_bad_process_executor_options_fail_at_construction() -> None:
     """A bad worker_type or idle_timeout fails when the executor is made, saying which."""
     with pytest.raises(ValueError, match="worker_type must be 'spawn', 'forkserver' or 'fork'"):

@@ -47,9 +47,14 @@ def local_ray() -> Iterator[None]:
 async def test_local_ray_results_errors_crashes_and_timeouts(tmp_path: pathlib.Path) -> None:
     """On a local Ray: results come back, application errors keep their type, a dead
     worker is WorkerLostError (temporary) or a restart (transient), a timeout cancels
-    the remote job (its liveness file stops changing), and unpicklable jobs are refused."""
-    async with JobQueue(RayExecutor(max_in_flight=4)).open() as queue:
+    the remote job (its liveness file stops changing), unpicklable jobs are refused, and
+    a second queue cannot open the executor a running queue holds."""
+    executor = RayExecutor(max_in_flight=4)
+    async with JobQueue(executor).open() as queue:
         assert await queue.schedule(_jobs.square, 9) == 81
+        with pytest.raises(otp.ExecutorStartError, match="already open for another running"):
+            async with JobQueue(executor).open():
+                pass  # pragma: no cover - the start fails
         assert await queue.schedule(lambda: "closures travel by value") == (
             "closures travel by value"
         )

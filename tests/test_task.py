@@ -347,3 +347,166 @@ async def test_async_nolink_demonitor_flush_forgets_the_task(autojump_clock):
         with pytest.raises(otp.ReceiveTimeout):
             await inbox.receive(timeout=2)
         await DynamicSupervisor.stop(ds)
+
+
+# -- a Task spawned by a DynamicSupervisor: the supervisor's books and the pid's ------------
+
+
+async def test_spawned_task_is_listed_counted_and_terminated_by_its_pid(autojump_clock):
+    """A spawned Task is listed and counted while it runs; terminate_child stops it (shutdown)."""
+    async with trio.open_nursery() as nursery:
+        ds = await DynamicSupervisor.start(nursery, max_children=2)
+        one = await DynamicSupervisor.start_child(ds, (Task, trio.sleep_forever))
+        two = await DynamicSupervisor.start_child(ds, (Task, trio.sleep_forever))
+        assert one is not None
+        assert two is not None
+        assert await DynamicSupervisor.count_children(ds) == otp.ChildCounts(2, 2, 0, 2)
+        with pytest.raises(otp.MaxChildrenError):
+            await DynamicSupervisor.start_child(ds, (Task, trio.sleep_forever))
+        await DynamicSupervisor.terminate_child(ds, one)
+        assert one.exit_reason == otp.SHUTDOWN
+        assert trio.current_time() == 0  # a Task does not trap exits: stopped at once
+        assert await DynamicSupervisor.which_children(ds) == [
+            otp.ChildInfo(None, two, otp.ChildType.WORKER, (Task,))
+        ]
+        with pytest.raises(otp.ChildNotFoundError):
+            await DynamicSupervisor.terminate_child(ds, one)
+        await DynamicSupervisor.stop(ds)
+        assert two.exit_reason == otp.SHUTDOWN
+
+
+async def test_spawned_task_pid_can_be_monitored_linked_and_killed(autojump_clock):
+    """A spawned Task's pid takes monitors and links; an exit signal kills it by its reason."""
+    async with trio.open_nursery() as nursery:
+        ds = await DynamicSupervisor.start(nursery)
+        task = await DynamicSupervisor.start_child(ds, (Task, trio.sleep_forever))
+        assert task is not None
+        async with otp.mailbox(trap_exit=True) as inbox:
+            ref = otp.monitor(task)
+            otp.link(task)
+            otp.exit(task, "boom")
+            down = await inbox.receive(match=lambda m: isinstance(m, otp.Down))
+            exit_ = await inbox.receive(match=lambda m: isinstance(m, otp.Exit))
+        assert down == otp.Down(ref, task, "boom")
+        assert exit_ == otp.Exit(task, "boom")
+        assert task.exit_reason == "boom"
+        assert await DynamicSupervisor.count_children(ds) == otp.ChildCounts(0, 0, 0, 0)
+        await DynamicSupervisor.stop(ds)
+
+
+async def test_transient_task_killed_by_an_exit_signal_is_restarted_under_a_new_pid(autojump_clock):
+    """A transient Task killed by an abnormal exit signal runs again in a new process."""
+    pids: list[otp.Pid | None] = []
+    release = trio.Event()
+
+    async def job() -> None:
+        pids.append(otp.current_process())
+        await release.wait()
+
+    async with trio.open_nursery() as nursery:
+        ds = await DynamicSupervisor.start(nursery)
+        spec = Supervisor.child_spec((Task, job), restart="transient")
+        first = await DynamicSupervisor.start_child(ds, spec)
+        assert first is not None
+        await trio.testing.wait_all_tasks_blocked()
+        otp.exit(first, "boom")
+        await trio.testing.wait_all_tasks_blocked()
+        assert first.exit_reason == "boom"
+        assert pids == [first, pids[1]]
+        second = pids[1]
+        assert second is not None
+        assert second is not first
+        assert second.parent is ds
+        assert await DynamicSupervisor.which_children(ds) == [
+            otp.ChildInfo(None, second, otp.ChildType.WORKER, (Task,))
+        ]
+        release.set()
+        assert await second.wait_exited() == otp.NORMAL
+        await trio.testing.wait_all_tasks_blocked()
+        assert await DynamicSupervisor.count_children(ds) == otp.ChildCounts(0, 0, 0, 0)
+        await DynamicSupervisor.stop(ds)
+
+
+class _Jobs(otp.GenServer[bool]):
+    """The Elixir chapter's job queue: a Task per call replies to the caller."""
+
+    async def handle_call(self, request: Any, from_: otp.From, transient: bool) -> Any:
+        spec = Task.child_spec(_reply_with, request, from_)
+        if transient:
+            spec = Supervisor.child_spec(spec, restart=otp.Restart.TRANSIENT)
+        await DynamicSupervisor.start_child("JobSupervisor", spec)
+        return otp.NoReply(transient)
+
+
+def _reply_with(fn: Any, from_: otp.From) -> None:
+    otp.reply(from_, fn())
+
+
+async def _run_jobs(n: int, *, transient: bool) -> None:
+    failed: set[int] = set()
+
+    def job(i: int) -> Any:
+        if transient and i % 3 == 0 and i not in failed:
+            failed.add(i)
+            raise RuntimeError("flaky")
+        return i
+
+    children = [
+        (DynamicSupervisor, {"name": "JobSupervisor", "max_restarts": 10_000}),
+        (_Jobs, transient),
+    ]
+    async with Supervisor.open(children) as sup:
+        jobs = {i.id: i.pid for i in await Supervisor.which_children(sup)}[_Jobs]
+        for i in range(n):
+            assert await otp.call(jobs, lambda i=i: job(i)) == i
+
+
+@pytest.mark.parametrize("transient", [False, True])
+async def test_spawned_jobs_leave_no_garbage_cycles(transient: bool, caplog: Any) -> None:
+    """A job's Task, its pid and its records are freed by reference counting, not the cyclic GC."""
+    import gc
+
+    caplog.set_level(logging.CRITICAL, logger="trio_otp")
+    await _run_jobs(10, transient=transient)  # warm up: first-use caches, interned objects
+    gc.collect()
+    gc.disable()
+    try:
+        await _run_jobs(10, transient=transient)
+        few = gc.collect()
+        await _run_jobs(200, transient=transient)
+        many = gc.collect()
+    finally:
+        gc.enable()
+    # The tree's own start and stop may leave a fixed amount; 20 times the jobs, not more.
+    assert many == few
+
+
+async def test_crashed_async_nolink_tasks_leave_no_garbage_cycles(caplog: Any) -> None:
+    """A crashed async_nolink task's pid, box and error are freed by reference counting."""
+    import gc
+
+    caplog.set_level(logging.CRITICAL, logger="trio_otp")
+
+    def boom() -> None:
+        raise RuntimeError("boom")
+
+    async def crash(ds: otp.Pid, n: int) -> None:
+        for _ in range(n):
+            task = await Task.async_nolink(ds, boom)
+            with pytest.raises(otp.TaskExit):
+                await task.wait()
+
+    async with trio.open_nursery() as nursery:
+        ds = await DynamicSupervisor.start(nursery)
+        await crash(ds, 5)
+        gc.collect()
+        gc.disable()
+        try:
+            await crash(ds, 5)
+            few = gc.collect()
+            await crash(ds, 100)
+            many = gc.collect()
+        finally:
+            gc.enable()
+        await DynamicSupervisor.stop(ds)
+    assert many == few

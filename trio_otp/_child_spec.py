@@ -177,17 +177,18 @@ class ChildSpec:
 
     def replace(self, **changes: Any) -> ChildSpec:
         """Return a copy with the given fields changed (validated like a new spec)."""
-        unknown = set(changes) - _FIELDS
-        if unknown:
-            raise _unknown_fields(unknown)
         # attrs.evolve would convert and validate every field again; the Elixir
         # chapter's transient job builds a spec this way for every job, so only the
-        # changed fields are checked, and a lone restart change takes a short cut.
+        # changed fields are checked, and a lone restart change takes a short cut
+        # (before the check for unknown fields, which it cannot have).
         if len(changes) == 1 and "restart" in changes:
             restart = _to_restart(changes["restart"])
             return _trusted(
                 self.id, self.start, self.args, restart, self.type, self.shutdown, self.modules
             )
+        unknown = set(changes) - _FIELDS
+        if unknown:
+            raise _unknown_fields(unknown)
         values = {field.name: getattr(self, field.name) for field in _ATTRS}
         for name, value in changes.items():
             field = _BY_NAME[name]
@@ -251,6 +252,13 @@ _BY_NAME: Final = {a.name: a for a in _ATTRS}
 _FIELDS: Final = frozenset(_BY_NAME)
 
 
+# The slots' own setters: a frozen attrs class refuses plain attribute stores, and
+# ``object.__setattr__`` looks the name up again on every store. The Elixir
+# chapter's queue builds one or two specs per job, so _trusted stores directly.
+_SET: Final = tuple(ChildSpec.__dict__[a.name].__set__ for a in _ATTRS)
+(_SET_ID, _SET_START, _SET_ARGS, _SET_RESTART, _SET_TYPE, _SET_SHUTDOWN, _SET_MODULES) = _SET
+
+
 def _trusted(
     id: object,
     start: Callable[..., Any],
@@ -261,15 +269,14 @@ def _trusted(
     modules: tuple[Any, ...],
 ) -> ChildSpec:
     """Build a spec from values that are already valid (no conversion, no checks)."""
-    spec = object.__new__(ChildSpec)
-    setattr_ = object.__setattr__
-    setattr_(spec, "id", id)
-    setattr_(spec, "start", start)
-    setattr_(spec, "args", args)
-    setattr_(spec, "restart", restart)
-    setattr_(spec, "type", type)
-    setattr_(spec, "shutdown", shutdown)
-    setattr_(spec, "modules", modules)
+    spec: ChildSpec = object.__new__(ChildSpec)
+    _SET_ID(spec, id)
+    _SET_START(spec, start)
+    _SET_ARGS(spec, args)
+    _SET_RESTART(spec, restart)
+    _SET_TYPE(spec, type)
+    _SET_SHUTDOWN(spec, shutdown)
+    _SET_MODULES(spec, modules)
     return spec
 
 

@@ -16,7 +16,7 @@ from typing import Any, final
 
 import trio
 
-from ._call import _resolve, stop
+from ._call import stop
 from ._child import _Child, _spawner_of, spawned_checkpoint
 from ._child_spec import BRUTAL_KILL, INFINITY, ChildSpec, ChildType, to_child_spec
 from ._exceptions import (
@@ -31,6 +31,7 @@ from ._exceptions import (
 from ._gen_server import Ok
 from ._process import UNSET, Pid
 from ._reasons import NORMAL
+from ._registry import whereis
 from ._supervisor import (
     _COUNT,
     _TERMINATE,
@@ -153,9 +154,12 @@ class _DynamicSupervisorServer(_SupervisorServer):
         child = _Child(self, spec, args)
         spawn = _spawner_of(spec.start)
         if spawn is not None:
-            # A Task, the seed's job: spawned right here, in one frame (see _start).
+            # A Task, the Elixir chapter's job: spawned right here by its spawner
+            # (one frame: a DynamicSupervisor reports no starts), see _start.
             await trio.lowlevel.checkpoint_if_cancelled()
-            handle = self._spawn(child, spawn)
+            assert self._nursery is not None
+            child.gen = 1
+            handle = spawn(self._nursery, child)
             await spawned_checkpoint(self.pid._table)
             return handle
         self._starting += 1
@@ -206,7 +210,7 @@ def _supervisor(sup: object, op: object, arg: object = _NO_ARG) -> _DynamicSuper
     Once per job in the Elixir chapter's queue: the request (``(op, arg)``, or ``op``
     alone) is built only for an error message.
     """
-    pid = _resolve(sup)
+    pid = sup if type(sup) is Pid else whereis(sup)  # _resolve, inlined: once per job
     if pid is None or pid._reason is not UNSET:
         raise NoProcessError(sup, op if arg is _NO_ARG else (op, arg), None)
     impl = pid._impl

@@ -61,8 +61,8 @@ class CallError(OTPError):
     def _call_repr(self) -> str:
         if self.operation in ("send", "exit"):
             return f"{self.operation}({_name(self.server)}, {self.request!r})"
-        if self.operation == "link":
-            return f"link({_name(self.server)})"
+        if self.operation in ("link", "JobQueue.lookup"):
+            return f"{self.operation}({_name(self.server)})"
         timeout = "infinity" if self.timeout is None else f"{self.timeout:g}"
         return f"{self.operation}({_name(self.server)}, {self.request!r}, {timeout})"
 
@@ -89,8 +89,9 @@ class NoProcessError(CallError):
     OTP's ``noproc``: the name is not registered, or the handle belongs to a process
     that has already exited. Raised by :func:`~trio_otp.call`,
     :func:`~trio_otp.stop`, :func:`~trio_otp.send` and :func:`~trio_otp.exit` (for
-    names) and :func:`~trio_otp.link` (a caller that does not trap exits). Look the process
-    up again (it may have been restarted under the same name) or start it first.
+    names), :func:`~trio_otp.link` (a caller that does not trap exits) and
+    :meth:`JobQueue.lookup <trio_otp.JobQueue.lookup>`. Look the process up again (it
+    may have been restarted under the same name) or start it first.
     """
 
     def _what(self) -> str:
@@ -695,8 +696,9 @@ class JobNotPicklableError(JobQueueError, TypeError):
 class ExecutorStartError(JobQueueError):
     """Raised when a :class:`~trio_otp.JobQueue` cannot start its executor.
 
-    The engine is not installed, or could not be started or reached (a Ray
-    address nobody answers at). The queue did not start. The engine's error is the
+    The engine is not installed, could not be started or reached (a Ray address
+    nobody answers at), or the executor object is already open for another running
+    queue (give each queue its own). The queue did not start. The engine's error is the
     ``__cause__``.
 
     Attributes:

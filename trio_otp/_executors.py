@@ -24,13 +24,36 @@ import inspect
 import math
 import os
 import pickle
-from collections.abc import AsyncIterator, Callable
-from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from collections.abc import AsyncIterator, Callable, Iterator
+from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from typing import Any, ClassVar, Final, Protocol, final, runtime_checkable
 
 import trio
 
 from ._exceptions import ExecutorStartError, JobNotPicklableError, WorkerLostError
+
+#: ids of the executors open now (removed when they close, so an id is never stale)
+_OPEN: set[int] = set()
+
+
+@contextmanager
+def _in_use(executor: object) -> Iterator[None]:
+    # An executor's open state (its worker pool, its Ray bridge) belongs to one
+    # running queue: a second queue opening the same object would share and then
+    # close it under the first one.
+    key = id(executor)
+    if key in _OPEN:
+        raise ExecutorStartError(
+            executor,
+            None,
+            "it is already open for another running JobQueue: give each queue (and each "
+            "child spec that starts queues at once) its own executor object",
+        )
+    _OPEN.add(key)
+    try:
+        yield
+    finally:
+        _OPEN.discard(key)
 
 
 @runtime_checkable
@@ -219,16 +242,17 @@ class ProcessExecutor:
                 self, None, "trio-parallel is not installed: pip install 'trio_otp[parallel]'"
             ) from exc
         worker_type = trio_parallel.WorkerType[self.worker_type.upper()]
-        self._broken = trio_parallel.BrokenWorkerError
-        self._busy = self._warm = 0
-        async with trio_parallel.open_worker_context(
-            idle_timeout=self.idle_timeout, worker_type=worker_type
-        ) as ctx:
-            self._ctx = ctx
-            try:
-                yield
-            finally:
-                self._ctx = None
+        with _in_use(self):
+            self._broken = trio_parallel.BrokenWorkerError
+            self._busy = self._warm = 0
+            async with trio_parallel.open_worker_context(
+                idle_timeout=self.idle_timeout, worker_type=worker_type
+            ) as ctx:
+                self._ctx = ctx
+                try:
+                    yield
+                finally:
+                    self._ctx = None
 
     def open(self) -> AbstractAsyncContextManager[None]:
         return self._open()
@@ -365,6 +389,12 @@ class RayExecutor:
             raise ExecutorStartError(
                 self, self.address, "Ray is not installed: pip install 'trio_otp[ray]'"
             ) from exc
+        with _in_use(self):
+            async with self._session(ray):
+                yield
+
+    @asynccontextmanager
+    async def _session(self, ray: Any) -> AsyncIterator[None]:
         ours = not ray.is_initialized()
         if ours and self.address is not None:
             await self._probe(self.address)

@@ -18,6 +18,12 @@ If the job supervisor gives up (restart intensity), the queue server is restarte
 after it and answers the callers of the jobs that were lost (:exc:`JobLostError`).
 The queue's book-keeping (the queue, the running jobs, the counters) lives in the
 :class:`JobQueue` object, so it survives those restarts and nothing is forgotten.
+
+The queue supervisor is the queue's handle (and holds its ``name``): asked to stop,
+by :meth:`JobQueue.stop` or by a parent supervisor, it drains the queue in its
+``terminate`` before its children stop. As a child of another supervisor
+(:meth:`JobQueue.child_spec`), each start builds a new JobQueue from the spec's
+options: a restarted queue is a new object under the same name.
 """
 
 from __future__ import annotations
@@ -25,10 +31,11 @@ from __future__ import annotations
 import builtins
 import collections
 import enum
+import functools
 import logging
 import math
 import random
-from collections.abc import AsyncIterator, Callable, Iterable
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Final, Generic, Literal, TypeVar, final
 
@@ -36,16 +43,26 @@ import attrs
 import trio
 
 from . import _reports
-from ._call import From, _reply_error, call, cast, reply, stop
-from ._child_spec import Restart, _to_restart
+from ._call import From, _reply_error, call, cast, reply
+from ._child_spec import (
+    ChildSpec,
+    ChildType,
+    Restart,
+    _show,
+    _to_restart,
+    to_child_spec,
+)
 from ._dynamic_supervisor import DynamicSupervisor
 from ._exceptions import (
+    AlreadyStartedError,
     CalleeExit,
+    ChildSpecError,
     JobCancelledError,
     JobLostError,
     JobQueueError,
     JobRefusedError,
     JobTimeoutError,
+    NoProcessError,
     QueueFullError,
     QueueStoppedError,
     WorkerLostError,
@@ -53,9 +70,8 @@ from ._exceptions import (
 from ._executors import Executor, InProcessExecutor
 from ._gen_server import GenServer, NoReply, Ok
 from ._process import Pid, current_process
-from ._reasons import SHUTDOWN
-from ._registry import whereis
-from ._supervisor import Strategy, Supervisor, _check_intensity
+from ._registry import check_name, whereis
+from ._supervisor import Strategy, _check_intensity, _StaticSupervisor, _stop_tree
 from ._task import Task
 
 T = TypeVar("T")
@@ -589,13 +605,71 @@ def _check_restart(value: object) -> Restart:
     return restart
 
 
+#: The constructor's options, for JobQueue.child_spec.
+_OPTIONS: Final = frozenset(
+    {
+        "executor",
+        "max_running",
+        "max_queued",
+        "on_full",
+        "timeout",
+        "retry",
+        "restart",
+        "shutdown",
+        "max_restarts",
+        "max_seconds",
+        "on_event",
+        "seed",
+        "name",
+    }
+)
+#: The spec fields JobQueue.child_spec's keywords override.
+_SPEC_OVERRIDES: Final = frozenset({"id", "restart", "shutdown"})
+
+
+@final
+class _Started:
+    """A ``task_status`` that hands the started value to a function."""
+
+    __slots__ = ("_on_started",)
+
+    def __init__(self, on_started: Callable[[Pid], None]) -> None:
+        self._on_started = on_started
+
+    def started(self, value: Pid) -> None:
+        self._on_started(value)
+
+
+class _QueueSupervisor(_StaticSupervisor):
+    """The queue's own supervisor (rest_for_one): the root of the queue's tree.
+
+    Its handle is the queue's handle in a parent supervisor and under the queue's
+    ``name``; :meth:`JobQueue.lookup` finds the queue from it.
+    """
+
+    def __init__(self, queue: JobQueue) -> None:
+        super().__init__(Strategy.REST_FOR_ONE, 3, 5.0)
+        self.queue = queue
+
+    async def terminate(self, reason: object, state: None) -> None:
+        # Asked to stop (JobQueue.stop, a parent supervisor's shutdown, trio_otp.stop):
+        # drain before the children stop, as OTP gives each child its shutdown budget.
+        # Not when the tree gave up: its server or job supervisor is gone, and no
+        # running job would answer in time.
+        if self._gave_up is None:
+            await self.queue._drain()
+        await super().terminate(reason, state)
+
+
 @final
 class JobQueue:
     """A supervised job queue: bounded, observable, retrying, on any executor.
 
     Create it, then run it with ``async with queue.open():`` (or :meth:`serve` /
-    :meth:`start`); schedule jobs with :meth:`schedule` (wait for the result) or
-    :meth:`submit` (get a :class:`JobHandle`). Options and their defaults:
+    :meth:`start`), or put it in a supervisor's children list
+    (``(JobQueue, {"name": "jobs", ...})``, see :meth:`child_spec`); schedule jobs
+    with :meth:`schedule` (wait for the result) or :meth:`submit` (get a
+    :class:`JobHandle`). Options and their defaults:
 
     * ``executor``: where job bodies run. Default **InProcessExecutor()**.
     * ``max_running``: jobs running at once. Default **1000**. An executor with a
@@ -615,6 +689,10 @@ class JobQueue:
     * ``on_event``: a plain function called with every :class:`JobEvent`. Default
       **None**. It must not block; an exception it raises is logged and ignored.
     * ``seed``: seeds the backoff jitter. Default **None** (random).
+    * ``name``: registers the queue's supervisor under this name (any name
+      :func:`~trio_otp.whereis` takes, a :meth:`Registry.via <trio_otp.Registry.via>`
+      name too) while the queue runs; :meth:`lookup` finds the queue by it. Default
+      **None** (not registered).
     """
 
     def __init__(
@@ -632,6 +710,7 @@ class JobQueue:
         max_seconds: float = 5,
         on_event: Callable[[JobEvent], object] | None = None,
         seed: int | None = None,
+        name: object = None,
     ) -> None:
         if executor is None:
             executor = InProcessExecutor()
@@ -657,8 +736,13 @@ class JobQueue:
         intensity = _check_intensity(max_restarts, max_seconds)
         self.max_restarts: int = intensity[0]
         self.max_seconds: float = intensity[1]
+        if on_event is not None and not callable(on_event):
+            raise TypeError(f"on_event must be a function taking a JobEvent, got {on_event!r}")
         self._on_event = on_event
         self._rng = random.Random(seed)
+        if name is not None:
+            check_name(name)  # a bad name fails here, not when the queue starts
+        self.name: object = name
         self._jobs_name = (self, "jobs")
         self._queued: collections.deque[JobHandle[Any]] = collections.deque()
         # Callers waiting for room, in arrival order. Keyed by job, not a deque: a
@@ -679,7 +763,8 @@ class JobQueue:
         self._drained: trio.Event | None = None
 
     def __repr__(self) -> str:
-        return f"<JobQueue {self.executor!r} ({self._state})>"
+        name = "" if self.name is None else f"{_show(self.name)} "
+        return f"<JobQueue {name}{self.executor!r} ({self._state})>"
 
     # -- running the queue -----------------------------------------------------------
 
@@ -688,44 +773,93 @@ class JobQueue:
     ) -> None:
         """Run the queue until :meth:`stop` (``nursery.start``'s protocol).
 
-        Opens the executor, starts the queue's supervision tree, and passes the
-        queue to ``task_status.started``. On :meth:`stop`: new jobs are refused,
-        queued jobs are cancelled, callers waiting for room are turned away, running
-        jobs get ``shutdown`` seconds to finish, then the rest are cancelled (their
-        workers killed) and the executor is closed. Every caller gets an answer.
+        Opens the executor, starts the queue's supervision tree (registered under
+        ``name``, if given), and passes the queue to ``task_status.started``. On
+        :meth:`stop` (or when the queue's supervisor is asked to stop: see
+        :meth:`child_spec`): new jobs are refused, queued jobs are cancelled, callers
+        waiting for room are turned away, running jobs get ``shutdown`` seconds to
+        finish, then the rest are cancelled (their workers killed) and the executor
+        is closed. Every caller gets an answer.
 
         Raises:
             ExecutorStartError: the executor could not start (nothing ran).
+            AlreadyStartedError: ``name`` is taken (checked before the executor opens).
+            RestartIntensityError: the queue's own supervisor gave up (its server or
+                its job supervisor kept crashing); every caller was answered.
             RuntimeError: the queue was started before (a queue runs once).
         """
+        await self._serve(task_status, self)
+
+    async def _serve(self, task_status: Any, handle: object) -> None:
+        """Run the queue; ``handle`` (the queue, or ``None`` for its supervisor's
+        handle) is passed to ``task_status.started``. Errors are raised as themselves."""
         if self._state != "new":
             raise RuntimeError(f"{self!r} was started before: create a new JobQueue")
         self._state = "starting"
+        error: list[BaseException] = []
         try:
+            if self.name is not None:
+                holder = whereis(self.name)
+                if holder is not None:
+                    # The registration below is the real check; this one spares
+                    # opening an executor (a Ray cluster) for a queue that cannot run.
+                    raise AlreadyStartedError(self.name, holder)
             async with self.executor.open(), trio.open_nursery() as nursery:
-                children = [
-                    (
-                        DynamicSupervisor,
-                        {
-                            "name": self._jobs_name,
-                            "max_restarts": self.max_restarts,
-                            "max_seconds": self.max_seconds,
-                        },
-                    ),
-                    _QueueServer.child_spec(self),
-                ]
-                self._sup = await Supervisor.start(
-                    nursery, children, strategy=Strategy.REST_FOR_ONE
-                )
-                self._state = "running"
-                task_status.started(self)
-                await self._stop_requested.wait()
-                await self._drain()
-                await stop(self._sup, SHUTDOWN)
+                try:
+                    pid: Pid = await nursery.start(self._run_tree, nursery, error)
+                except Exception as exc:  # a start error: raised as itself, ungrouped
+                    error.append(exc)
+                else:
+                    self._state = "running"
+                    nursery.start_soon(self._stop_when_asked, pid)
+                    task_status.started(pid if handle is None else handle)
+            if error:
+                raise error[0]
         finally:
             self._state = "stopped"
             self._answer_everyone()
             self._stopped.set()
+
+    async def _run_tree(
+        self,
+        nursery: trio.Nursery,
+        error: list[BaseException],
+        task_status: trio.TaskStatus[Pid] = trio.TASK_STATUS_IGNORED,
+    ) -> None:
+        specs = [
+            to_child_spec(
+                (
+                    DynamicSupervisor,
+                    {
+                        "name": self._jobs_name,
+                        "max_restarts": self.max_restarts,
+                        "max_seconds": self.max_seconds,
+                    },
+                )
+            ),
+            _QueueServer.child_spec(self),
+        ]
+        started = False
+
+        def on_started(pid: Pid) -> None:
+            nonlocal started
+            started = True
+            self._sup = pid
+            task_status.started(pid)
+
+        status = _Started(on_started)
+        try:
+            await _QueueSupervisor(self)._serve_in_nursery(specs, self.name, status)
+        except Exception as exc:
+            if not started:
+                raise  # nursery.start raises it in _serve
+            error.append(exc)  # the tree gave up: _serve raises it, ungrouped
+        # The tree has exited (stopped, killed, or gave up): so does the queue.
+        nursery.cancel_scope.cancel()
+
+    async def _stop_when_asked(self, pid: Pid) -> None:
+        await self._stop_requested.wait()
+        await _stop_tree(pid)  # the supervisor's terminate drains (_QueueSupervisor)
 
     @asynccontextmanager
     async def open(self) -> AsyncIterator[JobQueue]:
@@ -770,6 +904,111 @@ class JobQueue:
         await nursery.start(queue.serve)
         return queue
 
+    @staticmethod
+    def child_spec(options: Mapping[str, Any] | None = None, /, **overrides: Any) -> ChildSpec:
+        """The spec of ``(JobQueue, {"name": "jobs", ...})`` in a children list.
+
+        ``options`` are the constructor's (``executor`` included) and ``name``. Each
+        start of the child creates a *fresh* queue with these options and runs it:
+        a restart gets a new, empty queue (its executor opened again) under the same
+        ``name``, so :meth:`lookup` finds the new one. The options are checked here,
+        once, with the constructor's errors.
+
+        The spec: id the ``name`` if given, else ``JobQueue``; restart
+        **permanent**; type **supervisor** (the child's handle is the queue's
+        supervisor); shutdown **infinity**, as for every supervisor: the queue
+        bounds its own stop, since running jobs get the queue's ``shutdown``
+        seconds (default 5) before they are cancelled and the executor closes.
+        Keywords: ``name=`` (as the option), and ``id=``, ``restart=``,
+        ``shutdown=`` override the spec's fields (the ``restart`` and ``shutdown``
+        *options* in ``options`` are the jobs' restart type and the drain's budget).
+
+        Raises:
+            ChildSpecError: an unknown option or keyword, or a bad spec field.
+            ValueError, TypeError: a bad option value (the constructor's errors).
+        """
+        if options is None:
+            opts: dict[str, Any] = {}
+        elif isinstance(options, Mapping):
+            opts = dict(options)
+        else:
+            raise ChildSpecError(
+                f"JobQueue.child_spec takes a mapping of the queue's options, got {options!r}: "
+                'e.g. (JobQueue, {"name": "jobs", "max_running": 4})'
+            )
+        unknown = set(opts) - _OPTIONS
+        if unknown:
+            raise ChildSpecError(
+                f"unknown JobQueue option(s) {sorted(unknown)}; the options are {sorted(_OPTIONS)}"
+            )
+        if "name" in overrides:
+            name = overrides.pop("name")
+            if opts.get("name", name) != name:
+                raise ChildSpecError(
+                    f"two names for one JobQueue: {opts['name']!r} in the options and "
+                    f"name={name!r}: give one"
+                )
+            opts["name"] = name
+        bad = set(overrides) - _SPEC_OVERRIDES
+        if bad:
+            hint = (
+                f"; {sorted(bad & _OPTIONS)} are queue options: put them in the options mapping"
+                if bad & _OPTIONS
+                else ""
+            )
+            raise ChildSpecError(
+                f"JobQueue.child_spec() got unknown keyword(s) {sorted(bad)}: it takes "
+                f"name= and the spec fields {sorted(_SPEC_OVERRIDES)}{hint}"
+            )
+        JobQueue(**opts)  # the constructor's checks, once, now; each start makes its own
+        name = opts.get("name")
+        spec = ChildSpec(
+            id=JobQueue if name is None else name,
+            start=functools.partial(JobQueue._serve_new, **opts),
+            type=ChildType.SUPERVISOR,
+            modules=(JobQueue,),
+        )
+        return spec.replace(**overrides) if overrides else spec
+
+    @staticmethod
+    async def _serve_new(
+        *, task_status: trio.TaskStatus[Pid] = trio.TASK_STATUS_IGNORED, **options: Any
+    ) -> None:
+        """A child's start: a fresh queue per start, its supervisor's handle as the child's."""
+        await JobQueue(**options)._serve(task_status, None)
+
+    @staticmethod
+    def lookup(queue: object) -> JobQueue:
+        """The running queue registered under the name ``queue`` (or with this handle).
+
+        The name is the ``name`` option; the handle is the queue's supervisor's
+        (:attr:`pid`, or the ``pid`` a parent's ``which_children`` shows). After the
+        queue was restarted by its parent, the same name finds the new queue: look it
+        up again rather than keep the old object (which refuses new jobs with
+        :exc:`~trio_otp.QueueStoppedError`).
+
+        Raises:
+            NoProcessError: no queue runs under that name (never started, stopped,
+                or between a crash and the end of its restart).
+            TypeError: the name belongs to a process that is not a JobQueue.
+        """
+        pid = queue if type(queue) is Pid else whereis(queue)
+        impl = pid._impl if pid is not None and pid.alive else None
+        if impl is not None and type(impl) is not _QueueSupervisor:
+            raise TypeError(f"{queue!r} is not a JobQueue: it is {pid!r}")
+        if impl is None or impl.queue._state == "starting":
+            # A queue whose tree is still starting (its name is registered first, as
+            # in OTP) is not there yet: its starter gets it when the start returns.
+            raise NoProcessError(queue, None, None, "JobQueue.lookup")
+        return impl.queue
+
+    @property
+    def pid(self) -> Pid | None:
+        """The handle of the queue's supervisor (the root of its tree); ``None``
+        until the queue started. Stopping it (:func:`~trio_otp.stop`) stops the
+        queue, draining it."""
+        return self._sup
+
     async def stop(self) -> None:
         """Stop the queue and wait until it stopped (see :meth:`serve`: it drains)."""
         if self._state == "new":
@@ -783,7 +1022,8 @@ class JobQueue:
         while self._queued:
             self._queued.popleft()._cancelled("shutdown")
         self._turn_away_waiting()
-        if self._active:
+        jobs_sup = self._jobs_sup
+        if self._active and jobs_sup is not None and jobs_sup.alive:
             self._drained = trio.Event()
             with trio.move_on_after(self.shutdown):
                 await self._drained.wait()
@@ -927,8 +1167,9 @@ class JobQueue:
         return job
 
     def _refused(self, job: JobHandle[Any]) -> Exception:
-        if self._state != "running":
-            return QueueStoppedError(self)
+        sup = self._sup
+        if self._state != "running" or sup is None or not sup.alive:
+            return QueueStoppedError(self)  # the whole queue is gone, not just its server
         return JobRefusedError(job)  # the server restarted before admitting it
 
     def statistics(self) -> JobQueueStatistics:

@@ -1023,6 +1023,9 @@ class Supervisor:
         options (id: the ``name``, else ``Supervisor``; type supervisor; shutdown
         infinity).
         """
+        if type(child) is ChildSpec:
+            # The Elixir chapter's transient job, once per job: no ABC check.
+            return child.replace(**overrides) if overrides else child
         if isinstance(child, Mapping) and "children" in child:
             opts = dict(child)
             children = opts.pop("children")

@@ -96,6 +96,13 @@ async def _run(
         pid._exited(pid._cancel_reason if reason is UNSET else reason)
     if child is not None:
         child.sup._child_exited(child, pid._reason)
+        if error is not None:
+            # The crash's traceback keeps this frame, and the frame its locals: the
+            # pid (whose exit reason is the crash), the child record, an
+            # async_nolink box (which knows the pid) and the error itself. Left in
+            # place, that is a reference cycle per failed attempt (W6) that only
+            # the cyclic garbage collector frees.
+            del pid, child, box, reason, error
     elif error is not None:
         raise error
     elif reason is UNSET and not is_normal_exit(pid._reason):
@@ -103,28 +110,30 @@ async def _run(
         raise ProcessExit(pid, pid._reason)
 
 
-def _spawn(
-    nursery: trio.Nursery,
-    child: _Child,
-    box: AsyncTask[Any] | None,
-    fn: Callable[..., Any],
-    args: tuple[Any, ...],
-) -> Pid:
+def _spawn_task(nursery: trio.Nursery, child: _Child) -> Pid:
+    """Spawn ``(Task, fn, *args)`` without waiting (the ``spawner`` protocol).
+
+    One frame between the supervisor and ``start_soon``: the Elixir chapter's
+    queue spawns a Task per job.
+    """
+    args = child.args
+    fn = args[0]
     pid = Pid._new("Task", None, None, fn, child.sup.pid, detached=True)
     pid._switch = child  # exit signals kill it as its supervisor would (_monitors.py)
     child.spawned(pid)
-    nursery.start_soon(_run, fn, args, None, box, child, pid, name="trio_otp.Task")
+    nursery.start_soon(_run, fn, args[1:], None, None, child, pid, name="trio_otp.Task")
     return pid
 
 
-def _spawn_task(nursery: trio.Nursery, child: _Child) -> Pid:
-    fn, *args = child.args
-    return _spawn(nursery, child, None, fn, tuple(args))
-
-
 def _spawn_async(nursery: trio.Nursery, child: _Child) -> Pid:
-    box, fn, *args = child.args
-    return _spawn(nursery, child, box, fn, tuple(args))
+    """Spawn an :meth:`Task.async_nolink` task (its ``args`` begin with its result box)."""
+    args = child.args
+    box, fn = args[0], args[1]
+    pid = Pid._new("Task", None, None, fn, child.sup.pid, detached=True)
+    pid._switch = child
+    child.spawned(pid)
+    nursery.start_soon(_run, fn, args[2:], None, box, child, pid, name="trio_otp.Task")
+    return pid
 
 
 @final
@@ -257,10 +266,11 @@ class AsyncTask(Generic[T]):
         if self._value is not NO_VALUE:
             value: T = self._value
             return value
-        error = TaskExit(self, reason)
+        # Raised without a local name: a local would keep the error, whose
+        # traceback keeps this frame, in a reference cycle.
         if isinstance(reason, BaseException):
-            raise error from reason
-        raise error
+            raise TaskExit(self, reason) from reason
+        raise TaskExit(self, reason)
 
     def _result(self) -> TaskResult[T] | None:
         # Elixir's {:ok, value} / {:exit, reason} / nil, once the task has exited.

@@ -44,6 +44,7 @@ from .._measure import (
     MemProbe,
     emit,
     latency_stats,
+    median_of_runs,
     now,
     w3_metrics,
 )
@@ -386,12 +387,13 @@ WORKLOADS: dict[str, Callable[..., Any]] = {
 def main(argv: list[str]) -> int:
     workload, params = argv[0], json.loads(argv[1])
     tracing = bool(params.pop("tracemalloc", False))
+    runs = int(params.pop("runs", 1))
     fn = WORKLOADS[workload]
     if tracing:
         tracemalloc.start()
     t0 = now()
     with logbook.NullHandler().applicationbound():
-        metrics = trio.run(functools.partial(fn, **params))
+        metrics = median_of_runs(lambda: trio.run(functools.partial(fn, **params)), runs)
     emit(
         {
             "impl": "triotp",
