@@ -495,7 +495,7 @@ async def _serve(
                         msg = res = None  # nothing of the last message kept while idle
                         pid._parked = True
                         await wait_task_rescheduled(pid._unpark)
-                        msg = pid._mailbox.popleft()
+                        msg = pid._mailbox.popleft()  # pyright: ignore[reportOptionalMemberAccess]
                     else:
                         msg = await _receive_within(pid, timeout, res)
 
