@@ -139,7 +139,9 @@ class _DynamicSupervisorServer(_SupervisorServer):
             self._all_stopped = None
         self._children.clear()
 
-    async def _start_child(self, spec: ChildSpec, *, extra: bool = True) -> Any:
+    async def _start_child(
+        self, spec: ChildSpec, *, extra: bool = True, args: tuple[Any, ...] | None = None
+    ) -> Any:
         # Runs in the *caller's* task, not the supervisor's: nursery.start may be
         # called from any task, the child's init then runs under the caller's cancel
         # scopes, and the book-keeping happens synchronously in started(). That saves
@@ -150,7 +152,8 @@ class _DynamicSupervisorServer(_SupervisorServer):
             len(self._children) + self._starting >= self.max_children
         ):
             raise MaxChildrenError(self.max_children)
-        args = self.extra_arguments + spec.args if extra and self.extra_arguments else spec.args
+        if args is None:
+            args = self.extra_arguments + spec.args if extra and self.extra_arguments else spec.args
         child = _Child(self, spec, args)
         spawn = _spawner_of(spec.start)
         if spawn is not None:
@@ -199,6 +202,21 @@ class _DynamicSupervisorServer(_SupervisorServer):
         if op == _COUNT:
             return _count(children.values())
         raise AssertionError(op)  # pragma: no cover
+
+
+async def start_child_with_args(sup: object, spec: ChildSpec, args: tuple[Any, ...]) -> Any:
+    """Start a child of ``spec`` with ``args`` instead of the spec's own arguments.
+
+    For a component that starts many children of one shape (the JobQueue: a Task
+    per job): it builds the spec once, and each start passes only what differs. The
+    child keeps ``args`` for its restarts; ``extra_arguments`` are not added. Raises
+    as :meth:`DynamicSupervisor.start_child`.
+    """
+    impl = _supervisor(sup, "start_child", spec)
+    result = await impl._start_child(spec, args=args)
+    if impl.pid._reason is not UNSET:
+        raise CalleeExit(sup, ("start_child", spec.id), None, impl.pid._reason)
+    return result
 
 
 _NO_ARG: Any = object()

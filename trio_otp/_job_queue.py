@@ -52,7 +52,7 @@ from ._child_spec import (
     _to_restart,
     to_child_spec,
 )
-from ._dynamic_supervisor import DynamicSupervisor
+from ._dynamic_supervisor import DynamicSupervisor, start_child_with_args
 from ._exceptions import (
     AlreadyStartedError,
     CalleeExit,
@@ -556,6 +556,12 @@ def _crashed(job: JobHandle[Any], exc: WorkerLostError) -> None:
 def _restarted(job: JobHandle[Any]) -> Any:
     job._crash = None
     return _run_job(job)
+
+
+#: A job's Task, temporary (a crash fails the job) or transient (a crash runs it
+#: again in a new task); the job itself is passed per start (start_child_with_args).
+_TEMPORARY_JOB: Final = Task.child_spec(_run_job, None)
+_TRANSIENT_JOB: Final = Task.child_spec(_restarted, None).replace(restart=Restart.TRANSIENT)
 
 
 # -- the queue's server ----------------------------------------------------------------------
@@ -1220,11 +1226,13 @@ class JobQueue:
     async def _run(self, job: JobHandle[Any]) -> None:
         job._status = JobStatus.RUNNING
         self._active.add(job)
-        spec = Task.child_spec(_run_job, job)
-        if job._restart is not Restart.TEMPORARY:
-            spec = spec.replace(restart=job._restart, args=(_restarted, job))
+        # One spec per restart type, built once: each job passes only its arguments.
+        if job._restart is Restart.TEMPORARY:
+            spec, args = _TEMPORARY_JOB, (_run_job, job)
+        else:
+            spec, args = _TRANSIENT_JOB, (_restarted, job)
         try:
-            await DynamicSupervisor.start_child(self._jobs_sup, spec)
+            await start_child_with_args(self._jobs_sup, spec, args)
         except Exception as exc:  # the job supervisor is gone: the job cannot run
             error = JobLostError(job)
             error.__cause__ = exc
