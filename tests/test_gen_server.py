@@ -7,6 +7,7 @@ rules (terminate, killed, links) the supervisors build on.
 from __future__ import annotations
 
 import functools
+import weakref
 from typing import Any
 
 import pytest
@@ -780,3 +781,96 @@ async def test_gen_server_bad_timeout_crashes_the_server_with_an_error_naming_th
             reasons.append(await server.wait_exited())
     assert trio.current_time() == 0.0
     assert type(reasons[0]) is error
+
+
+# -- the mailbox of an idle server (issue 14: it keeps no queue while idle) -----------------
+
+
+class Collector(otp.GenServer[list[Any]]):
+    """Sends itself a message from init; records every message it gets, in order."""
+
+    async def init(self, arg: Any) -> Any:
+        otp.send(self.pid, "from init")
+        return otp.Ok([])
+
+    async def handle_info(self, message: Any, state: list[Any]) -> Any:
+        state.append(message)
+        return otp.NoReply(state)
+
+    async def handle_call(self, request: Any, from_: otp.From, state: list[Any]) -> Any:
+        return otp.Reply(list(state), state)
+
+
+async def test_messages_sent_before_the_server_first_waited_come_in_order(autojump_clock):
+    """Messages queued during init, and after a long idle time, are handled in send order."""
+    async with trio.open_nursery() as nursery:
+        pid = await Collector.start(nursery)
+        otp.send(pid, 1)
+        otp.send(pid, 2)
+        assert await otp.call(pid, "seen") == ["from init", 1, 2]
+        await trio.sleep(3600)  # idle: nothing queued
+        otp.send(pid, 3)
+        assert await otp.call(pid, "seen") == ["from init", 1, 2, 3]
+        await otp.stop(pid)
+
+
+async def test_an_idle_server_keeps_nothing_of_its_last_message():
+    """Once handled, a message and the callback's result are not kept alive by an idle server."""
+
+    class Payload:
+        pass
+
+    class Sink(otp.GenServer[None]):
+        async def handle_cast(self, request: Any, state: None) -> Any:
+            return otp.NoReply(None)
+
+    async with trio.open_nursery() as nursery:
+        pid = await Sink.start(nursery)
+        payload = Payload()
+        ref = weakref.ref(payload)
+        otp.cast(pid, payload)
+        del payload
+        await trio.testing.wait_all_tasks_blocked()
+        assert ref() is None
+        await otp.stop(pid)
+
+
+async def test_an_idle_server_is_monitored_linked_and_killed_while_it_waits(autojump_clock):
+    """A never-messaged server (default init) still gets Down, exit signals and late sends."""
+
+    class Idle(otp.GenServer[None]):
+        trap_exit = False
+
+    async with trio.open_nursery() as nursery:
+        sup = await otp.DynamicSupervisor.start(nursery)
+        pid = await otp.DynamicSupervisor.start_child(sup, Idle)
+        assert pid is not None
+        async with otp.mailbox(trap_exit=True) as inbox:
+            ref = otp.monitor(pid)
+            otp.link(pid)
+            await trio.sleep(10)
+            otp.exit(pid, "kill")
+            down = await inbox.receive(lambda m: isinstance(m, otp.Down))
+            exit_ = await inbox.receive(lambda m: isinstance(m, otp.Exit))
+        assert (down.ref, down.reason) == (ref, otp.KILLED)
+        assert (exit_.pid, exit_.reason) == (pid, otp.KILLED)
+        assert not pid.alive
+        otp.send(pid, "late")  # dropped silently: the mailbox is gone
+        await otp.DynamicSupervisor.stop(sup)
+
+
+def test_the_bare_class_spec_is_made_once_per_class():
+    """Class.child_spec() returns one spec per class; a subclass gets its own, with its id."""
+
+    class Base(otp.GenServer[None]):
+        pass
+
+    class Derived(Base):
+        pass
+
+    assert Base.child_spec() is Base.child_spec()
+    assert Derived.child_spec().id is Derived
+    assert Derived.child_spec() is Derived.child_spec()
+    assert Base.child_spec().id is Base
+    assert Base.child_spec(3).args == (3,)
+    assert Base.child_spec(restart="transient").restart is otp.Restart.TRANSIENT

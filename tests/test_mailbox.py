@@ -166,3 +166,22 @@ async def test_from_pid_of_a_call_made_in_a_block_is_the_block():
         async with otp.mailbox() as inbox:
             assert await otp.call(server, "who") is inbox.pid
         await otp.stop(server)
+
+
+async def test_a_block_that_waited_with_nothing_queued_receives_later_messages(autojump_clock):
+    """A block that parked with an empty mailbox gets messages sent later, in order."""
+    async with otp.mailbox() as inbox:
+
+        async def later() -> None:
+            await trio.sleep(5)
+            otp.send(inbox.pid, "a")
+            otp.send(inbox.pid, "b")
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(later)
+            assert await inbox.receive() == "a"
+            assert trio.current_time() == 5
+            assert await inbox.receive(timeout=1) == "b"
+            with pytest.raises(otp.ReceiveTimeout):
+                await inbox.receive(timeout=1)
+            assert trio.current_time() == 6

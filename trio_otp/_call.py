@@ -1,7 +1,7 @@
 """Messaging: ``call`` / ``reply`` / ``cast`` / ``send`` / ``stop``.
 
-A mailbox is an unbounded trio memory channel, so nothing that *sends* ever blocks
-(OTP mailboxes are unbounded too). A call carries its own reply slot, a
+A mailbox is an unbounded queue (``Pid._mailbox``), so nothing that *sends* ever
+blocks (OTP mailboxes are unbounded too). A call carries its own reply slot, a
 :class:`From`, which any task may answer once with :func:`reply`. The caller parks
 on ``trio.lowlevel.wait_task_rescheduled`` and the reply reschedules it directly:
 one scheduler pass, no Event, no extra channel.

@@ -186,6 +186,12 @@ def _is_direct(fn: object) -> bool:
     return getattr(fn, "_trio_otp_direct", False) is True
 
 
+#: The names of the tasks that run supervised children (what trio would make of the
+#: runner functions, given so that it does not format them once per child).
+DIRECT_START_NAME: Final = f"{__name__}._direct_start"
+RUN_CHILD_NAME: Final = f"{__name__}._run_child"
+
+
 def _direct_start(child: _Child, task_status: Any) -> Coroutine[Any, Any, None]:
     # A plain function that returns the child's own coroutine: nursery.start runs
     # it as the child's task, with no wrapper frame around it.

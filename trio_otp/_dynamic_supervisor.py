@@ -20,6 +20,7 @@ from ._call import stop
 from ._child import _Child, _spawner_of, spawned_checkpoint
 from ._child_spec import BRUTAL_KILL, INFINITY, ChildSpec, ChildType, to_child_spec
 from ._exceptions import (
+    AlreadyStartedError,
     CalleeExit,
     ChildNotFoundError,
     ChildSpecError,
@@ -42,7 +43,6 @@ from ._supervisor import (
     _count,
     _manage_call,
     _own_tree,
-    _start_unwrapping_name_clash,
     _SupervisorServer,
 )
 
@@ -172,7 +172,13 @@ class _DynamicSupervisorServer(_SupervisorServer):
             # nursery.start): init is cancelled and nothing is filed. Once init has
             # returned, the start stands: the handle is returned and the caller's
             # cancellation arrives at its next checkpoint.
-            return await _start_unwrapping_name_clash(self, child)
+            return await self._start_waited(child)
+        except ChildStartError as exc:
+            # A taken name raises AlreadyStartedError itself: the holder is what
+            # the caller needs (OTP's {:already_started, pid}).
+            if isinstance(exc.reason, AlreadyStartedError):
+                raise exc.reason from None
+            raise
         finally:
             self._starting -= 1
             if self._starting == 0 and self._starts_done is not None:

@@ -13,9 +13,8 @@ import difflib
 import functools
 import inspect
 import logging
-import math
 from collections.abc import Coroutine
-from typing import TYPE_CHECKING, Any, ClassVar, Final, Generic, TypeVar
+from typing import Any, ClassVar, Final, Generic, TypeVar
 
 import attrs
 import trio
@@ -24,15 +23,13 @@ from trio.lowlevel import checkpoint, wait_task_rescheduled
 from . import _reports
 from ._call import CALL, CAST, FLUSHABLE, INFO, SHUTDOWN, STOP, From, reply
 from ._child import _Child, direct_child, supervising, supervisor_of
-from ._exceptions import BadReturnValue, ProcessExit, StartError
+from ._child_spec import _FIELDS, ChildSpec, ChildType, Restart, _trusted
+from ._exceptions import BadReturnValue, ChildSpecError, ProcessExit, StartError
 from ._messages import TIMEOUT
-from ._process import UNSET, Pid
+from ._process import EMPTY, UNSET, Pid
 from ._reasons import NORMAL, is_normal_exit
 from ._reasons import SHUTDOWN as SHUTDOWN_REASON
 from ._registry import _register, check_name
-
-if TYPE_CHECKING:
-    from ._child_spec import ChildSpec
 
 S = TypeVar("S")
 
@@ -339,16 +336,30 @@ class GenServer(Generic[S]):
         keyword overrides a field of the spec. Override this classmethod to change a
         server's defaults (the tutorial's JobQueue registers under its class name).
         """
-        from ._child_spec import _FIELDS, ChildSpec
-
+        if not overrides:
+            if arg is not None:
+                return _trusted(cls, cls.serve, (arg,), _PERMANENT, _WORKER, 5.0, (cls,))
+            # The bare class (``DynamicSupervisor.start_child(sup, MyServer)``): one
+            # spec per class, made once (a spec is immutable), not one per child.
+            spec = cls._trio_otp_spec
+            if spec is None or spec.id is not cls:  # none yet, or a base class's
+                spec = _trusted(cls, cls.serve, (None,), _PERMANENT, _WORKER, 5.0, (cls,))
+                cls._trio_otp_spec = spec
+            return spec
         unknown = set(overrides) - _FIELDS - {"name"}
         if unknown:
             raise _unknown_options(f"{cls.__qualname__}.child_spec", unknown)
         name = overrides.pop("name", None)
         start = cls.serve if name is None else functools.partial(cls.serve, name=name)
-        spec = ChildSpec(id=cls, start=start, args=(arg,), modules=(cls,))
+        spec = _trusted(cls, start, (arg,), _PERMANENT, _WORKER, 5.0, (cls,))
         return spec.replace(**overrides) if overrides else spec
 
+    #: The spec of the bare class, made by the first :meth:`child_spec` call.
+    _trio_otp_spec: ClassVar[ChildSpec | None] = None
+
+
+_PERMANENT: Final = Restart.PERMANENT
+_WORKER: Final = ChildType.WORKER
 
 _CALLBACKS: Final = (
     "init",
@@ -361,8 +372,6 @@ _CALLBACKS: Final = (
 
 
 def _unknown_options(where: str, unknown: set[str]) -> Exception:
-    from ._child_spec import _FIELDS
-    from ._exceptions import ChildSpecError
 
     allowed = sorted({"name", *_FIELDS})
     guesses = [difflib.get_close_matches(u, allowed, n=1) for u in sorted(unknown)]
@@ -382,71 +391,76 @@ async def _serve(
     enters the child's kill scope itself, reports its exit to the supervisor and
     raises nothing after it started. Otherwise an abnormal exit is raised into the
     owning nursery (OTP's link).
+
+    This coroutine is what an idle server keeps alive, twice over (its frame, and
+    the frame object trio's spawn makes of it): each local variable costs 16 bytes
+    per server, so rare paths live in helpers and the flags share one variable.
     """
     if name is not None:
         check_name(name)  # before anything is recorded (issue 13)
-    send_channel, recv = trio.open_memory_channel[Any](math.inf)
-    pid = Pid._new(server.process_kind, name, send_channel, server, supervisor_of(task_status))
+    pid = Pid._new(server.process_kind, name, EMPTY, server, supervisor_of(task_status))
     server.pid = pid
     if name is not None:
         try:
             _register(name, pid)
         except BaseException:
-            # It never ran: close its mailbox and drop it from the task table (the
-            # name stays with its holder: _exited frees only a name it holds).
+            # It never ran: drop it from the task table (the name stays with its
+            # holder: _exited frees only a name it holds).
             pid._exited(NORMAL)
             raise
     reason: object = UNSET
-    error: BaseException | None = None
     state: Any = None
     msg: Any = None
-    started = False
-    stop_reply: tuple[From, object] | None = None
-    terminating = False
-    # Set once ``reason`` is final; if the task is cancelled before that (even
-    # inside terminate), the exit reason is the cancel reason (killed).
-    final = False
+    res: Any = None
+    cont: Continue | None = None
     timeout: float | None = None
+    stop_reply: tuple[From, object] | None = None
+    # _SERVING, then _TERMINATING once terminate is due, then _FINAL once ``reason``
+    # is final; if the task is cancelled before that (even inside terminate), the
+    # exit reason is the cancel reason (killed). The server has started once
+    # ``task_status`` is None.
+    phase = _SERVING
     with trio.CancelScope() as scope:
         pid._switch = scope  # exit signals cancel it (_monitors.py)
         if child is not None:
             child.scope = scope
         try:
-            res: Any
-            try:
-                res = await server.init(arg)
-            except Exception as exc:
-                reason = exc
-                final = True
-                if isinstance(exc, StartError):  # e.g. a supervisor's child failed
-                    raise
-                raise StartError(exc) from exc
-            rt = type(res)
-            if rt is Ok:
-                state = res.state
-                cont = res.continue_
-                timeout = res.timeout
-            elif rt is Ignore:
-                reason = NORMAL
-                final = True
-                task_status.started(None)
-                return
-            elif rt is Stop:
-                reason = res.reason
-                final = True
-                raise StartError(reason)
+            if type(server).init is not _DEFAULT_INIT:
+                # (The default init is Ok(arg): nothing to run or to check.)
+                try:
+                    res = await server.init(arg)
+                except Exception as exc:
+                    reason = exc
+                    phase = _FINAL
+                    if isinstance(exc, StartError):  # e.g. a supervisor's child failed
+                        raise
+                    raise StartError(exc) from exc
+                rt = type(res)
+                if rt is Ok:
+                    state = res.state
+                    cont = res.continue_
+                    timeout = res.timeout
+                elif rt is Ignore:
+                    reason = NORMAL
+                    phase = _FINAL
+                    task_status.started(None)
+                    return
+                elif rt is Stop:
+                    reason = res.reason
+                    phase = _FINAL
+                    raise StartError(reason)
+                else:
+                    reason = BadReturnValue("init", res)
+                    phase = _FINAL
+                    raise StartError(reason) from reason
             else:
-                reason = BadReturnValue("init", res)
-                final = True
-                raise StartError(reason) from reason
+                state = arg
             task_status.started(pid)
             # Drop trio's start machinery (its temporary nursery and cancel status):
             # kept alive by this frame it would cost ~1 KB per idle server.
             task_status = None
-            started = True
 
             burst = 0
-            receive_nowait = recv.receive_nowait
             while True:
                 while cont is not None:
                     res = await server.handle_continue(cont.arg, state)
@@ -470,19 +484,20 @@ async def _serve(
                 if burst >= _BURST:
                     burst = 0
                     await checkpoint()
-                try:
-                    msg = receive_nowait()
-                except trio.WouldBlock:
-                    # Park on our own handle; whoever posts to the mailbox wakes us
-                    # (Pid._post). Parking inside MemoryReceiveChannel.receive would
-                    # keep ~500 bytes alive per idle server (frame, closure, entry).
+                if pid._mailbox:
+                    msg = pid._mailbox.popleft()
+                else:
+                    # Park on our own handle, keeping no queue (see EMPTY); whoever
+                    # posts to the mailbox wakes us (Pid._post).
                     burst = 0
+                    pid._mailbox = EMPTY
                     if timeout is None:
+                        msg = res = None  # nothing of the last message kept while idle
                         pid._parked = True
                         await wait_task_rescheduled(pid._unpark)
-                        msg = receive_nowait()
+                        msg = pid._mailbox.popleft()  # pyright: ignore[reportOptionalMemberAccess]
                     else:
-                        msg = await _receive_within(pid, receive_nowait, timeout, res)
+                        msg = await _receive_within(pid, timeout, res)
 
                 tag = msg[0]
                 if tag == CALL:
@@ -494,21 +509,17 @@ async def _serve(
                         cont = res.continue_
                         timeout = res.timeout
                         continue
-                    callback = "handle_call"
                 elif tag == CAST:
                     res = await server.handle_cast(msg[1], state)
                     rt = type(res)
-                    callback = "handle_cast"
                 elif tag == INFO:
                     res = await server.handle_info(msg[1], state)
                     rt = type(res)
-                    callback = "handle_info"
                 elif tag == FLUSHABLE:
                     if msg[1].ref._flushed:
                         continue  # demonitor(ref, flush=True): as if never sent
                     res = await server.handle_info(msg[1], state)
                     rt = type(res)
-                    callback = "handle_info"
                 elif tag == STOP:
                     reason = msg[1]
                     break
@@ -528,53 +539,80 @@ async def _serve(
                         stop_reply = (msg[2], res.reply)
                     break
                 else:
-                    raise BadReturnValue(callback, res)
+                    raise BadReturnValue(_CALLBACK_OF[tag], res)
 
             # An orderly stop: terminate, answer a stop-with-reply, then exit.
-            terminating = True
+            phase = _TERMINATING
             await server.terminate(reason, state)
-            final = True
+            phase = _FINAL
             if stop_reply is not None:
                 reply(*stop_reply)
             if not is_normal_exit(reason):
                 _report_crash(pid, reason, msg, state)
-                error = reason if isinstance(reason, BaseException) else ProcessExit(pid, reason)
         except Exception as exc:
-            if not started:
+            if task_status is not None:
                 raise  # a start failure: nursery.start raises it in the starter
-            crash = exc
             reason = exc
-            if not terminating:
+            if phase == _SERVING:
                 # OTP runs terminate/2 when a callback crashes, too.
-                terminating = True
-                try:
-                    await server.terminate(exc, state)
-                except Exception as during:  # the later error becomes the exit reason
-                    during.__context__ = crash
-                    reason = during
-            final = True
+                phase = _TERMINATING
+                reason = await _terminate_after_crash(server, exc, state)
+            phase = _FINAL
             _report_crash(pid, reason, msg, state)
-            error = reason
         finally:
             # Not final: we are being cancelled (killed), maybe inside terminate.
-            pid._exited(reason if final else pid._cancel_reason)
+            pid._exited(reason if phase == _FINAL else pid._cancel_reason)
     # Here the server ended by itself, crashed, or was killed through its own scope.
     if child is not None:
-        if started:
+        if task_status is None:  # it had started
             child.sup._child_exited(child, pid._reason)
         return
-    if error is not None:
-        raise error
+    reason = pid._reason
     if scope.cancelled_caught:
         # Killed by an exit signal (only those cancel this scope when no supervisor
         # owns it): an abnormal reason reaches the owning nursery, like a crash.
-        if not started:
-            raise StartError(pid._reason)
-        if not is_normal_exit(pid._reason):
-            raise ProcessExit(pid, pid._reason)
+        if task_status is not None:
+            raise StartError(reason)
+        if not is_normal_exit(reason):
+            raise ProcessExit(pid, reason)
+    elif not is_normal_exit(reason):
+        # It stopped or crashed with an abnormal reason (the crash was reported).
+        raise reason if isinstance(reason, BaseException) else ProcessExit(pid, reason)
 
 
-async def _receive_within(pid: Pid, receive_nowait: Any, seconds: float, res: object) -> Any:
+#: The phases of a server's life in :func:`_serve`.
+_SERVING: Final = 0
+_TERMINATING: Final = 1
+_FINAL: Final = 2
+
+#: The callback a message tag goes to, named when its result is bad.
+_CALLBACK_OF: Final = {
+    CALL: "handle_call",
+    CAST: "handle_cast",
+    INFO: "handle_info",
+    FLUSHABLE: "handle_info",
+}
+
+#: GenServer.init as written here: a server class that keeps it starts with ``arg``
+#: as its state without running it (what it would return is known: ``Ok(arg)``).
+_DEFAULT_INIT: Final = GenServer.init
+
+
+async def _terminate_after_crash(server: GenServer[Any], crash: Exception, state: object) -> object:
+    """Run ``terminate`` after a callback crashed; return the exit reason.
+
+    OTP runs terminate/2 when a callback crashes, too. An exception from
+    ``terminate`` itself becomes the exit reason, with the crash as its context.
+    """
+    try:
+        await server.terminate(crash, state)
+    except Exception as during:
+        during.__context__ = crash
+        return during
+    return crash
+
+
+async def _receive_within(pid: Pid, seconds: float, res: object) -> Any:
     """Wait for the next message, or :data:`TIMEOUT` if none comes within ``seconds``.
 
     OTP's GenServer timeout; a cancel scope only for servers that asked for one.
@@ -588,7 +626,7 @@ async def _receive_within(pid: Pid, receive_nowait: Any, seconds: float, res: ob
     with trio.move_on_after(seconds):
         pid._parked = True
         await wait_task_rescheduled(pid._unpark)
-        return receive_nowait()
+        return pid._mailbox.popleft()  # type: ignore[union-attr]
     return (INFO, TIMEOUT, None)
 
 

@@ -27,7 +27,7 @@ from trio.lowlevel import checkpoint, current_task, wait_task_rescheduled
 from ._call import CALL, CAST, FLUSHABLE, INFO, SHUTDOWN, STOP
 from ._exceptions import ProcessExit, ReceiveTimeout
 from ._monitors import _kill
-from ._process import UNSET, Pid, _table
+from ._process import EMPTY, UNSET, Pid, _table
 from ._reasons import KILLED, NORMAL, is_normal_exit
 from ._reasons import SHUTDOWN as SHUTDOWN_REASON
 from ._registry import _register
@@ -39,14 +39,13 @@ _SKIP: Any = object()
 class Mailbox:
     """A process for the duration of an ``async with`` block: see :func:`mailbox`."""
 
-    __slots__ = ("_name", "_pid", "_recv", "_saved", "_scope", "trap_exit")
+    __slots__ = ("_name", "_pid", "_saved", "_scope", "trap_exit")
 
     def __init__(self, name: object = None, *, trap_exit: bool = False) -> None:
         self._name = name
         #: Whether the block traps exits (see :func:`~trio_otp.trap_exit`).
         self.trap_exit: bool = trap_exit
         self._pid: Pid | None = None
-        self._recv: trio.MemoryReceiveChannel[Any] | None = None
         # Messages a selective receive passed over, in arrival order (OTP's save queue).
         self._saved: collections.deque[object] = collections.deque()
         self._scope: trio.CancelScope | None = None
@@ -75,8 +74,7 @@ class Mailbox:
                 f"this task is already the process {holder!r}: it has a mailbox of its "
                 "own (a GenServer receives in handle_info)"
             )
-        send, self._recv = trio.open_memory_channel[Any](math.inf)
-        pid = Pid._new("Mailbox", self._name, send, self)
+        pid = Pid._new("Mailbox", self._name, EMPTY, self)
         if self._name is not None:
             try:
                 _register(self._name, pid)
@@ -173,22 +171,20 @@ class Mailbox:
                 del saved[i]
                 await checkpoint()
                 return message
-        recv = self._recv
-        assert recv is not None
         deadline = math.inf if timeout is None else trio.current_time() + timeout
         looked = False
         while True:
-            try:
-                raw = recv.receive_nowait()
-            except trio.WouldBlock:
+            queued = pid._mailbox
+            if not queued:
                 if looked and trio.current_time() >= deadline:
-                    raise ReceiveTimeout(timeout) from None
+                    raise ReceiveTimeout(timeout)
+                pid._mailbox = EMPTY  # keep no queue while waiting (see EMPTY)
                 with trio.CancelScope(deadline=deadline):
                     pid._parked = True
                     await wait_task_rescheduled(pid._unpark)
                 looked = True
                 continue
-            message = self._unwrap(raw)
+            message = self._unwrap(queued.popleft())
             if message is _SKIP:
                 await checkpoint()  # a stop arrived: the block is being cancelled
                 continue

@@ -9,9 +9,10 @@ process exited (calls to it then fail at once with
 from __future__ import annotations
 
 import itertools
+from collections import deque
 from collections.abc import Callable
 from threading import get_ident
-from typing import TYPE_CHECKING, Any, Final, final
+from typing import Any, Final, final
 
 import trio
 from trio.lowlevel import Abort, RunVar, reschedule
@@ -19,13 +20,17 @@ from trio.lowlevel import Abort, RunVar, reschedule
 from . import _telemetry
 from ._reasons import KILLED
 
-if TYPE_CHECKING:
-    from trio import MemorySendChannel
-
 _ids = itertools.count(1)
 
 #: Sentinel for "has not exited yet" (a reason may legitimately be ``None``).
 UNSET: Final[Any] = object()
+
+#: The mailbox of a process that has one and nothing queued: ``Pid._mailbox`` until
+#: the first message comes, and again whenever the process parks with an empty queue.
+#: Falsy (nothing to take) and not ``None`` (the mailbox is open); shared, so that an
+#: idle process keeps no queue of its own (a deque is 760 bytes, a trio memory
+#: channel about 1.7 KB).
+EMPTY: Final[Any] = ()
 
 # Which trio task runs which process, per run (a RunVar, so nothing leaks between
 # runs). A table rather than a ContextVar: setting a ContextVar in every process
@@ -104,7 +109,10 @@ class Pid:
     _id: int
     _name: object
     _kind: str
-    _mailbox: MemorySendChannel[Any] | None
+    # The queued messages, oldest first: a deque made by the first message after
+    # the process parked (see _post), EMPTY while nothing is queued, None for a
+    # process without a mailbox (a Task) or once it exited.
+    _mailbox: deque[Any] | None
     _reason: object
     _pending: set[Any] | None
     _exit_event: trio.Event | None
@@ -128,7 +136,7 @@ class Pid:
         cls,
         kind: str,
         name: object,
-        mailbox: MemorySendChannel[Any] | None,
+        mailbox: deque[Any] | None,
         impl: object,
         parent: Pid | None = None,
         *,
@@ -155,11 +163,15 @@ class Pid:
             self._table = parent._table
         else:
             task = self._task = trio.lowlevel.current_task()
-            table = self._table = _table()
-            # A supervised child's parent is its supervisor, even when it was
-            # started from another task (DynamicSupervisor.start_child runs in the
-            # caller's).
-            self._parent = parent if parent is not None else _process_of(task, table)
+            if parent is not None:
+                # A supervised child's parent is its supervisor, even when it was
+                # started from another task (DynamicSupervisor.start_child runs in
+                # the caller's); the run's table is the supervisor's.
+                self._parent = parent
+                table = self._table = parent._table
+            else:
+                table = self._table = _table()
+                self._parent = _process_of(task, table)
             table[task] = self
         # The reason recorded if the process is cancelled: KILLED, unless its owner
         # asked it to shut down by cancelling (a Task does not trap exits: OTP G).
@@ -235,7 +247,10 @@ class Pid:
 
         The caller checked that the mailbox is open (``_mailbox is not None``).
         """
-        self._mailbox.send_nowait(message)  # type: ignore[union-attr]
+        mailbox = self._mailbox
+        if mailbox is EMPTY:
+            mailbox = self._mailbox = deque()
+        mailbox.append(message)  # type: ignore[union-attr]
         if self._parked:
             self._parked = False
             reschedule(self._task)  # type: ignore[arg-type]
@@ -301,10 +316,8 @@ class Pid:
             from ._registry import _unregister
 
             _unregister(self._name, self)
-        if self._mailbox is not None:
-            # Drop the reference to queued messages: the process will never read them.
-            self._mailbox.close()
-            self._mailbox = None
+        # Drop the queued messages: the process will never read them.
+        self._mailbox = None
         if self._task is not None:
             self._table.pop(self._task, None)
             self._task = None

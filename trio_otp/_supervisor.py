@@ -56,6 +56,8 @@ from . import _reports, _telemetry
 from ._call import INFO, From, _reply_error, _resolve, call, stop
 from ._call import SHUTDOWN as SHUTDOWN_MSG
 from ._child import (
+    DIRECT_START_NAME,
+    RUN_CHILD_NAME,
     _Child,
     _direct_start,
     _is_direct,
@@ -281,13 +283,24 @@ class _SupervisorServer(GenServer[None]):
             handle = self._spawn(child, spawn)
             await spawned_checkpoint(self.pid._table)
             return handle
+        return await self._start_waited(child)
+
+    async def _start_waited(self, child: _Child) -> Any:
+        """Start ``child`` with ``nursery.start``: its handle once its init ran.
+
+        :meth:`_start` for a child that is not a spawner (the caller checked).
+        """
+        assert self._nursery is not None
         child.gen += 1
         if self._stop_pending:  # no new init once a stop is on its way
             raise ChildStartError(child.spec.id, SHUTDOWN)
         self._in_start.add(child)
         try:
-            runner = _direct_start if _is_direct(child.spec.start) else _run_child
-            handle = await self._nursery.start(runner, child)
+            # The task's name is given, so that trio does not format it per child.
+            if _is_direct(child.spec.start):
+                handle = await self._nursery.start(_direct_start, child, name=DIRECT_START_NAME)
+            else:
+                handle = await self._nursery.start(_run_child, child, name=RUN_CHILD_NAME)
         except StartError as exc:
             # A GenServer's init failure: its reason; a nested supervisor's failure or
             # a taken name: the error itself (OTP nests these too).
