@@ -188,3 +188,18 @@ def test_speed_up_is_judged_per_core_of_the_same_repetition(report: ModuleType) 
     judged = report.judge(c, ms)
     assert judged["observed"]["per_rep"] == [1.0, 1.6 / host]
     assert judged["observed"]["n"] == 2
+
+
+def test_a_measurement_is_the_median_of_its_runs(report: ModuleType) -> None:
+    """Each numeric figure of a multi-run measurement is the median of its runs; flags
+    and texts are the last run's; the run count is recorded."""
+    measure = importlib.import_module("bench._measure")
+    figures = iter(
+        [
+            {"jobs_per_s": 10.0, "p99_us": 5, "ok": True},
+            {"jobs_per_s": 30.0, "p99_us": 1, "ok": True},
+            {"jobs_per_s": 20.0, "p99_us": 9, "ok": False},
+        ]
+    )
+    got = measure.median_of_runs(lambda: next(figures), 3)
+    assert got == {"jobs_per_s": 20.0, "p99_us": 5, "ok": False, "runs": 3}
