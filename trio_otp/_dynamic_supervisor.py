@@ -139,9 +139,7 @@ class _DynamicSupervisorServer(_SupervisorServer):
             self._all_stopped = None
         self._children.clear()
 
-    async def _start_child(
-        self, spec: ChildSpec, *, extra: bool = True, args: tuple[Any, ...] | None = None
-    ) -> Any:
+    async def _start_child(self, spec: ChildSpec, args: tuple[Any, ...] | None = None) -> Any:
         # Runs in the *caller's* task, not the supervisor's: nursery.start may be
         # called from any task, the child's init then runs under the caller's cancel
         # scopes, and the book-keeping happens synchronously in started(). That saves
@@ -152,8 +150,8 @@ class _DynamicSupervisorServer(_SupervisorServer):
             len(self._children) + self._starting >= self.max_children
         ):
             raise MaxChildrenError(self.max_children)
-        if args is None:
-            args = self.extra_arguments + spec.args if extra and self.extra_arguments else spec.args
+        if args is None:  # the spec's own, after the supervisor's extra_arguments
+            args = self.extra_arguments + spec.args if self.extra_arguments else spec.args
         child = _Child(self, spec, args)
         spawn = _spawner_of(spec.start)
         if spawn is not None:
@@ -213,7 +211,7 @@ async def start_child_with_args(sup: object, spec: ChildSpec, args: tuple[Any, .
     as :meth:`DynamicSupervisor.start_child`.
     """
     impl = _supervisor(sup, "start_child", spec)
-    result = await impl._start_child(spec, args=args)
+    result = await impl._start_child(spec, args)
     if impl.pid._reason is not UNSET:
         raise CalleeExit(sup, ("start_child", spec.id), None, impl.pid._reason)
     return result

@@ -217,7 +217,7 @@ class Task:
         )
         # extra_arguments are for the supervisor's own kind of children: the task's
         # arguments are exactly fn's (Elixir's Task.Supervisor takes none either).
-        pid = await _supervisor(sup, "async_nolink", fn)._start_child(spec, extra=False)
+        pid = await _supervisor(sup, "async_nolink", fn)._start_child(spec, spec.args)
         assert pid is not None
         box.pid = pid
         if owner is not None and owner._mailbox is not None:

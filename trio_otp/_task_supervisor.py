@@ -188,7 +188,7 @@ class TaskSupervisor:
         spec = Task.child_spec(fn, *args)
         if restart != Restart.TEMPORARY or shutdown != 5.0:
             spec = spec.replace(restart=restart, shutdown=shutdown)
-        pid: Pid = await _supervisor(sup, "start_child", fn)._start_child(spec, extra=False)
+        pid: Pid = await _supervisor(sup, "start_child", fn)._start_child(spec, spec.args)
         return pid
 
     @staticmethod
