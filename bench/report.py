@@ -40,34 +40,39 @@ def _stats(values: list[float]) -> dict[str, Any] | None:
     }
 
 
-def _ratios(
+def _rep_ratios(
     ms: list[Measurement], case: str, impl: str, ref: str, metric: str
-) -> dict[str, Any] | None:
-    """Ratios impl/ref taken per repetition (only repetitions where both ran)."""
+) -> dict[int, float]:
+    """rep -> impl/ref, for the repetitions where both ran."""
     a = _values(ms, case, impl, metric)
     b = _values(ms, case, ref, metric)
-    per_rep = [a[r] / b[r] for r in sorted(a) if r in b and b[r] != 0]
+    return {r: a[r] / b[r] for r in sorted(a) if r in b and b[r] != 0}
+
+
+def _summary(per_rep: list[float]) -> dict[str, Any] | None:
     stats = _stats(per_rep)
     if stats is not None:
         stats["per_rep"] = per_rep
     return stats
 
 
-def _per_core(ms: list[Measurement], check: Check) -> dict[str, Any] | None:
-    """Each repetition's ratio divided by the cores the subject's run got in it."""
-    a = _values(ms, check.case, check.subject, check.metric)
-    b = _values(ms, check.case, check.reference, check.metric)
-    cores = _values(ms, check.case, check.subject, "cores")
+def _ratios(
+    ms: list[Measurement], case: str, impl: str, ref: str, metric: str
+) -> dict[str, Any] | None:
+    """Ratios impl/ref taken per repetition (only repetitions where both ran)."""
+    return _summary(list(_rep_ratios(ms, case, impl, ref, metric).values()))
+
+
+def _per_core(
+    ms: list[Measurement], case: str, impl: str, ref: str, metric: str
+) -> dict[str, Any] | None:
+    """Each repetition's ratio impl/ref divided by the cores impl's run got in it."""
+    ratios = _rep_ratios(ms, case, impl, ref, metric)
+    cores = _values(ms, case, impl, "cores")
     host = os.cpu_count() or 1
-    per_rep = [
-        a[r] / b[r] / min(cores[r], host)
-        for r in sorted(a)
-        if r in b and b[r] != 0 and cores.get(r, 0) > 0
-    ]
-    out = _stats(per_rep)
-    if out is not None:
-        out["per_rep"] = per_rep
-    return out
+    return _summary(
+        [ratio / min(cores[r], host) for r, ratio in ratios.items() if cores.get(r, 0) > 0]
+    )
 
 
 def _errors(ms: list[Measurement], case: str, impl: str) -> list[str]:
@@ -121,10 +126,10 @@ def judge(check: Check, ms: list[Measurement]) -> dict[str, Any]:
     }
     if check.reference is None:
         stats = _stats(list(_values(ms, check.case, check.subject, check.metric).values()))
+    elif check.per_core:
+        stats = _per_core(ms, check.case, check.subject, check.reference, check.metric)
     else:
         stats = _ratios(ms, check.case, check.subject, check.reference, check.metric)
-    if stats is not None and check.per_core:
-        stats = _per_core(ms, check)
     out["observed"] = stats
     if stats is None:
         out["met"] = None
