@@ -183,7 +183,7 @@ def _attrs_signature(
 
 
 class ModuleDoc(SphinxDirective):
-    """Insert a module's docstring: ``.. moduledoc:: trio_otp._supervisor``.
+    """Insert a module's docstring: ``.. moduledoc:: trio_otp._supervision._supervisor``.
 
     The private modules' docstrings are the user-facing description of each part
     (Elixir's order: examples, child specification, strategies, exit reasons); the

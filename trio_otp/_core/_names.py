@@ -8,12 +8,8 @@ the Elixir chapter's habit of naming a process after its class (``name=JobQueue`
 
 from __future__ import annotations
 
-from trio.lowlevel import RunVar
-
 from ._exceptions import AlreadyStartedError
-from ._process import Pid, misuse_error
-
-_names: RunVar[dict[object, Pid]] = RunVar("trio_otp.registry")
+from ._process import Pid, _names, misuse_error, name_table
 
 
 class _SelfResolvingName:
@@ -26,15 +22,6 @@ class _SelfResolvingName:
 
     def _register(self, pid: Pid) -> None:
         raise NotImplementedError
-
-
-def _table() -> dict[object, Pid]:
-    try:
-        return _names.get()
-    except LookupError:
-        table: dict[object, Pid] = {}
-        _names.set(table)
-        return table
 
 
 def whereis(name: object) -> Pid | None:
@@ -86,14 +73,8 @@ def _register(name: object, pid: Pid) -> None:
         name._register(pid)
         return
     check_name(name)
-    table = _table()
+    table = name_table()
     holder = table.get(name)
     if holder is not None:
         raise AlreadyStartedError(name, holder)
     table[name] = pid
-
-
-def _unregister(name: object, pid: Pid) -> None:
-    table = _table()
-    if table.get(name) is pid:
-        del table[name]

@@ -31,8 +31,8 @@ import trio
 from trio.lowlevel import RunVar
 
 from ._call import INFO
+from ._names import whereis
 from ._process import Pid
-from ._registry import whereis
 
 _service: RunVar[_Timers] = RunVar("trio_otp.timers")
 _ids = itertools.count(1)

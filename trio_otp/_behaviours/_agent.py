@@ -21,12 +21,12 @@ from typing import Any, Final, final
 
 import trio
 
-from ._call import DEFAULT_TIMEOUT, From, call, cast, stop
-from ._child import direct_child
-from ._child_spec import ChildSpec, to_child_spec
-from ._gen_server import GenServer, NoReply, Ok, Reply
-from ._process import Pid
-from ._reasons import NORMAL
+from .._core._call import DEFAULT_TIMEOUT, From, call, cast, stop
+from .._core._process import Pid
+from .._core._reasons import NORMAL
+from .._server._child import direct_child
+from .._server._child_spec import ChildSpec, to_child_spec
+from .._server._gen_server import GenServer, NoReply, Ok, Reply
 
 _GET: Final = 0
 _UPDATE: Final = 1

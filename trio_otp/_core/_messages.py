@@ -20,8 +20,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 import attrs
 
+from ._refs import Ref
+
 if TYPE_CHECKING:
-    from ._monitors import Ref
     from ._process import Pid
 
 #: "No result yet" in an :class:`~trio_otp.AsyncTask` (a result may be ``None``).

@@ -21,14 +21,14 @@ from typing import Any, Generic, Literal, TypeVar, TypeVarTuple, final, overload
 
 import trio
 
-from . import _reports
-from ._child import _Child, direct_child, spawner, supervising, supervisor_of
-from ._child_spec import ChildSpec, ChildType, Restart, _trusted
-from ._exceptions import ChildSpecError, ProcessExit, TaskExit, TaskTimeout
-from ._messages import NO_VALUE
-from ._monitors import Ref, _kill, _monitor, demonitor
-from ._process import UNSET, Pid, current_process
-from ._reasons import NORMAL, SHUTDOWN, is_normal_exit
+from .._core import _reports
+from .._core._exceptions import ChildSpecError, ProcessExit, TaskExit, TaskTimeout
+from .._core._messages import NO_VALUE
+from .._core._monitors import Ref, _kill, _monitor, demonitor
+from .._core._process import UNSET, Pid, current_process
+from .._core._reasons import NORMAL, SHUTDOWN, is_normal_exit
+from .._server._child import _Child, direct_child, spawner, supervising, supervisor_of
+from .._server._child_spec import ChildSpec, ChildType, Restart, _trusted
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")  # fn(*args) type-checked, as trio's start_soon
@@ -204,7 +204,7 @@ class Task:
         :attr:`AsyncTask.ref`; ``demonitor(ref, flush=True)`` forgets the task, and
         :meth:`AsyncTask.wait` drops the message too (Elixir's ``Task.await``).
         """
-        from ._dynamic_supervisor import _supervisor
+        from .._supervision._dynamic_supervisor import _supervisor
 
         box: AsyncTask[Any] = AsyncTask()
         owner = current_process()

@@ -43,9 +43,13 @@ from typing import cast as cast_type
 import attrs
 import trio
 
-from . import _reports
-from ._call import From, _reply_error, call, cast, reply
-from ._child_spec import (
+from .._behaviours._task import Task
+from .._core import _reports
+from .._core._call import From, _reply_error, call, cast, reply
+from .._core._exceptions import AlreadyStartedError, CalleeExit, ChildSpecError, NoProcessError
+from .._core._names import check_name, whereis
+from .._core._process import Pid, current_process
+from .._server._child_spec import (
     ChildSpec,
     ChildType,
     Restart,
@@ -53,27 +57,21 @@ from ._child_spec import (
     _to_restart,
     to_child_spec,
 )
-from ._dynamic_supervisor import DynamicSupervisor, start_child_with_args
+from .._server._gen_server import GenServer, NoReply, Ok
+from .._supervision._dynamic_supervisor import DynamicSupervisor, start_child_with_args
+from .._supervision._supervisor import _StaticSupervisor, _stop_tree
+from .._supervision._supervisor_server import Strategy, _check_intensity
 from ._exceptions import (
-    AlreadyStartedError,
-    CalleeExit,
-    ChildSpecError,
     JobCancelledError,
     JobLostError,
     JobQueueError,
     JobRefusedError,
     JobTimeoutError,
-    NoProcessError,
     QueueFullError,
     QueueStoppedError,
     WorkerLostError,
 )
 from ._executors import Executor, InProcessExecutor
-from ._gen_server import GenServer, NoReply, Ok
-from ._process import Pid, current_process
-from ._registry import check_name, whereis
-from ._supervisor import Strategy, _check_intensity, _StaticSupervisor, _stop_tree
-from ._task import Task
 
 T = TypeVar("T")
 logger = logging.getLogger("trio_otp.job_queue")

@@ -27,10 +27,10 @@ from trio.lowlevel import checkpoint, current_task, wait_task_rescheduled
 from ._call import CALL, CAST, FLUSHABLE, INFO, SHUTDOWN, STOP
 from ._exceptions import ProcessExit, ReceiveTimeout
 from ._monitors import _kill
+from ._names import _register
 from ._process import EMPTY, UNSET, Pid, _table
 from ._reasons import KILLED, NORMAL, is_normal_exit
 from ._reasons import SHUTDOWN as SHUTDOWN_REASON
-from ._registry import _register
 
 _SKIP: Any = object()
 

@@ -34,9 +34,9 @@ from ._exceptions import (
     NoProcessError,
     _StopOwnSupervisor,
 )
+from ._names import whereis
 from ._process import Pid, _process_of, misuse_error
 from ._reasons import NORMAL
-from ._registry import whereis
 from ._request import Request
 
 #: OTP's default call timeout, in seconds.

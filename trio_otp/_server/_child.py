@@ -17,18 +17,28 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any, Final, TypeVar, final
+from typing import Any, Final, Protocol, TypeVar, final
 
 import trio
 
-from ._exceptions import ProcessExit
-from ._process import UNSET, Pid
-from ._reasons import NORMAL, SHUTDOWN
-
-if TYPE_CHECKING:
-    from ._supervisor import _SupervisorServer
+from .._core._exceptions import ProcessExit
+from .._core._process import UNSET, Pid
+from .._core._reasons import NORMAL, SHUTDOWN
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+
+class Supervising(Protocol):
+    """What a child needs of its supervisor: the supervisor's server is one.
+
+    A protocol, so that this layer (below supervision) never imports a supervisor.
+    """
+
+    pid: Pid
+
+    def _child_started(self, child: _Child) -> None: ...
+
+    def _child_exited(self, child: _Child, reason: object) -> None: ...
 
 
 @final
@@ -52,7 +62,7 @@ class _Child:
         "terminating",
     )
 
-    def __init__(self, sup: _SupervisorServer, spec: Any, args: tuple[Any, ...]) -> None:
+    def __init__(self, sup: Supervising, spec: Any, args: tuple[Any, ...]) -> None:
         self.sup = sup
         self.spec = spec
         self.args = args

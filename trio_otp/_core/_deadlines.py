@@ -35,13 +35,23 @@ from __future__ import annotations
 import collections
 import heapq
 import math
-from typing import TYPE_CHECKING, final
+from typing import Protocol, final
 
 import trio
 from trio.lowlevel import RunVar
 
-if TYPE_CHECKING:
-    from ._call import From
+
+class Slot(Protocol):
+    """What a deadline needs of a waiting call (:class:`trio_otp.From` is one).
+
+    A protocol, so that this module sits below :mod:`._call` in the core.
+    """
+
+    _task: trio.lowlevel.Task | None
+    _deadline: float
+
+    def _expire(self) -> None: ...
+
 
 _timers: RunVar[_Timers] = RunVar("trio_otp.call_deadlines")
 
@@ -53,7 +63,7 @@ class _Timers:
     def __init__(self) -> None:
         # Invariant: every queue is non-empty and has exactly one heap entry,
         # ``(deadline of a slot at or before its head, timeout)``.
-        self.queues: dict[float, collections.deque[From]] = {}
+        self.queues: dict[float, collections.deque[Slot]] = {}
         self.heap: list[tuple[float, float]] = []
         self.wakeup = math.inf
         self.scope: trio.CancelScope | None = None
@@ -79,7 +89,7 @@ class _Timers:
             self.wakeup = heap[0][0] if heap else math.inf
 
 
-def arm(slot: From, timeout: float) -> None:
+def arm(slot: Slot, timeout: float) -> None:
     """Give ``slot`` (a call about to wait) its deadline, ``timeout`` from now."""
     try:
         timers = _timers.get()

@@ -30,9 +30,9 @@ from typing import Any, Literal, final
 
 import trio
 
-from ._exceptions import TaskTimeout
-from ._monitors import _kill
-from ._reasons import SHUTDOWN
+from .._core._exceptions import TaskTimeout
+from .._core._monitors import _kill
+from .._core._reasons import SHUTDOWN
 from ._task import AsyncTask, _run
 
 OnTimeout = Literal["exit", "kill_task"]

@@ -20,16 +20,16 @@ import attrs
 import trio
 from trio.lowlevel import checkpoint, wait_task_rescheduled
 
-from . import _reports
-from ._call import CALL, CAST, FLUSHABLE, INFO, SHUTDOWN, STOP, From, reply
+from .._core import _reports
+from .._core._call import CALL, CAST, FLUSHABLE, INFO, SHUTDOWN, STOP, From, reply
+from .._core._exceptions import BadReturnValue, ChildSpecError, ProcessExit, StartError
+from .._core._messages import TIMEOUT
+from .._core._names import _register, check_name
+from .._core._process import EMPTY, UNSET, Pid
+from .._core._reasons import NORMAL, is_normal_exit
+from .._core._reasons import SHUTDOWN as SHUTDOWN_REASON
 from ._child import _Child, direct_child, supervising, supervisor_of
 from ._child_spec import _FIELDS, ChildSpec, ChildType, Restart, _trusted
-from ._exceptions import BadReturnValue, ChildSpecError, ProcessExit, StartError
-from ._messages import TIMEOUT
-from ._process import EMPTY, UNSET, Pid
-from ._reasons import NORMAL, is_normal_exit
-from ._reasons import SHUTDOWN as SHUTDOWN_REASON
-from ._registry import _register, check_name
 
 S = TypeVar("S")
 

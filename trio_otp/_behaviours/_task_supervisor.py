@@ -22,13 +22,13 @@ from typing import Any, TypeVar, final
 
 import trio
 
+from .._core._exceptions import TaskExit, TaskTimeout
+from .._core._messages import NO_VALUE
+from .._core._monitors import _signal, link
+from .._core._process import Pid, current_process
+from .._server._child_spec import ChildSpec, Restart, ShutdownValue
+from .._supervision._dynamic_supervisor import DynamicSupervisor, _supervisor
 from ._async_stream import AsyncStream, OnTimeout, _open
-from ._child_spec import ChildSpec, Restart, ShutdownValue
-from ._dynamic_supervisor import DynamicSupervisor, _supervisor
-from ._exceptions import TaskExit, TaskTimeout
-from ._messages import NO_VALUE
-from ._monitors import _signal, link
-from ._process import Pid, current_process
 from ._task import AsyncTask, Task, TaskResult
 
 T = TypeVar("T")

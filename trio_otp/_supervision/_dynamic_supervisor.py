@@ -16,10 +16,8 @@ from typing import Any, final
 
 import trio
 
-from ._call import stop
-from ._child import _Child, _spawner_of, spawned_checkpoint
-from ._child_spec import BRUTAL_KILL, INFINITY, ChildSpec, ChildType, to_child_spec
-from ._exceptions import (
+from .._core._call import stop
+from .._core._exceptions import (
     AlreadyStartedError,
     CalleeExit,
     ChildNotFoundError,
@@ -28,11 +26,14 @@ from ._exceptions import (
     MaxChildrenError,
     NoProcessError,
 )
-from ._gen_server import Ok
-from ._process import UNSET, Pid
-from ._reasons import NORMAL
-from ._registry import whereis
-from ._supervisor import (
+from .._core._names import whereis
+from .._core._process import UNSET, Pid
+from .._core._reasons import NORMAL
+from .._server._child import _Child, _spawner_of, spawned_checkpoint
+from .._server._child_spec import BRUTAL_KILL, INFINITY, ChildSpec, ChildType, to_child_spec
+from .._server._gen_server import Ok
+from ._supervisor import _count, _own_tree
+from ._supervisor_server import (
     _COUNT,
     _TERMINATE,
     _WHICH,
@@ -40,9 +41,7 @@ from ._supervisor import (
     ChildCounts,
     ChildInfo,
     _check_intensity,
-    _count,
     _manage_call,
-    _own_tree,
     _SupervisorServer,
 )
 

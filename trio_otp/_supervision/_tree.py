@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from ._call import _resolve
-from ._child_spec import ChildType
-from ._process import Pid
-from ._reports import label
+from .._core._call import _resolve
+from .._core._process import Pid
+from .._core._reports import label
+from .._server._child_spec import ChildType
 from ._supervisor import children_in_start_order
 
 
@@ -34,7 +34,7 @@ async def render_tree(sup: object) -> str:
     """
     pid = _resolve(sup)
     if pid is None:
-        from ._exceptions import NoProcessError
+        from .._core._exceptions import NoProcessError
 
         raise NoProcessError(sup, "render_tree", None)
     lines = [_node(None, pid)]

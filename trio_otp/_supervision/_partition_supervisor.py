@@ -24,22 +24,15 @@ from typing import Any, final
 import attrs
 import trio
 
-from ._call import _resolve, stop
-from ._child_spec import ChildSpec, ChildType, to_child_spec
+from .._core._call import _resolve, stop
+from .._core._exceptions import NoProcessError
+from .._core._names import _SelfResolvingName
+from .._core._process import Pid
+from .._core._reasons import NORMAL
+from .._server._child_spec import ChildSpec, ChildType, to_child_spec
 from ._dynamic_supervisor import DynamicSupervisor
-from ._exceptions import NoProcessError
-from ._process import Pid
-from ._reasons import NORMAL
-from ._registry import _SelfResolvingName
-from ._supervisor import (
-    ChildCounts,
-    ChildInfo,
-    Strategy,
-    Supervisor,
-    _check_intensity,
-    _own_tree,
-    _StaticSupervisor,
-)
+from ._supervisor import Supervisor, _own_tree, _StaticSupervisor
+from ._supervisor_server import ChildCounts, ChildInfo, Strategy, _check_intensity
 
 
 class _PartitionSupervisorServer(_StaticSupervisor):

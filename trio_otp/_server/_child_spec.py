@@ -23,7 +23,7 @@ from typing import Any, Final, Literal
 
 import attrs
 
-from ._exceptions import ChildSpecError
+from .._core._exceptions import ChildSpecError
 
 
 class Restart(enum.StrEnum):
@@ -229,7 +229,7 @@ class ChildSpec:
 def _show(value: object) -> str:
     if isinstance(value, type):
         return value.__qualname__
-    from ._reports import short_repr
+    from .._core._reports import short_repr
 
     return short_repr(value)
 

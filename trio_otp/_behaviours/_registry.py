@@ -35,13 +35,13 @@ from typing import Any, Final, Literal, final
 import attrs
 import trio
 
-from ._child import direct_child
-from ._child_spec import ChildSpec
-from ._exceptions import AlreadyRegisteredError, AlreadyStartedError, UnknownRegistryError
-from ._gen_server import GenServer, Ok
-from ._monitors import _signal
-from ._process import Pid, current_process
-from ._registry import _SelfResolvingName, whereis
+from .._core._exceptions import AlreadyRegisteredError, AlreadyStartedError, UnknownRegistryError
+from .._core._monitors import _signal
+from .._core._names import _SelfResolvingName, whereis
+from .._core._process import Pid, current_process
+from .._server._child import direct_child
+from .._server._child_spec import ChildSpec
+from .._server._gen_server import GenServer, Ok
 
 KeysMode = Literal["unique", "duplicate"]
 """A registry's kind: one process per key (``"unique"``) or many (``"duplicate"``)."""

@@ -37,12 +37,13 @@ from typing import Any, Final, Literal
 
 import trio
 
-from . import _reports
-from ._call import stop
-from ._exceptions import ChildStartError
-from ._process import Pid, _process_of, _table
-from ._reasons import SHUTDOWN, safe_str
-from ._supervisor import Strategy, _OnStarted, _serve_with
+from .._core import _reports
+from .._core._call import stop
+from .._core._exceptions import ChildStartError
+from .._core._process import Pid, _process_of, _table
+from .._core._reasons import SHUTDOWN, safe_str
+from ._supervisor import _OnStarted, _serve_with
+from ._supervisor_server import Strategy
 
 #: The exit status of an orderly stop.
 EXIT_OK: Final = 0

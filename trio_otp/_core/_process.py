@@ -63,6 +63,28 @@ def _table() -> _Tasks:
         return table
 
 
+# The run's table of registered names (:mod:`._names` is its API). It lives here, below
+# that API, because a process frees its own name as it exits.
+_names: RunVar[dict[object, Pid]] = RunVar("trio_otp.registry")
+
+
+def name_table() -> dict[object, Pid]:
+    """This run's name table, made on first use."""
+    try:
+        return _names.get()
+    except LookupError:
+        table: dict[object, Pid] = {}
+        _names.set(table)
+        return table
+
+
+def unregister(name: object, pid: Pid) -> None:
+    """Free ``name`` if ``pid`` still holds it."""
+    table = name_table()
+    if table.get(name) is pid:
+        del table[name]
+
+
 def _process_of(
     task: trio.lowlevel.Task | None, table: dict[trio.lowlevel.Task, Pid]
 ) -> Pid | None:
@@ -177,7 +199,7 @@ class Pid:
         # asked it to shut down by cancelling (a Task does not trap exits: OTP G).
         self._cancel_reason = KILLED
         if _telemetry.listening:
-            _telemetry.process_started(self)
+            _telemetry.process_started(self, self._kind, self._name, self._parent)
         return self
 
     # -- public, read-only -------------------------------------------------------------
@@ -313,9 +335,7 @@ class Pid:
         # cyclic garbage collector, whose full passes set W4's p99 latency.
         self._switch = None
         if self._name is not None:
-            from ._registry import _unregister
-
-            _unregister(self._name, self)
+            unregister(self._name, self)
         # Drop the queued messages: the process will never read them.
         self._mailbox = None
         if self._task is not None:
@@ -335,7 +355,7 @@ class Pid:
         if self._exit_event is not None:
             self._exit_event.set()
         if _telemetry.listening:
-            _telemetry.process_exited(self, reason)
+            _telemetry.process_exited(self, self._kind, self._name, reason)
 
 
 def misuse_error(what: str, *, is_async: bool = False) -> RuntimeError:

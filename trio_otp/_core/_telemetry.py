@@ -25,16 +25,13 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable, Iterable, Mapping
-from typing import TYPE_CHECKING, Any, Final, TypeAlias
+from typing import Any, Final, TypeAlias
 
 import attrs
 import trio
 from trio.lowlevel import Abort, wait_task_rescheduled
 
 from ._exceptions import TelemetryHandlerExistsError
-
-if TYPE_CHECKING:
-    from ._process import Pid
 
 #: An event name: a non-empty tuple of strings, e.g. ``("trio_otp", "process", "exit")``.
 EventName: TypeAlias = tuple[str, ...]
@@ -266,28 +263,32 @@ def _emit(event: EventName, measurements: dict[str, float], metadata: dict[str, 
 # -- trio_otp's own events: called only when ``listening`` is true ----------------------
 
 
-def process_started(pid: Pid) -> None:
+# The emitters take a process's handle and the fields they report, so that this
+# module (below processes in the core) never needs the Pid class.
+
+
+def process_started(pid: object, kind: str, name: object, parent: object) -> None:
     """A process got its handle (before its ``init`` runs)."""
     if PROCESS_START in _handlers:
         _emit(
             PROCESS_START,
             {"monotonic_time": trio.current_time()},
-            {"pid": pid, "kind": pid._kind, "name": pid._name, "parent": pid._parent},
+            {"pid": pid, "kind": kind, "name": name, "parent": parent},
         )
 
 
-def process_exited(pid: Pid, reason: object) -> None:
+def process_exited(pid: object, kind: str, name: object, reason: object) -> None:
     """A process exited with ``reason``."""
     if PROCESS_EXIT in _handlers:
         _emit(
             PROCESS_EXIT,
             {"monotonic_time": trio.current_time()},
-            {"pid": pid, "kind": pid._kind, "name": pid._name, "reason": reason},
+            {"pid": pid, "kind": kind, "name": name, "reason": reason},
         )
 
 
 def child_restarted(
-    supervisor: Pid, child_id: object, old: object, reason: object, restarts: int
+    supervisor: object, child_id: object, old: object, reason: object, restarts: int
 ) -> None:
     """A supervisor counted a restart of a child and is about to start it again."""
     if CHILD_RESTART in _handlers:
@@ -299,7 +300,7 @@ def child_restarted(
 
 
 def gave_up(
-    supervisor: Pid,
+    supervisor: object,
     child_id: object,
     reason: object,
     restarts: int,
@@ -323,7 +324,7 @@ def gave_up(
 
 async def call_span(
     server: object,
-    pid: Pid,
+    pid: object,
     request: object,
     call_timeout: float | None,
     abort: Callable[[Any], Abort],

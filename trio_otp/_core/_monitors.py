@@ -25,61 +25,32 @@ and *that* is what its monitors and links hear about.
 from __future__ import annotations
 
 import functools
-import itertools
-from typing import Any, final
+from typing import final
 
 from ._call import FLUSHABLE, INFO
 from ._exceptions import NoProcessError
 from ._messages import NO_VALUE, Down, Exit, TaskReply
+from ._names import whereis
 from ._process import UNSET, Pid, current_process
 from ._reasons import KILL, KILLED, NOPROC, NORMAL
-from ._registry import whereis
+from ._refs import Ref
 
 __all__ = ["Ref", "demonitor", "exit", "link", "monitor", "trap_exit", "unlink"]
 
-_ids = itertools.count(1)
-
 
 @final
-class Ref:
-    """A unique reference (OTP's ``make_ref()``): what :func:`~trio_otp.monitor` returns.
+class _MonitorRef(Ref):
+    """The references :func:`monitor` makes: each is also its monitor's exit callback.
 
-    Compares equal only to itself and prints as ``<Ref 0.17>``. You never construct
-    one: :func:`~trio_otp.monitor` and :meth:`~trio_otp.Task.async_nolink` give it
-    to you, and the :class:`Down` or :class:`TaskReply` message carries it back.
+    The exit callback a monitor registers with both of its processes is the
+    reference itself, so that a monitor allocates nothing else (fewer objects for the
+    cyclic GC to chase when a process monitors thousands). A subclass, so that
+    :class:`~trio_otp.Ref` itself (what messages carry) sits below monitors.
     """
 
-    __slots__ = ("_box", "_flushed", "_id", "_target", "_watcher")
-
-    _id: int
-    # Set by demonitor(flush=True) (or AsyncTask.wait): a message carrying this
-    # reference that is still queued is dropped when its process takes it.
-    _flushed: bool
-    _target: Pid | None
-    _watcher: Pid | None
-    # An async_nolink task's result box: its success is reported as a TaskReply.
-    _box: Any
-
-    def __init__(self) -> None:
-        raise TypeError("Ref has no public constructor: monitor() returns one")
-
-    @classmethod
-    def _new(cls, watcher: Pid | None, target: Pid | None, box: Any = None) -> Ref:
-        self = object.__new__(cls)
-        self._box = box
-        self._id = next(_ids)
-        self._flushed = False
-        self._watcher = watcher
-        self._target = target
-        return self
-
-    def __repr__(self) -> str:
-        return f"<Ref 0.{self._id}>"
+    __slots__ = ()
 
     def __call__(self, pid: Pid, reason: object) -> None:
-        # The exit callback a monitor registers with both of its processes: the
-        # reference itself, so that a monitor allocates nothing else (fewer objects
-        # for the cyclic GC to chase when a process monitors thousands).
         if pid is self._target:
             _fire(self, pid, reason)
         else:
@@ -137,9 +108,9 @@ def _drop(ref: Ref, watcher: Pid, reason: object) -> None:
         target._unwatch(ref)
 
 
-def _monitor(watcher: Pid, target: object, box: object = None) -> Ref:
+def _monitor(watcher: Pid, target: object, box: object = None) -> _MonitorRef:
     pid = target if type(target) is Pid else whereis(target)
-    ref = Ref._new(watcher, pid, box)
+    ref = _MonitorRef._new(watcher, pid, box)
     if pid is not None and pid._watch(ref, ref):
         watcher._watch(ref, ref)
     else:
@@ -188,7 +159,7 @@ def demonitor(ref: Ref, *, flush: bool = False) -> bool:
         ``True`` if the monitor was active (the process had not exited), ``False``
         if it had already fired or been removed.
     """
-    if type(ref) is not Ref:
+    if type(ref) is not _MonitorRef:
         raise TypeError(f"demonitor() takes a reference returned by monitor(), got {ref!r}")
     if flush:
         ref._flushed = True
