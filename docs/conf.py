@@ -79,11 +79,11 @@ nitpick_ignore_regex = [
     # Python's inventory names builtins without the module (``type``, not ``builtins.type``).
     (r"py:.*", r"builtins\.\w+"),
     # Type variables of the generic classes (GenServer[S], AsyncTask[T]).
-    (r"py:.*", r"(trio_otp\.)?(_\w+\.)?(_?[STR]|Ts)"),
+    (r"py:.*", r"(trio_otp\.)?(\w+\.)*(_?[STR]|Ts)"),
     # A private alias in ChildSpec's annotations; the field's text spells it out.
-    (r"py:.*", r"(trio_otp\.)?(_\w+\.)?ShutdownValue"),
+    (r"py:.*", r"(trio_otp\.)?(\w+\.)*ShutdownValue"),
     # The private base of via names (Registry.via, PartitionSupervisor.via).
-    (r"py:class", r"trio_otp\._registry\._SelfResolvingName"),
+    (r"py:class", r"trio_otp\._core\._names\._SelfResolvingName"),
 ]
 
 autodoc_member_order = "bysource"
