@@ -96,3 +96,17 @@ def test_docutils_error_boxes_are_found() -> None:
     assert len(found) == 2
     assert "system-message" in found[0]
     assert "problematic" in found[1]
+
+
+def test_the_changelog_page_shows_every_news_fragment() -> None:
+    """The changelog page's draft (towncrier, offline) holds each fragment's text."""
+    pytest.importorskip("towncrier", reason="the docs requirements are not installed")
+    import changelog_draft
+
+    text = changelog_draft.draft()
+    assert text.startswith("Not yet released\n----------------\n")
+    fragments = [p for p in (ROOT / "newsfragments").glob("*.*.rst")]
+    assert fragments
+    for fragment in fragments:
+        first_words = " ".join(fragment.read_text(encoding="utf-8").split()[:6])
+        assert first_words in " ".join(text.split()), fragment.name
