@@ -9,6 +9,10 @@ error, and the build must work offline.
   names are listed in ``nitpick_ignore_regex`` below so that ``nitpicky`` still
   catches every other broken reference.
 * ``_ext/diagrams.py`` draws the pictures at build time (inline SVG, no tool).
+* ``_ext/error_boxes.py`` fails the build on an error box in the built HTML (furo's
+  ``.. contents::`` box, docutils' system messages), which ``-W`` alone lets through.
+* ``_ext/changelog_draft.py`` puts towncrier's draft of the next release's notes
+  (from ``newsfragments/``) on the changelog page.
 * trio_otp's façade rewrites ``__module__`` of its public objects to ``trio_otp``
   (as trio does), which keeps tracebacks and signatures short but hides the ``#:``
   comments of constants and class attributes, and the source order of members,
@@ -53,6 +57,8 @@ extensions = [
     "sphinx.ext.intersphinx",
     "sphinxcontrib_trio",
     "diagrams",
+    "error_boxes",
+    "changelog_draft",
 ]
 
 exclude_patterns = ["_build", "requirements.txt", "inventories", "_ext"]
@@ -79,11 +85,11 @@ nitpick_ignore_regex = [
     # Python's inventory names builtins without the module (``type``, not ``builtins.type``).
     (r"py:.*", r"builtins\.\w+"),
     # Type variables of the generic classes (GenServer[S], AsyncTask[T]).
-    (r"py:.*", r"(trio_otp\.)?(_\w+\.)?(_?[STR]|Ts)"),
+    (r"py:.*", r"(trio_otp\.)?(\w+\.)*(_?[STR]|Ts)"),
     # A private alias in ChildSpec's annotations; the field's text spells it out.
-    (r"py:.*", r"(trio_otp\.)?(_\w+\.)?ShutdownValue"),
+    (r"py:.*", r"(trio_otp\.)?(\w+\.)*ShutdownValue"),
     # The private base of via names (Registry.via, PartitionSupervisor.via).
-    (r"py:class", r"trio_otp\._registry\._SelfResolvingName"),
+    (r"py:class", r"trio_otp\._core\._names\._SelfResolvingName"),
 ]
 
 autodoc_member_order = "bysource"
@@ -183,7 +189,7 @@ def _attrs_signature(
 
 
 class ModuleDoc(SphinxDirective):
-    """Insert a module's docstring: ``.. moduledoc:: trio_otp._supervisor``.
+    """Insert a module's docstring: ``.. moduledoc:: trio_otp._supervision._supervisor``.
 
     The private modules' docstrings are the user-facing description of each part
     (Elixir's order: examples, child specification, strategies, exit reasons); the

@@ -1,4 +1,4 @@
-"""Agent: state behind a process, read and changed by functions (trio_otp/_agent.py)."""
+"""Agent: state behind a process, read and changed by functions (trio_otp/_behaviours/_agent.py)."""
 
 from __future__ import annotations
 

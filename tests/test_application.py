@@ -1,4 +1,4 @@
-"""The application runner (trio_otp/_application.py): signals, orderly stop, exit status.
+"""The application runner (_supervision/_application.py): signals, orderly stop, exit status.
 
 The signal tests run the examples in serve mode as real subprocesses and send them
 real signals: that is the point, so they use real time (bounded by a watchdog).

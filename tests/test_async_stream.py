@@ -1,4 +1,4 @@
-"""async_stream: bounded, lazy, cancel-on-exit concurrent map (trio_otp/_async_stream.py)."""
+"""async_stream: bounded, lazy, cancel-on-exit concurrent map (_behaviours/_async_stream.py)."""
 
 from __future__ import annotations
 

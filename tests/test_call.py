@@ -1,4 +1,4 @@
-"""Messaging: call / reply / cast / send / stop (trio_otp/_call.py).
+"""Messaging: call / reply / cast / send / stop (trio_otp/_core/_call.py).
 
 Each test mirrors a row of otp-behaviour.md section E (GenServer.call) or F.
 Virtual times are exact: ``autojump_clock`` starts at 0.

@@ -1,4 +1,4 @@
-"""Child specifications: forms, defaults, overrides and validation (trio_otp/_child_spec.py).
+"""Child specifications: forms, defaults, overrides and validation (_server/_child_spec.py).
 
 Rows of otp-behaviour.md A0 and G (defaults), F (duplicate ids) and the ChildSpecError
 messages.

@@ -107,7 +107,7 @@ def test_deadlines_are_per_run() -> None:
 
 async def test_distinct_timeouts_leave_no_queue_behind(autojump_clock: trio.abc.Clock) -> None:
     """Issue 13: calls with ever-new timeouts leave no table entry once their deadlines pass."""
-    from trio_otp._deadlines import table_size
+    from trio_otp._core._deadlines import table_size
 
     async with trio.open_nursery() as nursery:
         server = await Echo.start(nursery)
@@ -123,7 +123,7 @@ async def test_memory_stays_flat_under_computed_timeouts(autojump_clock: trio.ab
     """Issue 13: 4,000 calls with distinct computed timeouts do not grow traced memory."""
     import tracemalloc
 
-    from trio_otp._deadlines import table_size
+    from trio_otp._core._deadlines import table_size
 
     async def rounds(server: otp.Pid, start: int) -> None:
         for i in range(start, start + 1_000):

@@ -1,6 +1,6 @@
 """DynamicSupervisor: children on demand, restarts, intensity, limits and shutdown.
 
-Rows of otp-behaviour.md sections C, D, F and G for trio_otp/_dynamic_supervisor.py.
+Rows of otp-behaviour.md sections C, D, F and G for trio_otp/_supervision/_dynamic_supervisor.py.
 """
 
 from __future__ import annotations

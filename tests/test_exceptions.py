@@ -1,4 +1,4 @@
-"""The exception hierarchy (trio_otp/_exceptions.py)."""
+"""The exception hierarchy (trio_otp/_core/_exceptions.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""GenServer: start, callbacks, continue, terminate and links (trio_otp/_gen_server.py).
+"""GenServer: start, callbacks, continue, terminate and links (trio_otp/_server/_gen_server.py).
 
 Rows of otp-behaviour.md sections E and F (start failures, names), plus the exit
 rules (terminate, killed, links) the supervisors build on.

@@ -1,4 +1,4 @@
-"""Registry: unique and duplicate keys, via names, dispatch (trio_otp/_key_registry.py)."""
+"""Registry: unique and duplicate keys, via names, dispatch (trio_otp/_behaviours/_registry.py)."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Mailbox blocks: any trio task as a process for a while (trio_otp/_mailbox.py)."""
+"""Mailbox blocks: any trio task as a process for a while (trio_otp/_core/_mailbox.py)."""
 
 from __future__ import annotations
 

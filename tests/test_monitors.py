@@ -1,4 +1,4 @@
-"""Monitors, links and exit signals (trio_otp/_monitors.py)."""
+"""Monitors, links and exit signals (trio_otp/_core/_monitors.py)."""
 
 from __future__ import annotations
 

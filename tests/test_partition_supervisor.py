@@ -1,4 +1,4 @@
-"""PartitionSupervisor: N DynamicSupervisors behind one name (trio_otp/_partition_supervisor.py)."""
+"""PartitionSupervisor: N DynamicSupervisors behind one name (_partition_supervisor.py)."""
 
 from __future__ import annotations
 

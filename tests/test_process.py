@@ -1,4 +1,4 @@
-"""Process handles and current_process (trio_otp/_process.py)."""
+"""Process handles and current_process (trio_otp/_core/_process.py)."""
 
 from __future__ import annotations
 

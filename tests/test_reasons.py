@@ -1,4 +1,4 @@
-"""Exit reasons (trio_otp/_reasons.py)."""
+"""Exit reasons (trio_otp/_core/_reasons.py)."""
 
 from __future__ import annotations
 

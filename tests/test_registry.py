@@ -1,4 +1,4 @@
-"""The name registry: whereis / registered, scoped to one trio.run (trio_otp/_registry.py)."""
+"""The name registry: whereis / registered, scoped to one trio.run (trio_otp/_core/_names.py)."""
 
 from __future__ import annotations
 
@@ -158,7 +158,7 @@ async def test_registry_is_per_trio_run_not_global():
 
 async def test_name_clash_leaves_no_trace_of_the_would_be_process():
     """A start refused for a taken name leaves the holder registered and no stale entry."""
-    from trio_otp._process import _table
+    from trio_otp._core._process import _table
 
     async with trio.open_nursery() as nursery:
         holder = await otp.GenServer.start(nursery, name="dup")
@@ -181,7 +181,7 @@ class _Plain(otp.GenServer[None]):
 
 async def test_start_with_an_unhashable_name_fails_clearly_and_records_nothing() -> None:
     """Starting under an unhashable name raises the helpful TypeError; no table keeps it."""
-    from trio_otp._process import _table
+    from trio_otp._core._process import _table
 
     async with trio.open_nursery() as nursery:
         before = dict(_table())

@@ -1,4 +1,4 @@
-"""Crash reports on stdlib logging (trio_otp/_reports.py).
+"""Crash reports on stdlib logging (trio_otp/_core/_reports.py).
 
 OTP logs a ``GenServer X terminating`` report for abnormal exits only: normal,
 shutdown and ``{:shutdown, x}`` exits are silent, and so is a kill.
@@ -237,7 +237,7 @@ async def test_crash_report_truncates_a_large_state_and_last_message(autojump_cl
 
 
 def otp_max_items() -> int:
-    from trio_otp import _reports
+    from trio_otp._core import _reports
 
     return _reports.MAX_ITEMS
 

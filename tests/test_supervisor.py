@@ -1,7 +1,7 @@
 """Supervisor: strategies, restart types, intensity, management, start failures, shutdown.
 
 Rows of otp-behaviour.md sections B, C, D, F and G for the static Supervisor
-(trio_otp/_supervisor.py), plus the structured-concurrency rules of STYLE.md.
+(trio_otp/_supervision/_supervisor.py), plus the structured-concurrency rules of STYLE.md.
 """
 
 from __future__ import annotations
@@ -1429,7 +1429,7 @@ async def test_start_owner_nested_supervisor_is_still_killed_by_its_parent(autoj
 async def test_start_owner_reraises_the_very_cancellation_it_received(autojump_clock):
     """The task that owns a start()ed tree ends with the Cancelled it was given, after
     the orderly stop: the cancellation is never swallowed nor replaced."""
-    from trio_otp._supervisor import _own_tree, _serve_with
+    from trio_otp._supervision._supervisor import _own_tree, _serve_with
 
     events: Events = []
     seen: list[BaseException] = []

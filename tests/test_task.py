@@ -1,4 +1,4 @@
-"""Task: one function as a supervised process, and async_nolink/wait (trio_otp/_task.py).
+"""Task: one function as a supervised process, and async_nolink/wait (_behaviours/_task.py).
 
 Task rows of otp-behaviour.md sections A, C, G and H (2, 3).
 """

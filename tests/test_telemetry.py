@@ -1,4 +1,4 @@
-"""Telemetry (trio_otp/_telemetry.py): handlers attached by id, events trio_otp emits."""
+"""Telemetry (trio_otp/_core/_telemetry.py): handlers attached by id, events trio_otp emits."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pytest
 import trio
 
 import trio_otp as otp
-from trio_otp import _telemetry
+from trio_otp._core import _telemetry
 
 Event = tuple[tuple[str, ...], dict[str, float], dict[str, Any]]
 

@@ -1,4 +1,4 @@
-"""Timers: send_after, cancel_timer, read_timer (trio_otp/_timers.py)."""
+"""Timers: send_after, cancel_timer, read_timer (trio_otp/_core/_timers.py)."""
 
 from __future__ import annotations
 
@@ -12,7 +12,7 @@ import trio
 import trio.testing
 
 import trio_otp as otp
-from trio_otp import _timers
+from trio_otp._core import _timers
 
 
 class Ticker(otp.GenServer[list[Any]]):

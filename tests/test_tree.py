@@ -1,4 +1,4 @@
-"""render_tree: a live supervision tree as indented text (trio_otp/_tree.py)."""
+"""render_tree: a live supervision tree as indented text (trio_otp/_supervision/_tree.py)."""
 
 from __future__ import annotations
 
@@ -90,7 +90,7 @@ async def test_unknown_name_is_no_process_error():
 
 def test_a_child_waiting_for_its_restart_is_drawn_as_restarting() -> None:
     """A child whose failed restart waits to be retried shows (restarting), no handle."""
-    from trio_otp._tree import _node
+    from trio_otp._supervision._tree import _node
 
     assert _node("db", otp.RESTARTING) == "db (restarting)"
     assert _node("db", None) == "db (not running)"

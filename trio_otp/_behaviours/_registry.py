@@ -1,0 +1,408 @@
+"""Registry: a process-local key/value store that forgets a process the moment it exits.
+
+Elixir's ``Registry``. A registry is a process (start it under a supervisor like any
+child); processes register *themselves* under keys, with a value, and anybody can look
+the key up. ``keys="unique"`` allows one process per key (a name service: see
+:meth:`Registry.via`), ``keys="duplicate"`` any number (a pub-sub topic: see
+:meth:`Registry.dispatch`).
+
+How it maps onto trio: the tables are plain dicts owned by the registry process and
+read and written synchronously by the caller (Elixir does the same with ETS: no
+message goes through the registry process). Each registered process carries one
+exit callback (``Pid._watch``) that removes all its entries synchronously, in the
+exiting process's task, before anything else can run: a lookup never returns a
+process that has exited. When the last key of a process goes, so does its callback;
+when the registry itself exits, its tables are emptied. Nothing grows without bound.
+
+Registering links the process to the registry, as Elixir's ``Registry.register``
+does (``Process.link``): the callback above is the member's half; the registry's
+half is the exit signal every member still registered gets when the registry exits,
+with the registry's reason. A process that does not trap exits dies with it (an
+abnormal reason); one that traps gets an :class:`~trio_otp.Exit` message. So after
+a registry restart no process still believes it holds a key that is free again.
+
+Partitions (Elixir's ``partitions:``) are not offered: they exist to spread ETS
+writes across schedulers, and a trio program runs on one thread, so a partitioned
+table only adds a hash step to every operation (see docs/registry_tasks.rst).
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Coroutine, Mapping
+from typing import Any, Final, Literal, final
+
+import attrs
+import trio
+
+from .._core._exceptions import AlreadyRegisteredError, AlreadyStartedError, UnknownRegistryError
+from .._core._monitors import _signal
+from .._core._names import _SelfResolvingName, whereis
+from .._core._process import Pid, current_process
+from .._server._child import direct_child
+from .._server._child_spec import ChildSpec
+from .._server._gen_server import GenServer, Ok
+
+KeysMode = Literal["unique", "duplicate"]
+"""A registry's kind: one process per key (``"unique"``) or many (``"duplicate"``)."""
+
+Entry = tuple[Pid, Any]
+"""One registration: the process and its value."""
+
+_MODES: Final = ("unique", "duplicate")
+
+
+class _RegistryServer(GenServer[None]):
+    """The registry process: it owns the tables and empties them when it exits."""
+
+    process_kind = "Registry"
+
+    def __init__(self) -> None:
+        self.unique = True
+        self.closed = False
+        # unique: key -> (pid, value); duplicate: key -> {pid: [value, ...]}
+        self.table: dict[Any, Any] = {}
+        # pid -> its keys, once per registration (a duplicate key may repeat)
+        self.by_pid: dict[Pid, list[Any]] = {}
+
+    async def init(self, arg: Any) -> Ok[None]:
+        self.unique = arg == "unique"
+        # Whatever way the registry exits (stopped, crashed, killed), drop every
+        # entry and every callback it put on other processes.
+        self.pid._watch(self, self._closed)
+        return Ok(None)
+
+    def _closed(self, pid: Pid, reason: object) -> None:
+        self.closed = True
+        members = list(self.by_pid)
+        self.by_pid.clear()
+        self.table.clear()
+        for member in members:
+            member._unwatch(self)
+            # The link Elixir's register makes: the registry's exit reaches its members.
+            _signal(member, pid, reason, linked=True)
+
+    # -- the tables ----------------------------------------------------------------------
+
+    def add(self, pid: Pid, key: Any, value: Any) -> None:
+        keys = self.by_pid.get(pid)
+        if keys is None:
+            if not pid._watch(self, self._member_exited):
+                return  # it has already exited: nothing to remember
+            keys = self.by_pid[pid] = []
+        keys.append(key)
+        if self.unique:
+            self.table[key] = (pid, value)
+        else:
+            self.table.setdefault(key, {}).setdefault(pid, []).append(value)
+
+    def remove(self, pid: Pid, key: Any) -> None:
+        keys = self.by_pid.get(pid)
+        if keys is None or key not in keys:
+            return
+        remaining = [k for k in keys if k != key]
+        if remaining:
+            self.by_pid[pid] = remaining
+        else:
+            del self.by_pid[pid]
+            pid._unwatch(self)
+        self._drop(pid, key)
+
+    def _drop(self, pid: Pid, key: Any) -> None:
+        if self.unique:
+            del self.table[key]
+            return
+        holders = self.table[key]
+        holders.pop(pid, None)
+        if not holders:
+            del self.table[key]
+
+    def _member_exited(self, pid: Pid, reason: object) -> None:
+        # Runs in the exiting process's task, inside Pid._exited.
+        for key in dict.fromkeys(self.by_pid.pop(pid, ())):
+            self._drop(pid, key)
+
+    def entries(self, key: Any) -> list[Entry]:
+        try:
+            found = self.table.get(key)
+        except TypeError:
+            _check_key(key)  # an unhashable key: say so (free when the key is fine)
+            raise
+        if self.unique:
+            return [] if found is None else [found]
+        holders = found
+        if not holders:
+            return []
+        return [(pid, value) for pid, values in holders.items() for value in values]
+
+    def all_entries(self) -> list[tuple[Any, Pid, Any]]:
+        if self.unique:
+            return [(key, pid, value) for key, (pid, value) in self.table.items()]
+        return [
+            (key, pid, value)
+            for key, holders in self.table.items()
+            for pid, values in holders.items()
+            for value in values
+        ]
+
+
+def _registry(registry: object) -> _RegistryServer:
+    pid = registry if type(registry) is Pid else whereis(registry)
+    impl = pid._impl if pid is not None else None
+    if type(impl) is not _RegistryServer or impl.closed:
+        if pid is not None and pid.alive and not isinstance(impl, _RegistryServer):
+            raise TypeError(f"{registry!r} is not a Registry: it is {pid!r}")
+        raise UnknownRegistryError(registry)
+    return impl
+
+
+def _caller(what: str) -> Pid:
+    pid = current_process()
+    if pid is None:
+        raise RuntimeError(
+            f"Registry.{what} registers the calling process, but it was called from plain "
+            "trio code: call it from a GenServer callback or a Task"
+        )
+    return pid
+
+
+def _check_key(key: object) -> None:
+    try:
+        hash(key)
+    except TypeError:
+        raise TypeError(
+            f"a registry key must be hashable (a str, an int, a tuple…), got {key!r}: "
+            "use a tuple instead of a list"
+        ) from None
+
+
+@final
+@attrs.frozen(repr=False)
+class Via(_SelfResolvingName):
+    """A name that lives in a unique :class:`Registry`: Elixir's ``{:via, Registry, ...}``.
+
+    Make one with :meth:`Registry.via`. It is accepted wherever a name is: ``name=``
+    when starting a process, and :func:`~trio_otp.call`, :func:`~trio_otp.cast`,
+    :func:`~trio_otp.send`, :func:`~trio_otp.whereis`, :func:`~trio_otp.stop` and the
+    supervisor management calls.
+
+    Attributes:
+        registry: the registry's handle or name.
+        key: the key the process is registered under.
+        value: the value it registers with. Default ``None``.
+    """
+
+    registry: object
+    key: object
+    value: object = attrs.field(default=None, eq=False)
+
+    def __repr__(self) -> str:
+        value = "" if self.value is None else f", {self.value!r}"
+        registry = getattr(self.registry, "__qualname__", None) or repr(self.registry)
+        return f"via({registry}, {self.key!r}{value})"
+
+    def _whereis(self) -> Pid | None:
+        try:
+            reg = _registry(self.registry)
+        except (UnknownRegistryError, TypeError):
+            return None
+        if not reg.unique:
+            return None
+        entry = reg.table.get(self.key)
+        return None if entry is None else entry[0]
+
+    def _register(self, pid: Pid) -> None:
+        reg = _registry(self.registry)
+        if not reg.unique:
+            raise ValueError(
+                f"{self!r}: via names need a unique registry, and {self.registry!r} is duplicate"
+            )
+        _check_key(self.key)
+        entry = reg.table.get(self.key)
+        if entry is not None:
+            raise AlreadyStartedError(self, entry[0])
+        reg.add(pid, self.key, self.value)
+
+
+_OPTIONS = frozenset({"keys", "name"})
+
+
+def _check_keys(keys: object) -> KeysMode:
+    if keys not in _MODES:
+        raise ValueError(f'Registry keys must be "unique" or "duplicate", got {keys!r}')
+    mode: KeysMode = keys
+    return mode
+
+
+@final
+class Registry:
+    """Elixir's ``Registry``: processes register themselves under keys.
+
+    All functions are class-level, as in Elixir; ``registry`` is the registry's
+    handle or registered name. Options:
+
+    * ``keys``: **required**, ``"unique"`` (one process per key) or ``"duplicate"``;
+    * ``name``: default **None** (not registered).
+
+    Example::
+
+        children = [(otp.Registry, {"keys": "duplicate", "name": "topics"})]
+        ...
+        otp.Registry.register("topics", "news", None)      # in a subscriber
+        otp.Registry.dispatch("topics", "news",
+                              lambda entries: [otp.send(pid, msg) for pid, _ in entries])
+    """
+
+    @staticmethod
+    @direct_child
+    def serve(
+        *,
+        keys: KeysMode,
+        name: object = None,
+        task_status: trio.TaskStatus[Pid | None] = trio.TASK_STATUS_IGNORED,
+    ) -> Coroutine[Any, Any, None]:
+        """Run a registry until it stops (``nursery.start``'s protocol)."""
+        return _RegistryServer.serve(_check_keys(keys), name=name, task_status=task_status)
+
+    @staticmethod
+    async def start(nursery: trio.Nursery, *, keys: KeysMode, name: object = None) -> Pid:
+        """Start a registry in ``nursery`` and return its handle."""
+        pid: Pid = await nursery.start(functools.partial(Registry.serve, keys=keys, name=name))
+        return pid
+
+    @staticmethod
+    def child_spec(options: Mapping[str, Any]) -> ChildSpec:
+        """The spec of ``(Registry, {"keys": "unique", "name": "rooms"})``.
+
+        Id: the ``name`` option if given (as in Elixir), else ``Registry``; restart
+        permanent; type worker.
+        """
+        opts = dict(options)
+        unknown = set(opts) - _OPTIONS
+        if unknown or "keys" not in opts:
+            raise ValueError(
+                f"Registry needs the option 'keys' and accepts {sorted(_OPTIONS)}, got {opts!r}"
+            )
+        _check_keys(opts["keys"])
+        return ChildSpec(
+            id=opts.get("name") or Registry,
+            start=functools.partial(Registry.serve, **opts),
+            modules=(Registry,),
+        )
+
+    @staticmethod
+    def via(registry: object, key: object, value: object = None) -> Via:
+        """A name for ``name=``, ``call`` and the rest, held in a unique registry."""
+        _check_key(key)  # a via name is hashed wherever names are looked up
+        return Via(registry, key, value)
+
+    @staticmethod
+    def register(registry: object, key: object, value: object = None) -> None:
+        """Register the calling process under ``key`` with ``value``.
+
+        The entry lasts until :meth:`unregister` or until the process exits. In a
+        duplicate registry a process may register the same key more than once.
+
+        Raises:
+            UnknownRegistryError: ``registry`` is not a running registry.
+            AlreadyRegisteredError: a unique registry has another process under ``key``.
+            RuntimeError: called outside any process.
+        """
+        reg = _registry(registry)
+        pid = _caller("register")
+        _check_key(key)
+        if reg.unique:
+            entry = reg.table.get(key)
+            if entry is not None:
+                raise AlreadyRegisteredError(registry, key, entry[0])
+        reg.add(pid, key, value)
+
+    @staticmethod
+    def unregister(registry: object, key: object) -> None:
+        """Remove every entry of the calling process under ``key`` (none: no error)."""
+        reg = _registry(registry)
+        reg.remove(_caller("unregister"), key)
+
+    @staticmethod
+    def lookup(registry: object, key: object) -> list[Entry]:
+        """Return ``[(pid, value), ...]`` for ``key``: ``[]`` if nobody is registered."""
+        return _registry(registry).entries(key)
+
+    @staticmethod
+    def keys(registry: object, pid: Pid) -> list[Any]:
+        """Return the keys ``pid`` is registered under (a repeated registration repeats)."""
+        return list(_registry(registry).by_pid.get(pid, ()))
+
+    @staticmethod
+    def values(registry: object, key: object, pid: Pid) -> list[Any]:
+        """Return the values ``pid`` registered under ``key``."""
+        return [value for holder, value in _registry(registry).entries(key) if holder is pid]
+
+    @staticmethod
+    def count(registry: object) -> int:
+        """Return the number of entries in the registry."""
+        reg = _registry(registry)
+        if reg.unique:
+            return len(reg.table)
+        return sum(len(keys) for keys in reg.by_pid.values())
+
+    @staticmethod
+    def match(registry: object, key: object, predicate: Callable[[Any], bool]) -> list[Entry]:
+        """Return the entries under ``key`` whose value satisfies ``predicate``.
+
+        Elixir's ``match/4`` with a Python predicate instead of a pattern and guards.
+        """
+        return [(pid, v) for pid, v in _registry(registry).entries(key) if predicate(v)]
+
+    @staticmethod
+    def count_match(registry: object, key: object, predicate: Callable[[Any], bool]) -> int:
+        """Count the entries under ``key`` whose value satisfies ``predicate``."""
+        return sum(1 for _, v in _registry(registry).entries(key) if predicate(v))
+
+    @staticmethod
+    def select(
+        registry: object, predicate: Callable[[Any, Pid, Any], bool] = lambda k, p, v: True
+    ) -> list[tuple[Any, Pid, Any]]:
+        """Return every ``(key, pid, value)`` for which ``predicate(key, pid, value)`` holds.
+
+        Elixir's ``select/2`` with a Python predicate instead of a match spec; the
+        default predicate selects everything.
+        """
+        return [e for e in _registry(registry).all_entries() if predicate(*e)]
+
+    @staticmethod
+    def update_value(
+        registry: object, key: object, fn: Callable[[Any], Any]
+    ) -> tuple[Any, Any] | None:
+        """Replace the calling process's value under ``key`` (unique registries) with
+        ``fn(old)``.
+
+        Returns:
+            ``(new, old)``, or ``None`` if the caller is not registered under ``key``.
+
+        Raises:
+            ValueError: the registry is a duplicate registry (as in Elixir).
+        """
+        reg = _registry(registry)
+        if not reg.unique:
+            raise ValueError(f"update_value needs a unique registry; {registry!r} is duplicate")
+        pid = _caller("update_value")
+        entry = reg.table.get(key)
+        if entry is None or entry[0] is not pid:
+            return None
+        old = entry[1]
+        new = fn(old)
+        reg.table[key] = (pid, new)
+        return new, old
+
+    @staticmethod
+    def dispatch(registry: object, key: object, fn: Callable[[list[Entry]], object]) -> None:
+        """Call ``fn(entries)`` with every ``(pid, value)`` under ``key`` (pub-sub).
+
+        Not called at all when nobody is registered under ``key``, as in Elixir.
+        ``fn`` runs in the caller, synchronously: it usually :func:`~trio_otp.send`\\ s
+        or :func:`~trio_otp.cast`\\ s to each entry, which never blocks.
+        """
+        entries = _registry(registry).entries(key)
+        if entries:
+            fn(entries)

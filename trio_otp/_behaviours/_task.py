@@ -1,0 +1,316 @@
+"""Task: a process that runs one function, and supervised async/await.
+
+OTP's ``Task``. ``(Task, fn)`` in a children list (or ``Task.child_spec(fn)``) runs
+``fn`` under a supervisor, with restart **temporary** by default: a task that fails
+is not run again unless its spec says ``transient`` (the Elixir chapter's fix), in which case
+the *same* function runs again in a new process, so a ``from`` it captured still gets
+its reply.
+
+``fn`` may be an async function or a plain one; a plain function runs inline in the
+task and must not block (use ``trio.to_thread.run_sync`` inside an async ``fn`` for
+blocking work). A Task has no mailbox and does not trap exits: when its supervisor
+shuts it down it is cancelled at once (exit reason ``shutdown``).
+"""
+
+from __future__ import annotations
+
+import inspect
+import math
+from collections.abc import Awaitable, Callable, Coroutine
+from typing import Any, Generic, Literal, TypeVar, TypeVarTuple, final, overload
+
+import trio
+
+from .._core import _reports
+from .._core._exceptions import ChildSpecError, ProcessExit, TaskExit, TaskTimeout
+from .._core._messages import NO_VALUE
+from .._core._monitors import Ref, _kill, _monitor, demonitor
+from .._core._process import UNSET, Pid, current_process
+from .._core._reasons import NORMAL, SHUTDOWN, is_normal_exit
+from .._server._child import _Child, direct_child, spawner, supervising, supervisor_of
+from .._server._child_spec import ChildSpec, ChildType, Restart, _trusted
+
+T = TypeVar("T")
+Ts = TypeVarTuple("Ts")  # fn(*args) type-checked, as trio's start_soon
+
+TaskResult = tuple[Literal["ok"], T] | tuple[Literal["exit"], object]
+"""How a task ended, as Elixir says it: ``("ok", value)`` or ``("exit", reason)``."""
+_WORKER = ChildType.WORKER
+#: Result types that are never awaitable: most jobs return one of these, and
+#: ``inspect.isawaitable`` (an ABC check) costs ~1 us per job in the chapter's queue.
+_PLAIN: frozenset[type] = frozenset({str, int, float, bool, bytes, tuple, list, dict, type(None)})
+
+
+async def _run(
+    fn: Callable[..., Any],
+    args: tuple[Any, ...],
+    task_status: Any,
+    box: AsyncTask[Any] | None,
+    child: _Child | None,
+    pid: Pid | None = None,
+) -> None:
+    # ``pid`` is given when a supervisor spawned the task without waiting (_spawn).
+    if pid is None:
+        pid = Pid._new("Task", None, None, fn, supervisor_of(task_status))
+        if child is not None:
+            pid._switch = child  # exit signals kill it as its supervisor would
+    else:
+        pid._attach()
+    reason: object = UNSET
+    error: BaseException | None = None
+    try:
+        if task_status is not None:
+            task_status.started(pid)
+            task_status = None  # don't keep trio's start machinery alive
+        # Shut down (or cancelled) before it ran: fn does not run at all.
+        await trio.lowlevel.checkpoint_if_cancelled()
+        if child is None or not child.doomed:
+            result = fn(*args)
+            completed = True
+            if type(result) not in _PLAIN and inspect.isawaitable(result):
+                if child is None:
+                    # Its own kill switch for exit signals (links, otp.exit): a Task
+                    # started this way pays a nursery.start anyway.
+                    with trio.CancelScope() as scope:
+                        pid._switch = scope
+                        result = await result
+                    pid._switch = None
+                    completed = not scope.cancelled_caught
+                else:
+                    # Only an await can be interrupted, so only here does the task
+                    # need its supervisor's kill switch (a cancel scope costs ~10 us:
+                    # a plain-function job does without).
+                    with trio.CancelScope() as scope:
+                        child.scope = scope
+                        result = await result
+                    child.scope = None
+                    completed = not scope.cancelled_caught
+            if completed:
+                reason = NORMAL
+                if box is not None:
+                    box._value = result
+    except Exception as exc:
+        reason = error = exc
+        _reports.task_crash(pid, exc, fn, args)
+    finally:
+        pid._exited(pid._cancel_reason if reason is UNSET else reason)
+    if child is not None:
+        child.sup._child_exited(child, pid._reason)
+        if error is not None:
+            # The crash's traceback keeps this frame, and the frame its locals: the
+            # pid (whose exit reason is the crash), the child record, an
+            # async_nolink box (which knows the pid) and the error itself. Left in
+            # place, that is a reference cycle per failed attempt (W6) that only
+            # the cyclic garbage collector frees.
+            del pid, child, box, reason, error
+    elif error is not None:
+        raise error
+    elif reason is UNSET and not is_normal_exit(pid._reason):
+        # Killed by an exit signal (the only thing that cancels its own scope).
+        raise ProcessExit(pid, pid._reason)
+
+
+def _spawn_task(nursery: trio.Nursery, child: _Child) -> Pid:
+    """Spawn ``(Task, fn, *args)`` without waiting (the ``spawner`` protocol).
+
+    One frame between the supervisor and ``start_soon``: the Elixir chapter's
+    queue spawns a Task per job.
+    """
+    args = child.args
+    fn = args[0]
+    pid = Pid._new("Task", None, None, fn, child.sup.pid, detached=True)
+    pid._switch = child  # exit signals kill it as its supervisor would (_monitors.py)
+    child.spawned(pid)
+    nursery.start_soon(_run, fn, args[1:], None, None, child, pid, name="trio_otp.Task")
+    return pid
+
+
+def _spawn_async(nursery: trio.Nursery, child: _Child) -> Pid:
+    """Spawn an :meth:`Task.async_nolink` task (its ``args`` begin with its result box)."""
+    args = child.args
+    box, fn = args[0], args[1]
+    pid = Pid._new("Task", None, None, fn, child.sup.pid, detached=True)
+    pid._switch = child
+    child.spawned(pid)
+    nursery.start_soon(_run, fn, args[2:], None, box, child, pid, name="trio_otp.Task")
+    return pid
+
+
+@final
+class Task:
+    """OTP's ``Task``: run one function as a (supervised) process."""
+
+    @staticmethod
+    @spawner(_spawn_task)
+    @direct_child
+    def serve(
+        fn: Callable[..., Any],
+        *args: Any,
+        task_status: trio.TaskStatus[Pid] = trio.TASK_STATUS_IGNORED,
+    ) -> Coroutine[Any, Any, None]:
+        """Run ``fn(*args)`` as a process (``nursery.start``'s protocol).
+
+        The handle is passed to ``task_status.started`` at once, then ``fn`` runs. An
+        exception is a crash: it is logged (``trio_otp.task``) and raised (reported
+        to the supervisor, under one). An async function that returns the task's
+        coroutine, so that no wrapper frame is kept per task.
+        """
+        return _run(fn, args, task_status, None, supervising(task_status))
+
+    @staticmethod
+    async def start(nursery: trio.Nursery, fn: Callable[[*Ts], object], *args: *Ts) -> Pid:
+        """Start ``fn(*args)`` as a process in ``nursery``; return its handle.
+
+        Linked, as OTP's ``Task.start_link``: if ``fn`` raises, the exception reaches
+        the nursery.
+        """
+        pid: Pid = await nursery.start(Task.serve, fn, *args)
+        return pid
+
+    @staticmethod
+    def child_spec(fn: Callable[[*Ts], object], *args: *Ts) -> ChildSpec:
+        """The spec of ``(Task, fn)``: id ``Task``, restart **temporary**, shutdown 5 s.
+
+        Change the restart with ``Supervisor.child_spec((Task, fn), restart="transient")``.
+        """
+        if not callable(fn):
+            raise ChildSpecError(f"Task needs a function to run, got {fn!r}")
+        # Built for every job of the Elixir chapter's queue: skip re-checking known values.
+        return _trusted(Task, Task.serve, (fn, *args), Restart.TEMPORARY, _WORKER, 5.0, (Task,))
+
+    @overload
+    @staticmethod
+    async def async_nolink(
+        sup: object, fn: Callable[[*Ts], Awaitable[T]], *args: *Ts
+    ) -> AsyncTask[T]: ...
+
+    @overload
+    @staticmethod
+    async def async_nolink(sup: object, fn: Callable[[*Ts], T], *args: *Ts) -> AsyncTask[T]: ...
+
+    @staticmethod
+    async def async_nolink(sup: object, fn: Callable[[*Ts], Any], *args: *Ts) -> AsyncTask[Any]:
+        """Start ``fn(*args)`` under the DynamicSupervisor ``sup`` and return a handle
+        to await its result with :meth:`AsyncTask.wait`.
+
+        Elixir's ``Task.Supervisor.async_nolink``: the task is not linked to the
+        caller; its crash is reported to whoever waits for it.
+
+        Started from a process with a mailbox (a GenServer, a
+        :func:`~trio_otp.mailbox` block), that process monitors the task and never
+        has to block: when the task returns, the process gets
+        ``TaskReply(ref, result)`` (in ``handle_info``); when it fails (crash,
+        shutdown, kill), ``Down(ref, pid, reason)``. ``ref`` is
+        :attr:`AsyncTask.ref`; ``demonitor(ref, flush=True)`` forgets the task, and
+        :meth:`AsyncTask.wait` drops the message too (Elixir's ``Task.await``).
+        """
+        from .._supervision._dynamic_supervisor import _supervisor
+
+        box: AsyncTask[Any] = AsyncTask()
+        owner = current_process()
+        spec = ChildSpec(
+            id=Task,
+            start=_serve_async,
+            args=(box, fn, *args),
+            restart=Restart.TEMPORARY,
+            modules=(Task,),
+        )
+        # extra_arguments are for the supervisor's own kind of children: the task's
+        # arguments are exactly fn's (Elixir's Task.Supervisor takes none either).
+        pid = await _supervisor(sup, "async_nolink", fn)._start_child(spec, spec.args)
+        assert pid is not None
+        box.pid = pid
+        if owner is not None and owner._mailbox is not None:
+            box.ref = _monitor(owner, pid, box)
+        return box
+
+
+@spawner(_spawn_async)
+@direct_child
+def _serve_async(
+    box: AsyncTask[Any], fn: Callable[..., Any], *args: Any, task_status: Any
+) -> Coroutine[Any, Any, None]:
+    return _run(fn, args, task_status, box, supervising(task_status))
+
+
+@final
+class AsyncTask(Generic[T]):
+    """A task started by :meth:`Task.async_nolink`, to be awaited with :meth:`wait`."""
+
+    pid: Pid
+    #: The reference of its :class:`~trio_otp.TaskReply` / :class:`~trio_otp.Down`
+    #: message, when it was started from a process; ``None`` from plain code.
+    ref: Ref | None
+
+    def __init__(self) -> None:
+        self._value: Any = NO_VALUE
+        self.ref = None
+
+    def __repr__(self) -> str:
+        return f"<AsyncTask {getattr(self, 'pid', '(starting)')!r}>"
+
+    async def wait(self, timeout: float | None = 5.0) -> T:  # noqa: ASYNC109 - Task.await
+        """Wait for the task's result (Elixir's ``Task.await``), default **5 s**.
+
+        Raises:
+            TaskTimeout: it did not finish within ``timeout`` (it keeps running).
+            TaskExit: it crashed (the exception is the ``__cause__``), or was shut
+                down or killed.
+        """
+        with trio.move_on_after(math.inf if timeout is None else timeout) as scope:
+            reason = await self.pid.wait_exited()
+        if scope.cancelled_caught:
+            raise TaskTimeout(self, math.inf if timeout is None else timeout)
+        if self.ref is not None:
+            demonitor(self.ref, flush=True)  # awaited: its message is not needed
+        if self._value is not NO_VALUE:
+            value: T = self._value
+            return value
+        # Raised without a local name: a local would keep the error, whose
+        # traceback keeps this frame, in a reference cycle.
+        if isinstance(reason, BaseException):
+            raise TaskExit(self, reason) from reason
+        raise TaskExit(self, reason)
+
+    def _result(self) -> TaskResult[T] | None:
+        # Elixir's {:ok, value} / {:exit, reason} / nil, once the task has exited.
+        if self.ref is not None and not self.pid.alive:
+            demonitor(self.ref, flush=True)  # answered here: its message is not needed
+        if self._value is not NO_VALUE:
+            return ("ok", self._value)
+        if self.pid.alive:
+            return None
+        return ("exit", self.pid._reason)
+
+    async def yield_(self, timeout: float | None = 5.0) -> TaskResult[T] | None:  # noqa: ASYNC109 - Task.yield
+        """Wait up to ``timeout`` s for the result, without failing (Elixir's ``Task.yield``).
+
+        Returns:
+            ``("ok", value)``, ``("exit", reason)`` if it crashed or was shut down, or
+            ``None`` if it is still running (it keeps running: yield again, or
+            :meth:`shutdown` it).
+        """
+        with trio.move_on_after(math.inf if timeout is None else timeout):
+            await self.pid.wait_exited()
+        return self._result()
+
+    async def shutdown(self) -> TaskResult[T] | None:
+        """Stop the task now (Elixir's ``Task.shutdown``) and say how it ended.
+
+        A Task does not trap exits, so it stops at its next checkpoint, with reason
+        ``shutdown``; there is no grace period to wait out.
+
+        Returns:
+            ``("ok", value)`` or ``("exit", reason)`` if it had already finished,
+            ``None`` if this call stopped it.
+        """
+        if self.pid.alive:
+            # Its kill switch is its supervisor's child record: this stops it as
+            # its supervisor would (a Task does not trap exits).
+            _kill(self.pid, SHUTDOWN)
+            await self.pid.wait_exited()
+            if self.pid._reason == SHUTDOWN:
+                return None
+        else:
+            await trio.lowlevel.checkpoint()
+        return self._result()

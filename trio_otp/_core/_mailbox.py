@@ -1,0 +1,230 @@
+"""Mailboxes: any trio task can be a process for the duration of a block.
+
+``async with otp.mailbox() as inbox:`` gives the current task a
+:class:`~trio_otp.Pid` and a mailbox until the block ends: other processes can
+:func:`~trio_otp.send` to it, :func:`~trio_otp.monitor` and :func:`~trio_otp.link`
+it, and the block takes its messages with :meth:`Mailbox.receive`, optionally
+selectively (OTP's ``receive`` with patterns) and with a timeout (OTP's
+``after``). When the block exits, however it exits, the process exits: its name is
+freed and its monitors and links fire, with ``"normal"`` for a block that ended,
+the exception for one left by an exception, ``"killed"`` for one cancelled.
+
+This is how plain trio code (a request handler, a test) joins an OTP system
+without writing a GenServer.
+"""
+
+from __future__ import annotations
+
+import collections
+import math
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, final
+
+import trio
+from trio.lowlevel import checkpoint, current_task, wait_task_rescheduled
+
+from ._call import CALL, CAST, FLUSHABLE, INFO, SHUTDOWN, STOP
+from ._exceptions import ProcessExit, ReceiveTimeout
+from ._monitors import _kill
+from ._names import _register
+from ._process import EMPTY, UNSET, Pid, _table
+from ._reasons import KILLED, NORMAL, is_normal_exit
+from ._reasons import SHUTDOWN as SHUTDOWN_REASON
+
+_SKIP: Any = object()
+
+
+@final
+class Mailbox:
+    """A process for the duration of an ``async with`` block: see :func:`mailbox`."""
+
+    __slots__ = ("_name", "_pid", "_saved", "_scope", "trap_exit")
+
+    def __init__(self, name: object = None, *, trap_exit: bool = False) -> None:
+        self._name = name
+        #: Whether the block traps exits (see :func:`~trio_otp.trap_exit`).
+        self.trap_exit: bool = trap_exit
+        self._pid: Pid | None = None
+        # Messages a selective receive passed over, in arrival order (OTP's save queue).
+        self._saved: collections.deque[object] = collections.deque()
+        self._scope: trio.CancelScope | None = None
+
+    def __repr__(self) -> str:
+        return f"<Mailbox {self._pid!r}>"
+
+    @property
+    def pid(self) -> Pid:
+        """The block's process handle (OTP's ``self()``).
+
+        Raises:
+            RuntimeError: outside the ``async with`` block.
+        """
+        if self._pid is None:
+            raise RuntimeError("the mailbox has no pid outside its `async with` block")
+        return self._pid
+
+    async def __aenter__(self) -> Mailbox:
+        if self._pid is not None:
+            raise RuntimeError(f"{self!r} is already open: a mailbox serves one block")
+        task = current_task()
+        holder = _table().get(task)
+        if holder is not None:
+            raise RuntimeError(
+                f"this task is already the process {holder!r}: it has a mailbox of its "
+                "own (a GenServer receives in handle_info)"
+            )
+        pid = Pid._new("Mailbox", self._name, EMPTY, self)
+        if self._name is not None:
+            try:
+                _register(self._name, pid)
+            except BaseException:
+                pid._exited(NORMAL)
+                raise
+        self._pid = pid
+        scope = self._scope = trio.CancelScope()
+        scope.__enter__()
+        pid._switch = scope  # exit signals cancel the block (_monitors.py)
+        await checkpoint()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> bool:
+        pid, scope = self._pid, self._scope
+        assert pid is not None
+        assert scope is not None
+        self._saved.clear()
+        try:
+            scope.__exit__(exc_type, exc, tb)
+        except BaseException as new:  # the scope rewrote the exception (a group)
+            pid._exited(new if isinstance(new, Exception) else KILLED)
+            raise
+        if scope.cancelled_caught:
+            # An exit signal cancelled the block: it exits with the signal's reason.
+            reason = pid._cancel_reason
+            pid._exited(reason)
+            if not is_normal_exit(reason):
+                raise ProcessExit(pid, reason)
+            return True
+        if exc is None:
+            pid._exited(NORMAL)
+        elif isinstance(exc, Exception):
+            pid._exited(exc)
+        else:  # Cancelled from outside, KeyboardInterrupt: never a message, a kill
+            pid._exited(KILLED)
+        return False
+
+    def _unwrap(self, raw: tuple[int, Any, Any]) -> object:
+        tag, payload, from_ = raw
+        if tag == INFO:
+            return payload
+        if tag == FLUSHABLE:
+            return _SKIP if payload.ref._flushed else payload
+        if tag == CALL:
+            return ("$gen_call", from_, payload)
+        if tag == CAST:
+            return ("$gen_cast", payload)
+        # otp.stop (STOP) or a supervisor's shutdown (SHUTDOWN): end the block.
+        assert self._pid is not None
+        _kill(self._pid, payload if tag == STOP else SHUTDOWN_REASON)
+        assert tag in (STOP, SHUTDOWN)
+        return _SKIP
+
+    async def receive(
+        self,
+        match: Callable[[Any], object] | None = None,
+        *,
+        timeout: float | None = None,  # noqa: ASYNC109 - OTP's `receive ... after`
+    ) -> Any:
+        """Take the next message, waiting for one if need be (OTP's ``receive``).
+
+        Messages are what :func:`~trio_otp.send` sent, and what the runtime sends:
+        :class:`~trio_otp.Down`, :class:`~trio_otp.Exit`,
+        :class:`~trio_otp.TaskReply`; a :func:`~trio_otp.call` arrives as
+        ``("$gen_call", from_, request)`` and a :func:`~trio_otp.cast` as
+        ``("$gen_cast", request)``, as in OTP.
+
+        Args:
+            match: take the first message for which ``match(message)`` is true,
+                leaving the others queued in order for later receives (OTP's
+                selective receive). Default ``None``: the next message.
+            timeout: seconds to wait (OTP's ``after``). Default ``None``: no limit
+                of its own (enclosing cancel scopes apply). ``0`` only looks.
+
+        Raises:
+            ReceiveTimeout: no (matching) message within ``timeout``.
+            RuntimeError: called outside the block, or from another task.
+        """
+        pid = self._pid
+        if pid is None or pid._reason is not UNSET or pid._task is not current_task():
+            raise RuntimeError(
+                "receive() must be called inside the mailbox's `async with` block, by the "
+                "task that opened it"
+            )
+        saved = self._saved
+        for i, message in enumerate(saved):
+            if match is None or match(message):
+                del saved[i]
+                await checkpoint()
+                return message
+        deadline = math.inf if timeout is None else trio.current_time() + timeout
+        looked = False
+        while True:
+            queued = pid._mailbox
+            if not queued:
+                if looked and trio.current_time() >= deadline:
+                    raise ReceiveTimeout(timeout)
+                pid._mailbox = EMPTY  # keep no queue while waiting (see EMPTY)
+                with trio.CancelScope(deadline=deadline):
+                    pid._parked = True
+                    await wait_task_rescheduled(pid._unpark)
+                looked = True
+                continue
+            message = self._unwrap(queued.popleft())
+            if message is _SKIP:
+                await checkpoint()  # a stop arrived: the block is being cancelled
+                continue
+            if match is None or match(message):
+                await checkpoint()
+                return message
+            saved.append(message)
+
+
+def mailbox(name: object = None, *, trap_exit: bool = False) -> Mailbox:
+    """Make the current trio task a process for the duration of a block.
+
+    Example::
+
+        async with otp.mailbox() as inbox:
+            ref = otp.monitor(server)
+            otp.send(server, ("subscribe", inbox.pid))
+            news = await inbox.receive(lambda m: isinstance(m, tuple), timeout=5)
+
+    Inside the block the task is a process (kind ``"Mailbox"``):
+    :func:`~trio_otp.current_process` returns ``inbox.pid``, which other processes
+    can send to, monitor and link; :func:`~trio_otp.monitor`,
+    :func:`~trio_otp.link` and :func:`~trio_otp.trap_exit` work from the block.
+    When the block exits, the process exits: the name is freed, its monitors get
+    ``Down`` with ``"normal"`` (block ended), the exception (block left by an
+    exception, which propagates) or ``"killed"`` (cancelled), and linked
+    processes get the same exit signal. An exit signal that kills the block
+    (see :func:`~trio_otp.exit`) cancels its body and raises
+    :exc:`~trio_otp.ProcessExit` from the ``async with`` (nothing for a normal
+    reason, such as :func:`~trio_otp.stop`'s default).
+
+    Args:
+        name: register the process under this name for the block. Default ``None``.
+        trap_exit: start trapping exits (exit signals arrive as
+            :class:`~trio_otp.Exit` messages). Default ``False``, as for any OTP
+            process.
+
+    Raises:
+        AlreadyStartedError: on entering, ``name`` is taken.
+        RuntimeError: on entering, the task already is a process (a GenServer's
+            own task, or a nested block).
+    """
+    return Mailbox(name, trap_exit=trap_exit)
