@@ -496,10 +496,12 @@ class JobQueue(_QueueCore):
         The job's task answers this call directly. If the caller is cancelled (by
         its own cancel scope), its job is cancelled too, as a child task would be
         (its worker killed); a job that should outlive its caller is :meth:`submit`-ted
-        and lives on its handle. Per-job options override the
-        queue's: ``timeout`` (seconds, a cancel scope around each attempt; ``None``
-        takes the queue's default, ``math.inf`` means none), ``retry``, ``restart``,
-        ``name``.
+        and lives on its handle. If the caller's *process* is being stopped (its
+        supervisor's shutdown, an exit signal), the accepted job is drained by the
+        queue instead, within its ``shutdown`` budget, and its answer dropped.
+        Per-job options override the queue's: ``timeout`` (seconds, a cancel scope
+        around each attempt; ``None`` takes the queue's default, ``math.inf`` means
+        none), ``retry``, ``restart``, ``name``.
 
         Raises:
             QueueFullError: the queue is full and ``on_full`` is ``"fail"``.
