@@ -190,6 +190,19 @@ def bench(session: nox.Session) -> None:
 
 
 @one_python
+def bench_instructions(session: nox.Session) -> None:
+    """Instructions per unit (cachegrind, two sizes) against the floors; ``-- --check`` gates.
+
+    Its own venv from ``bench/instructions.lock`` (no resolver: the counts move with
+    trio's and attrs' releases). Needs valgrind on PATH. ``-- --update-baseline``
+    refreshes ``bench/instructions_baseline.json`` (bench/README.md says when).
+    """
+    session.install("--no-deps", "-r", "bench/instructions.lock")
+    session.install("--no-deps", "-e", ".")
+    session.run("python", "-m", "bench", "--instructions", *session.posargs)
+
+
+@one_python
 def model(session: nox.Session) -> None:
     """Model-based supervisor tests, long profile (>= 10,000 steps; ``-- ci`` for CI's).
 
