@@ -115,10 +115,8 @@ async def _attempts(job: JobHandle[Any], failed: BaseException | None, first: An
                             result = await awaitable
                         else:
                             result = await executor.run(job._fn, job._args)
-            except WorkerLostError as exc:
-                job._scope = None
-                _crashed(job, exc)
-                raise  # a crash: the job supervisor decides by the restart type
+            except WorkerLostError:
+                raise  # a crash reason (below): the job supervisor decides
             except Exception as exc:
                 job._scope = None
                 if job._retry.retries(exc, job._attempts):
@@ -135,15 +133,37 @@ async def _attempts(job: JobHandle[Any], failed: BaseException | None, first: An
             else:
                 job._finish(JobStatus.DONE, result, None)
             return
-    finally:
-        # Cancelled from outside (the queue stopping, the supervisor giving up):
-        # the caller still gets an answer. The Cancelled itself propagates.
+    except Exception as exc:
+        # Whatever escapes an attempt (a dead worker, an executor's prepare or run
+        # failing, a broken hook of the queue's own) is the job's crash reason: its
+        # task crashes with it and the restart type decides (never a lost caller).
+        job._scope = None
         if job._status is JobStatus.RUNNING and job._crash is None:
+            _crashed(job, exc)
+        raise
+    finally:
+        # Cancelled from outside: the caller still gets an answer (the Cancelled
+        # itself propagates). The queue stopping cancels the job ("shutdown"); the job
+        # supervisor giving up leaves it to the restarted server, which answers
+        # JobLostError, as OTP takes down the running children of a supervisor that
+        # gives up.
+        if job._status is JobStatus.RUNNING and job._crash is None and not _lost(job):
             job._scope = None
             job._cancelled("shutdown")
 
 
-def _crashed(job: JobHandle[Any], exc: WorkerLostError) -> None:
+def _lost(job: JobHandle[Any]) -> bool:
+    """Whether the job's task was cancelled because its job supervisor gave up (the
+    queue itself still running): its caller then gets JobLostError from the restarted
+    queue server."""
+    queue = job._queue
+    if queue._state != "running":
+        return False
+    impl = getattr(queue._jobs_sup, "_impl", None)
+    return getattr(impl, "_gave_up", None) is not None
+
+
+def _crashed(job: JobHandle[Any], exc: Exception) -> None:
     if job._restart is Restart.TEMPORARY:
         job._finish(JobStatus.FAILED, None, exc)
     else:

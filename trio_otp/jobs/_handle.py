@@ -63,6 +63,8 @@ class _Owner(Protocol):
     _cancelled: int
     _retries: int
     _restarts: int
+    _state: str
+    _jobs_sup: Any
 
     def _dequeue(self, job: JobHandle[Any]) -> None: ...
 

@@ -38,16 +38,16 @@ import trio
 from .._core._call import From, call
 from .._core._exceptions import AlreadyStartedError, CalleeExit, ChildSpecError, NoProcessError
 from .._core._names import check_name, whereis
-from .._core._process import Pid
+from .._core._process import Pid, current_process
 from .._server._child_spec import ChildSpec, ChildType, Restart, _show, to_child_spec
 from .._supervision._dynamic_supervisor import DynamicSupervisor
 from .._supervision._supervisor import _stop_tree
 from .._supervision._supervisor_server import _check_intensity
-from ._exceptions import JobRefusedError, QueueStoppedError
+from ._exceptions import QueueStoppedError
 from ._executors import Executor, InProcessExecutor
 from ._handle import _FINAL, JobEvent, JobHandle, JobStatus
 from ._options import OnFull, _check_int, _check_restart, _optional_seconds, _seconds
-from ._retry import NO_RETRY, RetryPolicy
+from ._retry import NO_RETRY, RetryPolicy, _check_retry
 from ._server import _SCHEDULE, _SUBMIT, _QueueCore, _QueueServer, _QueueSupervisor, _Started
 from ._statistics import JobQueueStatistics
 
@@ -132,16 +132,21 @@ class JobQueue(_QueueCore):
         self.max_running: int = _check_int("max_running", max_running, 1)
         # Jobs beyond the executor's capacity would only wait for a worker: they
         # stay queued instead, so that their timeout has not begun yet.
-        capacity = executor.capacity
+        capacity: object = executor.capacity
+        if capacity is not None and (
+            isinstance(capacity, bool) or not isinstance(capacity, int) or capacity < 1
+        ):
+            raise ValueError(
+                f"{executor!r} has capacity {capacity!r}: an executor's capacity must be "
+                "None (no bound of its own) or an int >= 1, or no job could ever run"
+            )
         self._limit = max_running if capacity is None else min(max_running, capacity)
         self.max_queued: int = _check_int("max_queued", max_queued, 0)
         if on_full not in ("wait", "fail"):
             raise ValueError(f"on_full must be 'wait' or 'fail', got {on_full!r}")
         self.on_full: OnFull = on_full
         self.timeout: float | None = _optional_seconds("timeout", timeout)
-        if not isinstance(retry, RetryPolicy):
-            raise TypeError(f"retry must be a trio_otp.RetryPolicy, got {retry!r}")
-        self.retry = retry
+        self.retry = _check_retry(retry)
         self.restart: Restart = _check_restart(restart)
         self.shutdown: float = _seconds("shutdown", shutdown)
         # Checked here, not when the job supervisor starts: a bad option fails at once.
@@ -173,6 +178,8 @@ class JobQueue(_QueueCore):
         self._stop_requested = trio.Event()
         self._stopped = trio.Event()
         self._drained: trio.Event | None = None
+        self._paused = False
+        self._server_up = trio.Event()
 
     def __repr__(self) -> str:
         name = "" if self.name is None else f"{_show(self.name)} "
@@ -456,8 +463,10 @@ class JobQueue(_QueueCore):
         job._timeout = (
             self.timeout if timeout is _DEFAULT else _optional_seconds("timeout", timeout)
         )
-        job._retry = self.retry if retry is None else retry
+        job._retry = self.retry if retry is None else _check_retry(retry)
         job._restart = self.restart if restart is None else _check_restart(restart)
+        if name is not None and type(name) is not str:
+            raise TypeError(f"a job's name must be a str, got {name!r}")
         job._status = JobStatus.QUEUED
         job._attempts = 0
         job._accepted = False
@@ -487,38 +496,48 @@ class JobQueue(_QueueCore):
         The job's task answers this call directly. If the caller is cancelled (by
         its own cancel scope), its job is cancelled too, as a child task would be
         (its worker killed); a job that should outlive its caller is :meth:`submit`-ted
-        and lives on its handle. Per-job options override the
-        queue's: ``timeout`` (seconds, a cancel scope around each attempt; ``None``
-        takes the queue's default, ``math.inf`` means none), ``retry``, ``restart``,
-        ``name``.
+        and lives on its handle. If the caller's *process* is being stopped (its
+        supervisor's shutdown, an exit signal), the accepted job is drained by the
+        queue instead, within its ``shutdown`` budget, and its answer dropped.
+        Per-job options override the queue's: ``timeout`` (seconds, a cancel scope
+        around each attempt; ``None`` takes the queue's default, ``math.inf`` means
+        none), ``retry``, ``restart``, ``name``.
 
         Raises:
             QueueFullError: the queue is full and ``on_full`` is ``"fail"``.
             QueueStoppedError: the queue is stopping or stopped.
             JobNotPicklableError: the executor ships jobs and this one cannot be pickled.
-            JobRefusedError: the queue's server restarted before admitting the job
-                (it never ran; schedule it again).
             JobTimeoutError, JobCancelledError, JobLostError, WorkerLostError: see
                 :meth:`JobHandle.wait`; or the job's own exception.
         """
         job = self._make(fn, args, _DEFAULT if timeout is None else timeout, retry, restart, name)
+        server = self._server
         try:
-            return await call(self._server, (_SCHEDULE, job), timeout=None)
-        except CalleeExit:
-            # The queue's server exited (the queue stops, or it was restarted after
-            # the job supervisor gave up) while this call was pending. An accepted
-            # job still gets its answer: wait for it on the handle.
-            if job._accepted:
-                return await job.wait()
-            raise self._refused(job) from None
+            while True:
+                try:
+                    return await call(server, (_SCHEDULE, job), timeout=None)
+                except (CalleeExit, NoProcessError):
+                    # The queue's server exited (the queue stops, or it is restarted
+                    # after the job supervisor gave up). An accepted job still gets
+                    # its answer: wait for it on the handle. (A job's own CalleeExit
+                    # comes here too, and wait() raises it again.)
+                    if job._accepted:
+                        return await job.wait()
+                server = await self._next_server(job, server)  # never admitted: ask again
         finally:
             if not job._accepted:
-                # Never admitted (it gave up, or was refused): forget its place in line.
+                # Never admitted (it gave up, or was turned away): forget its place in line.
                 self._waiting.pop(job, None)
             elif job._status not in _FINAL:
-                # The caller was cancelled (by its own scope): nobody waits for the
-                # job any more, so it stops too, as a child of the caller would.
-                job.cancel()
+                if _caller_stopping():
+                    # The caller's process is being stopped (its supervisor's shutdown,
+                    # an exit signal): the queue still drains the job it accepted,
+                    # within its own shutdown budget; the answer has nobody to go to.
+                    job._from = None
+                else:
+                    # The caller was cancelled by its own scope: nobody waits for the
+                    # job any more, so it stops too, as a child of the caller would.
+                    job.cancel()
 
     async def submit(
         self,
@@ -538,22 +557,36 @@ class JobQueue(_QueueCore):
             QueueFullError, QueueStoppedError, JobNotPicklableError: as :meth:`schedule`.
         """
         job = self._make(fn, args, _DEFAULT if timeout is None else timeout, retry, restart, name)
+        server = self._server
         try:
-            await call(self._server, (_SUBMIT, job), timeout=None)
-        except CalleeExit:
-            if not job._accepted:
-                raise self._refused(job) from None
+            while True:
+                try:
+                    await call(server, (_SUBMIT, job), timeout=None)
+                    return job
+                except (CalleeExit, NoProcessError):
+                    if job._accepted:
+                        return job
+                server = await self._next_server(job, server)  # never admitted: ask again
         finally:
             if not job._accepted:
-                # The caller gave up (or was refused): forget its place in line.
+                # The caller gave up (or was turned away): forget its place in line.
                 self._waiting.pop(job, None)
-        return job
 
-    def _refused(self, job: JobHandle[Any]) -> Exception:
-        sup = self._sup
-        if self._state != "running" or sup is None or not sup.alive:
-            return QueueStoppedError(self)  # the whole queue is gone, not just its server
-        return JobRefusedError(job)  # the server restarted before admitting it
+    async def _next_server(self, job: JobHandle[Any], failed: Pid | None) -> Pid:
+        """The queue's server to ask again for ``job``, which ``failed`` exited
+        without admitting (the job supervisor gave up, and the server restarts).
+
+        Raises:
+            QueueStoppedError: the queue stops meanwhile.
+        """
+        self._waiting.pop(job, None)  # its place in line was the old server's
+        while True:
+            if self._state != "running":
+                raise QueueStoppedError(self)
+            server = self._server
+            if server is not None and server is not failed and server.alive:
+                return server
+            await self._server_up.wait()
 
     def statistics(self) -> JobQueueStatistics:
         """A snapshot of the queue's counters (see :class:`JobQueueStatistics`)."""
@@ -572,3 +605,16 @@ class JobQueue(_QueueCore):
 
 
 _DEFAULT: Any = object()
+
+
+def _caller_stopping() -> bool:
+    """Whether the calling process is being stopped (its supervisor's shutdown, an exit
+    signal), rather than cancelled by a cancel scope of its own."""
+    pid = current_process()
+    if pid is None:
+        return False
+    switch = pid._switch  # a cancel scope, or a supervised child's record holding one
+    if getattr(switch, "doomed", False):
+        return True
+    scope = getattr(switch, "scope", switch)
+    return isinstance(scope, trio.CancelScope) and scope.cancel_called

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import builtins
+import math
 import random
 from collections.abc import Iterable
 from typing import Final
@@ -83,10 +84,26 @@ class RetryPolicy:
         )
 
     def wait(self, attempt: int, rng: random.Random) -> float:
-        """Seconds to wait after failed attempt ``attempt`` (1-based)."""
-        base = self.wait_initial * self.wait_exp_base ** (attempt - 1)
+        """Seconds to wait after failed attempt ``attempt`` (1-based); capped at
+        ``wait_max`` for any attempt count (the growth never overflows)."""
+        if self.wait_initial == 0:
+            base = 0.0
+        else:
+            try:
+                base = self.wait_initial * self.wait_exp_base ** (attempt - 1)
+            except OverflowError:  # 2.0 ** 1024 and beyond: past any cap
+                base = math.inf
         jitter = rng.uniform(0, self.wait_jitter) if self.wait_jitter else 0.0
         return min(self.wait_max, base + jitter)
+
+
+def _check_retry(value: object) -> RetryPolicy:
+    """A queue's or a job's ``retry`` option, checked."""
+    if not isinstance(value, RetryPolicy):
+        raise TypeError(
+            f"retry must be a trio_otp.RetryPolicy, got {value!r}: e.g. RetryPolicy(attempts=3)"
+        )
+    return value
 
 
 #: No retry: the default policy of a queue.

@@ -63,9 +63,16 @@ class _QueueCore:
     _jobs_sup: Pid | None
     _sup: Pid | None
     _drained: trio.Event | None
+    #: True while the job supervisor is gone (it gave up and is being restarted):
+    #: jobs stay queued until the restarted queue server starts them.
+    _paused: bool
+    #: Set (and replaced) each time a queue server starts, and when the queue stops:
+    #: callers whose server exited before admitting their job wait on it to try again.
+    _server_up: trio.Event
 
     async def _drain(self) -> None:
         self._state = "stopping"
+        self._server_up.set()  # callers waiting to ask a restarted server: it is over
         while self._queued:
             self._queued.popleft()._cancelled("shutdown")
         self._turn_away_waiting()
@@ -84,6 +91,7 @@ class _QueueCore:
     def _answer_everyone(self) -> None:
         # Whatever ended the queue (stop, an error, a cancelled owner): no caller
         # is left without an answer.
+        self._server_up.set()
         while self._queued:
             self._queued.popleft()._cancelled("shutdown")
         self._turn_away_waiting()
@@ -133,14 +141,27 @@ class _QueueCore:
             spec, args = _TRANSIENT_JOB, (_restarted, job)
         try:
             await start_child_with_args(self._jobs_sup, spec, args)
-        except Exception as exc:  # the job supervisor is gone: the job cannot run
-            error = JobLostError(job)
-            error.__cause__ = exc
-            job._finish(JobStatus.FAILED, None, error)
+        except Exception as exc:  # the job supervisor is gone: the job cannot run now
+            self._active.discard(job)
+            if self._state == "running":
+                # It gave up and is being restarted (rest_for_one restarts this
+                # server after it): the job never started, so it waits at the head
+                # of the queue for the restarted server, as queued jobs do.
+                job._status = JobStatus.QUEUED
+                self._queued.appendleft(job)
+                self._paused = True
+            else:
+                error = JobLostError(job)
+                error.__cause__ = exc
+                job._finish(JobStatus.FAILED, None, error)
 
     async def _start_next(self) -> None:
         while self._queued and len(self._active) < self._limit:
+            if self._paused:
+                return  # the job supervisor is gone: the restarted server goes on
             await self._run(self._queued.popleft())
+        if self._paused:
+            return
         while self._waiting and (
             len(self._active) < self._limit or len(self._queued) < self.max_queued
         ):
@@ -193,12 +214,19 @@ class _QueueServer(GenServer[_QueueCore]):
         jobs_sup = whereis(queue._jobs_name)
         if queue._jobs_sup is not None and jobs_sup is not queue._jobs_sup:
             # Restarted after the job supervisor gave up (rest_for_one): the jobs
-            # it ran are gone; their callers learn it now.
+            # it ran are gone; their callers learn it now (OTP takes down only the
+            # running children). Queued jobs stay queued and run on the new one.
+            queue._paused = False
             for job in list(queue._active):
                 error = JobLostError(job)
                 error.__cause__ = job._crash
                 job._finish(JobStatus.FAILED, None, error)
         queue._jobs_sup = jobs_sup
+        # Callers who waited for room asked the old server: their calls ended with
+        # it, and they ask this one again (_QueueCore._retry_on_new_server).
+        queue._waiting.clear()
+        up, queue._server_up = queue._server_up, trio.Event()
+        up.set()
         await queue._start_next()
         return Ok(queue)
 
