@@ -389,10 +389,11 @@ class JobStore(Protocol):
         when ``attempt >= max_attempts``."""
         ...
 
-    async def release(self, instance: str, job_ids: Collection[int], now: float) -> int:
-        """An orderly stop: put ``instance``'s executing jobs ``job_ids`` (all of them
-        if empty) back to ``available`` at once, their interrupted attempt not
-        counted (``attempt - 1``); remove the instance's row. Returns how many."""
+    async def release(self, instance: str, now: float) -> int:
+        """An orderly stop: put every job executing under ``instance`` back to
+        ``available`` at once, its interrupted attempt not counted (``attempt - 1``),
+        or to ``cancelled`` if its cancel was requested; remove the instance's row.
+        Returns how many jobs were released."""
         ...
 
     async def acquire_lease(self, name: str, holder: str, ttl: float, now: float) -> bool:
