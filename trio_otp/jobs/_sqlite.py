@@ -17,13 +17,16 @@ How it talks to SQLite, and why:
   or an OS crash may lose the last transactions committed before it (they are rolled
   back, never half-applied). ``synchronous="FULL"`` survives a power loss too, at the
   price of an fsync per transaction.
-* **A bounded ``-wal`` file.** SQLite's automatic (passive) checkpoint runs every 1,000
-  pages, but cannot reset the WAL while some reader holds an old snapshot, so the
-  file could grow under a reader that never lets go. After a write the store looks at
-  the WAL's size every 256 transactions; past ``wal_limit`` bytes it runs a
-  ``TRUNCATE`` checkpoint, which waits (up to the busy timeout) for the old readers
-  to finish while it holds the write lock, so new readers cannot keep it starving;
-  ``journal_size_limit`` shrinks the file after it.
+* **A bounded ``-wal`` file.** SQLite's automatic (passive) checkpoint runs at half of
+  ``wal_limit`` (set through ``wal_autocheckpoint``), but cannot reset the WAL while
+  some reader holds an old snapshot, so the file could grow under a reader that holds
+  a snapshot for long. After each write the store looks at the WAL's size (a
+  ``stat``); past ``wal_limit`` bytes it runs a
+  ``TRUNCATE`` checkpoint, which waits (at most 0.1 s, then again a second later) for
+  the old readers to finish while it holds the write lock, so new readers, which see
+  the newest snapshot, cannot keep it starving; ``journal_size_limit`` shrinks the
+  file after a passive checkpoint too. The WAL then stays under ``wal_limit`` plus
+  what one long reader pins.
 * **Schema versions.** The tables are prefixed ``trio_otp_`` (they may share a file
   with the application's own), and ``trio_otp_schema`` holds the version. Migrations
   are a numbered list of SQL scripts (``_sqlite_sql.MIGRATIONS``), applied in order inside
@@ -42,6 +45,7 @@ import os
 import queue as queue_module
 import sqlite3
 import threading
+import time
 from collections.abc import AsyncIterator, Callable, Collection, Sequence
 from contextlib import asynccontextmanager
 from typing import Any, Final, TypeVar
@@ -215,9 +219,9 @@ class SQLiteStore:
         self.poll_interval: float = float(poll_interval)
         self.wal_limit = int(wal_limit)
         self.migrate_on_open = bool(migrate)
+        self._next_checkpoint = 0.0
         self._thread: _Thread | None = None
         self._inserted = trio.Event()
-        self._writes = 0
 
     def __repr__(self) -> str:
         return f"SQLiteStore({self.path!r})"
@@ -291,9 +295,17 @@ class SQLiteStore:
             mode = conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
             conn.execute(f"PRAGMA synchronous = {self.synchronous}")
             conn.execute(f"PRAGMA journal_size_limit = {self.wal_limit}")
+            # SQLite's passive checkpoint restarts the WAL at half the limit (when no
+            # reader pins it), so the file stays under wal_limit without our help.
+            page = conn.execute("PRAGMA page_size").fetchone()[0]
+            conn.execute(f"PRAGMA wal_autocheckpoint = {max(16, self.wal_limit // page // 2)}")
             # The write lock now: a read-only database fails here, clearly.
             conn.execute("BEGIN IMMEDIATE")
             try:
+                # A write, undone at once: a read-only database (a mode=ro URI, a
+                # read-only mount) fails here, at start, not at the first job.
+                conn.execute(sql.SQL_PROBE_WRITE)
+                conn.execute(sql.SQL_PROBE_UNDO)
                 self._check_schema(conn, migrate=self.migrate_on_open)
                 conn.execute("COMMIT")
             except BaseException:
@@ -368,9 +380,7 @@ class SQLiteStore:
                 raise
         except sqlite3.Error as exc:
             raise self._error(exc) from exc
-        self._writes += 1
-        if self._writes % 256 == 0:
-            self._bound_wal(conn)
+        self._bound_wal(conn)
         return result
 
     def _read(self, fn: Callable[..., T], *args: Any) -> T:
@@ -391,10 +401,22 @@ class SQLiteStore:
             size = os.path.getsize(self._file + "-wal")
         except OSError:
             return
-        if size > self.wal_limit:
-            with contextlib.suppress(sqlite3.Error):
-                # Busy past the timeout: the next look tries again.
-                conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+        if size <= self.wal_limit:
+            return
+        now = time.monotonic()
+        if now < self._next_checkpoint:
+            return
+        # Wait at most 0.1 s for old readers (holding the write lock meanwhile, so new
+        # readers see the newest snapshot and cannot keep it starving); try again at
+        # most once a second while some reader pins the WAL.
+        conn.execute("PRAGMA busy_timeout = 100")
+        try:
+            busy = conn.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()[0]
+        except sqlite3.Error:
+            busy = 1
+        finally:
+            conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+        self._next_checkpoint = now + 1.0 if busy else 0.0
 
     # -- running it --------------------------------------------------------------------
 

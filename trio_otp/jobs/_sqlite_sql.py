@@ -78,6 +78,9 @@ SQL_HAS_SCHEMA: Final = (
 )
 SQL_CREATE_SCHEMA: Final = "CREATE TABLE trio_otp_schema (version INTEGER NOT NULL)"
 SQL_VERSION: Final = "SELECT coalesce(max(version), 0) FROM trio_otp_schema"
+# The write probe at open: a row inserted and deleted in the opening transaction.
+SQL_PROBE_WRITE: Final = "CREATE TABLE IF NOT EXISTS trio_otp_probe (x INTEGER)"
+SQL_PROBE_UNDO: Final = "DROP TABLE trio_otp_probe"
 SQL_SET_VERSION: Final = "INSERT INTO trio_otp_schema (version) VALUES (?)"
 SQL_FIND_UNIQUE: Final = (
     f"SELECT {COLUMNS} FROM trio_otp_jobs WHERE unique_key = ? AND inserted_at >= ? "
