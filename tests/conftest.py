@@ -17,3 +17,7 @@ def crash_reports(caplog: pytest.LogCaptureFixture) -> Callable[[], list[logging
         return [r for r in caplog.records if r.name == "trio_otp.gen_server"]
 
     return records
+
+
+# The job-store fixture, parameterised by every store kind (see tests/_stores.py).
+from _stores import make_store as make_store  # noqa: E402
