@@ -42,9 +42,9 @@ def find_binaries() -> pathlib.Path | None:
     candidates = [given] if given else []
     candidates += sorted(
         glob.glob("/usr/lib/postgresql/*/bin"),
-        key=lambda p: int(pathlib.Path(p).parent.name)
-        if pathlib.Path(p).parent.name.isdigit()
-        else 0,
+        key=lambda p: (
+            int(pathlib.Path(p).parent.name) if pathlib.Path(p).parent.name.isdigit() else 0
+        ),
         reverse=True,
     )
     on_path = shutil.which("initdb")
@@ -150,8 +150,19 @@ class PostgresServer:
         for attempt in range(5):
             self.port = _free_port()
             try:
-                self._run("pg_ctl", "-D", str(self.data), "-o", self._options(),
-                          "-l", str(self.log), "-w", "-t", "60", "start")
+                self._run(
+                    "pg_ctl",
+                    "-D",
+                    str(self.data),
+                    "-o",
+                    self._options(),
+                    "-l",
+                    str(self.log),
+                    "-w",
+                    "-t",
+                    "60",
+                    "start",
+                )
                 return
             except RuntimeError:
                 # The free port was taken between our look and the server's bind.
@@ -160,8 +171,21 @@ class PostgresServer:
 
     def restart(self) -> None:
         """``pg_ctl restart`` (fast mode: sessions are cut, committed data is kept)."""
-        self._run("pg_ctl", "-D", str(self.data), "-o", self._options(), "-l", str(self.log),
-                  "-m", "fast", "-w", "-t", "60", "restart")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-o",
+            self._options(),
+            "-l",
+            str(self.log),
+            "-m",
+            "fast",
+            "-w",
+            "-t",
+            "60",
+            "restart",
+        )
 
     def stop(self) -> None:
         """Stop the server (fast mode) and remove its directory."""
