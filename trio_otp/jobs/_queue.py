@@ -61,6 +61,8 @@ from .._server._gen_server import GenServer, NoReply, Ok
 from .._supervision._dynamic_supervisor import DynamicSupervisor, start_child_with_args
 from .._supervision._supervisor import _StaticSupervisor, _stop_tree
 from .._supervision._supervisor_server import Strategy, _check_intensity
+from ._durable import DurableEngine
+from ._durable_api import _DurableAPI
 from ._exceptions import (
     JobCancelledError,
     JobLostError,
@@ -72,6 +74,8 @@ from ._exceptions import (
     WorkerLostError,
 )
 from ._executors import Executor, InProcessExecutor
+from ._registry import JobRegistry
+from ._store import JobStore
 
 T = TypeVar("T")
 logger = logging.getLogger("trio_otp.job_queue")
@@ -203,6 +207,8 @@ class RetryPolicy:
 
 #: No retry: the default policy of a queue.
 NO_RETRY: Final = RetryPolicy(attempts=1)
+#: A durable queue's default: 20 attempts (Oban's), waits from 1 s up to 10 min.
+DURABLE_RETRY: Final = RetryPolicy(attempts=20, wait_initial=1.0, wait_max=600.0)
 
 
 @attrs.frozen
@@ -627,6 +633,14 @@ _OPTIONS: Final = frozenset(
         "on_event",
         "seed",
         "name",
+        "store",
+        "jobs",
+        "queues",
+        "heartbeat_interval",
+        "rescue_after",
+        "prune_after",
+        "prune_interval",
+        "clock",
     }
 )
 #: The spec fields JobQueue.child_spec's keywords override.
@@ -668,7 +682,7 @@ class _QueueSupervisor(_StaticSupervisor):
 
 
 @final
-class JobQueue:
+class JobQueue(_DurableAPI):
     """A supervised job queue: bounded, observable, retrying, on any executor.
 
     Create it, then run it with ``async with queue.open():`` (or :meth:`serve` /
@@ -699,6 +713,23 @@ class JobQueue:
       :func:`~trio_otp.whereis` takes, a :meth:`Registry.via <trio_otp.Registry.via>`
       name too) while the queue runs; :meth:`lookup` finds the queue by it. Default
       **None** (not registered).
+
+    Durable jobs (docs: "Durable jobs"): with a ``store`` the queue keeps its jobs in
+    it (they survive a crash or ``kill -9``) and runs only registered functions:
+
+    * ``store``: a :class:`~trio_otp.jobs.JobStore`, e.g. ``SQLiteStore(path)``.
+      Default **None** (in memory: jobs die with the program).
+    * ``jobs``: the job functions it may run (more with :meth:`register`).
+    * ``queues``: named queues and the jobs each runs at once in this instance
+      (``{"default": 10, "mail": 2}``). Default **{"default": max_running}**.
+    * ``heartbeat_interval``: seconds between heartbeats. Default **5.0**.
+    * ``rescue_after``: seconds without a heartbeat after which an instance is dead
+      and its running jobs are rescued. Default **30.0**.
+    * ``prune_after`` / ``prune_interval``: final jobs are deleted this many seconds
+      after they finished, looked for this often. Default **86400** / **60**.
+    * ``clock``: POSIX seconds now. Default **time.time** (tests pass a virtual one).
+    * ``retry``: as above, but a durable queue's default is **20 attempts** with
+      backoff from 1 s to 10 min (a job that was mid-attempt at a crash counts it).
     """
 
     def __init__(
@@ -717,6 +748,14 @@ class JobQueue:
         on_event: Callable[[JobEvent], object] | None = None,
         seed: int | None = None,
         name: object = None,
+        store: JobStore | None = None,
+        jobs: Iterable[Callable[..., Any]] = (),
+        queues: Mapping[str, int] | None = None,
+        heartbeat_interval: float = 5.0,
+        rescue_after: float = 30.0,
+        prune_after: float = 86_400.0,
+        prune_interval: float = 60.0,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         if executor is None:
             executor = InProcessExecutor()
@@ -767,6 +806,31 @@ class JobQueue:
         self._stop_requested = trio.Event()
         self._stopped = trio.Event()
         self._drained: trio.Event | None = None
+        self._registry = JobRegistry(jobs)
+        self._engine: DurableEngine | None = None
+        if store is not None:
+            if not isinstance(store, JobStore):
+                raise TypeError(
+                    f"store must implement trio_otp.jobs.JobStore (e.g. SQLiteStore(path)), "
+                    f"got {store!r}"
+                )
+            self._engine = DurableEngine(
+                self,
+                store,
+                self._registry,
+                executor,
+                queues={"default": self.max_running} if queues is None else queues,
+                retry=DURABLE_RETRY if retry is NO_RETRY else retry,
+                timeout=self.timeout,
+                heartbeat_interval=heartbeat_interval,
+                rescue_after=rescue_after,
+                prune_after=prune_after,
+                prune_interval=prune_interval,
+                clock=clock,
+                rng=self._rng,
+            )
+        elif jobs or queues is not None:
+            raise TypeError("jobs= and queues= are for a durable queue: give a store= too")
 
     def __repr__(self) -> str:
         name = "" if self.name is None else f"{_show(self.name)} "
@@ -810,11 +874,18 @@ class JobQueue:
                     # The registration below is the real check; this one spares
                     # opening an executor (a Ray cluster) for a queue that cannot run.
                     raise AlreadyStartedError(self.name, holder)
-            async with self.executor.open(), trio.open_nursery() as nursery:
+            async with (
+                self.executor.open(),
+                _opened(self._engine),
+                trio.open_nursery() as nursery,
+            ):
                 try:
                     pid: Pid = await nursery.start(self._run_tree, nursery, error)
+                    if self._engine is not None:
+                        await nursery.start(self._engine.run, self._jobs_name)
                 except Exception as exc:  # a start error: raised as itself, ungrouped
                     error.append(exc)
+                    nursery.cancel_scope.cancel()
                 else:
                     self._state = "running"
                     nursery.start_soon(self._stop_when_asked, pid)
@@ -1025,6 +1096,8 @@ class JobQueue:
 
     async def _drain(self) -> None:
         self._state = "stopping"
+        if self._engine is not None:
+            await self._engine.drain(self.shutdown)
         while self._queued:
             self._queued.popleft()._cancelled("shutdown")
         self._turn_away_waiting()
@@ -1123,7 +1196,13 @@ class JobQueue:
                 (it never ran; schedule it again).
             JobTimeoutError, JobCancelledError, JobLostError, WorkerLostError: see
                 :meth:`JobHandle.wait`; or the job's own exception.
+
+        On a durable queue: :meth:`enqueue` then :meth:`DurableJob.wait
+        <trio_otp.jobs.DurableJob.wait>` (``restart`` and ``name`` do not apply).
         """
+        if self._engine is not None:
+            durable = await self.enqueue(fn, *args, timeout=timeout, retry=retry)
+            return await durable.wait()
         job = self._make(fn, args, _DEFAULT if timeout is None else timeout, retry, restart, name)
         try:
             return await call(self._server, (_SCHEDULE, job), timeout=None)
@@ -1157,9 +1236,14 @@ class JobQueue:
         Waits only while the queue is full (``on_full="wait"``). Options as
         :meth:`schedule`.
 
+        On a durable queue: :meth:`enqueue` (its result is a
+        :class:`~trio_otp.jobs.DurableJob`).
+
         Raises:
             QueueFullError, QueueStoppedError, JobNotPicklableError: as :meth:`schedule`.
         """
+        if self._engine is not None:
+            return await self.enqueue(fn, *args, timeout=timeout, retry=retry)  # type: ignore[return-value]
         job = self._make(fn, args, _DEFAULT if timeout is None else timeout, retry, restart, name)
         try:
             await call(self._server, (_SUBMIT, job), timeout=None)
@@ -1279,3 +1363,13 @@ class JobQueue:
 
 
 _DEFAULT: Any = object()
+
+
+@asynccontextmanager
+async def _opened(engine: DurableEngine | None) -> AsyncIterator[None]:
+    """Open a durable queue's engine (its store) for the queue's run; nothing without."""
+    if engine is None:
+        yield
+    else:
+        async with engine.open():
+            yield

@@ -26,11 +26,11 @@ How it talks to SQLite, and why:
   ``journal_size_limit`` shrinks the file after it.
 * **Schema versions.** The tables are prefixed ``trio_otp_`` (they may share a file
   with the application's own), and ``trio_otp_schema`` holds the version. Migrations
-  are a numbered list of SQL scripts (:data:`MIGRATIONS`), applied in order inside
+  are a numbered list of SQL scripts (``_sqlite_sql.MIGRATIONS``), applied in order inside
   one transaction by :meth:`SQLiteStore.migrate` or, with ``migrate=True``
   (default), when the store opens. A newer version than this code knows is an error.
 
-All SQL is in this module, always parameterised.
+All SQL is in ``_sqlite_sql.py``, always parameterised.
 """
 
 from __future__ import annotations
@@ -49,6 +49,7 @@ from typing import Any, Final, TypeVar
 import outcome
 import trio
 
+from . import _sqlite_sql as sql
 from ._store import (
     Ack,
     AttemptError,
@@ -67,186 +68,6 @@ from ._store import (
 )
 
 T = TypeVar("T")
-
-#: The schema, as numbered migrations: version N is reached by running MIGRATIONS[N-1].
-MIGRATIONS: Final[tuple[str, ...]] = (
-    # 1: jobs, instances (heartbeats), cron ticks, leases.
-    """
-    CREATE TABLE trio_otp_jobs (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        worker TEXT NOT NULL,
-        args TEXT NOT NULL,
-        queue TEXT NOT NULL,
-        state TEXT NOT NULL,
-        priority INTEGER NOT NULL,
-        attempt INTEGER NOT NULL DEFAULT 0,
-        max_attempts INTEGER NOT NULL,
-        inserted_at REAL NOT NULL,
-        scheduled_at REAL NOT NULL,
-        attempted_at REAL,
-        completed_at REAL,
-        discarded_at REAL,
-        cancelled_at REAL,
-        finished_at REAL,
-        errors TEXT NOT NULL DEFAULT '[]',
-        result TEXT,
-        progress TEXT,
-        claimed_by TEXT,
-        node TEXT,
-        rescued INTEGER NOT NULL DEFAULT 0,
-        cancel_requested INTEGER NOT NULL DEFAULT 0,
-        unique_key TEXT,
-        meta TEXT NOT NULL DEFAULT '{}'
-    );
-    CREATE INDEX trio_otp_jobs_claim ON trio_otp_jobs (queue, priority, scheduled_at, id)
-        WHERE state = 'available';
-    CREATE INDEX trio_otp_jobs_stage ON trio_otp_jobs (scheduled_at)
-        WHERE state IN ('scheduled', 'retryable');
-    CREATE INDEX trio_otp_jobs_executing ON trio_otp_jobs (claimed_by)
-        WHERE state = 'executing';
-    CREATE INDEX trio_otp_jobs_unique ON trio_otp_jobs (unique_key, inserted_at)
-        WHERE unique_key IS NOT NULL;
-    CREATE INDEX trio_otp_jobs_finished ON trio_otp_jobs (finished_at)
-        WHERE finished_at IS NOT NULL;
-    CREATE TABLE trio_otp_instances (
-        id TEXT PRIMARY KEY,
-        node TEXT NOT NULL,
-        queues TEXT NOT NULL,
-        started_at REAL NOT NULL,
-        heartbeat_at REAL NOT NULL
-    );
-    CREATE TABLE trio_otp_cron (name TEXT PRIMARY KEY, last_tick REAL NOT NULL);
-    CREATE TABLE trio_otp_leases (
-        name TEXT PRIMARY KEY,
-        holder TEXT NOT NULL,
-        expires_at REAL NOT NULL
-    );
-    """,
-)
-SCHEMA_VERSION: Final = len(MIGRATIONS)
-
-# -- the SQL (all of it) -----------------------------------------------------------------
-
-_COLUMNS: Final = (
-    "id, worker, args, queue, state, priority, attempt, max_attempts, inserted_at, "
-    "scheduled_at, attempted_at, completed_at, discarded_at, cancelled_at, errors, "
-    "result, progress, claimed_by, node, rescued, cancel_requested, meta"
-)
-_SQL_HAS_SCHEMA: Final = (
-    "SELECT count(*) FROM sqlite_master WHERE type = 'table' AND name = 'trio_otp_schema'"
-)
-_SQL_CREATE_SCHEMA: Final = "CREATE TABLE trio_otp_schema (version INTEGER NOT NULL)"
-_SQL_VERSION: Final = "SELECT coalesce(max(version), 0) FROM trio_otp_schema"
-_SQL_SET_VERSION: Final = "INSERT INTO trio_otp_schema (version) VALUES (?)"
-_SQL_FIND_UNIQUE: Final = (
-    f"SELECT {_COLUMNS} FROM trio_otp_jobs WHERE unique_key = ? AND inserted_at >= ? "
-    "AND state IN (?, ?, ?, ?, ?, ?, ?) ORDER BY id LIMIT 1"
-)
-_SQL_INSERT: Final = (
-    "INSERT INTO trio_otp_jobs (worker, args, queue, state, priority, max_attempts, "
-    "inserted_at, scheduled_at, unique_key, meta) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?) "
-    f"RETURNING {_COLUMNS}"
-)
-_SQL_CRON_GET: Final = "SELECT last_tick FROM trio_otp_cron WHERE name = ?"
-_SQL_CRON_SET: Final = (
-    "INSERT INTO trio_otp_cron (name, last_tick) VALUES (?, ?) "
-    "ON CONFLICT (name) DO UPDATE SET last_tick = excluded.last_tick"
-)
-_SQL_STAGE: Final = (
-    "UPDATE trio_otp_jobs SET state = 'available' "
-    "WHERE state IN ('scheduled', 'retryable') AND scheduled_at <= ?"
-)
-_SQL_CLAIM: Final = (
-    "UPDATE trio_otp_jobs SET state = 'executing', attempt = attempt + 1, "
-    "attempted_at = ?, claimed_by = ?, node = ? WHERE id IN ("
-    "SELECT id FROM trio_otp_jobs WHERE state = 'available' AND queue = ? "
-    f"ORDER BY priority, scheduled_at, id LIMIT ?) RETURNING {_COLUMNS}"
-)
-_FENCE: Final = "WHERE id = ? AND attempt = ? AND claimed_by = ? AND state = 'executing'"
-_SQL_ACK_COMPLETED: Final = (
-    "UPDATE trio_otp_jobs SET state = 'completed', completed_at = ?, finished_at = ?, "
-    f"result = ?, claimed_by = NULL, cancel_requested = 0 {_FENCE}"
-)
-_SQL_ACK_RETRYABLE: Final = (
-    "UPDATE trio_otp_jobs SET state = 'retryable', scheduled_at = ?, "
-    "errors = json_insert(errors, '$[#]', json(?)), claimed_by = NULL, "
-    f"cancel_requested = 0 {_FENCE}"
-)
-_SQL_ACK_DISCARDED: Final = (
-    "UPDATE trio_otp_jobs SET state = 'discarded', discarded_at = ?, finished_at = ?, "
-    "errors = json_insert(errors, '$[#]', json(?)), claimed_by = NULL, "
-    f"cancel_requested = 0 {_FENCE}"
-)
-_SQL_ACK_CANCELLED: Final = (
-    "UPDATE trio_otp_jobs SET state = 'cancelled', cancelled_at = ?, finished_at = ?, "
-    "errors = json_insert(errors, '$[#]', json(?)), claimed_by = NULL, "
-    f"cancel_requested = 0 {_FENCE}"
-)
-_SQL_PROGRESS: Final = f"UPDATE trio_otp_jobs SET progress = ? {_FENCE}"
-_SQL_CANCEL_REQUESTS: Final = (
-    "SELECT id FROM trio_otp_jobs WHERE state = 'executing' AND claimed_by = ? "
-    "AND cancel_requested = 1"
-)
-_SQL_HEARTBEAT: Final = (
-    "INSERT INTO trio_otp_instances (id, node, queues, started_at, heartbeat_at) "
-    "VALUES (?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET heartbeat_at = excluded.heartbeat_at"
-)
-_SQL_DEAD_INSTANCES: Final = "SELECT id FROM trio_otp_instances WHERE heartbeat_at < ?"
-_SQL_DELETE_DEAD: Final = "DELETE FROM trio_otp_instances WHERE heartbeat_at < ?"
-_SQL_ORPHANS: Final = (
-    "SELECT id, attempt, max_attempts, claimed_by FROM trio_otp_jobs "
-    "WHERE state = 'executing' AND (claimed_by IS NULL OR claimed_by NOT IN "
-    "(SELECT id FROM trio_otp_instances))"
-)
-_SQL_RESCUE_AVAILABLE: Final = (
-    "UPDATE trio_otp_jobs SET state = 'available', rescued = rescued + 1, "
-    "errors = json_insert(errors, '$[#]', json(?)), claimed_by = NULL, "
-    "cancel_requested = 0 WHERE id = ? AND state = 'executing'"
-)
-_SQL_RESCUE_DISCARDED: Final = (
-    "UPDATE trio_otp_jobs SET state = 'discarded', rescued = rescued + 1, "
-    "discarded_at = ?, finished_at = ?, errors = json_insert(errors, '$[#]', json(?)), "
-    "claimed_by = NULL, cancel_requested = 0 WHERE id = ? AND state = 'executing'"
-)
-_SQL_RELEASE: Final = (
-    "UPDATE trio_otp_jobs SET "
-    "state = CASE WHEN cancel_requested = 1 THEN 'cancelled' ELSE 'available' END, "
-    "cancelled_at = CASE WHEN cancel_requested = 1 THEN ? ELSE cancelled_at END, "
-    "finished_at = CASE WHEN cancel_requested = 1 THEN ? ELSE finished_at END, "
-    "attempt = CASE WHEN cancel_requested = 1 THEN attempt ELSE attempt - 1 END, "
-    "claimed_by = NULL, cancel_requested = 0 "
-    "WHERE state = 'executing' AND claimed_by = ?"
-)
-_SQL_DELETE_INSTANCE: Final = "DELETE FROM trio_otp_instances WHERE id = ?"
-_SQL_LEASE: Final = (
-    "INSERT INTO trio_otp_leases (name, holder, expires_at) VALUES (?, ?, ?) "
-    "ON CONFLICT (name) DO UPDATE SET holder = excluded.holder, "
-    "expires_at = excluded.expires_at "
-    "WHERE trio_otp_leases.holder = excluded.holder OR trio_otp_leases.expires_at < ?"
-)
-_SQL_LEASE_HOLDER: Final = "SELECT holder FROM trio_otp_leases WHERE name = ?"
-_SQL_GET: Final = f"SELECT {_COLUMNS} FROM trio_otp_jobs WHERE id = ?"
-_SQL_GET_MANY: Final = (
-    f"SELECT {_COLUMNS} FROM trio_otp_jobs WHERE id IN (SELECT value FROM json_each(?))"
-)
-_SQL_CANCEL_WAITING: Final = (
-    "UPDATE trio_otp_jobs SET state = 'cancelled', cancelled_at = ?, finished_at = ? "
-    "WHERE id = ? AND state IN ('available', 'scheduled', 'retryable')"
-)
-_SQL_CANCEL_EXECUTING: Final = (
-    "UPDATE trio_otp_jobs SET cancel_requested = 1 WHERE id = ? AND state = 'executing'"
-)
-_SQL_RETRY_JOB: Final = (
-    "UPDATE trio_otp_jobs SET state = 'available', scheduled_at = ?, "
-    "max_attempts = max(max_attempts, attempt + 1), discarded_at = NULL, "
-    "cancelled_at = NULL, finished_at = NULL, cancel_requested = 0 "
-    "WHERE id = ? AND state IN ('discarded', 'cancelled')"
-)
-_SQL_STATS: Final = "SELECT queue, state, count(*) FROM trio_otp_jobs GROUP BY queue, state"
-_SQL_PRUNE: Final = (
-    "DELETE FROM trio_otp_jobs WHERE id IN (SELECT id FROM trio_otp_jobs "
-    "WHERE finished_at < ? AND state IN (?, ?, ?) LIMIT ?)"
-)
 
 _ALL_STATES: Final = tuple(JobState)
 _FINISHED: Final = frozenset({JobState.COMPLETED, JobState.DISCARDED, JobState.CANCELLED})
@@ -494,29 +315,29 @@ class SQLiteStore:
             raise
 
     def _check_schema(self, conn: sqlite3.Connection, *, migrate: bool) -> int:
-        if conn.execute(_SQL_HAS_SCHEMA).fetchone()[0] == 0:
-            conn.execute(_SQL_CREATE_SCHEMA)
-        version: int = conn.execute(_SQL_VERSION).fetchone()[0]
-        if version > SCHEMA_VERSION:
+        if conn.execute(sql.SQL_HAS_SCHEMA).fetchone()[0] == 0:
+            conn.execute(sql.SQL_CREATE_SCHEMA)
+        version: int = conn.execute(sql.SQL_VERSION).fetchone()[0]
+        if version > sql.SCHEMA_VERSION:
             raise StoreSchemaError(
                 repr(self._file),
                 f"its schema is version {version}, newer than this trio_otp knows "
-                f"({SCHEMA_VERSION}): upgrade trio_otp, or give SQLiteStore another path",
+                f"({sql.SCHEMA_VERSION}): upgrade trio_otp, or give SQLiteStore another path",
             )
-        if version < SCHEMA_VERSION:
+        if version < sql.SCHEMA_VERSION:
             if not migrate:
                 raise StoreSchemaError(
                     repr(self._file),
                     f"its schema is version {version}, older than this trio_otp's "
-                    f"({SCHEMA_VERSION}): run `await store.migrate()` (or open it with "
+                    f"({sql.SCHEMA_VERSION}): run `await store.migrate()` (or open it with "
                     "migrate=True)",
                 )
-            for number in range(version + 1, SCHEMA_VERSION + 1):
-                for statement in MIGRATIONS[number - 1].split(";"):
+            for number in range(version + 1, sql.SCHEMA_VERSION + 1):
+                for statement in sql.MIGRATIONS[number - 1].split(";"):
                     if statement.strip():
                         conn.execute(statement)
-                conn.execute(_SQL_SET_VERSION, (number,))
-        return SCHEMA_VERSION
+                conn.execute(sql.SQL_SET_VERSION, (number,))
+        return sql.SCHEMA_VERSION
 
     def _close(self) -> None:
         assert self._thread is not None
@@ -628,7 +449,7 @@ class SQLiteStore:
 
     async def schema_version(self) -> int:
         """The schema version of the open database."""
-        return await self._query(lambda conn: conn.execute(_SQL_VERSION).fetchone()[0])
+        return await self._query(lambda conn: conn.execute(sql.SQL_VERSION).fetchone()[0])
 
     # -- the protocol ---------------------------------------------------------------------
 
@@ -639,7 +460,7 @@ class SQLiteStore:
                 unique = job.unique
                 if unique is not None:
                     row = conn.execute(
-                        _SQL_FIND_UNIQUE,
+                        sql.SQL_FIND_UNIQUE,
                         (unique.key, now - unique.period, *_pad(unique.states, 7)),
                     ).fetchone()
                     if row is not None:
@@ -647,7 +468,7 @@ class SQLiteStore:
                         continue
                 state = JobState.AVAILABLE if job.scheduled_at <= now else JobState.SCHEDULED
                 row = conn.execute(
-                    _SQL_INSERT,
+                    sql.SQL_INSERT,
                     (
                         job.worker,
                         json.dumps(job.args),
@@ -673,14 +494,14 @@ class SQLiteStore:
         self, name: str, tick: float, job: NewJob, now: float, *, first: bool
     ) -> JobRecord | None:
         def run(conn: sqlite3.Connection) -> JobRecord | None:
-            row = conn.execute(_SQL_CRON_GET, (name,)).fetchone()
+            row = conn.execute(sql.SQL_CRON_GET, (name,)).fetchone()
             if row is not None and row[0] >= tick:
                 return None
-            conn.execute(_SQL_CRON_SET, (name, tick))
+            conn.execute(sql.SQL_CRON_SET, (name, tick))
             if row is None and first:
                 return None
             inserted = conn.execute(
-                _SQL_INSERT,
+                sql.SQL_INSERT,
                 (
                     job.worker,
                     json.dumps(job.args),
@@ -706,8 +527,8 @@ class SQLiteStore:
         self, queue: str, limit: int, instance: str, node: str, now: float
     ) -> list[JobRecord]:
         def run(conn: sqlite3.Connection) -> list[JobRecord]:
-            conn.execute(_SQL_STAGE, (now,))
-            rows = conn.execute(_SQL_CLAIM, (now, instance, node, queue, limit)).fetchall()
+            conn.execute(sql.SQL_STAGE, (now,))
+            rows = conn.execute(sql.SQL_CLAIM, (now, instance, node, queue, limit)).fetchall()
             records = [_record(row) for row in rows]
             records.sort(key=lambda r: (r.priority, r.scheduled_at, r.id))
             return records
@@ -722,18 +543,18 @@ class SQLiteStore:
                 state = ack.state
                 if state is JobState.COMPLETED:
                     result = None if ack.result is None else json.dumps(ack.result)
-                    cursor = conn.execute(_SQL_ACK_COMPLETED, (now, now, result, *fence))
+                    cursor = conn.execute(sql.SQL_ACK_COMPLETED, (now, now, result, *fence))
                 else:
                     error = _error_json(
                         ack.error or AttemptError(ack.attempt, now, f"{state} without a reason")
                     )
                     if state is JobState.RETRYABLE:
                         at = now if ack.scheduled_at is None else ack.scheduled_at
-                        cursor = conn.execute(_SQL_ACK_RETRYABLE, (at, error, *fence))
+                        cursor = conn.execute(sql.SQL_ACK_RETRYABLE, (at, error, *fence))
                     elif state is JobState.DISCARDED:
-                        cursor = conn.execute(_SQL_ACK_DISCARDED, (now, now, error, *fence))
+                        cursor = conn.execute(sql.SQL_ACK_DISCARDED, (now, now, error, *fence))
                     elif state is JobState.CANCELLED:
-                        cursor = conn.execute(_SQL_ACK_CANCELLED, (now, now, error, *fence))
+                        cursor = conn.execute(sql.SQL_ACK_CANCELLED, (now, now, error, *fence))
                     else:
                         raise ValueError(f"an ack cannot set the state {state!r}")
                 done.append(cursor.rowcount == 1)
@@ -747,13 +568,13 @@ class SQLiteStore:
         value = json.dumps([progress.fraction, progress.message])
 
         def run(conn: sqlite3.Connection) -> bool:
-            return conn.execute(_SQL_PROGRESS, (value, job_id, attempt, instance)).rowcount == 1
+            return conn.execute(sql.SQL_PROGRESS, (value, job_id, attempt, instance)).rowcount == 1
 
         return await self._write(run)
 
     async def cancel_requests(self, instance: str) -> list[int]:
         def run(conn: sqlite3.Connection) -> list[int]:
-            return [row[0] for row in conn.execute(_SQL_CANCEL_REQUESTS, (instance,))]
+            return [row[0] for row in conn.execute(sql.SQL_CANCEL_REQUESTS, (instance,))]
 
         return await self._query(run)
 
@@ -766,16 +587,16 @@ class SQLiteStore:
         names = json.dumps(sorted(queues))
 
         def run(conn: sqlite3.Connection) -> None:
-            conn.execute(_SQL_HEARTBEAT, (instance, node, names, now, now))
+            conn.execute(sql.SQL_HEARTBEAT, (instance, node, names, now, now))
 
         await self._write(run)
 
     async def rescue(self, expired_before: float, now: float) -> RescueReport:
         def run(conn: sqlite3.Connection) -> RescueReport:
-            dead = tuple(row[0] for row in conn.execute(_SQL_DEAD_INSTANCES, (expired_before,)))
-            conn.execute(_SQL_DELETE_DEAD, (expired_before,))
+            dead = tuple(row[0] for row in conn.execute(sql.SQL_DEAD_INSTANCES, (expired_before,)))
+            conn.execute(sql.SQL_DELETE_DEAD, (expired_before,))
             available, discarded = [], []
-            for job_id, attempt, max_attempts, holder in conn.execute(_SQL_ORPHANS).fetchall():
+            for job_id, attempt, max_attempts, holder in conn.execute(sql.SQL_ORPHANS).fetchall():
                 error = _error_json(
                     AttemptError(
                         attempt,
@@ -785,10 +606,10 @@ class SQLiteStore:
                     )
                 )
                 if attempt >= max_attempts:
-                    conn.execute(_SQL_RESCUE_DISCARDED, (now, now, error, job_id))
+                    conn.execute(sql.SQL_RESCUE_DISCARDED, (now, now, error, job_id))
                     discarded.append(job_id)
                 else:
-                    conn.execute(_SQL_RESCUE_AVAILABLE, (error, job_id))
+                    conn.execute(sql.SQL_RESCUE_AVAILABLE, (error, job_id))
                     available.append(job_id)
             return RescueReport(tuple(available), tuple(discarded), dead)
 
@@ -800,23 +621,23 @@ class SQLiteStore:
 
     async def release(self, instance: str, now: float) -> int:
         def run(conn: sqlite3.Connection) -> int:
-            count = conn.execute(_SQL_RELEASE, (now, now, instance)).rowcount
-            conn.execute(_SQL_DELETE_INSTANCE, (instance,))
+            count = conn.execute(sql.SQL_RELEASE, (now, now, instance)).rowcount
+            conn.execute(sql.SQL_DELETE_INSTANCE, (instance,))
             return count
 
         return await self._write(run)
 
     async def acquire_lease(self, name: str, holder: str, ttl: float, now: float) -> bool:
         def run(conn: sqlite3.Connection) -> bool:
-            conn.execute(_SQL_LEASE, (name, holder, now + ttl, now))
-            row = conn.execute(_SQL_LEASE_HOLDER, (name,)).fetchone()
+            conn.execute(sql.SQL_LEASE, (name, holder, now + ttl, now))
+            row = conn.execute(sql.SQL_LEASE_HOLDER, (name,)).fetchone()
             return row is not None and row[0] == holder
 
         return await self._write(run)
 
     async def get(self, job_id: int) -> JobRecord | None:
         def run(conn: sqlite3.Connection) -> JobRecord | None:
-            row = conn.execute(_SQL_GET, (job_id,)).fetchone()
+            row = conn.execute(sql.SQL_GET, (job_id,)).fetchone()
             return None if row is None else _record(row)
 
         return await self._query(run)
@@ -825,24 +646,24 @@ class SQLiteStore:
         ids = json.dumps([int(i) for i in job_ids])
 
         def run(conn: sqlite3.Connection) -> dict[int, JobRecord]:
-            records = (_record(row) for row in conn.execute(_SQL_GET_MANY, (ids,)))
+            records = (_record(row) for row in conn.execute(sql.SQL_GET_MANY, (ids,)))
             return {r.id: r for r in records}
 
         return await self._query(run)
 
     async def request_cancel(self, job_id: int, now: float) -> JobRecord | None:
         def run(conn: sqlite3.Connection) -> JobRecord | None:
-            if conn.execute(_SQL_CANCEL_WAITING, (now, now, job_id)).rowcount == 0:
-                conn.execute(_SQL_CANCEL_EXECUTING, (job_id,))
-            row = conn.execute(_SQL_GET, (job_id,)).fetchone()
+            if conn.execute(sql.SQL_CANCEL_WAITING, (now, now, job_id)).rowcount == 0:
+                conn.execute(sql.SQL_CANCEL_EXECUTING, (job_id,))
+            row = conn.execute(sql.SQL_GET, (job_id,)).fetchone()
             return None if row is None else _record(row)
 
         return await self._write(run)
 
     async def retry_job(self, job_id: int, now: float) -> JobRecord | None:
         def run(conn: sqlite3.Connection) -> JobRecord | None:
-            conn.execute(_SQL_RETRY_JOB, (now, job_id))
-            row = conn.execute(_SQL_GET, (job_id,)).fetchone()
+            conn.execute(sql.SQL_RETRY_JOB, (now, job_id))
+            row = conn.execute(sql.SQL_GET, (job_id,)).fetchone()
             return None if row is None else _record(row)
 
         record = await self._write(run)
@@ -853,7 +674,7 @@ class SQLiteStore:
     async def stats(self) -> dict[str, dict[JobState, int]]:
         def run(conn: sqlite3.Connection) -> dict[str, dict[JobState, int]]:
             out: dict[str, dict[JobState, int]] = {}
-            for queue, state, count in conn.execute(_SQL_STATS):
+            for queue, state, count in conn.execute(sql.SQL_STATS):
                 out.setdefault(queue, {})[JobState(state)] = count
             return out
 
@@ -865,6 +686,6 @@ class SQLiteStore:
             return 0
 
         def run(conn: sqlite3.Connection) -> int:
-            return conn.execute(_SQL_PRUNE, (before, *_pad(chosen, 3), limit)).rowcount
+            return conn.execute(sql.SQL_PRUNE, (before, *_pad(chosen, 3), limit)).rowcount
 
         return await self._write(run)
