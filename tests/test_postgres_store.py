@@ -12,9 +12,11 @@ bound every wait with ``trio.fail_after``.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import threading
 import time
+from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 
 import psycopg
@@ -23,6 +25,7 @@ import trio
 
 from trio_otp.jobs import (
     Ack,
+    DurableJob,
     JobQueue,
     JobState,
     NewJob,
@@ -30,6 +33,7 @@ from trio_otp.jobs import (
     QueueLimits,
     StoreConnectionError,
     StoreSchemaError,
+    every,
 )
 
 T0 = 1_800_000_000.0
@@ -38,6 +42,30 @@ SECRET = "hunter2-very-secret"
 
 def job(*args: object, queue: str = "q", **options: object) -> NewJob:
     return NewJob("_durable_jobs:add", list(args), queue=queue, **options)  # type: ignore[arg-type]
+
+
+def leader_of(dsn: str) -> str | None:
+    """The holder of the "leader" lease, read without touching it."""
+    with psycopg.connect(dsn) as conn:
+        row = conn.execute("SELECT holder FROM trio_otp_leases WHERE name = 'leader'").fetchone()
+        return None if row is None else str(row[0])
+
+
+async def eventually(check: Callable[[], Awaitable[bool]], seconds: float = 10.0) -> None:
+    """Poll ``check`` (a database row, a queue's state) every 50 ms until it holds."""
+    with trio.fail_after(seconds):
+        for _ in itertools.count():
+            if await check():
+                return
+            await trio.sleep(0.05)
+
+
+async def _true(value: bool) -> bool:
+    return value
+
+
+async def _executing(handle: DurableJob) -> bool:
+    return (await handle.refresh()).state is JobState.EXECUTING
 
 
 def store_threads() -> set[str]:
@@ -276,3 +304,84 @@ def test_bad_options_say_what_was_wrong() -> None:
         QueueLimits(global_max_running=0)
     with pytest.raises(ValueError, match="rate_period"):
         QueueLimits(rate_limit=3, rate_period=0)
+
+
+async def test_only_the_leader_inserts_cron_jobs_and_another_takes_over(
+    postgres_dsn: str,
+) -> None:
+    """Two instances with the same every-0.5 s cron entry: only the "leader" lease's
+    holder inserts; each tick once. When the leader stops, the other takes over once
+    the lease (rescue_after = 1 s) runs out, and inserts the following ticks. Real
+    clock, short intervals (a real database thread works meanwhile)."""
+    import _durable_jobs
+
+    options = {
+        "jobs": [_durable_jobs.record],
+        "queues": {"q": 4},
+        "heartbeat_interval": 0.2,
+        "rescue_after": 1.0,
+    }
+    async with trio.open_nursery() as nursery:
+        queues = []
+        for _ in range(2):
+            queue = JobQueue(store=PostgresStore(postgres_dsn, poll_interval=0.05), **options)
+            queue.cron(every(0.5), _durable_jobs.record, "tick", name="tick")
+            await nursery.start(queue.serve)
+            queues.append(queue)
+        async with PostgresStore(postgres_dsn).open() as look:
+            await trio.sleep(1.6)
+            instances = [q._engine.instance for q in queues]  # type: ignore[union-attr]
+            leader = instances.index(await trio.to_thread.run_sync(leader_of, postgres_dsn))
+            await queues[leader].stop()
+            stopped_at = time.time()
+            await trio.sleep(2.6)
+            follower = queues[1 - leader]
+            assert await trio.to_thread.run_sync(leader_of, postgres_dsn) == instances[1 - leader]
+            await follower.stop()
+            ticks = await _cron_ticks(look)
+    assert len(ticks) == len(set(ticks)), f"a tick inserted twice: {ticks}"
+    later = [t for t in ticks if t > stopped_at + 1.5]
+    print(f"cron ticks {len(ticks)}, after the leader stopped {len(later)}")
+    assert later, "the other instance never took over the cron entry"
+
+
+async def _cron_ticks(store: PostgresStore) -> list[float]:
+    stats = await store.stats()
+    ids = range(1, sum(sum(s.values()) for s in stats.values()) + 1)
+    records = await store.get_many(list(ids))
+    return sorted(r.meta["tick"] for r in records.values() if "tick" in r.meta)
+
+
+async def test_fencing_stops_an_attempt_whose_claim_was_rescued(postgres_dsn: str) -> None:
+    """An instance whose running job is rescued by another (as if it had been cut off
+    past the expiry) stops that attempt at its next heartbeat and records nothing:
+    the job is available again, with the rescue in its errors and no result."""
+    import _durable_jobs
+
+    async with trio.open_nursery() as nursery:
+        queue = JobQueue(
+            store=PostgresStore(postgres_dsn, poll_interval=0.05),
+            jobs=[_durable_jobs.slow],
+            queues={"q": 1},
+            heartbeat_interval=0.2,
+            rescue_after=30.0,
+        )
+        await nursery.start(queue.serve)
+        handle = await queue.enqueue(_durable_jobs.slow, 30.0, "fenced", queue="q")
+        async with PostgresStore(postgres_dsn).open() as other:
+            await eventually(lambda: _executing(handle))
+            # Another host decides this instance is dead: its heartbeat is "too old".
+            queue.pause("q")  # so that it does not claim the job straight back
+            report = await other.rescue(time.time() + 60, time.time())
+            assert report.available == (handle.id,)
+            engine = queue._engine
+            assert engine is not None
+            await eventually(lambda: _true(not engine.queues["q"].running))
+            record = await other.get(handle.id)
+        await queue.stop()
+    assert record is not None
+    assert record.state is JobState.AVAILABLE
+    assert record.result is None
+    assert record.rescued == 1
+    assert "rescued" in record.errors[-1].error
+    assert engine.completed == engine.cancelled == 0
