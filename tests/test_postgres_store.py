@@ -26,6 +26,7 @@ import trio
 from trio_otp.jobs import (
     Ack,
     DurableJob,
+    JobArgumentsError,
     JobQueue,
     JobState,
     NewJob,
@@ -385,3 +386,34 @@ async def test_fencing_stops_an_attempt_whose_claim_was_rescued(postgres_dsn: st
     assert record.rescued == 1
     assert "rescued" in record.errors[-1].error
     assert engine.completed == engine.cancelled == 0
+
+
+async def test_a_running_queue_runs_a_job_enqueued_in_the_users_transaction(
+    postgres_dsn: str,
+) -> None:
+    """The documented call shape: ``queue.new_job`` checks the job, the user's thread
+    inserts it with ``store.insert_with`` in its own transaction; at the commit the
+    queue (poll 60 s, so woken by NOTIFY) runs it."""
+    import _durable_jobs
+
+    store = PostgresStore(postgres_dsn, poll_interval=60)
+    async with trio.open_nursery() as nursery:
+        queue = await JobQueue.start(
+            nursery, store=store, jobs=[_durable_jobs.add], queues={"q": 2}
+        )
+        job = queue.new_job(_durable_jobs.add, 40, 2)
+        with pytest.raises(JobArgumentsError):
+            queue.new_job(_durable_jobs.add, object())
+
+        def enqueue_with_my_rows() -> int:
+            with psycopg.connect(postgres_dsn) as conn, conn.transaction():
+                conn.execute("CREATE TABLE orders (id int)")
+                conn.execute("INSERT INTO orders VALUES (1)")
+                (result,) = store.insert_with(conn, [job], time.time())
+                return result.job.id
+
+        job_id = await trio.to_thread.run_sync(enqueue_with_my_rows)
+        handle = await queue.get_job(job_id)
+        with trio.fail_after(10):
+            assert await handle.wait() == 42
+        await queue.stop()
