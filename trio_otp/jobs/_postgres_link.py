@@ -45,6 +45,19 @@ from ._store import StoreError, StoreSchemaError
 T = TypeVar("T")
 logger = logging.getLogger("trio_otp.jobs.postgres")
 _pool_numbers = itertools.count(1)
+# Stores in an outage now. While any is, psycopg_pool's own warnings (one per failed
+# reconnection attempt, per pool) are held back: the store's one warning says it all.
+_in_outage: set[int] = set()
+
+
+class _QuietDuringOutages(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno > logging.WARNING or not _in_outage
+
+
+_POOL_LOGGER = logging.getLogger("psycopg.pool")
+if not any(isinstance(f, _QuietDuringOutages) for f in _POOL_LOGGER.filters):
+    _POOL_LOGGER.addFilter(_QuietDuringOutages())
 
 
 class PostgresLink:
@@ -144,6 +157,7 @@ class PostgresLink:
         with self._outage_lock:
             if self._outage_since is None:
                 self._outage_since = time.monotonic()
+                _in_outage.add(id(self))
                 logger.warning(
                     "%r lost its connection to PostgreSQL (%s): retrying with backoff for up "
                     "to %g s; committed jobs are safe",
@@ -161,6 +175,7 @@ class PostgresLink:
             since = self._outage_since
             if since is not None:
                 self._outage_since = None
+                _in_outage.discard(id(self))
                 self.reconnects += 1
                 logger.info(
                     "%r reconnected to PostgreSQL after %.2f s", self, time.monotonic() - since
@@ -322,6 +337,7 @@ class PostgresLink:
         self._pool = pool
 
     def _close_pool(self) -> None:
+        _in_outage.discard(id(self))
         pool, self._pool = self._pool, None
         if pool is not None:
             pool.close(timeout=5.0)
