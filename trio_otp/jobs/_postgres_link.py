@@ -123,6 +123,7 @@ class PostgresLink:
         self._limiter: trio.CapacityLimiter | None = None
         self._listener: threading.Thread | None = None
         self._stop_listening = threading.Event()
+        self._listening = threading.Event()  # set once LISTEN took effect
         self._token: trio.lowlevel.TrioToken | None = None
         self._wakeups: dict[str, trio.Event] = {}
         self._any_wakeup = trio.Event()
@@ -360,6 +361,7 @@ class PostgresLink:
                 continue
             try:
                 conn.execute(f"LISTEN {CHANNEL}")
+                self._listening.set()
                 delay = 0.05
                 self._deliver(token, None)  # anything sent while we were away
                 while not stop.is_set():
@@ -410,6 +412,7 @@ class PostgresLink:
             await trio.to_thread.run_sync(self._connect_once, abandon_on_cancel=False)
             if self.listen:
                 self._stop_listening.clear()
+                self._listening.clear()
                 token = self._token = trio.lowlevel.current_trio_token()
                 self._listener = threading.Thread(
                     target=self._listen,
@@ -418,6 +421,11 @@ class PostgresLink:
                     daemon=True,
                 )
                 self._listener.start()
+                # Every commit after open() wakes this store: wait for LISTEN (if the
+                # server is slow to accept it, carry on: polling covers the gap).
+                await trio.to_thread.run_sync(
+                    self._listening.wait, self.connect_timeout, abandon_on_cancel=True
+                )
             yield self
         finally:
             with trio.CancelScope(shield=True):
