@@ -9,7 +9,8 @@ How it talks to PostgreSQL, and why:
   only waits. A :class:`trio.CapacityLimiter` as large as the pool keeps threads from
   queueing inside the pool. What it gives, measured with 3 node processes on 2 cores
   (tests/test_postgres_nodes.py, docs/deployment.rst): about 3,200-3,500 short jobs/s
-  over the three, and each node's trio loop lag at p99 6-11 ms. Other ways (one
+  over the three, and each node's trio loop lag at p99 6-11 ms (22-49 ms while
+  the machine was loaded by other work). Other ways (one
   dedicated thread per connection, psycopg's async API under trio-asyncio) were not
   measured against it.
 * **One transaction per call, committed at a known point.** If the connection breaks
