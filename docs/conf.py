@@ -11,6 +11,7 @@ error, and the build must work offline.
 * ``_ext/diagrams.py`` draws the pictures at build time (inline SVG, no tool).
 * ``_ext/error_boxes.py`` fails the build on an error box in the built HTML (furo's
   ``.. contents::`` box, docutils' system messages), which ``-W`` alone lets through.
+* ``_ext/example_pages.py``: the examples' pages (their shown output, the index of them).
 * ``_ext/changelog_draft.py`` puts towncrier's draft of the next release's notes
   (from ``newsfragments/``) on the changelog page.
 * trio_otp's façade rewrites ``__module__`` of its public objects to ``trio_otp``
@@ -59,6 +60,7 @@ extensions = [
     "diagrams",
     "error_boxes",
     "changelog_draft",
+    "example_pages",
 ]
 
 exclude_patterns = ["_build", "requirements.txt", "inventories", "_ext"]
@@ -107,6 +109,7 @@ napoleon_attr_annotations = True
 html_theme = "furo"
 html_title = f"trio_otp {release}"
 html_static_path: list[str] = ["_static"]
+html_css_files = ["custom.css"]
 pygments_style = "default"
 
 # --------------------------------------------------------------------------------------

@@ -456,3 +456,39 @@ async def test_telemetry_counters_counts_starts_exits_restarts_and_calls(
     assert otp.list_telemetry_handlers() == []
     out = capsys.readouterr().out
     assert 'trio_otp_child_restarts_total{child="Counter"} 2' in out
+
+
+# ----------------------------------------------------------------------------------------
+# The examples' pages (docs/examples/NAME.rst) show each example's real output
+# ----------------------------------------------------------------------------------------
+
+PAGES = Path(__file__).resolve().parent.parent / "docs" / "examples"
+
+
+def _pages_module() -> ModuleType:
+    pytest.importorskip("sphinx", reason="the docs requirements are not installed")
+    sys.path.insert(0, str(PAGES.parent / "_ext"))
+    import example_pages
+
+    return example_pages
+
+
+def test_every_example_has_a_page() -> None:
+    """Each examples/NAME.py has its page docs/examples/NAME.rst, and no page is stale."""
+    assert sorted(p.stem for p in PAGES.glob("*.rst")) == sorted(TESTED)
+
+
+@pytest.mark.parametrize("name", TESTED)
+def test_the_page_shows_the_examples_real_output(name: str) -> None:
+    """The output shown on the example's page is what its command prints today (line
+    for line, or the same lines in another order, or with other numbers, as the page
+    says), and the page shows what the example is, how to run it, then its code."""
+    pages = _pages_module()
+    page = PAGES / f"{name}.rst"
+    [(command, compare, shown)] = pages.shown_outputs(page)
+    assert command.startswith(f"python examples/{name}.py")
+    printed = pages.run(command)
+    assert pages.normalized(printed, compare) == pages.normalized(shown, compare)
+    text = page.read_text(encoding="utf-8")
+    order = [f".. moduledoc:: ../../examples/{name}.py", ".. example-output::", ".. literalinclude::"]
+    assert [text.index(part) for part in order] == sorted(text.index(part) for part in order)
