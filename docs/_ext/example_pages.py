@@ -41,14 +41,6 @@ OUTPUT = re.compile(
 )
 
 
-def title(page: Path) -> str:
-    """A page's title: its first line that an underline follows."""
-    lines = page.read_text(encoding="utf-8").splitlines()
-    return next(
-        a for a, b in zip(lines, lines[1:], strict=False) if b and set(b) == {"="} and a.strip()
-    )
-
-
 def summary(name: str) -> str:
     """The first line of ``examples/NAME.py``'s docstring."""
     tree = ast.parse((ROOT / "examples" / f"{name}.py").read_text(encoding="utf-8"))
