@@ -98,6 +98,8 @@ autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
 autodoc_typehints_format = "short"
 autodoc_preserve_defaults = True
+# Private aliases in public signatures, spelled out (Registry.start(keys=...)).
+autodoc_type_aliases = {"KeysMode": "typing.Literal['unique', 'duplicate']"}
 autodoc_inherit_docstrings = False
 autodoc_default_options = {"show-inheritance": True}
 
@@ -244,13 +246,25 @@ def _resolve_private_paths(app: Any, env: Any, node: Any, contnode: Any) -> Any:
     )
 
 
+def _resolve_docstring_doc_links(app: Any, env: Any, node: Any, contnode: Any) -> Any:
+    """Resolve ``:doc:`design``` in a docstring shown on an ``api/`` page to the top-level
+    page (docstrings name the pages from the top of the docs, wherever they are shown)."""
+    target = node.get("reftarget", "")
+    if node.get("reftype") != "doc" or target.startswith("/") or target not in env.all_docs:
+        return None
+    node["reftarget"] = "/" + target
+    return env.get_domain("std").resolve_xref(
+        env, node["refdoc"], app.builder, "doc", "/" + target, node, contnode
+    )
+
+
 def _check_api_complete(app: Any, env: Any) -> None:
     """Every name ``trio_otp/__init__.py`` re-exports must be in the API reference."""
     documented = set(env.get_domain("py").objects)
     missing = sorted(n for n in REEXPORTS if f"trio_otp.{n}" not in documented)
     if missing:
         logging.getLogger(__name__).warning(
-            "public names missing from docs/api.rst: %s", ", ".join(missing)
+            "public names missing from the API reference (docs/api/): %s", ", ".join(missing)
         )
 
 
@@ -260,5 +274,6 @@ def setup(app: Any) -> None:
     app.connect("autodoc-process-docstring", _prose_before_colon, priority=400)
     app.connect("autodoc-process-signature", _attrs_signature)
     app.connect("missing-reference", _resolve_private_paths)
+    app.connect("missing-reference", _resolve_docstring_doc_links)
     app.add_directive("moduledoc", ModuleDoc)
     app.connect("env-check-consistency", _check_api_complete)

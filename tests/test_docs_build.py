@@ -110,3 +110,31 @@ def test_the_changelog_page_shows_every_news_fragment() -> None:
     for fragment in fragments:
         first_words = " ".join(fragment.read_text(encoding="utf-8").split()[:6])
         assert first_words in " ".join(text.split()), fragment.name
+
+
+def test_a_private_name_on_an_api_page_fails_the_docs_build(tmp_path: Path) -> None:
+    """The API reference (``api/``) shows public names only: a private path, module
+    file or attribute in its text fails the build, naming the page and the name; the
+    same words on a page outside ``api/`` (the design page explains the internals)
+    pass."""
+    src = _project(tmp_path, "Index\n=====\n\n.. toctree::\n\n   api/calls\n   design\n")
+    (src / "api").mkdir()
+    words = "See ``trio_otp._core._call``, ``_deadlines.py`` and ``Pid._mailbox``.\n"
+    (src / "api" / "calls.rst").write_text("Calls\n=====\n\n" + words)
+    (src / "design.rst").write_text("Design\n======\n\n" + words)
+    done = _sphinx(src, tmp_path / "out")
+    assert done.returncode == 1
+    for name in ("trio_otp._core", "_deadlines.py", "Pid._mailbox"):
+        assert f"api/calls.html shows a private name: {name}" in done.stderr
+    assert "design.html" not in done.stderr
+
+
+def test_private_names_are_found_in_text_anchors_and_links() -> None:
+    """Anchors (``id``) and links count, script text does not; public names pass."""
+    html = (
+        '<article role="main"><p id="trio_otp._core._names.whereis">whereis</p>'
+        '<a href="../_modules/x.html#trio_otp._server">src</a>'
+        "<script>var _x = Pid._y;</script><p>trio_otp.Pid and Pid.name</p></article>"
+    )
+    found = error_boxes.private_names(html)
+    assert found == ["id=trio_otp._core", "href=trio_otp._server"]

@@ -1,6 +1,6 @@
 """Messaging: ``call`` / ``reply`` / ``cast`` / ``send`` / ``stop``.
 
-A mailbox is an unbounded queue (``Pid._mailbox``), so nothing that *sends* ever
+A mailbox is an unbounded queue, so nothing that *sends* ever
 blocks (OTP mailboxes are unbounded too). A call carries its own reply slot, a
 :class:`From`, which any task may answer once with :func:`reply`. The caller parks
 on ``trio.lowlevel.wait_task_rescheduled`` and the reply reschedules it directly:
@@ -11,7 +11,7 @@ every call a default 5 s deadline so that a caller never hangs forever on a requ
 whose handler died (the tutorial's failing job). An enclosing ``trio.fail_after`` /
 ``move_on_after`` still applies, and ``timeout=None`` leaves the deadline to your
 own scopes. The deadline itself is enforced by one cancel scope per run rather than
-one per call (see ``_deadlines.py``: a scope per call would double a call's cost);
+one per call (a scope per call would double a call's cost);
 callers cannot tell the difference.
 """
 

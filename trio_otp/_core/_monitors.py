@@ -1,7 +1,7 @@
 """Monitors, links and exit signals between processes.
 
 OTP's three ways for processes to learn about each other's exits, built on the one
-seam :meth:`Pid._watch <trio_otp.Pid>` offers: a callback that runs synchronously in
+seam every process offers: an exit callback that runs synchronously in
 the exiting process's task. No task per monitor or link, only dict entries:
 
 * a **monitor** is one-way: the watcher gets exactly one :class:`~trio_otp.Down`

@@ -1,7 +1,7 @@
 """Timers: ``send_after``, ``cancel_timer``, ``read_timer``, with no task per timer.
 
 OTP's ``Process.send_after/3``. One system task per ``trio.run`` (started by the
-first timer, like the call-deadline service in ``_deadlines.py``) sleeps in a cancel
+first timer, like the service that enforces call deadlines) sleeps in a cancel
 scope until the earliest timer's deadline, then delivers every message that is due,
 in deadline order (timers with the same deadline in the order they were set). A
 timer is an entry in one heap, so thousands of them cost no task each, and they end
@@ -13,7 +13,7 @@ the last compaction, so it never holds more than about twice the live timers.
 
 Timers to a process handle are dropped when that process exits (OTP cancels a
 timer whose destination pid is gone). The first timer set to a process registers
-one exit watcher on it (``Pid._watch``; a process that never gets a timer pays
+one exit callback on it (a process that never gets a timer pays
 nothing) that keeps that process's timers; when the process exits the watcher
 marks every pending one dropped and releases its message at once, and if then at
 least half the heap is dead it is compacted on the spot, so memory comes back when

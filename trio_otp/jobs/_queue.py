@@ -5,7 +5,7 @@ Task under a DynamicSupervisor, and that task answers the caller directly. Aroun
 it: a bounded number of running jobs and a bounded queue (back-pressure), a per-job
 timeout (a cancel scope), a retry policy counted apart from the supervisor's restart
 intensity, per-job events and :meth:`JobQueue.statistics`, a stop that drains, and
-*executors* that run the job's body elsewhere (``_executors.py``) while the
+*executors* that run the job's body elsewhere (:class:`Executor`) while the
 supervised task stays local.
 
 The tree one queue runs (strategy rest_for_one)::
