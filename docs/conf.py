@@ -92,6 +92,8 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(trio_otp\.)?(\w+\.)*ShutdownValue"),
     # The private base of via names (Registry.via, PartitionSupervisor.via).
     (r"py:class", r"trio_otp\._core\._names\._SelfResolvingName"),
+    # The type variable of the decorators (JobQueue.register, JobRegistry.register).
+    (r"py:class", r"trio_otp\.jobs\._\w+\.F"),
 ]
 
 autodoc_member_order = "bysource"
@@ -121,20 +123,32 @@ pygments_style = "default"
 _PACKAGE = Path(trio_otp.__file__).parent
 
 
-def _reexports() -> dict[str, str]:
-    """Public name -> private module it is re-exported from, read from ``__init__``."""
-    tree = ast.parse((_PACKAGE / "__init__.py").read_text(encoding="utf-8"))
+def _reexports(package: str = "trio_otp") -> dict[str, str]:
+    """Public name -> private module it is re-exported from, read from ``__init__``.
+
+    A name a public subpackage re-exports (``from .jobs import JobQueue``) is followed
+    to the private module that defines it (``trio_otp.jobs._queue``).
+    """
+    init = _PACKAGE.joinpath(*package.split(".")[1:], "__init__.py")
+    tree = ast.parse(init.read_text(encoding="utf-8"))
     found: dict[str, str] = {}
     for node in tree.body:
         if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+            module = f"{package}.{node.module}"
+            inner = _reexports(module) if not node.module.startswith("_") else {}
             for alias in node.names:
                 name = alias.asname or alias.name
                 if not name.startswith("_"):  # __version__
-                    found[name] = f"trio_otp.{node.module}"
+                    found[name] = inner.get(alias.name, module)
     return found
 
 
+#: The façade's names (documented as ``trio_otp.X``) and the job package's own
+#: (documented as ``trio_otp.jobs.X``; the façade re-exports some of them).
 REEXPORTS = _reexports()
+JOBS_REEXPORTS = {
+    name: module for name, module in _reexports("trio_otp.jobs").items() if name not in REEXPORTS
+}
 
 
 def _merge_analyzers() -> None:
@@ -144,15 +158,16 @@ def _merge_analyzers() -> None:
     an object claims (``__module__``), which the façade rewrites to ``trio_otp``.
     The analyzer of ``trio_otp`` is given those of the private modules.
     """
-    public = ModuleAnalyzer.for_module("trio_otp")
-    public.analyze()
-    for module in sorted(set(REEXPORTS.values())):
-        private = ModuleAnalyzer.for_module(module)
-        private.analyze()
-        for key, lines in private.attr_docs.items():
-            public.attr_docs.setdefault(key, lines)
-        for key, order in private.tagorder.items():
-            public.tagorder.setdefault(key, order)
+    for package, names in (("trio_otp", REEXPORTS), ("trio_otp.jobs", JOBS_REEXPORTS)):
+        public = ModuleAnalyzer.for_module(package)
+        public.analyze()
+        for module in sorted(set(names.values())):
+            private = ModuleAnalyzer.for_module(module)
+            private.analyze()
+            for key, lines in private.attr_docs.items():
+                public.attr_docs.setdefault(key, lines)
+            for key, order in private.tagorder.items():
+                public.tagorder.setdefault(key, order)
 
 
 def _prose_before_colon(
@@ -258,10 +273,42 @@ def _resolve_docstring_doc_links(app: Any, env: Any, node: Any, contnode: Any) -
     )
 
 
+def _resolve_in_public_packages(app: Any, env: Any, node: Any, contnode: Any) -> Any:
+    """Resolve a short name in a docstring of ``trio_otp.jobs`` (``JobQueue.submit``,
+    ``record``) where it is documented: the class it is shown in, ``trio_otp.jobs`` or
+    the façade ``trio_otp`` (the job package's pages use both)."""
+    target = node.get("reftarget", "")
+    if node.get("refdomain") != "py" or not target or target.startswith("trio_otp"):
+        return None
+    domain = env.get_domain("py")
+    cls = node.get("py:class")
+    for prefix in ([f"trio_otp.jobs.{cls}", f"trio_otp.{cls}"] if cls else []) + [
+        "trio_otp.jobs",
+        "trio_otp",
+    ]:
+        if f"{prefix}.{target}" in domain.objects:
+            return domain.resolve_xref(
+                env,
+                node["refdoc"],
+                app.builder,
+                node["reftype"],
+                f"{prefix}.{target}",
+                node,
+                contnode,
+            )
+    return None
+
+
+def _public_bases(app: Any, name: str, obj: object, options: Any, bases: list[type]) -> None:
+    """Show only public bases (``JobQueue`` is built from two private halves)."""
+    bases[:] = [b for b in bases if not b.__name__.startswith("_")]
+
+
 def _check_api_complete(app: Any, env: Any) -> None:
-    """Every name ``trio_otp/__init__.py`` re-exports must be in the API reference."""
+    """Every name ``trio_otp`` and ``trio_otp.jobs`` export must be in the API reference."""
     documented = set(env.get_domain("py").objects)
     missing = sorted(n for n in REEXPORTS if f"trio_otp.{n}" not in documented)
+    missing += sorted(f"jobs.{n}" for n in JOBS_REEXPORTS if f"trio_otp.jobs.{n}" not in documented)
     if missing:
         logging.getLogger(__name__).warning(
             "public names missing from the API reference (docs/api/): %s", ", ".join(missing)
@@ -275,5 +322,7 @@ def setup(app: Any) -> None:
     app.connect("autodoc-process-signature", _attrs_signature)
     app.connect("missing-reference", _resolve_private_paths)
     app.connect("missing-reference", _resolve_docstring_doc_links)
+    app.connect("missing-reference", _resolve_in_public_packages)
+    app.connect("autodoc-process-bases", _public_bases)
     app.add_directive("moduledoc", ModuleDoc)
     app.connect("env-check-consistency", _check_api_complete)
