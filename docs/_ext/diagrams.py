@@ -7,7 +7,11 @@
 * ``.. bench-summary::`` draws one bar per workload from bench/results/latest.json:
   trio_otp's speed relative to the raw-trio floor measured in the same run.
 
-Both return raw HTML (an ``<svg>`` element) and nothing for other builders; text uses
+* ``.. inline-svg:: layers`` puts ``docs/_diagrams/layers.svg`` (drawn by
+  ``docs/_diagrams/make.py`` and committed) into the page, with a caption: inline,
+  so that its ``currentColor`` follows the theme, which an ``<img>`` would not.
+
+All return raw HTML (an ``<svg>`` element) and nothing for other builders; text uses
 ``currentColor`` so that the pictures follow furo's light and dark themes.
 """
 
@@ -280,7 +284,26 @@ class BenchSummary(SphinxDirective):
         return [nodes.raw("", f'<figure class="otp-diagram">{svg}</figure>', format="html")]
 
 
+class InlineSvg(SphinxDirective):
+    """``.. inline-svg:: NAME``: docs/_diagrams/NAME.svg inline, captioned by its title."""
+
+    required_arguments = 1
+
+    def run(self) -> list[nodes.Node]:
+        path = ROOT / "docs" / "_diagrams" / f"{self.arguments[0]}.svg"
+        self.env.note_dependency(str(path))
+        try:
+            svg = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise self.error(f"cannot read {path}: {exc} (run docs/_diagrams/make.py)") from None
+        title = re.search(r"<title>(.*?)</title>", svg)
+        caption = f"<figcaption>{title.group(1)}.</figcaption>" if title else ""
+        figure = f'<figure class="otp-diagram">{svg}{caption}</figure>'
+        return [nodes.raw("", figure, format="html")]
+
+
 def setup(app: Any) -> dict[str, Any]:
+    app.add_directive("inline-svg", InlineSvg)
     app.add_directive("job-queue-tree", JobQueueTree)
     app.add_directive("bench-summary", BenchSummary)
     return {"parallel_read_safe": True, "parallel_write_safe": True}
