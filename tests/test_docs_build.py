@@ -138,3 +138,35 @@ def test_private_names_are_found_in_text_anchors_and_links() -> None:
     )
     found = error_boxes.private_names(html)
     assert found == ["id=trio_otp._core", "href=trio_otp._server"]
+
+
+def test_the_design_diagrams_are_up_to_date_and_follow_the_theme() -> None:
+    """docs/_diagrams/*.svg are what make.py draws now, and draw in ``currentColor``
+    with translucent fills (no fixed white or black that the dark theme would hide)."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("make", ROOT / "docs/_diagrams/make.py")
+    assert spec is not None
+    assert spec.loader is not None
+    make = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(make)
+    for name, draw in (("layers", make.layers), ("call", make.call), ("job", make.job)):
+        committed = (ROOT / "docs/_diagrams" / f"{name}.svg").read_text(encoding="utf-8")
+        assert committed == draw(), f"run docs/_diagrams/make.py: {name}.svg is stale"
+        assert 'fill="currentColor"' in committed
+        for fixed in ("#fff", "#000", "white", "black"):
+            assert fixed not in committed.lower(), (name, fixed)
+
+
+def test_each_benchmark_family_has_a_chart() -> None:
+    """The performance page's charts: every family has rows, each a ratio to the floor."""
+    import diagrams
+
+    latest = ROOT / "bench/results/latest.json"
+    for cases in (["W1", "W2"], ["W3-10k", "W3-100k", "W3-mem-10k"], ["W4", "W6"], ["W5"]):
+        groups = diagrams.family_rows(latest, cases)
+        assert groups, cases
+        for _, impls in groups:
+            assert all(low <= mid <= high for _, low, mid, high in impls)
+        svg = diagrams.family_svg("t", groups)
+        assert 'fill="currentColor"' in svg
