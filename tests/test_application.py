@@ -81,6 +81,26 @@ def test_sigterm_stops_the_job_queue_in_order_and_exits_0() -> None:
 
 
 @posix_only
+def test_sigterm_drains_the_job_of_a_producer_stopped_before_the_queue() -> None:
+    """Issue 18, point 7: a producer started after a trio_otp.JobQueue is stopped
+    first on SIGTERM; the report it scheduled, in flight then, still finishes within
+    the queue's shutdown budget (nothing cancelled), and the exit status is 0."""
+    app = Serving(str(EXAMPLES / "job_queue.py"), "--serve", "--drain", "0")
+    app.wait_for("reporter: report 1 filed")
+    app.wait_for("report 2: started")
+    app.proc.send_signal(signal.SIGTERM)
+    status, lines = app.finish()
+    assert status == 0, "\n".join(lines)
+    after = lines[next(i for i, line in enumerate(lines) if "SIGTERM received" in line) :]
+    assert "report 2: done" in after, "\n".join(lines)
+    assert not any("reporter: report 2 filed" in line for line in lines)  # answer dropped
+    assert not any("report 3: started" in line for line in lines)
+    assert "JobCancelledError" not in "\n".join(lines)
+    assert "Traceback" not in "\n".join(lines)
+    assert lines[-1] == "exit status 0"
+
+
+@posix_only
 def test_second_signal_cancels_the_rest_of_the_shutdown_at_once() -> None:
     """A second signal during the shutdown cancels what is left; the status is 128 + signal."""
     app = Serving(str(EXAMPLES / "job_queue.py"), "--serve", "--drain", "30")

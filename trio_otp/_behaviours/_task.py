@@ -175,7 +175,7 @@ class Task:
         """
         if not callable(fn):
             raise ChildSpecError(f"Task needs a function to run, got {fn!r}")
-        # Built for every job in the seed's queue: skip re-checking known values.
+        # Built for every job of the Elixir chapter's queue: skip re-checking known values.
         return _trusted(Task, Task.serve, (fn, *args), Restart.TEMPORARY, _WORKER, 5.0, (Task,))
 
     @overload

@@ -240,7 +240,7 @@ class _SupervisorServer(GenServer[None]):
         spawn = _spawner_of(child.spec.start)
         if spawn is not None:
             # A Task: nothing to wait for, so no nursery.start round trip (the
-            # cost of a job in the seed's queue). A cancellation point; a schedule
+            # cost of a job in the Elixir chapter's queue). A cancellation point; a schedule
             # point (every SPAWN_BURST spawns from a process: _child.spawned_checkpoint).
             await trio.lowlevel.checkpoint_if_cancelled()
             handle = self._spawn(child, spawn)
