@@ -363,9 +363,10 @@ def async_stream(
     is a plain trio task, **not a process**: it has no pid of its own
     (:func:`~trio_otp.current_process` in it returns the process that opened the
     block, or ``None``), which halves what an item costs. ``process=True`` makes
-    each job a :class:`~trio_otp.Task` process (its own pid, for ``fn`` that sends,
-    monitors or links). Ordering, ``max_concurrency``, timeouts and exits are the
-    same either way.
+    each job a :class:`~trio_otp.Task` process (its own pid and mailbox, for ``fn``
+    that receives, sends, monitors or links; an ``otp.mailbox()`` block in it reads
+    the job's own mailbox, while one in a plain job is a new process). Ordering,
+    ``max_concurrency``, timeouts and exits are the same either way.
 
     Args:
         items: an iterable or async iterable, read lazily.

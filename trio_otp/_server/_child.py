@@ -177,7 +177,7 @@ async def spawned_checkpoint(table: dict[trio.lowlevel.Task, Pid]) -> None:
     """
     global _spawns
     pid = table.get(trio.lowlevel.current_task())
-    if pid is not None and pid._mailbox is not None:
+    if pid is not None and pid._mailbox is not None and pid._kind != "Task":
         _spawns += 1
         if _spawns < SPAWN_BURST:
             return
