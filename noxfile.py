@@ -72,8 +72,8 @@ TYPED = ["trio_otp", "examples", "tests/typing", "build/readme_example.py"]
 def tests(session: nox.Session) -> None:
     """Run the whole test suite (examples, the docs' code blocks, trio-parallel executor tests)."""
     # tests/test_docs_build.py runs Sphinx (the docs requirements); tests/test_noxfile.py
-    # runs nox on this noxfile.
-    session.install("-e", ".[test,parallel]", "-r", "docs/requirements.txt", "nox")
+    # runs nox on this noxfile; the postgres extra for PostgresStore's light tests.
+    session.install("-e", ".[test,parallel,postgres]", "-r", "docs/requirements.txt", "nox")
     session.run("pytest", *session.posargs)
 
 
@@ -87,7 +87,7 @@ def _lowest_python(func: Callable[[nox.Session], None]) -> Callable[[nox.Session
 def lowest(session: nox.Session) -> None:
     """The test suite on the lowest versions pyproject.toml allows (trio, attrs, outcome,
     pytest, pytest-trio): proves the declared minimums."""
-    session.install("--resolution", "lowest-direct", "-e", ".[test,parallel]")
+    session.install("--resolution", "lowest-direct", "-e", ".[test,parallel,postgres]")
     session.run("uv", "pip", "list", external=True, silent=False)
     session.run("pytest", *session.posargs)
 
@@ -97,6 +97,23 @@ def ray(session: nox.Session) -> None:
     """The RayExecutor tests against a real local Ray and a simulated cluster (minutes)."""
     session.install("-e", ".[test,parallel,ray]")
     session.run("pytest", "tests/test_ray.py", *session.posargs)
+
+
+@one_python
+def postgres(session: nox.Session) -> None:
+    """PostgresStore's heavy tests on a real server the tests start (Debian's
+    ``postgresql`` package): 3 worker processes over 10,000 jobs, a node SIGKILLed, one
+    frozen, the leader killed and frozen, ``pg_ctl restart`` mid-run, global and rate
+    limits across nodes. Budget: about 5 minutes on 2 cores (.ci/run caps it at 15)."""
+    session.install("-e", ".[test,postgres]")
+    session.run(
+        "pytest",
+        "-q",
+        "-s",
+        "tests/test_postgres_nodes.py",
+        *session.posargs,
+        env={"TRIO_OTP_POSTGRES_HEAVY": "1"},
+    )
 
 
 @one_python
@@ -153,7 +170,7 @@ def package(session: nox.Session) -> None:
         with tarfile.open(sdist) as tar:
             tar.extractall(tmp, filter="data")
         [unpacked] = pathlib.Path(tmp).iterdir()
-        session.install(f"{wheel}[test,parallel]")
+        session.install(f"{wheel}[test,parallel,postgres]")
         # The same version may be installed from a previous run: replace it.
         session.install("--force-reinstall", "--no-deps", str(wheel))
         session.chdir(unpacked)

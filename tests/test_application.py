@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -300,3 +301,41 @@ def test_sigterm_while_the_tree_starts_stops_it_in_order_and_exits_0() -> None:
     assert "fast: terminate('shutdown')" in lines
     assert lines[-1] == "exit status 0"
     assert "Traceback" not in text
+
+
+class SlowToStop(otp.GenServer[None]):
+    """Its terminate takes 60 s; its spec lets it (shutdown infinity)."""
+
+    @classmethod
+    def child_spec(cls, arg: Any = None, /, **overrides: Any) -> otp.ChildSpec:
+        return super().child_spec(arg, shutdown=otp.INFINITY, **overrides)
+
+    async def init(self, arg: Any) -> otp.Ok[None]:
+        os.kill(os.getpid(), signal.SIGUSR1)  # the "operator's" SIGUSR1, once started
+        return otp.Ok(None)
+
+    async def terminate(self, reason: Any, state: None) -> None:
+        await trio.sleep(60)
+
+
+@posix_only
+async def test_shutdown_timeout_caps_the_whole_stop_after_the_first_signal(
+    autojump_clock: trio.abc.Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With shutdown_timeout, a stop that takes longer is cancelled at the cap: status
+    128 + signal, one warning saying so (a real signal, the virtual clock)."""
+    status = await otp.run_application(
+        [SlowToStop], signals=(signal.SIGUSR1,), shutdown_timeout=2.5
+    )
+    assert status == 128 + signal.SIGUSR1
+    assert trio.current_time() == pytest.approx(2.5)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        "the stop after SIGUSR1 took longer than shutdown_timeout=2.5 s: cancelling what is left"
+    ]
+
+
+async def test_shutdown_timeout_must_be_seconds() -> None:
+    """A negative or non-number shutdown_timeout is refused at once, saying what it got."""
+    with pytest.raises(ValueError, match=r"shutdown_timeout must be seconds >= 0, got -1"):
+        await otp.run_application([], signals=(), shutdown_timeout=-1)

@@ -174,9 +174,11 @@ async def test_plain_functions_and_current_process():
     """Plain functions work too; a job is no process unless asked (``process=True``)."""
     async with otp.async_stream(range(3), lambda n: otp.current_process(), max_concurrency=2) as r:
         assert [pid async for _, pid in r] == [None, None, None]  # the opener's: none
-    async with otp.mailbox() as inbox:
-        async with otp.async_stream(range(2), lambda n: otp.current_process()) as r:
-            assert [pid async for _, pid in r] == [inbox.pid, inbox.pid]
+    async with (
+        otp.mailbox() as inbox,
+        otp.async_stream(range(2), lambda n: otp.current_process()) as r,
+    ):
+        assert [pid async for _, pid in r] == [inbox.pid, inbox.pid]
     async with otp.async_stream(
         range(3), lambda n: otp.current_process(), max_concurrency=2, process=True
     ) as r:

@@ -133,8 +133,8 @@ from .jobs import WorkerLostError as WorkerLostError
 # Tracebacks and reprs say ``trio_otp.X``, not ``trio_otp._layer._module.X`` (as trio
 # does); the job system's names too, though they live in the ``trio_otp.jobs`` package.
 for _name, _obj in list(globals().items()):
-    if not _name.startswith("_") and getattr(_obj, "__module__", "").startswith(
-        ("trio_otp._", "trio_otp.jobs.")
+    if not _name.startswith("_") and (
+        getattr(_obj, "__module__", "").startswith(("trio_otp._", "trio_otp.jobs"))
     ):
         with _contextlib.suppress(AttributeError, TypeError):
             _obj.__module__ = __name__

@@ -1,4 +1,4 @@
-"""The job system: JobQueue, its retry policy, handles, executors and exceptions.
+"""The job system: JobQueue, its retry policy, handles, executors, stores and cron.
 
 A subsystem on top of the OTP layers (nothing in them imports it). This package is
 its public face: ``from trio_otp.jobs import JobQueue`` and ``from trio_otp import
@@ -12,8 +12,26 @@ One concept per module:
 * ``_retry``: :class:`RetryPolicy`. ``_statistics``: :class:`JobQueueStatistics`.
 * ``_options``: the checks of the queue's and each job's options.
 * ``_executors``: where a job's body runs. ``_exceptions``: what a caller can meet.
+* ``_store``: the :class:`JobStore` protocol and its records; ``_sqlite`` (and
+  ``_sqlite_sql``): :class:`SQLiteStore`, the embedded durable store.
+* ``_registry``: the registered job functions and their JSON-checked arguments.
+* ``_cron``: cron and interval schedules.
+* ``_durable``, ``_durable_api``, ``_durable_attempt``, ``_durable_job``: the durable
+  engine under ``JobQueue(store=...)``, its methods, its attempts, its job handles.
 """
 
+import contextlib as _contextlib
+
+from ._cron import Cron as Cron
+from ._cron import Every as Every
+from ._cron import every as every
+from ._durable_attempt import report_progress as report_progress
+from ._durable_job import DurableJob as DurableJob
+from ._durable_job import JobDiscardedError as JobDiscardedError
+from ._durable_job import JobNotFoundError as JobNotFoundError
+from ._durable_job import QueueCounts as QueueCounts
+from ._durable_job import StoreStatistics as StoreStatistics
+from ._durable_job import UniqueJob as UniqueJob
 from ._exceptions import ExecutorStartError as ExecutorStartError
 from ._exceptions import JobCancelledError as JobCancelledError
 from ._exceptions import JobError as JobError
@@ -34,5 +52,33 @@ from ._handle import JobEvent as JobEvent
 from ._handle import JobHandle as JobHandle
 from ._handle import JobStatus as JobStatus
 from ._queue import JobQueue as JobQueue
+from ._registry import JobArgumentsError as JobArgumentsError
+from ._registry import JobFunctionError as JobFunctionError
+from ._registry import JobRegistry as JobRegistry
 from ._retry import RetryPolicy as RetryPolicy
+from ._sqlite import SQLiteStore as SQLiteStore
 from ._statistics import JobQueueStatistics as JobQueueStatistics
+from ._store import Ack as Ack
+from ._store import AttemptError as AttemptError
+from ._store import InsertResult as InsertResult
+from ._store import JobRecord as JobRecord
+from ._store import JobState as JobState
+from ._store import JobStore as JobStore
+from ._store import NewJob as NewJob
+from ._store import Progress as Progress
+from ._store import RescueReport as RescueReport
+from ._store import StoreBusyError as StoreBusyError
+from ._store import StoreCorruptError as StoreCorruptError
+from ._store import StoreError as StoreError
+from ._store import StoreFullError as StoreFullError
+from ._store import StoreReadOnlyError as StoreReadOnlyError
+from ._store import StoreSchemaError as StoreSchemaError
+from ._store import Unique as Unique
+
+# Reprs and tracebacks say ``trio_otp.jobs.X`` (``trio_otp`` re-exports some of these
+# names and then says ``trio_otp.X`` for them, as it always has).
+for _name, _obj in list(globals().items()):
+    if not _name.startswith("_") and getattr(_obj, "__module__", "").startswith("trio_otp.jobs._"):
+        with _contextlib.suppress(AttributeError, TypeError):
+            _obj.__module__ = __name__
+del _name, _obj

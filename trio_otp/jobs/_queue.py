@@ -29,7 +29,7 @@ from __future__ import annotations
 import collections
 import functools
 import random
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Final, cast, final
 
@@ -43,13 +43,17 @@ from .._server._child_spec import ChildSpec, ChildType, Restart, _show, to_child
 from .._supervision._dynamic_supervisor import DynamicSupervisor
 from .._supervision._supervisor import _stop_tree
 from .._supervision._supervisor_server import _check_intensity
+from ._durable import DurableEngine
+from ._durable_api import _DurableAPI
 from ._exceptions import QueueStoppedError
 from ._executors import Executor, InProcessExecutor
 from ._handle import _FINAL, JobEvent, JobHandle, JobStatus
 from ._options import OnFull, _check_int, _check_restart, _optional_seconds, _seconds
-from ._retry import NO_RETRY, RetryPolicy, _check_retry
+from ._registry import JobRegistry
+from ._retry import DURABLE_RETRY, NO_RETRY, RetryPolicy, _check_retry
 from ._server import _SCHEDULE, _SUBMIT, _QueueCore, _QueueServer, _QueueSupervisor, _Started
 from ._statistics import JobQueueStatistics
+from ._store import JobStore
 
 #: The constructor's options, for JobQueue.child_spec.
 _OPTIONS: Final = frozenset(
@@ -67,6 +71,14 @@ _OPTIONS: Final = frozenset(
         "on_event",
         "seed",
         "name",
+        "store",
+        "jobs",
+        "queues",
+        "heartbeat_interval",
+        "rescue_after",
+        "prune_after",
+        "prune_interval",
+        "clock",
     }
 )
 #: The spec fields JobQueue.child_spec's keywords override.
@@ -74,7 +86,7 @@ _SPEC_OVERRIDES: Final = frozenset({"id", "restart", "shutdown"})
 
 
 @final
-class JobQueue(_QueueCore):
+class JobQueue(_DurableAPI, _QueueCore):
     """A supervised job queue: bounded, observable, retrying, on any executor.
 
     Create it, then run it with ``async with queue.open():`` (or :meth:`serve` /
@@ -105,6 +117,23 @@ class JobQueue(_QueueCore):
       :func:`~trio_otp.whereis` takes, a :meth:`Registry.via <trio_otp.Registry.via>`
       name too) while the queue runs; :meth:`lookup` finds the queue by it. Default
       **None** (not registered).
+
+    Durable jobs (docs: "Durable jobs"): with a ``store`` the queue keeps its jobs in
+    it (they survive a crash or ``kill -9``) and runs only registered functions:
+
+    * ``store``: a :class:`~trio_otp.jobs.JobStore`, e.g. ``SQLiteStore(path)``.
+      Default **None** (in memory: jobs die with the program).
+    * ``jobs``: the job functions it may run (more with :meth:`register`).
+    * ``queues``: named queues and the jobs each runs at once in this instance
+      (``{"default": 10, "mail": 2}``). Default **{"default": max_running}**.
+    * ``heartbeat_interval``: seconds between heartbeats. Default **5.0**.
+    * ``rescue_after``: seconds without a heartbeat after which an instance is dead
+      and its running jobs are rescued. Default **30.0**.
+    * ``prune_after`` / ``prune_interval``: final jobs are deleted this many seconds
+      after they finished, looked for this often. Default **86400** / **60**.
+    * ``clock``: POSIX seconds now. Default **time.time** (tests pass a virtual one).
+    * ``retry``: as above, but a durable queue's default is **20 attempts** with
+      backoff from 1 s to 10 min (a job that was mid-attempt at a crash counts it).
     """
 
     def __init__(
@@ -123,6 +152,14 @@ class JobQueue(_QueueCore):
         on_event: Callable[[JobEvent], object] | None = None,
         seed: int | None = None,
         name: object = None,
+        store: JobStore | None = None,
+        jobs: Iterable[Callable[..., Any]] = (),
+        queues: Mapping[str, int] | None = None,
+        heartbeat_interval: float = 5.0,
+        rescue_after: float = 30.0,
+        prune_after: float = 86_400.0,
+        prune_interval: float = 60.0,
+        clock: Callable[[], float] | None = None,
     ) -> None:
         if executor is None:
             executor = InProcessExecutor()
@@ -178,6 +215,31 @@ class JobQueue(_QueueCore):
         self._stop_requested = trio.Event()
         self._stopped = trio.Event()
         self._drained: trio.Event | None = None
+        self._registry = JobRegistry(jobs)
+        self._engine: DurableEngine | None = None
+        if store is not None:
+            if not isinstance(store, JobStore):
+                raise TypeError(
+                    f"store must implement trio_otp.jobs.JobStore (e.g. SQLiteStore(path)), "
+                    f"got {store!r}"
+                )
+            self._engine = DurableEngine(
+                self,
+                store,
+                self._registry,
+                executor,
+                queues={"default": self.max_running} if queues is None else queues,
+                retry=DURABLE_RETRY if retry is NO_RETRY else retry,
+                timeout=self.timeout,
+                heartbeat_interval=heartbeat_interval,
+                rescue_after=rescue_after,
+                prune_after=prune_after,
+                prune_interval=prune_interval,
+                clock=clock,
+                rng=self._rng,
+            )
+        elif jobs or queues is not None:
+            raise TypeError("jobs= and queues= are for a durable queue: give a store= too")
         self._paused = False
         self._server_up = trio.Event()
 
@@ -223,11 +285,18 @@ class JobQueue(_QueueCore):
                     # The registration below is the real check; this one spares
                     # opening an executor (a Ray cluster) for a queue that cannot run.
                     raise AlreadyStartedError(self.name, holder)
-            async with self.executor.open(), trio.open_nursery() as nursery:
+            async with (
+                self.executor.open(),
+                _opened(self._engine),
+                trio.open_nursery() as nursery,
+            ):
                 try:
                     pid: Pid = await nursery.start(self._run_tree, nursery, error)
+                    if self._engine is not None:
+                        await nursery.start(self._engine.run, self._jobs_name)
                 except Exception as exc:  # a start error: raised as itself, ungrouped
                     error.append(exc)
+                    nursery.cancel_scope.cancel()
                 else:
                     self._state = "running"
                     nursery.start_soon(self._stop_when_asked, pid)
@@ -509,7 +578,13 @@ class JobQueue(_QueueCore):
             JobNotPicklableError: the executor ships jobs and this one cannot be pickled.
             JobTimeoutError, JobCancelledError, JobLostError, WorkerLostError: see
                 :meth:`JobHandle.wait`; or the job's own exception.
+
+        On a durable queue: :meth:`enqueue` then :meth:`DurableJob.wait
+        <trio_otp.jobs.DurableJob.wait>` (``restart`` and ``name`` do not apply).
         """
+        if self._engine is not None:
+            durable = await self.enqueue(fn, *args, timeout=timeout, retry=retry)
+            return await durable.wait()
         job = self._make(fn, args, _DEFAULT if timeout is None else timeout, retry, restart, name)
         server = self._server
         try:
@@ -555,7 +630,12 @@ class JobQueue(_QueueCore):
 
         Raises:
             QueueFullError, QueueStoppedError, JobNotPicklableError: as :meth:`schedule`.
+
+        On a durable queue: :meth:`enqueue` (its result is a
+        :class:`~trio_otp.jobs.DurableJob`).
         """
+        if self._engine is not None:
+            return await self.enqueue(fn, *args, timeout=timeout, retry=retry)  # type: ignore[return-value]
         job = self._make(fn, args, _DEFAULT if timeout is None else timeout, retry, restart, name)
         server = self._server
         try:
@@ -571,6 +651,12 @@ class JobQueue(_QueueCore):
             if not job._accepted:
                 # The caller gave up (or was turned away): forget its place in line.
                 self._waiting.pop(job, None)
+
+    async def _drain_store(self) -> None:
+        # A durable queue: its running jobs get the shutdown budget, then their claims
+        # go back to the store at once (another instance takes them without waiting).
+        if self._engine is not None:
+            await self._engine.drain(self.shutdown)
 
     async def _next_server(self, job: JobHandle[Any], failed: Pid | None) -> Pid:
         """The queue's server to ask again for ``job``, which ``failed`` exited
@@ -605,6 +691,16 @@ class JobQueue(_QueueCore):
 
 
 _DEFAULT: Any = object()
+
+
+@asynccontextmanager
+async def _opened(engine: DurableEngine | None) -> AsyncIterator[None]:
+    """Open a durable queue's engine (its store) for the queue's run; nothing without."""
+    if engine is None:
+        yield
+    else:
+        async with engine.open():
+            yield
 
 
 def _caller_stopping() -> bool:

@@ -108,3 +108,5 @@ def _check_retry(value: object) -> RetryPolicy:
 
 #: No retry: the default policy of a queue.
 NO_RETRY: Final = RetryPolicy(attempts=1)
+#: A durable queue's default: 20 attempts (Oban's), waits from 1 s up to 10 min.
+DURABLE_RETRY: Final = RetryPolicy(attempts=20, wait_initial=1.0, wait_max=600.0)

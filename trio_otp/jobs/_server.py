@@ -70,8 +70,12 @@ class _QueueCore:
     #: callers whose server exited before admitting their job wait on it to try again.
     _server_up: trio.Event
 
+    async def _drain_store(self) -> None:
+        """A durable queue's part of the drain (JobQueue overrides it); nothing here."""
+
     async def _drain(self) -> None:
         self._state = "stopping"
+        await self._drain_store()
         self._server_up.set()  # callers waiting to ask a restarted server: it is over
         while self._queued:
             self._queued.popleft()._cancelled("shutdown")
