@@ -176,8 +176,9 @@ class Task:
 
         Change the restart with ``Supervisor.child_spec((Task, fn), restart="transient")``.
         """
-        if not callable(fn):
-            raise ChildSpecError(f"Task needs a function to run, got {fn!r}")
+        given: object = fn
+        if not callable(given) or isinstance(given, type):
+            _refuse_task_fn(given, "Task")
         # Built for every job of the Elixir chapter's queue: skip re-checking known values.
         return _trusted(Task, Task.serve, (fn, *args), Restart.TEMPORARY, _WORKER, 5.0, (Task,))
 
@@ -210,6 +211,22 @@ class Task:
         return await _async_nolink(sup, fn, args, monitor=True)
 
 
+def _refuse_task_fn(fn: object, what: str) -> None:
+    """Refuse what a Task cannot run: a non-callable, or a process class (a GenServer,
+    a Supervisor, an Agent), which is a child of a DynamicSupervisor, not a Task."""
+    if isinstance(fn, ChildSpec) or (isinstance(fn, type) and hasattr(fn, "child_spec")):
+        name = fn.id if isinstance(fn, ChildSpec) else fn
+        label = getattr(name, "__qualname__", repr(name))
+        raise ChildSpecError(
+            f"{what} runs a function as a Task, and {label} is a process of its own "
+            f"(it has a child spec), not a function: start it under a DynamicSupervisor "
+            f"with `await DynamicSupervisor.start_child(sup, {label})`, or pass "
+            "a function (e.g. one that calls into it)"
+        )
+    if not callable(fn):
+        raise ChildSpecError(f"{what} needs a function to run (async or plain), got {fn!r}")
+
+
 async def _async_nolink(
     sup: object, fn: Callable[..., Any], args: tuple[Any, ...], *, monitor: bool
 ) -> AsyncTask[Any]:
@@ -217,6 +234,9 @@ async def _async_nolink(
     pid itself (an ``async_stream_nolink`` job) and needs no message."""
     from .._supervision._dynamic_supervisor import _supervisor
 
+    given: object = fn
+    if not callable(given) or isinstance(given, type):
+        _refuse_task_fn(given, "async_nolink")
     box: AsyncTask[Any] = AsyncTask()
     owner = current_process() if monitor else None
     spec = ChildSpec(

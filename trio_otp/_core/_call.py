@@ -35,7 +35,7 @@ from ._exceptions import (
     _StopOwnSupervisor,
 )
 from ._names import whereis
-from ._process import Pid, _process_of, misuse_error
+from ._process import UNSET, Pid, _process_of, misuse_error
 from ._reasons import NORMAL
 from ._request import Request
 
@@ -279,7 +279,9 @@ async def call(server: Server, request: Any, timeout: float | None = DEFAULT_TIM
         RuntimeError: called outside the trio.run the server lives in.
     """
     pid = server if type(server) is Pid else whereis(server)
-    if pid is not None and pid._table.thread != get_ident():
+    # A process of another thread's run: hand the call over. One whose run has
+    # ended (or that exited) is simply dead: NoProcessError below, as cast says.
+    if pid is not None and pid._table.thread != get_ident() and pid._reason is UNSET:
         raise misuse_error("call", is_async=True)
     if timeout is not DEFAULT_TIMEOUT:
         timeout = _check_timeout(timeout)
@@ -364,7 +366,7 @@ async def stop(server: Server, reason: object = NORMAL, timeout: float | None = 
     """
     timeout = _check_timeout(timeout)
     pid = _resolve(server)
-    if pid is not None and pid._table.thread != get_ident():
+    if pid is not None and pid._table.thread != get_ident() and pid._reason is UNSET:
         raise misuse_error("stop", is_async=True)
     if pid is None or pid._mailbox is None or pid._kind == "Task":
         await trio.lowlevel.checkpoint()
