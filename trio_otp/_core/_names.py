@@ -50,11 +50,17 @@ def whereis(name: object) -> Pid | None:
 
 
 def registered() -> dict[object, Pid]:
-    """Return a snapshot of every registered name and its handle."""
+    """Return a snapshot of every registered name and its handle.
+
+    Raises:
+        RuntimeError: called outside ``trio.run`` (names belong to a run).
+    """
     try:
         return dict(_names.get())
     except LookupError:
         return {}
+    except RuntimeError:
+        raise misuse_error("registered") from None
 
 
 def check_name(name: object) -> None:

@@ -259,6 +259,8 @@ def cancel_timer(timer: TimerRef) -> float | None:
     ``None`` if it had already fired (its message was delivered and stays in the
     mailbox), was cancelled before, or its destination exited.
     """
+    if type(timer) is not TimerRef:
+        raise TypeError(f"cancel_timer() takes what send_after() returned, got {timer!r}")
     left = read_timer(timer)
     if timer._state == _PENDING:
         timer._state = _CANCELLED
