@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import functools
+import logging
 import sys
 from typing import Any
 
@@ -107,21 +108,29 @@ def children(port: int, registry: str = "chat", **options: Any) -> list[Any]:
 # -- the scripted demo --------------------------------------------------------------------
 
 
-async def client(port: int) -> tuple[trio.SocketStream, Any]:
-    stream = await trio.open_tcp_stream("127.0.0.1", port)
-    return stream, _lines(stream)
+class Client:
+    """A test client: a socket and the lines it received."""
+
+    def __init__(self, stream: trio.SocketStream) -> None:
+        self.stream = stream
+        self.buffer = b""
+
+    async def line(self) -> str | None:
+        """The next line, or None at the end of the stream."""
+        while b"\n" not in self.buffer:
+            data = await self.stream.receive_some(4096)
+            if not data:
+                return None
+            self.buffer += data
+        line, self.buffer = self.buffer.split(b"\n", 1)
+        return line.decode()
+
+    async def say(self, text: str) -> None:
+        await self.stream.send_all(text.encode() + b"\n")
 
 
-async def _lines(stream: trio.SocketStream) -> Any:
-    buffer = b""
-    while True:
-        while b"\n" in buffer:
-            line, buffer = buffer.split(b"\n", 1)
-            yield line.decode()
-        data = await stream.receive_some(4096)
-        if not data:
-            return
-        buffer += data
+async def client(port: int) -> Client:
+    return Client(await trio.open_tcp_stream("127.0.0.1", port))
 
 
 async def main(clients: int = 5) -> dict[str, Any]:
@@ -130,39 +139,38 @@ async def main(clients: int = 5) -> dict[str, Any]:
     async with otp.Supervisor.open(children(0)) as sup:
         port = otp.listener_addresses("chat_listener")[0][1]
         print(f"chat server on 127.0.0.1:{port}")
-        conns = [await client(port) for _ in range(clients)]
-        for _, lines in conns:
-            assert (await anext(lines)).startswith("welcome")
-        for i, (stream, _) in enumerate(conns):
-            await stream.send_all(f"/nick user{i}\n".encode())
+        users = [await client(port) for _ in range(clients)]
+        for user in users:
+            assert (await user.line() or "").startswith("welcome")
+        for i, user in enumerate(users):
+            await user.say(f"/nick user{i}")
         # Everyone hears every rename but their own.
-        for _, lines in conns:
+        for user in users:
             for _ in range(clients - 1):
-                await anext(lines)
-        await conns[0][0].send_all(b"hello, everyone\n")
-        heard = [await anext(lines) for _, lines in conns[1:]]
+                await user.line()
+        await users[0].say("hello, everyone")
+        heard = [await user.line() for user in users[1:]]
         print(f"user0 said hello; the {len(heard)} others heard: {heard[0]!r}")
         facts["heard"] = heard
         # A handler bug takes down that connection only.
-        await conns[1][0].send_all(b"/crash\n")
-        assert await conns[1][0].receive_some(100) == b""
+        await users[1].say("/crash")
+        assert await users[1].line() is None
         print("user1's handler crashed: its connection closed, the others go on")
-        await conns[2][0].send_all(b"still here?\n")
-        others = [lines for i, (_, lines) in enumerate(conns) if i not in (1, 2)]
-        facts["after_crash"] = [await anext(lines) for lines in others]
+        await users[2].say("still here?")
+        facts["after_crash"] = [await users[i].line() for i in (0, 3, 4)]
         print(f"user2 is still heard: {facts['after_crash'][0]!r}")
-        await conns[3][0].send_all(b"/quit\n")
-        assert await anext(conns[3][1]) == "bye"
-        print(await otp.render_tree(sup))
+        await users[3].say("/quit")
+        assert await users[3].line() == "bye"
         facts["tree"] = await otp.render_tree(sup)
+        print(facts["tree"])
     # The tree stopped in order: every remaining client was told, then closed.
     for i in (0, 2, 4):
-        rest = [line async for line in conns[i][1]]
-        assert rest[-1] == "* server shutting down", rest
+        last = [await users[i].line(), await users[i].line()]
+        assert last == ["* server shutting down", None], last
     print("server stopped: the remaining clients were told and closed")
     facts["told"] = 3
-    for stream, _ in conns:
-        await stream.aclose()
+    for user in users:
+        await user.stream.aclose()
     return facts
 
 
@@ -181,6 +189,14 @@ def serve(port: int, shutdown: float) -> int:
     return status
 
 
+class OneLineFormatter(logging.Formatter):
+    """A report on one line: its level, its logger and its first two lines (no traceback)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        lines = record.getMessage().splitlines()
+        return f"  [{record.levelname} {record.name}] {' '.join(lines[:2])}"
+
+
 def cli(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--fast", action="store_true", help="(accepted; the demo is quick)")
@@ -190,6 +206,9 @@ def cli(argv: list[str] | None = None) -> int:
         "--shutdown", type=float, default=5.0, help="each connection's shutdown budget (s)"
     )
     args = parser.parse_args(argv)
+    handler = logging.StreamHandler(sys.stdout)
+    handler.setFormatter(OneLineFormatter())
+    logging.basicConfig(handlers=[handler])
     if args.serve:
         return serve(args.port, args.shutdown)
     trio.run(main)

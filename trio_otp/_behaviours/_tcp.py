@@ -35,6 +35,7 @@ import inspect
 import logging
 import ssl
 import weakref
+from collections.abc import Coroutine
 from typing import Any, ClassVar, Final, TypeVar
 
 import attrs
@@ -144,6 +145,18 @@ class TCPHandler(GenServer[S]):
         except OSError:
             return None
 
+    @classmethod
+    @direct_child
+    def serve_connection(
+        cls, listener: Any, ticket: Any, *, task_status: Any
+    ) -> Coroutine[Any, Any, None]:
+        """Run one accepted connection as a process of this class.
+
+        The start function of a listener's connections (what supervisor reports
+        print as the start call); :func:`serve_tcp` is how to use it.
+        """
+        return _serve_connection(cls, listener, ticket, task_status)
+
     # -- internal ----------------------------------------------------------------------
 
     async def _handle_stream(self, data: object, state: S) -> NoReplyResult[S]:
@@ -214,11 +227,14 @@ class _Listener:
         self.slots = trio.Semaphore(config.max_connections)
         self.connection_spec = ChildSpec(
             id=config.handler,
-            start=functools.partial(_serve_connection, self),
+            start=functools.partial(config.handler.serve_connection, self),
             restart=Restart.TEMPORARY,
             shutdown=config.shutdown,
             modules=(config.handler,),
         )
+
+    def __repr__(self) -> str:
+        return f"<listener {_label(self)}>"
 
 
 class _Ticket:
@@ -230,13 +246,21 @@ class _Ticket:
         self.stream = stream
         self.taken = False
 
+    def __repr__(self) -> str:
+        try:
+            peer = self.stream.socket.getpeername()
+        except OSError:
+            peer = "a closed socket"
+        return f"<connection from {peer}>"
+
 
 # The running listeners by their supervisor's handle (for listener_addresses).
 _by_supervisor: weakref.WeakKeyDictionary[Pid, _Listener] = weakref.WeakKeyDictionary()
 
 
-@direct_child
-async def _serve_connection(listener: _Listener, ticket: _Ticket, *, task_status: Any) -> None:
+async def _serve_connection(
+    handler: type[TCPHandler[Any]], listener: _Listener, ticket: _Ticket, task_status: Any
+) -> None:
     """The life of one connection's process: its GenServer loop plus its reader."""
     ticket.taken = True
     stream: trio.abc.Stream = ticket.stream
@@ -244,7 +268,7 @@ async def _serve_connection(listener: _Listener, ticket: _Ticket, *, task_status
     try:
         if config.ssl_context is not None:
             stream = trio.SSLStream(stream, config.ssl_context, server_side=True)
-        server = config.handler()
+        server = handler()
         server.stream = stream
         error: Exception | None = None
         async with trio.open_nursery() as nursery:
