@@ -521,8 +521,13 @@ async def _serve(
                     res = await server.handle_info(msg[1], state)
                     rt = type(res)
                 elif tag == DATA:
-                    # A connection's bytes (a TCPHandler: trio_otp/_behaviours/_tcp.py).
-                    res = await server._handle_stream(msg[1], state)  # type: ignore[attr-defined]
+                    # A connection's bytes, or its end (a TCPHandler:
+                    # trio_otp/_behaviours/_tcp.py), called here, with no frame between.
+                    if type(msg[1]) is bytes:
+                        res = await server.handle_data(msg[1], state)  # type: ignore[attr-defined]
+                        server._taken()  # type: ignore[attr-defined]
+                    else:
+                        res = await server._handle_end(msg[1], state)  # type: ignore[attr-defined]
                     rt = type(res)
                 elif tag == STOP:
                     reason = msg[1]
