@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import logging
 import os
 import re
 import subprocess
@@ -38,6 +39,7 @@ TESTED = (
     "chat_rooms",
     "connection_pool",
     "telemetry_counters",
+    "chat_server",
 )
 HELLO = "Hello from a task spawned dynamically under a supervisor"
 
@@ -456,3 +458,26 @@ async def test_telemetry_counters_counts_starts_exits_restarts_and_calls(
     assert otp.list_telemetry_handlers() == []
     out = capsys.readouterr().out
     assert 'trio_otp_child_restarts_total{child="Counter"} 2' in out
+
+
+# ----------------------------------------------------------------------------------------
+# chat_server.py: serve_tcp, one TCPHandler process per connection (issue 21)
+# ----------------------------------------------------------------------------------------
+
+
+async def test_chat_server_broadcasts_survives_a_handler_crash_and_says_goodbye(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Real sockets on 127.0.0.1, so the real clock (autojump would jump while the
+    kernel moves the bytes): every client hears the others, a crashing handler is
+    reported once and closes its own connection only, and the stop tells the rest."""
+    facts = await load("chat_server").main()
+    assert facts["heard"] == ["user0: hello, everyone"] * 4
+    assert facts["after_crash"] == ["user2: still here?"] * 3
+    assert facts["told"] == 3
+    crashes = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(crashes) == 1
+    assert "user1 found a bug" in crashes[0].getMessage()
+    tree = facts["tree"].splitlines()
+    assert re.fullmatch(r"    ├── connections <Pid 0\.\d+>", tree[3])
+    assert len([line for line in tree if "ChatHandler" in line]) == 3
