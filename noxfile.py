@@ -234,10 +234,18 @@ def model(session: nox.Session) -> None:
 
 @one_python
 def soak(session: nox.Session) -> None:
-    """Chaos soak under call load, bounded to 2 minutes; prints its counts.
+    """Chaos soak under call load, bounded to 2 minutes, and the durable jobs' kill -9
+    test at its larger size (real processes SIGKILLed at seeded points); prints counts.
 
     ``nox -s soak -- quick|ci|long`` picks the profile (default ``long``).
     """
     session.install("-e", ".[test]")
     profile = session.posargs[0] if session.posargs else "long"
-    session.run("pytest", "-q", "-s", "tests/test_soak.py", env={"TRIO_OTP_SOAK_PROFILE": profile})
+    session.run(
+        "pytest",
+        "-q",
+        "-s",
+        "tests/test_soak.py",
+        "tests/test_durable_kill.py",
+        env={"TRIO_OTP_SOAK_PROFILE": profile},
+    )
