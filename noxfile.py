@@ -197,6 +197,14 @@ def demo(session: nox.Session) -> None:
 
 
 @one_python
+def durable_demo(session: nox.Session) -> None:
+    """Durable jobs' demo: examples/durable_jobs.py (a worker killed with SIGKILL halfway,
+    another one finishing every job on the same SQLite file)."""
+    session.install("-e", ".")
+    session.run("python", "examples/durable_jobs.py", *session.posargs)
+
+
+@one_python
 def bench(session: nox.Session) -> None:
     """Benchmarks W1-W6, M1 (monitors), T1 (timers) against the raw-Trio floors, in one run.
 

@@ -38,6 +38,7 @@ TESTED = (
     "chat_rooms",
     "connection_pool",
     "telemetry_counters",
+    "durable_jobs",
 )
 HELLO = "Hello from a task spawned dynamically under a supervisor"
 
@@ -456,3 +457,31 @@ async def test_telemetry_counters_counts_starts_exits_restarts_and_calls(
     assert otp.list_telemetry_handlers() == []
     out = capsys.readouterr().out
     assert 'trio_otp_child_restarts_total{child="Counter"} 2' in out
+
+
+# ----------------------------------------------------------------------------------------
+# durable_jobs.py: a worker killed with SIGKILL, another one finishing on the same file
+# ----------------------------------------------------------------------------------------
+
+
+async def test_durable_jobs_demo_loses_nothing_to_kill_9(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """The worker SIGKILLs itself halfway; a new one on the same file rescues its jobs
+    and finishes them all: none lost, and only jobs executing at the kill ran twice.
+    Real clock, real worker processes (that is the point)."""
+    story = await load("durable_jobs").main(fast=True)
+    out = capfd.readouterr().out  # the workers write to the file descriptor
+    assert story.runs == [-9, 0]
+    assert story.jobs == 120
+    assert story.completed == 120
+    assert story.lost == 0
+    assert story.twice <= story.executing_at_kill
+    assert "sending myself SIGKILL now, mid-run" in out
+    rescued = len(story.executing_at_kill)  # at most 8: the worker runs 8 at once
+    assert 0 < rescued <= 8
+    assert f"rescued {rescued} job(s) of dead queue instance(s)" in out
+    assert "120/120 done" in out
+    assert f"this worker rescued {rescued} of them" in out
+    assert "120 of 120 jobs ran; lost: 0" in out
+    assert "all of them executing at the kill" in out
