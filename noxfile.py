@@ -197,6 +197,14 @@ def demo(session: nox.Session) -> None:
 
 
 @one_python
+def durable_demo(session: nox.Session) -> None:
+    """Durable jobs' demo: examples/durable_jobs.py (a worker killed with SIGKILL halfway,
+    another one finishing every job on the same SQLite file)."""
+    session.install("-e", ".")
+    session.run("python", "examples/durable_jobs.py", *session.posargs)
+
+
+@one_python
 def bench(session: nox.Session) -> None:
     """Benchmarks W1-W6, M1 (monitors), T1 (timers) against the raw-Trio floors, in one run.
 
@@ -234,10 +242,18 @@ def model(session: nox.Session) -> None:
 
 @one_python
 def soak(session: nox.Session) -> None:
-    """Chaos soak under call load, bounded to 2 minutes; prints its counts.
+    """Chaos soak under call load, bounded to 2 minutes, and the durable jobs' kill -9
+    test at its larger size (real processes SIGKILLed at seeded points); prints counts.
 
     ``nox -s soak -- quick|ci|long`` picks the profile (default ``long``).
     """
     session.install("-e", ".[test]")
     profile = session.posargs[0] if session.posargs else "long"
-    session.run("pytest", "-q", "-s", "tests/test_soak.py", env={"TRIO_OTP_SOAK_PROFILE": profile})
+    session.run(
+        "pytest",
+        "-q",
+        "-s",
+        "tests/test_soak.py",
+        "tests/test_durable_kill.py",
+        env={"TRIO_OTP_SOAK_PROFILE": profile},
+    )

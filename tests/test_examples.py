@@ -40,6 +40,7 @@ TESTED = (
     "connection_pool",
     "telemetry_counters",
     "chat_server",
+    "durable_jobs",
 )
 HELLO = "Hello from a task spawned dynamically under a supervisor"
 
@@ -481,3 +482,31 @@ async def test_chat_server_broadcasts_survives_a_handler_crash_and_says_goodbye(
     tree = facts["tree"].splitlines()
     assert re.fullmatch(r"    ├── connections <Pid 0\.\d+>", tree[3])
     assert len([line for line in tree if "ChatHandler" in line]) == 3
+
+
+# ----------------------------------------------------------------------------------------
+# durable_jobs.py: a worker killed with SIGKILL, another one finishing on the same file
+# ----------------------------------------------------------------------------------------
+
+
+async def test_durable_jobs_demo_loses_nothing_to_kill_9(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """The worker SIGKILLs itself halfway; a new one on the same file rescues its jobs
+    and finishes them all: none lost, and only jobs executing at the kill ran twice.
+    Real clock, real worker processes (that is the point)."""
+    story = await load("durable_jobs").main(fast=True)
+    out = capfd.readouterr().out  # the workers write to the file descriptor
+    assert story.runs == [-9, 0]
+    assert story.jobs == 120
+    assert story.completed == 120
+    assert story.lost == 0
+    assert story.twice <= story.executing_at_kill
+    assert "sending myself SIGKILL now, mid-run" in out
+    rescued = len(story.executing_at_kill)  # at most 8: the worker runs 8 at once
+    assert 0 < rescued <= 8
+    assert f"rescued {rescued} job(s) of dead queue instance(s)" in out
+    assert "120/120 done" in out
+    assert f"this worker rescued {rescued} of them" in out
+    assert "120 of 120 jobs ran; lost: 0" in out
+    assert "all of them executing at the kill" in out
