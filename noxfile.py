@@ -30,7 +30,7 @@ TYPED = ["trio_otp", "examples", "tests/typing", "build/readme_example.py"]
 @nox.session(python=PYTHONS)
 def tests(session: nox.Session) -> None:
     """Run the whole test suite (examples, the docs' code blocks, trio-parallel executor tests)."""
-    session.install("-e", ".[test,parallel]")
+    session.install("-e", ".[test,parallel,observer,testing]")
     session.run("pytest", *session.posargs)
 
 
@@ -38,7 +38,7 @@ def tests(session: nox.Session) -> None:
 def lowest(session: nox.Session) -> None:
     """The test suite on the lowest versions pyproject.toml allows (trio, attrs, outcome,
     pytest, pytest-trio): proves the declared minimums."""
-    session.install("--resolution", "lowest-direct", "-e", ".[test,parallel]")
+    session.install("--resolution", "lowest-direct", "-e", ".[test,parallel,observer,testing]")
     session.run("uv", "pip", "list", external=True, silent=False)
     session.run("pytest", *session.posargs)
 
@@ -74,7 +74,7 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict and pyright on the package, the README example, examples/ and
     tests/typing/; then ``pyright --verifytypes`` (every public name fully typed)."""
     # Installed, not editable: pyright --verifytypes reads the package as users get it.
-    session.install(".[test]", "mypy", "pyright")
+    session.install(".[test,observer,testing]", "mypy", "pyright")
     _readme_example()
     session.run("mypy", "--strict", *TYPED)
     session.run("pyright", *TYPED)
@@ -104,7 +104,7 @@ def package(session: nox.Session) -> None:
         with tarfile.open(sdist) as tar:
             tar.extractall(tmp, filter="data")
         [unpacked] = pathlib.Path(tmp).iterdir()
-        session.install(f"{wheel}[test,parallel]")
+        session.install(f"{wheel}[test,parallel,observer,testing]")
         # The same version may be installed from a previous run: replace it.
         session.install("--force-reinstall", "--no-deps", str(wheel))
         session.chdir(unpacked)
