@@ -51,6 +51,18 @@ def ray(session: nox.Session) -> None:
 
 
 @nox.session(python=PYTHON)
+def browser(session: nox.Session) -> None:
+    """The observer in a real browser: examples/observer_app.py driven through Debian's
+    Chromium by Selenium (``apt-get install chromium chromium-driver`` first; ``.ci/run``
+    does). ``TRIO_OTP_SCREENSHOTS=docs/_static`` refreshes the docs' screenshots."""
+    for path in ("/usr/bin/chromium", "/usr/bin/chromedriver"):
+        if not pathlib.Path(path).exists():
+            session.error(f"{path} is missing: apt-get install -y chromium chromium-driver")
+    session.install("-e", ".[test,observer]", "selenium>=4.20")
+    session.run("pytest", "tests/browser", *session.posargs, env={"TRIO_OTP_BROWSER": "1"})
+
+
+@nox.session(python=PYTHON)
 def lint(session: nox.Session) -> None:
     """Ruff: lint and formatting check."""
     session.install("ruff")

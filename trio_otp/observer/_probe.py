@@ -42,6 +42,7 @@ from .._server._gen_server import GenServer, _serve
 from .._supervision._dynamic_supervisor import _DynamicSupervisorServer
 from .._supervision._supervisor import _StaticSupervisor
 from .._supervision._supervisor_server import _SupervisorServer
+from ..jobs._queue import JobQueue
 
 #: Children listed per supervisor in a snapshot (the rest are counted).
 MAX_CHILDREN: Final = 50
@@ -89,8 +90,8 @@ def server_state(pid: Pid) -> tuple[bool, object]:
 def status_summary(pid: Pid) -> str | None:
     """A GenServer's state as its ``format_status`` shows it, bounded as reports are."""
     impl = pid._impl
-    if not isinstance(impl, GenServer):
-        return None
+    if not isinstance(impl, GenServer) or isinstance(impl, _SupervisorServer):
+        return None  # a supervisor's state is its children: the tree shows them
     found, state = server_state(pid)
     if not found:
         return None
@@ -121,13 +122,47 @@ def _show_id(child_id: object) -> str | None:
     return child_id.__qualname__ if isinstance(child_id, type) else str(child_id)
 
 
+#: How the library's own private process classes are shown.
+_CLASS_LABELS: Final = {
+    "_QueueSupervisor": "JobQueue",
+    "_QueueServer": "JobQueue server",
+    "_ObserverServer": "Observer",
+}
+
+
 def _class_of(pid: Pid) -> str:
     impl = pid._impl
     if impl is None or isinstance(impl, (str, int, float)):
         return pid._kind
+    name = type(impl).__qualname__
+    if name in _CLASS_LABELS:
+        return _CLASS_LABELS[name]
     if isinstance(impl, _SupervisorServer):
         return impl.kind_label
-    return type(impl).__qualname__
+    return name
+
+
+def _label(pid: Pid, child: _Child | None) -> str:
+    """A process's name as the page shows it: its registered name, else its child id."""
+    name = pid._name
+    if type(name) is tuple and len(name) == 2 and isinstance(name[0], JobQueue):
+        queue = name[0].name
+        return f"{label_of(queue)} job supervisor" if queue is not None else "job supervisor"
+    if name is None and child is not None and child.spec.id is not None:
+        child_id = child.spec.id
+        if isinstance(child_id, type) and child_id.__qualname__ in _CLASS_LABELS:
+            return _CLASS_LABELS[child_id.__qualname__]
+        shown = _show_id(child_id)
+        if shown is not None:
+            return shown
+    return label(pid)
+
+
+def label_of(name: object) -> str:
+    """A registered name as text."""
+    if isinstance(name, type):
+        return name.__qualname__
+    return name if isinstance(name, str) else repr(name)
 
 
 def _relations(pid: Pid) -> tuple[list[int], list[int], list[int]]:
@@ -322,6 +357,7 @@ class Probe:
             self.first_seen.setdefault(pid, now)
             by_parent[pid._parent if pid._parent in alive else None].append(pid)
         restarts: dict[Pid, int] = {}
+        labels: dict[Pid, str] = {}
         placed: set[Pid] = set()
 
         def node(pid: Pid | None, child: _Child | None, depth: int) -> dict[str, Any]:
@@ -345,7 +381,8 @@ class Probe:
             placed.add(pid)
             if child is not None:
                 restarts[pid] = entry["restarts"]
-            entry.update(pid=pid._id, label=label(pid), kind=_class_of(pid), status="running")
+            labels[pid] = _label(pid, child)
+            entry.update(pid=pid._id, label=labels[pid], kind=_class_of(pid), status="running")
             impl = pid._impl
             kids: list[tuple[Pid | None, _Child | None]] = []
             if isinstance(impl, _SupervisorServer):
@@ -371,7 +408,10 @@ class Probe:
         tree = [node(pid, None, 0) for pid in by_parent.get(None, ())]
         # The table: supervisors and servers first, then the rest, bounded.
         ordered = sorted(live, key=lambda p: (not isinstance(p._impl, GenServer), p._id))
-        rows = [self._row(pid, now, restarts.get(pid, 0)) for pid in ordered[:MAX_PROCESSES]]
+        rows = [
+            self._row(pid, now, restarts.get(pid, 0), labels.get(pid) or label(pid))
+            for pid in ordered[:MAX_PROCESSES]
+        ]
         return {
             "now": now,
             "observed_since": self.started_at,
@@ -382,7 +422,7 @@ class Probe:
             "scheduler": self._scheduler_view(),
         }
 
-    def _row(self, pid: Pid, now: float, restarts: int) -> dict[str, Any]:
+    def _row(self, pid: Pid, now: float, restarts: int, shown: str) -> dict[str, Any]:
         impl = pid._impl
         handled: int | None = None
         if isinstance(impl, GenServer):
@@ -396,8 +436,8 @@ class Probe:
         return {
             "pid": pid._id,
             "repr": repr(pid),
-            "name": label(pid) if pid._name is not None else None,
-            "label": label(pid),
+            "name": shown if pid._name is not None else None,
+            "label": shown,
             "kind": pid._kind,
             "class": _class_of(pid),
             "parent": pid._parent._id if pid._parent is not None else None,
