@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from selenium import webdriver
+from selenium.common.exceptions import NoSuchElementException, StaleElementReferenceException
 from selenium.webdriver.chrome.service import Service
 from selenium.webdriver.common.by import By
 from selenium.webdriver.support import expected_conditions as ec
@@ -108,9 +109,32 @@ def app() -> Iterator[App]:
     assert running.close() == []
 
 
-def _restarts(driver: Any, name: str) -> str:
-    node = driver.find_element(By.CSS_SELECTOR, f'#tree li[data-name="{name}"] > .restarts')
-    return str(node.text)
+def _text(driver: Any, selector: str) -> str | None:
+    """The text of what ``selector`` finds, read in one step in the page (each pushed
+    view re-renders the page, so a Python-side element may go stale)."""
+    text = driver.execute_script(
+        "const e = document.querySelector(arguments[0]); return e ? e.textContent : null",
+        selector,
+    )
+    return None if text is None else str(text)
+
+
+def _restarts(driver: Any, name: str) -> str | None:
+    return _text(driver, f'#tree li[data-name="{name}"] > .restarts')
+
+
+def _click(driver: Any, selector: str) -> None:
+    """Click what ``selector`` finds; the page re-renders each view, so an element
+    found a moment ago may be replaced: find it again until the click lands."""
+
+    def clicked(d: Any) -> bool:
+        try:
+            d.find_element(By.CSS_SELECTOR, selector).click()
+        except (StaleElementReferenceException, NoSuchElementException):
+            return False
+        return True
+
+    WebDriverWait(driver, WAIT).until(clicked)
 
 
 def _screenshot(driver: Any, name: str) -> None:
@@ -123,9 +147,9 @@ def test_the_tree_renders_and_a_crash_shows_without_reload(browser: Any, app: Ap
     browser.get(app.url)
     wait = WebDriverWait(browser, WAIT)
     wait.until(ec.presence_of_element_located((By.CSS_SELECTOR, '#tree li[data-name="worker3"]')))
-    names = [
-        li.get_attribute("data-name") for li in browser.find_elements(By.CSS_SELECTOR, "#tree li")
-    ]
+    names = browser.execute_script(
+        "return [...document.querySelectorAll('#tree li')].map((li) => li.dataset.name)"
+    )
     for name in ("app", "counter", "cache", "workers", "worker1", "worker2", "worker3", "jobs"):
         assert name in names
     assert _restarts(browser, "counter") == "0"
@@ -136,11 +160,11 @@ def test_the_tree_renders_and_a_crash_shows_without_reload(browser: Any, app: Ap
     assert (
         browser.execute_script("return performance.getEntriesByType('navigation').length") == page
     )
-    row = browser.find_element(By.CSS_SELECTOR, '#processes tr[data-name="counter"] td.restarts')
-    assert row.text == "1"
-    cache = browser.find_element(By.CSS_SELECTOR, '#processes tr[data-name="cache"] td.state')
-    assert "hunter2" not in cache.text
-    assert "***" in cache.text
+    assert _text(browser, '#processes tr[data-name="counter"] td.restarts') == "1"
+    cache = _text(browser, '#processes tr[data-name="cache"] td.state')
+    assert cache is not None
+    assert "hunter2" not in cache
+    assert "***" in cache
     _screenshot(browser, "tree")
 
 
@@ -154,9 +178,8 @@ def test_a_job_failure_appears_in_the_failures_list(browser: Any, app: App) -> N
     wait.until(
         ec.text_to_be_present_in_element((By.CSS_SELECTOR, "#queues .failures"), "cannot be done")
     )
-    failure = browser.find_element(By.CSS_SELECTOR, "#queues .failures li")
-    assert "ValueError" in failure.text
-    failure.find_element(By.CSS_SELECTOR, "a.job-link").click()
+    assert "ValueError" in (_text(browser, "#queues .failures li") or "")
+    _click(browser, "#queues .failures li a.job-link")
     wait.until(ec.text_to_be_present_in_element((By.ID, "history-list"), "failed"))
     wait.until(
         lambda d: d.find_elements(By.CSS_SELECTOR, '#charts svg[data-series="jobs failed"] path')
@@ -173,8 +196,8 @@ def test_an_action_is_refused_while_actions_are_off(browser: Any, app: App) -> N
     )
     assert not browser.find_elements(By.CSS_SELECTOR, "button.kill")
     pid = int(
-        browser.find_element(By.CSS_SELECTOR, '#processes tr[data-name="counter"]').get_attribute(
-            "data-pid"
+        browser.execute_script(
+            "return document.querySelector('#processes tr[data-name=\"counter\"]').dataset.pid"
         )
     )
     # The page's own token, from the page itself: still refused, actions are off.
@@ -206,10 +229,7 @@ def test_on_0_0_0_0_the_token_is_needed_and_actions_work(browser: Any) -> None:
             ec.presence_of_element_located((By.CSS_SELECTOR, '#tree li[data-name="worker2"]'))
         )
         assert "token" not in browser.current_url
-        kill = browser.find_element(
-            By.CSS_SELECTOR, '#processes tr[data-name="worker2"] button.kill'
-        )
-        kill.click()
+        _click(browser, '#processes tr[data-name="worker2"] button.kill')
         wait.until(ec.alert_is_present()).accept()
         # workers is one_for_all: killing worker2 restarts all three
         wait.until(lambda d: _restarts(d, "worker2") == "1")
