@@ -31,8 +31,11 @@ GATED_IMPLS = ("trio_otp", "trio_otp-jq")
 #: The workloads the gate runs. W7 is left out: it measures how CPU-bound jobs spread
 #: over the host's cores (trio-parallel, Ray) against those same engines used raw,
 #: which on a shared machine depends on what the other processes do with the cores,
-#: not on trio_otp's hot paths; and Ray is an optional extra.
-GATED_WORKLOADS = ("W1", "W2", "W3", "W4", "W5", "W6", "M1", "T1")
+#: not on trio_otp's hot paths; and Ray is an optional extra. W2 is left out too
+#: (issue 22): a quick W2 lasts about 0.1 s, shorter than the host's swings, and
+#: failed at 1.015 against a baseline of 1.658 with no change to the call path; the
+#: instruction gate (``python -m bench --instructions --check``) judges W2 instead.
+GATED_WORKLOADS = ("W1", "W3", "W4", "W5", "W6", "M1", "T1")
 
 #: Metrics the gate leaves out: a quick run's p99 is the 10th-worst of ~1,000
 #: latencies (W4) or the 3rd-worst of 300 (W5), set by the machine's hiccups: on the

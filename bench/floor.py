@@ -7,6 +7,8 @@ of one fresh ``trio.run`` and returns its figures.
 
 from __future__ import annotations
 
+import collections
+import functools
 import math
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -16,7 +18,7 @@ import trio
 import trio.testing
 from trio.lowlevel import Abort, current_task, reschedule, wait_task_rescheduled
 
-from ._measure import JOB_RESULT, FlakyJobs, MemProbe, latency_stats, now, w3_metrics
+from ._measure import JOB_RESULT, FlakyJobs, MemProbe, latency_stats, mark, now, w3_metrics
 
 Metrics = dict[str, Any]
 
@@ -161,6 +163,7 @@ async def w3(form: str, n: int, warmup: int = 1000) -> Metrics:
         t0 = now()
         await start(nursery, n)
         t_start = now() - t0
+        mark("w3-started")
         mem = probe.delta()
         t1 = now()
         nursery.cancel_scope.cancel()
@@ -222,8 +225,17 @@ def _job() -> str:
     return JOB_RESULT
 
 
-async def w4(clients: int, jobs_each: int, warmup: int = 500) -> Metrics:
-    send, recv = trio.open_memory_channel[JobRequest](math.inf)
+async def w4_clients(
+    schedule: Callable[[Callable[[], Any]], Awaitable[Any]],
+    clients: int,
+    jobs_each: int,
+    warmup: int,
+) -> Metrics:
+    """W4's client side: warm-up, then ``clients`` x ``jobs_each`` jobs at once.
+
+    Every implementation of W4 (the floor, the limit, trio_otp's chapter-shaped
+    queue and the JobQueue component) runs this same loop around its ``schedule``.
+    """
     gate = trio.Event()
     latencies: list[float] = []
 
@@ -231,26 +243,94 @@ async def w4(clients: int, jobs_each: int, warmup: int = 500) -> Metrics:
         await gate.wait()
         for _ in range(jobs_each):
             t = now()
-            result = await _schedule_job(send, _job)
+            result = await schedule(_job)
             latencies.append(now() - t)
             assert result == JOB_RESULT
 
-    async with trio.open_nursery() as app:
-        jobs = await app.start(_job_nursery)
-        app.start_soon(_job_server, recv, jobs, _run_job)
-        for _ in range(warmup):
-            await _schedule_job(send, _job)
-        async with trio.open_nursery() as group:
-            for _ in range(clients):
-                group.start_soon(client)
-            await trio.sleep(0.05)
-            t0 = now()
-            gate.set()
-        dt = now() - t0
-        app.cancel_scope.cancel()
+    for _ in range(warmup):
+        await schedule(_job)
+    async with trio.open_nursery() as group:
+        for _ in range(clients):
+            group.start_soon(client)
+        await trio.sleep(0.05)
+        t0 = now()
+        gate.set()
+    dt = now() - t0
     total = clients * jobs_each
     assert len(latencies) == total
     return {"seconds": dt, "jobs_per_s": total / dt, **latency_stats(latencies)}
+
+
+async def w4(clients: int, jobs_each: int, warmup: int = 500) -> Metrics:
+    send, recv = trio.open_memory_channel[JobRequest](math.inf)
+    async with trio.open_nursery() as app:
+        jobs = await app.start(_job_nursery)
+        app.start_soon(_job_server, recv, jobs, _run_job)
+        out = await w4_clients(functools.partial(_schedule_job, send), clients, jobs_each, warmup)
+        app.cancel_scope.cancel()
+    return out
+
+
+# -- W4 "limit": the cheapest trio program doing W4's work (a reference, not a floor) ---------
+
+
+class _LimitQueue:
+    """Callers append (job, their task) and park; the server drains and spawns."""
+
+    __slots__ = ("pending", "server")
+
+    def __init__(self) -> None:
+        self.pending: collections.deque[tuple[Callable[[], Any], trio.lowlevel.Task]] = (
+            collections.deque()
+        )
+        self.server: trio.lowlevel.Task | None = None
+
+
+def _abort_succeeded(_raise_cancel: object) -> Abort:
+    return Abort.SUCCEEDED
+
+
+async def _limit_server(queue: _LimitQueue, jobs: trio.Nursery) -> None:
+    pending = queue.pending
+    while True:
+        while pending:
+            fn, caller = pending.popleft()
+            jobs.start_soon(_limit_job, fn, caller)
+        queue.server = current_task()
+        await wait_task_rescheduled(_abort_succeeded)
+
+
+async def _limit_job(fn: Callable[[], Any], caller: trio.lowlevel.Task) -> None:
+    reschedule(caller, outcome.Value(fn()))
+
+
+async def _limit_schedule(queue: _LimitQueue, fn: Callable[[], Any]) -> Any:
+    queue.pending.append((fn, current_task()))
+    server = queue.server
+    if server is not None:
+        queue.server = None
+        reschedule(server)
+    return await wait_task_rescheduled(_abort_failed)
+
+
+async def w4_limit(clients: int, jobs_each: int, warmup: int = 500) -> Metrics:
+    """The cheapest W4 on CPython (issue 22): no channel, no Event, no slot object.
+
+    The caller appends (fn, its task) to a deque and parks; a server task drains the
+    deque and ``start_soon``s one task per job; the task reschedules its caller with
+    the result. The same client loop as :func:`w4`. A reference for the instruction
+    counts (``python -m bench --instructions``), not a floor: it cannot fail a
+    caller, time out or be cancelled politely.
+    """
+    queue = _LimitQueue()
+    async with trio.open_nursery() as app:
+        jobs = await app.start(_job_nursery)
+        app.start_soon(_limit_server, queue, jobs)
+        out = await w4_clients(
+            functools.partial(_limit_schedule, queue), clients, jobs_each, warmup
+        )
+        app.cancel_scope.cancel()
+    return out
 
 
 async def w6(clients: int, jobs_each: int) -> Metrics:
@@ -419,7 +499,7 @@ async def m1(n: int, warmup: int = 1000) -> Metrics:
             for ref, channel in me.watchers:
                 channel.send_nowait(("DOWN", ref, me, "normal"))
 
-    async def round_trip(count: int) -> float:
+    async def round_trip(count: int, measured: bool) -> float:
         go = trio.Event()
         send, recv = trio.open_memory_channel[Any](math.inf)
         async with trio.open_nursery() as nursery:
@@ -428,6 +508,8 @@ async def m1(n: int, warmup: int = 1000) -> Metrics:
                 nursery.start_soon(target, t, go)
             await trio.testing.wait_all_tasks_blocked()
             t0 = now()
+            if measured:
+                mark("m1-begin")
             refs = set()
             for t in targets:
                 ref = object()
@@ -438,11 +520,13 @@ async def m1(n: int, warmup: int = 1000) -> Metrics:
                 _, ref, _, _ = await recv.receive()
                 refs.remove(ref)
             dt = now() - t0
+            if measured:
+                mark("m1-end")
         assert not refs
         return dt
 
-    await round_trip(warmup)
-    dt = await round_trip(n)
+    await round_trip(warmup, False)
+    dt = await round_trip(n, True)
     return {"seconds": dt, "downs_per_s": n / dt, "us_per_down": dt * 1e6 / n}
 
 

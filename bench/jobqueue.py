@@ -19,7 +19,8 @@ import trio
 
 import trio_otp as otp
 
-from ._measure import JOB_RESULT, FlakyError, FlakyJobs, latency_stats, now
+from ._measure import JOB_RESULT, FlakyError, FlakyJobs, now
+from .floor import w4_clients
 
 Metrics = dict[str, Any]
 
@@ -31,31 +32,8 @@ def _job() -> str:
 
 
 async def w4(clients: int, jobs_each: int, warmup: int = 500) -> Metrics:
-    gate = trio.Event()
-    latencies: list[float] = []
     async with otp.JobQueue(max_running=10_000).open() as queue:
-        schedule = queue.schedule
-
-        async def client() -> None:
-            await gate.wait()
-            for _ in range(jobs_each):
-                t = now()
-                result = await schedule(_job)
-                latencies.append(now() - t)
-                assert result == JOB_RESULT
-
-        for _ in range(warmup):
-            await schedule(_job)
-        async with trio.open_nursery() as group:
-            for _ in range(clients):
-                group.start_soon(client)
-            await trio.sleep(0.05)
-            t0 = now()
-            gate.set()
-        dt = now() - t0
-    total = clients * jobs_each
-    assert len(latencies) == total
-    return {"seconds": dt, "jobs_per_s": total / dt, **latency_stats(latencies)}
+        return await w4_clients(queue.schedule, clients, jobs_each, warmup)
 
 
 async def w6(clients: int, jobs_each: int) -> Metrics:

@@ -12,8 +12,8 @@ import trio
 
 import trio_otp as otp
 
-from ._measure import JOB_RESULT, FlakyJobs, MemProbe, latency_stats, now, w3_metrics
-from .floor import Metrics
+from ._measure import JOB_RESULT, FlakyJobs, MemProbe, latency_stats, mark, now, w3_metrics
+from .floor import Metrics, w4_clients
 
 # -- W1 / W2 -----------------------------------------------------------------------------------
 
@@ -88,6 +88,7 @@ async def w3(n: int, warmup: int = 1000) -> Metrics:
         t0 = now()
         await _start_children(ds, n)
         t_start = now() - t0
+        mark("w3-started")
         mem = probe.delta()
         counts = await otp.DynamicSupervisor.count_children(ds)
         assert counts.active == n, counts
@@ -152,32 +153,11 @@ async def _start_app(nursery: trio.Nursery, *, transient: bool) -> otp.Pid:
 
 
 async def w4(clients: int, jobs_each: int, warmup: int = 500) -> Metrics:
-    gate = trio.Event()
-    latencies: list[float] = []
-
-    async def client() -> None:
-        await gate.wait()
-        for _ in range(jobs_each):
-            t = now()
-            result = await schedule_job(_job)
-            latencies.append(now() - t)
-            assert result == JOB_RESULT
-
     async with trio.open_nursery() as nursery:
         sup = await _start_app(nursery, transient=False)
-        for _ in range(warmup):
-            await schedule_job(_job)
-        async with trio.open_nursery() as group:
-            for _ in range(clients):
-                group.start_soon(client)
-            await trio.sleep(0.05)
-            t0 = now()
-            gate.set()
-        dt = now() - t0
+        out = await w4_clients(schedule_job, clients, jobs_each, warmup)
         await otp.Supervisor.stop(sup)
-    total = clients * jobs_each
-    assert len(latencies) == total
-    return {"seconds": dt, "jobs_per_s": total / dt, **latency_stats(latencies)}
+    return out
 
 
 async def w6(clients: int, jobs_each: int) -> Metrics:
@@ -292,24 +272,28 @@ async def m1(n: int, warmup: int = 1000) -> Metrics:
             task_status.started(inbox.pid)
             await go.wait()
 
-    async def round_trip(count: int) -> float:
+    async def round_trip(count: int, measured: bool) -> float:
         nonlocal go
         go = trio.Event()
         async with trio.open_nursery() as nursery:
             targets = [await nursery.start(target) for _ in range(count)]
             async with otp.mailbox() as inbox:
                 t0 = now()
+                if measured:
+                    mark("m1-begin")
                 refs = {otp.monitor(pid) for pid in targets}
                 go.set()
                 for _ in range(count):
                     down = await inbox.receive()
                     refs.remove(down.ref)
                 dt = now() - t0
+                if measured:
+                    mark("m1-end")
         assert not refs
         return dt
 
-    await round_trip(warmup)
-    dt = await round_trip(n)
+    await round_trip(warmup, False)
+    dt = await round_trip(n, True)
     return {"seconds": dt, "downs_per_s": n / dt, "us_per_down": dt * 1e6 / n}
 
 

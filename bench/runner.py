@@ -183,6 +183,12 @@ def _write(path: Path, text: str) -> None:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if "--instructions" in argv:
+        # The load-independent counts (cachegrind): their own options (bench/instructions.py).
+        from . import instructions
+
+        return instructions.main([a for a in argv if a != "--instructions"])
     args = parse_args(argv)
     sizes: Sizes = QUICK if args.quick else FULL
     reps = args.reps or sizes.reps

@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import importlib
 import json
+import os
 import sys
 import tracemalloc
 from collections.abc import Awaitable, Callable
@@ -43,6 +44,7 @@ TABLE: dict[tuple[str, str], tuple[str, str, dict[str, Any]]] = {
     ("floor-parallel", "W7"): ("bench.jobqueue", "w7", {"engine": "parallel", "floor": True}),
     ("floor-ray", "W7"): ("bench.jobqueue", "w7", {"engine": "ray", "floor": True}),
     ("floor", "W4"): ("bench.floor", "w4", {}),
+    ("limit", "W4"): ("bench.floor", "w4_limit", {}),
     ("floor", "W5"): ("bench.floor", "w5", {}),
     ("floor", "W6"): ("bench.floor", "w6", {}),
     ("floor", "M1"): ("bench.floor", "m1", {}),
@@ -75,14 +77,29 @@ def source_digest() -> str:
     import trio_otp
 
     h = hashlib.sha1()
-    for path in sorted(Path(trio_otp.__file__).parent.glob("*.py")):
+    for path in sorted(Path(trio_otp.__file__).parent.rglob("*.py")):
         h.update(path.name.encode())
         h.update(path.read_bytes())
     return h.hexdigest()[:10]
 
 
+def seed_scheduler() -> None:
+    """Seed trio's scheduler (``BENCH_TRIO_SEED``) so that its batch order repeats.
+
+    trio shuffles or reverses each batch of runnable tasks with a private
+    ``random.Random``; the instruction counter (bench/instructions.py) seeds it so
+    that two runs of the same program schedule alike and count alike.
+    """
+    seed = os.environ.get("BENCH_TRIO_SEED")
+    if seed is not None:
+        import trio._core._run as run
+
+        run._r.seed(int(seed))
+
+
 def main(argv: list[str]) -> int:
     impl, workload, params = argv[0], argv[1], json.loads(argv[2])
+    seed_scheduler()
     logging_note = silence_crash_reports()
     tracing = bool(params.pop("tracemalloc", False))
     runs = int(params.pop("runs", 1))

@@ -9,6 +9,10 @@ error, and the build must work offline.
   names are listed in ``nitpick_ignore_regex`` below so that ``nitpicky`` still
   catches every other broken reference.
 * ``_ext/diagrams.py`` draws the pictures at build time (inline SVG, no tool).
+* ``_ext/error_boxes.py`` fails the build on an error box in the built HTML (furo's
+  ``.. contents::`` box, docutils' system messages), which ``-W`` alone lets through.
+* ``_ext/changelog_draft.py`` puts towncrier's draft of the next release's notes
+  (from ``newsfragments/``) on the changelog page.
 * trio_otp's façade rewrites ``__module__`` of its public objects to ``trio_otp``
   (as trio does), which keeps tracebacks and signatures short but hides the ``#:``
   comments of constants and class attributes, and the source order of members,
@@ -53,6 +57,8 @@ extensions = [
     "sphinx.ext.intersphinx",
     "sphinxcontrib_trio",
     "diagrams",
+    "error_boxes",
+    "changelog_draft",
 ]
 
 exclude_patterns = ["_build", "requirements.txt", "inventories", "_ext"]

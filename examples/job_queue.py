@@ -536,6 +536,32 @@ async def feed_jobs() -> None:
         await trio.sleep(1)
 
 
+#: Seconds a report (a job of the production queue, otp.JobQueue) takes.
+REPORT_SECONDS = 1.0
+
+
+async def write_report(n: int) -> int:
+    """A job that takes a while: the one in flight when SIGTERM comes is drained."""
+    print(f"report {n}: started", flush=True)
+    await trio.sleep(REPORT_SECONDS)
+    print(f"report {n}: done", flush=True)
+    return n
+
+
+async def file_reports() -> None:
+    """The producer: schedule one report after the other on the "reports" queue.
+
+    It starts after the queue, so the shutdown stops it first: its ``schedule`` is
+    cancelled, and the queue still finishes the report it accepted, within the
+    queue's ``shutdown`` budget (the answer has nobody to go to and is dropped).
+    """
+    n = 0
+    while True:
+        n += 1
+        filed = await otp.JobQueue.lookup("reports").schedule(write_report, n)
+        print(f"reporter: report {filed} filed", flush=True)
+
+
 def serve_children(drain: float) -> list[Any]:
     """The queue's tree in serve mode; each Shift's budget covers its drain."""
 
@@ -548,14 +574,19 @@ def serve_children(drain: float) -> list[Any]:
         shift("accounts"),
         shift("dispatcher"),
         Supervisor.child_spec((Task, feed_jobs), restart="permanent", id="feeder"),
+        # The production queue, and a producer started after it (so stopped before it).
+        (otp.JobQueue, {"name": "reports", "shutdown": REPORT_SECONDS + 4}),
+        Supervisor.child_spec((Task, file_reports), restart="permanent", id="reporter"),
     ]
 
 
 def serve(drain: float) -> int:
     """Run the tree through trio_otp.run_application until SIGTERM or Control-C.
 
-    The first signal stops it in order (dispatcher, then accounts, each draining);
-    a second one cancels the rest. The exit status is for the process manager.
+    The first signal stops it in order (the reporter; the reports queue, which
+    finishes the report in flight; the feeder; dispatcher, then accounts, each
+    draining); a second one cancels the rest. The exit status is for the process
+    manager.
     """
     logging.getLogger("trio_otp.application").setLevel(logging.INFO)
     print("serving: send SIGTERM or press Control-C to stop", flush=True)

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import pytest
+from _postgres import INSTALL_HINT, PostgresServer, find_binaries, unavailable
 
 
 @pytest.fixture
@@ -17,3 +18,42 @@ def crash_reports(caplog: pytest.LogCaptureFixture) -> Callable[[], list[logging
         return [r for r in caplog.records if r.name == "trio_otp.gen_server"]
 
     return records
+
+
+# -- a real PostgreSQL server (tests/_postgres.py) -----------------------------------------
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[PostgresServer]:
+    """One real PostgreSQL server for the whole session, started on first use (about
+    1-4 s) and stopped at the end. Skips where the server binaries or psycopg are
+    absent; fails instead under CI (``CI=true``)."""
+    try:
+        import psycopg  # noqa: F401
+    except ImportError:
+        unavailable("psycopg is not installed: pip install 'trio_otp[postgres]'")
+    bindir = find_binaries()
+    if bindir is None:
+        unavailable(f"PostgreSQL's server binaries were not found: {INSTALL_HINT}")
+        raise AssertionError("unreachable")
+    # fsync off: the tests kill processes and restart the server, never the machine.
+    server = PostgresServer(bindir, {"fsync": "off", "full_page_writes": "off"})
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture
+def postgres_dsn(postgres_server: PostgresServer) -> Iterator[str]:
+    """A fresh, empty database on the session's server (its DSN), dropped after."""
+    dsn = postgres_server.create_database()
+    try:
+        yield dsn
+    finally:
+        postgres_server.drop_database(dsn)
+
+
+# The job-store fixture, parameterised by every store kind (see tests/_stores.py).
+from _stores import make_store as make_store  # noqa: E402

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import logging
+import os
 import signal
 import subprocess
 import sys
@@ -78,6 +79,26 @@ def test_sigterm_stops_the_job_queue_in_order_and_exits_0() -> None:
     assert any("SIGTERM received: stopping the application" in line for line in lines)
     assert lines[-1] == "exit status 0"
     assert "Traceback" not in "\n".join(lines)
+
+
+@posix_only
+def test_sigterm_drains_the_job_of_a_producer_stopped_before_the_queue() -> None:
+    """Issue 18, point 7: a producer started after a trio_otp.JobQueue is stopped
+    first on SIGTERM; the report it scheduled, in flight then, still finishes within
+    the queue's shutdown budget (nothing cancelled), and the exit status is 0."""
+    app = Serving(str(EXAMPLES / "job_queue.py"), "--serve", "--drain", "0")
+    app.wait_for("reporter: report 1 filed")
+    app.wait_for("report 2: started")
+    app.proc.send_signal(signal.SIGTERM)
+    status, lines = app.finish()
+    assert status == 0, "\n".join(lines)
+    after = lines[next(i for i, line in enumerate(lines) if "SIGTERM received" in line) :]
+    assert "report 2: done" in after, "\n".join(lines)
+    assert not any("reporter: report 2 filed" in line for line in lines)  # answer dropped
+    assert not any("report 3: started" in line for line in lines)
+    assert "JobCancelledError" not in "\n".join(lines)
+    assert "Traceback" not in "\n".join(lines)
+    assert lines[-1] == "exit status 0"
 
 
 @posix_only
@@ -280,3 +301,41 @@ def test_sigterm_while_the_tree_starts_stops_it_in_order_and_exits_0() -> None:
     assert "fast: terminate('shutdown')" in lines
     assert lines[-1] == "exit status 0"
     assert "Traceback" not in text
+
+
+class SlowToStop(otp.GenServer[None]):
+    """Its terminate takes 60 s; its spec lets it (shutdown infinity)."""
+
+    @classmethod
+    def child_spec(cls, arg: Any = None, /, **overrides: Any) -> otp.ChildSpec:
+        return super().child_spec(arg, shutdown=otp.INFINITY, **overrides)
+
+    async def init(self, arg: Any) -> otp.Ok[None]:
+        os.kill(os.getpid(), signal.SIGUSR1)  # the "operator's" SIGUSR1, once started
+        return otp.Ok(None)
+
+    async def terminate(self, reason: Any, state: None) -> None:
+        await trio.sleep(60)
+
+
+@posix_only
+async def test_shutdown_timeout_caps_the_whole_stop_after_the_first_signal(
+    autojump_clock: trio.abc.Clock, caplog: pytest.LogCaptureFixture
+) -> None:
+    """With shutdown_timeout, a stop that takes longer is cancelled at the cap: status
+    128 + signal, one warning saying so (a real signal, the virtual clock)."""
+    status = await otp.run_application(
+        [SlowToStop], signals=(signal.SIGUSR1,), shutdown_timeout=2.5
+    )
+    assert status == 128 + signal.SIGUSR1
+    assert trio.current_time() == pytest.approx(2.5)
+    warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
+    assert warnings == [
+        "the stop after SIGUSR1 took longer than shutdown_timeout=2.5 s: cancelling what is left"
+    ]
+
+
+async def test_shutdown_timeout_must_be_seconds() -> None:
+    """A negative or non-number shutdown_timeout is refused at once, saying what it got."""
+    with pytest.raises(ValueError, match=r"shutdown_timeout must be seconds >= 0, got -1"):
+        await otp.run_application([], signals=(), shutdown_timeout=-1)

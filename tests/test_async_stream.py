@@ -171,11 +171,53 @@ async def test_zip_input_on_exit(autojump_clock: Any):
 
 
 async def test_plain_functions_and_current_process():
-    """Plain functions work too, and each job is a Task process of its own."""
+    """Plain functions work too; a job is no process unless asked (``process=True``)."""
     async with otp.async_stream(range(3), lambda n: otp.current_process(), max_concurrency=2) as r:
+        assert [pid async for _, pid in r] == [None, None, None]  # the opener's: none
+    async with (
+        otp.mailbox() as inbox,
+        otp.async_stream(range(2), lambda n: otp.current_process()) as r,
+    ):
+        assert [pid async for _, pid in r] == [inbox.pid, inbox.pid]
+    async with otp.async_stream(
+        range(3), lambda n: otp.current_process(), max_concurrency=2, process=True
+    ) as r:
         pids = [pid async for _, pid in r]
     assert len(set(pids)) == 3
     assert all(pid.kind == "Task" and not pid.alive for pid in pids)
+
+
+@pytest.mark.parametrize("process", [False, True])
+async def test_both_kinds_of_job_keep_order_bound_timeouts_and_exits(
+    autojump_clock: Any, process: bool
+):
+    """A job that is a process and one that is not: the same order, bound, kill on
+    timeout, zipped exit reasons."""
+    running = [0]
+    peak = [0]
+
+    async def job(n: int) -> int:
+        running[0] += 1
+        peak[0] = max(peak[0], running[0])
+        try:
+            await trio.sleep(n)
+        finally:
+            running[0] -= 1
+        return n
+
+    async with otp.async_stream(
+        [3, 1, 9, 2, 1],
+        job,
+        max_concurrency=2,
+        timeout=5,
+        on_timeout="kill_task",
+        zip_input_on_exit=True,
+        process=process,
+    ) as results:
+        got = await collect(results)
+    assert got == [("ok", 3), ("ok", 1), ("exit", (9, "timeout")), ("ok", 2), ("ok", 1)]
+    assert peak[0] == 2
+    assert running[0] == 0
 
 
 async def test_the_input_raising_fails_the_stream():

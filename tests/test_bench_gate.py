@@ -14,22 +14,13 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+import _bench
 import pytest
-
-CHECK = Path(__file__).resolve().parent.parent / "bench" / "check.py"
 
 
 @pytest.fixture(scope="module")
 def check() -> ModuleType:
-    if not CHECK.exists():  # pragma: no cover - an sdist without bench/
-        pytest.skip("bench/ is not part of this tree")
-    spec = importlib.util.spec_from_file_location("trio_otp_bench_check", CHECK)
-    assert spec is not None
-    assert spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module
-    spec.loader.exec_module(module)
-    return module
+    return _bench.load("check")
 
 
 def row(case: str, metric: str, direction: str, ratio: float | None, impl: str = "trio_otp"):
@@ -159,9 +150,9 @@ def test_missing_baseline_says_how_to_make_one(check: ModuleType, tmp_path: Path
 
 @pytest.fixture(scope="module")
 def report() -> ModuleType:
-    if not CHECK.exists():  # pragma: no cover - an sdist without bench/
+    if not (_bench.BENCH / "check.py").exists():  # pragma: no cover - an sdist without bench/
         pytest.skip("bench/ is not part of this tree")
-    root = str(CHECK.parent.parent)
+    root = str(_bench.BENCH.parent)
     if root not in sys.path:
         sys.path.insert(0, root)
     return importlib.import_module("bench.report")

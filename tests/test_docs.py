@@ -11,10 +11,12 @@ runs inside a nursery, with the names the page around it has introduced (``nurse
 from __future__ import annotations
 
 import ast
+import io
 import re
 import subprocess
 import sys
 import textwrap
+import tokenize
 from pathlib import Path
 
 import pytest
@@ -180,19 +182,27 @@ PROCESS_WORDS = re.compile(r"design card|(?<!`)\bseed\b(?!`)(?! \d)(?!=)", re.IG
 
 def _user_texts() -> list[tuple[str, str]]:
     texts = [("README.md", (ROOT / "README.md").read_text(encoding="utf-8"))]
-    texts += [(p.name, p.read_text(encoding="utf-8")) for p in sorted(DOCS.glob("*.rst"))]
-    for path in sorted([*(ROOT / "trio_otp").glob("*.py"), *(ROOT / "examples").glob("*.py")]):
-        tree = ast.parse(path.read_text(encoding="utf-8"))
+    texts += [(p.name, p.read_text(encoding="utf-8")) for p in sorted(DOCS.rglob("*.rst"))]
+    sources = [*(ROOT / "trio_otp").rglob("*.py"), *(ROOT / "examples").glob("*.py")]
+    for path in sorted(sources):
+        source = path.read_text(encoding="utf-8")
+        where = path.relative_to(ROOT)
+        tree = ast.parse(source)
         for node in ast.walk(tree):
             if isinstance(node, ast.Module | ast.ClassDef | ast.FunctionDef | ast.AsyncFunctionDef):
                 doc = ast.get_docstring(node)
                 if doc:
-                    texts.append((f"{path.name}:{getattr(node, 'name', '')}", doc))
+                    texts.append((f"{where}:{getattr(node, 'name', '')}", doc))
+        # The comments too: a reader of the source is a user as well.
+        for token in tokenize.generate_tokens(io.StringIO(source).readline):
+            if token.type == tokenize.COMMENT:
+                texts.append((f"{where}:{token.start[0]}", token.string))
     return texts
 
 
 def test_no_words_of_internal_process() -> None:
-    """README, the docs pages and every docstring say "the Elixir chapter", never "seed"."""
+    """README, the docs pages, every docstring and comment of the package and the
+    examples say "the Elixir chapter", never "seed"."""
     hits = [
         f"{where}: {m.group(0)!r} in {text[max(0, m.start() - 30) : m.end() + 30]!r}"
         for where, text in _user_texts()

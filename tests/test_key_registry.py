@@ -273,6 +273,48 @@ async def test_a_stopped_registry_is_unknown_and_forgets_its_members():
         nursery.cancel_scope.cancel()
 
 
+async def test_a_name_resolved_once_follows_the_registry_that_holds_it():
+    """Lookups resolve a registry's name once (R1); the resolution goes with the
+    registry: a stopped one is unknown, a new one under the same name is found, and
+    nothing is kept for a registry that exited."""
+    from trio_otp._behaviours._registry import _resolved
+
+    async with trio.open_nursery() as nursery:
+        first = await Registry.start(nursery, keys="unique", name="reg")
+        a = await start_member(nursery, "reg", ("k", 1))
+        assert Registry.lookup("reg", "k") == [(a, 1)]
+        assert Registry.lookup(first, "k") == [(a, 1)]
+        assert set(_resolved) == {"reg", first}
+        await otp.stop(first)
+        assert _resolved == {}
+        with pytest.raises(otp.UnknownRegistryError):
+            Registry.lookup("reg", "k")
+        await Registry.start(nursery, keys="duplicate", name="reg")
+        b = await start_member(nursery, "reg", ("k", 2))
+        assert Registry.lookup("reg", "k") == [(b, 2)]
+        nursery.cancel_scope.cancel()
+    assert _resolved == {}  # the run's registries exited with it
+
+
+def test_each_run_resolves_its_own_registry():
+    """Two runs (one after the other, and one in another thread meanwhile) with a
+    registry of the same name never see each other's entries."""
+
+    async def one_run(value: int, inner: Any = None) -> list[Any]:
+        async with trio.open_nursery() as nursery:
+            await Registry.start(nursery, keys="unique", name="reg")
+            member = await start_member(nursery, "reg", ("k", value))
+            assert Registry.lookup("reg", "k") == [(member, value)]
+            if inner is not None:
+                assert await trio.to_thread.run_sync(inner) == [7]
+            got = [v for _, v in Registry.lookup("reg", "k")]
+            nursery.cancel_scope.cancel()
+        return got
+
+    assert trio.run(one_run, 1) == [1]
+    assert trio.run(one_run, 2, lambda: trio.run(one_run, 7)) == [2]
+
+
 async def test_not_a_registry_and_bad_arguments():
     """A process that is not a registry is a TypeError; bad keys and options are explained."""
     async with trio.open_nursery() as nursery:

@@ -434,3 +434,48 @@ async def test_exit_kill_on_a_supervisor_takes_its_children_down():
     assert sup.exit_reason == otp.KILLED
     assert child.exit_reason == otp.KILLED
     assert record == []
+
+
+class Stubborn(otp.GenServer[list[Any]]):
+    """Traps exits, and its callback catches what interrupts it, then carries on."""
+
+    trap_exit = True
+
+    async def handle_call(self, request: Any, from_: otp.From, record: list[Any]) -> Any:
+        caught: type[BaseException] = BaseException if request == "base" else Exception
+        try:
+            await trio.sleep_forever()
+        except caught:
+            record.append("caught")
+            await trio.sleep(1)
+            record.append("carried on after catching")
+        return otp.Reply("survived", record)
+
+    async def terminate(self, reason: object, record: list[Any]) -> None:
+        record.append(("terminate", reason))
+
+
+@pytest.mark.parametrize("catch", ["base", "exception"])
+async def test_a_kill_cannot_be_caught_in_a_callback(autojump_clock: Any, catch: str):
+    """exit(pid, "kill") during a callback that catches ``Exception`` or even
+    ``BaseException`` (trio's Cancelled included): the next await is interrupted
+    again, the process exits "killed", terminate never runs, the caller fails."""
+    record: list[Any] = []
+    with pytest.RaisesGroup(
+        pytest.RaisesExc(otp.ProcessExit, check=lambda e: e.reason == otp.KILLED)
+    ):
+        async with trio.open_nursery() as nursery:
+            server = await Stubborn.start(nursery, record)
+            async with otp.mailbox() as inbox:
+                ref = otp.monitor(server)
+
+                async def ask() -> None:
+                    with pytest.raises(otp.CallError):
+                        await otp.call(server, catch)
+
+                async with trio.open_nursery() as callers:
+                    callers.start_soon(ask)
+                    await trio.testing.wait_all_tasks_blocked()
+                    otp.exit(server, otp.KILL)
+                assert await inbox.receive() == otp.Down(ref, server, otp.KILLED)
+    assert record == (["caught"] if catch == "base" else [])

@@ -107,34 +107,34 @@ from ._supervision._supervisor_server import ChildInfo as ChildInfo
 from ._supervision._supervisor_server import Strategy as Strategy
 from ._supervision._tree import render_tree as render_tree
 from ._version import __version__ as __version__
-from .jobs._exceptions import ExecutorStartError as ExecutorStartError
-from .jobs._exceptions import JobCancelledError as JobCancelledError
-from .jobs._exceptions import JobError as JobError
-from .jobs._exceptions import JobLostError as JobLostError
-from .jobs._exceptions import JobNotPicklableError as JobNotPicklableError
-from .jobs._exceptions import JobQueueError as JobQueueError
-from .jobs._exceptions import JobRefusedError as JobRefusedError
-from .jobs._exceptions import JobTimeoutError as JobTimeoutError
-from .jobs._exceptions import QueueFullError as QueueFullError
-from .jobs._exceptions import QueueStoppedError as QueueStoppedError
-from .jobs._exceptions import WorkerLostError as WorkerLostError
-from .jobs._executors import Executor as Executor
-from .jobs._executors import InProcessExecutor as InProcessExecutor
-from .jobs._executors import ProcessExecutor as ProcessExecutor
-from .jobs._executors import RayExecutor as RayExecutor
-from .jobs._queue import EventKind as EventKind
-from .jobs._queue import JobEvent as JobEvent
-from .jobs._queue import JobHandle as JobHandle
-from .jobs._queue import JobQueue as JobQueue
-from .jobs._queue import JobQueueStatistics as JobQueueStatistics
-from .jobs._queue import JobStatus as JobStatus
-from .jobs._queue import RetryPolicy as RetryPolicy
+from .jobs import EventKind as EventKind
+from .jobs import Executor as Executor
+from .jobs import ExecutorStartError as ExecutorStartError
+from .jobs import InProcessExecutor as InProcessExecutor
+from .jobs import JobCancelledError as JobCancelledError
+from .jobs import JobError as JobError
+from .jobs import JobEvent as JobEvent
+from .jobs import JobHandle as JobHandle
+from .jobs import JobLostError as JobLostError
+from .jobs import JobNotPicklableError as JobNotPicklableError
+from .jobs import JobQueue as JobQueue
+from .jobs import JobQueueError as JobQueueError
+from .jobs import JobQueueStatistics as JobQueueStatistics
+from .jobs import JobRefusedError as JobRefusedError
+from .jobs import JobStatus as JobStatus
+from .jobs import JobTimeoutError as JobTimeoutError
+from .jobs import ProcessExecutor as ProcessExecutor
+from .jobs import QueueFullError as QueueFullError
+from .jobs import QueueStoppedError as QueueStoppedError
+from .jobs import RayExecutor as RayExecutor
+from .jobs import RetryPolicy as RetryPolicy
+from .jobs import WorkerLostError as WorkerLostError
 
 # Tracebacks and reprs say ``trio_otp.X``, not ``trio_otp._layer._module.X`` (as trio
 # does); the job system's names too, though they live in the ``trio_otp.jobs`` package.
 for _name, _obj in list(globals().items()):
-    if not _name.startswith("_") and getattr(_obj, "__module__", "").startswith(
-        ("trio_otp._", "trio_otp.jobs.")
+    if not _name.startswith("_") and (
+        getattr(_obj, "__module__", "").startswith(("trio_otp._", "trio_otp.jobs"))
     ):
         with _contextlib.suppress(AttributeError, TypeError):
             _obj.__module__ = __name__

@@ -22,16 +22,20 @@ Elixir; the input is never read to the end up front.
 from __future__ import annotations
 
 import collections
+import inspect
 import math
 import os
 from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable
 from contextlib import AbstractAsyncContextManager, asynccontextmanager
+from types import CoroutineType
 from typing import Any, Literal, final
 
 import trio
 
+from .._core import _reports
 from .._core._exceptions import TaskTimeout
 from .._core._monitors import _kill
+from .._core._process import current_process
 from .._core._reasons import SHUTDOWN
 from ._task import AsyncTask, _run
 
@@ -41,6 +45,8 @@ OnTimeout = Literal["exit", "kill_task"]
 StartJob = Callable[[Callable[..., Any], Any], Awaitable[AsyncTask[Any]]]
 
 _TIMEOUT = "timeout"
+#: A consumer whose results are ready yields to the scheduler once per this many.
+_STREAK = 32
 _END: Any = object()
 
 
@@ -74,8 +80,10 @@ class AsyncStream:
         on_timeout: OnTimeout,
         zip_input_on_exit: bool,
         start_job: StartJob | None,
+        process: bool = False,
     ) -> None:
         self._fn = fn
+        self._process = process
         self._ordered = ordered
         self._timeout = math.inf if timeout is None else timeout
         self._kill_task = on_timeout == "kill_task"
@@ -84,6 +92,7 @@ class AsyncStream:
         self._slots = trio.Semaphore(max_concurrency)
         self._queue: collections.deque[_Job] = collections.deque()
         self._running = 0
+        self._streak = 0
         self._input_done = False
         self._open = True
         self._lot = trio.lowlevel.ParkingLot()
@@ -98,8 +107,17 @@ class AsyncStream:
             raise RuntimeError("an async_stream is iterated inside its `async with` block only")
         queue = self._queue
         if queue and queue[0].result is not None:
-            await trio.lowlevel.checkpoint()
+            # A result is ready: hand it over without a trip through the scheduler,
+            # but yield once every _STREAK results, so that a consumer of a fast
+            # stream still lets the other tasks run (and is cancellable at once).
+            self._streak += 1
+            if self._streak >= _STREAK:
+                self._streak = 0
+                await trio.lowlevel.checkpoint()
+            else:
+                await trio.lowlevel.checkpoint_if_cancelled()
         else:
+            self._streak = 0
             while not (queue and queue[0].result is not None):
                 if self._input_done and not queue and not self._running:
                     raise StopAsyncIteration
@@ -147,14 +165,43 @@ class AsyncStream:
     async def _launch(self, nursery: trio.Nursery, item: Any) -> None:
         job = _Job(item)
         if self._start_job is None:
-            job.box = AsyncTask()
-            nursery.start_soon(self._run_linked, job, name="trio_otp.async_stream")
+            if self._process:
+                job.box = AsyncTask()
+                nursery.start_soon(self._run_linked, job, name="trio_otp.async_stream")
+            else:
+                nursery.start_soon(self._run_bare, job, name="trio_otp.async_stream")
         else:
             job.box = await self._start_job(self._fn, item)
             nursery.start_soon(self._watch_nolink, job, name="trio_otp.async_stream")
         self._running += 1
         if self._ordered:
             self._queue.append(job)  # ordered: every job, in input order
+
+    async def _run_bare(self, job: _Job) -> None:
+        # The default: a plain task of the stream's nursery, no process (no Pid, no
+        # task-table entry, no kill switch of its own): the nursery is the link, and
+        # the timeout's cancel scope, when there is one, is the kill.
+        fn = self._fn
+        try:
+            if self._timeout == math.inf:
+                result = fn(job.item)
+                if type(result) is CoroutineType or inspect.isawaitable(result):
+                    result = await result
+            else:
+                with trio.CancelScope() as scope:
+                    scope.relative_deadline = self._timeout
+                    await trio.lowlevel.checkpoint_if_cancelled()
+                    result = fn(job.item)
+                    if type(result) is CoroutineType or inspect.isawaitable(result):
+                        result = await result
+                if scope.cancelled_caught:
+                    self._timed_out(job)
+                    return
+        except Exception as exc:
+            _reports.stream_job_crash(current_process(), exc, fn, job.item)
+            self._fail(exc)
+            return
+        self._finish(job, ("ok", result))
 
     async def _run_linked(self, job: _Job) -> None:
         box = job.box
@@ -212,6 +259,10 @@ class AsyncStream:
         self._running -= 1
         if not self._ordered:
             self._queue.append(job)  # unordered: finished jobs only, as they finish
+        elif job is not self._queue[0] and self._running:
+            # Ordered: the consumer waits for the head of the queue only (or for
+            # the end, when nothing runs any more); a later job's result waits.
+            return
         self._lot.unpark_all()
 
     def _fail(self, error: BaseException) -> None:
@@ -252,11 +303,14 @@ def _open(
     on_timeout: OnTimeout,
     zip_input_on_exit: bool,
     start_job: StartJob | None,
+    process: bool = False,
 ) -> AbstractAsyncContextManager[AsyncStream]:
     limit = _check(fn, max_concurrency, timeout, on_timeout)
     if not isinstance(items, (Iterable, AsyncIterable)):
         raise TypeError(f"async_stream needs an iterable or async iterable, got {items!r}")
-    stream = AsyncStream(fn, limit, ordered, timeout, on_timeout, zip_input_on_exit, start_job)
+    stream = AsyncStream(
+        fn, limit, ordered, timeout, on_timeout, zip_input_on_exit, start_job, process
+    )
     return _lifetime(stream, items)
 
 
@@ -297,14 +351,21 @@ def async_stream(
     timeout: float | None = 5.0,
     on_timeout: OnTimeout = "exit",
     zip_input_on_exit: bool = False,
+    process: bool = False,
 ) -> AbstractAsyncContextManager[AsyncStream]:
     """Run ``fn(item)`` for each item, at most ``max_concurrency`` at a time.
 
     Elixir's ``Task.async_stream``. Use it as ``async with ... as results: async for
     status, value in results`` (see the module notes for why a context manager).
-    Each job is a :class:`~trio_otp.Task` process owned by the block, *linked* as in
-    Elixir: a job that raises cancels the block and its exception is raised from the
-    ``async with``.
+    Each job runs in a task owned by the block, *linked* as in Elixir: a job that
+    raises cancels the block (its crash is reported on the ``trio_otp.task``
+    logger) and its exception is raised from the ``async with``. By default a job
+    is a plain trio task, **not a process**: it has no pid of its own
+    (:func:`~trio_otp.current_process` in it returns the process that opened the
+    block, or ``None``), which halves what an item costs. ``process=True`` makes
+    each job a :class:`~trio_otp.Task` process (its own pid, for ``fn`` that sends,
+    monitors or links). Ordering, ``max_concurrency``, timeouts and exits are the
+    same either way.
 
     Args:
         items: an iterable or async iterable, read lazily.
@@ -319,8 +380,11 @@ def async_stream(
             yields ``("exit", "timeout")``.
         zip_input_on_exit: default **False**; ``True`` makes exits
             ``("exit", (item, reason))``.
+        process: default **False**; ``True``: each job is a Task process.
 
     Raises:
         TypeError, ValueError: bad arguments (at once, before anything runs).
     """
-    return _open(items, fn, max_concurrency, ordered, timeout, on_timeout, zip_input_on_exit, None)
+    return _open(
+        items, fn, max_concurrency, ordered, timeout, on_timeout, zip_input_on_exit, None, process
+    )

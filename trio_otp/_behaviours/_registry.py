@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable, Coroutine, Mapping
+from threading import get_ident
 from typing import Any, Final, Literal, final
 
 import attrs
@@ -60,6 +61,8 @@ class _RegistryServer(GenServer[None]):
     def __init__(self) -> None:
         self.unique = True
         self.closed = False
+        # The run's thread: a resolved registry (see _resolved) is used only there.
+        self.thread = get_ident()
         # unique: key -> (pid, value); duplicate: key -> {pid: [value, ...]}
         self.table: dict[Any, Any] = {}
         # pid -> its keys, once per registration (a duplicate key may repeat)
@@ -74,6 +77,8 @@ class _RegistryServer(GenServer[None]):
 
     def _closed(self, pid: Pid, reason: object) -> None:
         self.closed = True
+        for name in [name for name, reg in list(_resolved.items()) if reg is self]:
+            del _resolved[name]
         members = list(self.by_pid)
         self.by_pid.clear()
         self.table.clear()
@@ -146,6 +151,15 @@ class _RegistryServer(GenServer[None]):
         ]
 
 
+#: Registries resolved by their handle or the name they are registered under, so that
+#: a lookup skips the name table (R1): ``name -> registry``. A registry keeps its
+#: name until it exits (names move only then) and drops its entries when it closes,
+#: so an entry is a live registry; it is used only in the registry's own thread
+#: (each run has its own names: a run in another thread resolves its own). The
+#: table holds live registries only.
+_resolved: dict[object, _RegistryServer] = {}
+
+
 def _registry(registry: object) -> _RegistryServer:
     pid = registry if type(registry) is Pid else whereis(registry)
     impl = pid._impl if pid is not None else None
@@ -153,7 +167,18 @@ def _registry(registry: object) -> _RegistryServer:
         if pid is not None and pid.alive and not isinstance(impl, _RegistryServer):
             raise TypeError(f"{registry!r} is not a Registry: it is {pid!r}")
         raise UnknownRegistryError(registry)
+    if pid is registry or pid._name == registry:  # type: ignore[union-attr]
+        _resolved[registry] = impl  # not a via name: those resolve anew each time
     return impl
+
+
+def _resolve(registry: object) -> _RegistryServer:
+    """The registry ``registry`` names, resolved once (see :data:`_resolved`)."""
+    try:
+        reg = _resolved[registry]
+    except (KeyError, TypeError):  # not resolved yet, or not a name at all
+        return _registry(registry)
+    return reg if reg.thread == get_ident() else _registry(registry)
 
 
 def _caller(what: str) -> Pid:
@@ -308,7 +333,7 @@ class Registry:
             AlreadyRegisteredError: a unique registry has another process under ``key``.
             RuntimeError: called outside any process.
         """
-        reg = _registry(registry)
+        reg = _resolve(registry)
         pid = _caller("register")
         _check_key(key)
         if reg.unique:
@@ -320,28 +345,41 @@ class Registry:
     @staticmethod
     def unregister(registry: object, key: object) -> None:
         """Remove every entry of the calling process under ``key`` (none: no error)."""
-        reg = _registry(registry)
+        reg = _resolve(registry)
         reg.remove(_caller("unregister"), key)
 
     @staticmethod
     def lookup(registry: object, key: object) -> list[Entry]:
         """Return ``[(pid, value), ...]`` for ``key``: ``[]`` if nobody is registered."""
-        return _registry(registry).entries(key)
+        try:
+            reg = _resolved[registry]  # _resolve, inlined: R1's one call
+        except (KeyError, TypeError):
+            reg = _registry(registry)
+        else:
+            if reg.thread != get_ident():
+                reg = _registry(registry)
+        if reg.unique:
+            try:
+                found = reg.table.get(key)
+            except TypeError:
+                return reg.entries(key)  # says what is wrong with the key
+            return [] if found is None else [found]
+        return reg.entries(key)
 
     @staticmethod
     def keys(registry: object, pid: Pid) -> list[Any]:
         """Return the keys ``pid`` is registered under (a repeated registration repeats)."""
-        return list(_registry(registry).by_pid.get(pid, ()))
+        return list(_resolve(registry).by_pid.get(pid, ()))
 
     @staticmethod
     def values(registry: object, key: object, pid: Pid) -> list[Any]:
         """Return the values ``pid`` registered under ``key``."""
-        return [value for holder, value in _registry(registry).entries(key) if holder is pid]
+        return [value for holder, value in _resolve(registry).entries(key) if holder is pid]
 
     @staticmethod
     def count(registry: object) -> int:
         """Return the number of entries in the registry."""
-        reg = _registry(registry)
+        reg = _resolve(registry)
         if reg.unique:
             return len(reg.table)
         return sum(len(keys) for keys in reg.by_pid.values())
@@ -352,12 +390,12 @@ class Registry:
 
         Elixir's ``match/4`` with a Python predicate instead of a pattern and guards.
         """
-        return [(pid, v) for pid, v in _registry(registry).entries(key) if predicate(v)]
+        return [(pid, v) for pid, v in _resolve(registry).entries(key) if predicate(v)]
 
     @staticmethod
     def count_match(registry: object, key: object, predicate: Callable[[Any], bool]) -> int:
         """Count the entries under ``key`` whose value satisfies ``predicate``."""
-        return sum(1 for _, v in _registry(registry).entries(key) if predicate(v))
+        return sum(1 for _, v in _resolve(registry).entries(key) if predicate(v))
 
     @staticmethod
     def select(
@@ -368,7 +406,7 @@ class Registry:
         Elixir's ``select/2`` with a Python predicate instead of a match spec; the
         default predicate selects everything.
         """
-        return [e for e in _registry(registry).all_entries() if predicate(*e)]
+        return [e for e in _resolve(registry).all_entries() if predicate(*e)]
 
     @staticmethod
     def update_value(
@@ -383,7 +421,7 @@ class Registry:
         Raises:
             ValueError: the registry is a duplicate registry (as in Elixir).
         """
-        reg = _registry(registry)
+        reg = _resolve(registry)
         if not reg.unique:
             raise ValueError(f"update_value needs a unique registry; {registry!r} is duplicate")
         pid = _caller("update_value")
@@ -403,6 +441,6 @@ class Registry:
         ``fn`` runs in the caller, synchronously: it usually :func:`~trio_otp.send`\\ s
         or :func:`~trio_otp.cast`\\ s to each entry, which never blocks.
         """
-        entries = _registry(registry).entries(key)
+        entries = _resolve(registry).entries(key)
         if entries:
             fn(entries)

@@ -93,7 +93,7 @@ async def _run(
         reason = error = exc
         _reports.task_crash(pid, exc, fn, args)
     finally:
-        pid._exited(pid._cancel_reason if reason is UNSET else reason)
+        pid._exited(pid._killed_reason() if reason is UNSET else reason)
     if child is not None:
         child.sup._child_exited(child, pid._reason)
         if error is not None:
@@ -175,7 +175,7 @@ class Task:
         """
         if not callable(fn):
             raise ChildSpecError(f"Task needs a function to run, got {fn!r}")
-        # Built for every job in the seed's queue: skip re-checking known values.
+        # Built for every job of the Elixir chapter's queue: skip re-checking known values.
         return _trusted(Task, Task.serve, (fn, *args), Restart.TEMPORARY, _WORKER, 5.0, (Task,))
 
     @overload
@@ -204,25 +204,33 @@ class Task:
         :attr:`AsyncTask.ref`; ``demonitor(ref, flush=True)`` forgets the task, and
         :meth:`AsyncTask.wait` drops the message too (Elixir's ``Task.await``).
         """
-        from .._supervision._dynamic_supervisor import _supervisor
+        return await _async_nolink(sup, fn, args, monitor=True)
 
-        box: AsyncTask[Any] = AsyncTask()
-        owner = current_process()
-        spec = ChildSpec(
-            id=Task,
-            start=_serve_async,
-            args=(box, fn, *args),
-            restart=Restart.TEMPORARY,
-            modules=(Task,),
-        )
-        # extra_arguments are for the supervisor's own kind of children: the task's
-        # arguments are exactly fn's (Elixir's Task.Supervisor takes none either).
-        pid = await _supervisor(sup, "async_nolink", fn)._start_child(spec, spec.args)
-        assert pid is not None
-        box.pid = pid
-        if owner is not None and owner._mailbox is not None:
-            box.ref = _monitor(owner, pid, box)
-        return box
+
+async def _async_nolink(
+    sup: object, fn: Callable[..., Any], args: tuple[Any, ...], *, monitor: bool
+) -> AsyncTask[Any]:
+    """:meth:`Task.async_nolink`; ``monitor=False`` for a caller that waits on the
+    pid itself (an ``async_stream_nolink`` job) and needs no message."""
+    from .._supervision._dynamic_supervisor import _supervisor
+
+    box: AsyncTask[Any] = AsyncTask()
+    owner = current_process() if monitor else None
+    spec = ChildSpec(
+        id=Task,
+        start=_serve_async,
+        args=(box, fn, *args),
+        restart=Restart.TEMPORARY,
+        modules=(Task,),
+    )
+    # extra_arguments are for the supervisor's own kind of children: the task's
+    # arguments are exactly fn's (Elixir's Task.Supervisor takes none either).
+    pid = await _supervisor(sup, "async_nolink", fn)._start_child(spec, spec.args)
+    assert pid is not None
+    box.pid = pid
+    if owner is not None and owner._mailbox is not None:
+        box.ref = _monitor(owner, pid, box)
+    return box
 
 
 @spawner(_spawn_async)
@@ -252,6 +260,9 @@ class AsyncTask(Generic[T]):
     async def wait(self, timeout: float | None = 5.0) -> T:  # noqa: ASYNC109 - Task.await
         """Wait for the task's result (Elixir's ``Task.await``), default **5 s**.
 
+        Its :class:`~trio_otp.TaskReply` or :class:`~trio_otp.Down` message (when it
+        was started from a process) is dropped in every case, a late one included.
+
         Raises:
             TaskTimeout: it did not finish within ``timeout`` (it keeps running).
             TaskExit: it crashed (the exception is the ``__cause__``), or was shut
@@ -259,10 +270,12 @@ class AsyncTask(Generic[T]):
         """
         with trio.move_on_after(math.inf if timeout is None else timeout) as scope:
             reason = await self.pid.wait_exited()
+        if self.ref is not None:
+            # Awaited, or given up on (Elixir's Task.await demonitors with :flush on
+            # a timeout too): its message is not needed, and a late one is dropped.
+            demonitor(self.ref, flush=True)
         if scope.cancelled_caught:
             raise TaskTimeout(self, math.inf if timeout is None else timeout)
-        if self.ref is not None:
-            demonitor(self.ref, flush=True)  # awaited: its message is not needed
         if self._value is not NO_VALUE:
             value: T = self._value
             return value
@@ -300,17 +313,22 @@ class AsyncTask(Generic[T]):
         A Task does not trap exits, so it stops at its next checkpoint, with reason
         ``shutdown``; there is no grace period to wait out.
 
+        Its :class:`~trio_otp.TaskReply` or :class:`~trio_otp.Down` message is
+        dropped (Elixir demonitors with ``:flush``).
+
         Returns:
-            ``("ok", value)`` or ``("exit", reason)`` if it had already finished,
-            ``None`` if this call stopped it.
+            ``("ok", value)`` if it had returned, ``("exit", reason)`` if it had
+            ended otherwise, ``None`` if it was stopped with ``"shutdown"``, by this
+            call or before it (Elixir's ``nil``).
         """
         if self.pid.alive:
             # Its kill switch is its supervisor's child record: this stops it as
             # its supervisor would (a Task does not trap exits).
             _kill(self.pid, SHUTDOWN)
             await self.pid.wait_exited()
-            if self.pid._reason == SHUTDOWN:
-                return None
         else:
             await trio.lowlevel.checkpoint()
-        return self._result()
+        result = self._result()
+        if result is not None and result[0] == "exit" and result[1] == SHUTDOWN:
+            return None
+        return result

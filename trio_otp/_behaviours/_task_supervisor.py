@@ -24,12 +24,12 @@ import trio
 
 from .._core._exceptions import TaskExit, TaskTimeout
 from .._core._messages import NO_VALUE
-from .._core._monitors import _signal, link
+from .._core._monitors import _signal, demonitor, link
 from .._core._process import Pid, current_process
 from .._server._child_spec import ChildSpec, Restart, ShutdownValue
 from .._supervision._dynamic_supervisor import DynamicSupervisor, _supervisor
 from ._async_stream import AsyncStream, OnTimeout, _open
-from ._task import AsyncTask, Task, TaskResult
+from ._task import AsyncTask, Task, TaskResult, _async_nolink
 
 T = TypeVar("T")
 
@@ -46,7 +46,8 @@ async def _wait(
     def exited(pid: Pid, reason: object) -> None:
         nonlocal left
         left -= 1
-        if left == 0 or enough(by_pid[pid]):
+        # ``enough`` first: it records a failure even of the last task to exit.
+        if enough(by_pid[pid]) or left == 0:
             done.set()
 
     for pid in by_pid:
@@ -67,13 +68,26 @@ def _failed(task: AsyncTask[Any]) -> bool:
     return not task.pid.alive and task._value is NO_VALUE
 
 
+def _forget(tasks: Sequence[AsyncTask[Any]]) -> None:
+    # Elixir's await_many demonitors (with :flush) every task it gives up on or got
+    # the result of: no TaskReply or Down is left for the caller to stumble on.
+    for task in tasks:
+        if task.ref is not None:
+            demonitor(task.ref, flush=True)
+
+
 async def await_many(tasks: Sequence[AsyncTask[T]], timeout: float | None = 5.0) -> list[T]:  # noqa: ASYNC109 - Task.await_many
     """Wait for every task's result, in order (Elixir's ``Task.await_many``).
 
     One deadline for all of them, default **5 s**; ``None`` waits forever.
 
+    However it ends, every task's monitor is removed and its
+    :class:`~trio_otp.TaskReply` or :class:`~trio_otp.Down` dropped, as Elixir's
+    ``await_many`` does: nothing is left in the caller's mailbox.
+
     Raises:
-        TaskExit: as soon as one of them crashes or is shut down (the first to do so).
+        TaskExit: as soon as one of them crashes or is shut down (the first to do so,
+            whichever it is: the last one too). A failure is never a result.
         TaskTimeout: they have not all finished in time (they keep running).
     """
     failed: list[AsyncTask[T]] = []
@@ -86,7 +100,12 @@ async def await_many(tasks: Sequence[AsyncTask[T]], timeout: float | None = 5.0)
     if any(first_failure(task) for task in tasks):
         await trio.lowlevel.checkpoint()
     else:
-        await _wait(tasks, timeout, first_failure)
+        try:
+            await _wait(tasks, timeout, first_failure)
+        except BaseException:
+            _forget(tasks)  # cancelled: the caller leaves as Elixir's exit would
+            raise
+    _forget(tasks)
     if failed:
         reason = failed[0].pid._reason
         error = TaskExit(failed[0], reason)
@@ -262,4 +281,6 @@ class TaskSupervisor:
 
 
 async def _start_nolink(sup: object, fn: Callable[..., Any], item: Any) -> AsyncTask[Any]:
-    return await Task.async_nolink(sup, fn, item)
+    # Unmonitored: the stream waits on the pid, so no Down or TaskReply reaches the
+    # consumer's mailbox, neither for a finished job nor one killed as it leaves.
+    return await _async_nolink(sup, fn, (item,), monitor=False)

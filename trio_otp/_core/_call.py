@@ -66,7 +66,16 @@ class From:
     cancelled, or already been answered) is dropped silently.
     """
 
-    __slots__ = ("_caller", "_deadline", "_pid", "_request", "_server", "_task", "_timeout")
+    __slots__ = (
+        "_caller",
+        "_deadline",
+        "_pid",
+        "_queue",
+        "_request",
+        "_server",
+        "_task",
+        "_timeout",
+    )
 
     _task: trio.lowlevel.Task | None
     # The caller's task; replaced by its Pid (or None) the first time ``pid`` is
@@ -77,6 +86,8 @@ class From:
     _request: object
     _timeout: float | None
     _deadline: float
+    # The deadline queue it waits in (see _deadlines.py), left the moment the call ends.
+    _queue: dict[Any, None] | None
 
     def __init__(self) -> None:
         raise TypeError("From has no public constructor: handle_call receives one")
@@ -129,6 +140,11 @@ class From:
             pending = self._pid._pending
             if pending is not None:
                 pending.discard(self)
+            queue = self._queue
+            if queue is not None:
+                # Out of the deadline table at once, request and all.
+                self._queue = None
+                del queue[self]
         return task
 
     def _abort(self, raise_cancel: object) -> Abort:
@@ -163,6 +179,7 @@ def _make_from(
     slot._server = server
     slot._request = request
     slot._timeout = timeout
+    slot._queue = None
     return slot
 
 

@@ -17,7 +17,7 @@ from ._reasons import format_reason
 
 
 def _name(target: object) -> str:
-    # Classes are common names (the seed registers JobQueue under its own class).
+    # Classes are common names (the Elixir chapter registers its JobQueue under its own class).
     if isinstance(target, type):
         return target.__qualname__
     return repr(target)

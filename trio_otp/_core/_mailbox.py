@@ -105,7 +105,7 @@ class Mailbox:
             raise
         if scope.cancelled_caught:
             # An exit signal cancelled the block: it exits with the signal's reason.
-            reason = pid._cancel_reason
+            reason = pid._killed_reason()
             pid._exited(reason)
             if not is_normal_exit(reason):
                 raise ProcessExit(pid, reason)

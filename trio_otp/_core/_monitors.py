@@ -88,7 +88,9 @@ def _fire(ref: Ref, target: Pid, reason: object) -> None:
     ref._target = None
     if watcher is None:  # pragma: no cover - defensive: dropped concurrently
         return
-    ref._watcher = None
+    # ``_watcher`` stays: it names the monitor's owner, the one process whose
+    # demonitor may flush the message (a cycle through the mailbox only while the
+    # message is queued).
     watcher._unwatch(ref)
     if watcher._mailbox is None:
         return
@@ -155,21 +157,27 @@ def demonitor(ref: Ref, *, flush: bool = False) -> bool:
             that it is never received (OTP's ``[:flush]``). Default ``False``: a
             ``Down`` already in the mailbox is still delivered.
 
+    Only the process that made the monitor can remove it: called by any other (or
+    outside any process), ``demonitor`` does nothing and returns ``False``, as in
+    OTP, so the owner still gets its message.
+
     Returns:
         ``True`` if the monitor was active (the process had not exited), ``False``
-        if it had already fired or been removed.
+        if it had already fired or been removed, or the caller does not own it.
     """
     if type(ref) is not _MonitorRef:
         raise TypeError(f"demonitor() takes a reference returned by monitor(), got {ref!r}")
+    watcher = ref._watcher
+    if watcher is None or watcher is not current_process():
+        return False
     if flush:
         ref._flushed = True
-    target, watcher = ref._target, ref._watcher
-    ref._target = ref._watcher = None
+    target = ref._target
     if target is None:
         return False
+    ref._target = None
     target._unwatch(ref)
-    if watcher is not None:
-        watcher._unwatch(ref)
+    watcher._unwatch(ref)
     return True
 
 
@@ -181,6 +189,10 @@ def _kill(pid: Pid, reason: object) -> None:
     switch = pid._switch
     if switch is None:
         return  # a plain function running inline: nothing can interrupt it
+    if pid._cancel_reason is not UNSET:
+        # An earlier signal already took effect: the process is exiting with its
+        # reason, and a later one (even "kill") changes nothing (OTP's exit_twice).
+        return
     pid._cancel_reason = reason
     switch.cancel()
 

@@ -195,9 +195,9 @@ class Pid:
                 table = self._table = _table()
                 self._parent = _process_of(task, table)
             table[task] = self
-        # The reason recorded if the process is cancelled: KILLED, unless its owner
-        # asked it to shut down by cancelling (a Task does not trap exits: OTP G).
-        self._cancel_reason = KILLED
+        # The reason of the exit signal that took effect (see _monitors._kill), UNSET
+        # until one does: a process cancelled otherwise exits with KILLED.
+        self._cancel_reason = UNSET
         if _telemetry.listening:
             _telemetry.process_started(self, self._kind, self._name, self._parent)
         return self
@@ -276,6 +276,12 @@ class Pid:
         if self._parked:
             self._parked = False
             reschedule(self._task)  # type: ignore[arg-type]
+
+    def _killed_reason(self) -> object:
+        """The exit reason of a process that was cancelled: the exit signal's that
+        took effect (the first one: OTP's ``exit_twice``), else :data:`KILLED`."""
+        reason = self._cancel_reason
+        return KILLED if reason is UNSET else reason
 
     def _unpark(self, raise_cancel: object) -> Abort:
         # The parked process is being cancelled (killed): stop waiting for mail.

@@ -228,3 +228,19 @@ def supervisor_report(
             "otp_reason": reason,
         },
     )
+
+
+def stream_job_crash(owner: Pid | None, reason: object, fn: object, item: object) -> None:
+    """The report of an :func:`~trio_otp.async_stream` job that raised and is not a
+    process (the default): ``async_stream job started from P terminating``."""
+    if not task_logger.isEnabledFor(logging.ERROR):
+        return
+    task_logger.error(
+        "async_stream job started from %s terminating\n%s\nFunction: %s\n    Args: %s",
+        label(owner),
+        _reason_line(reason),
+        _function_name(fn),
+        short_repr([item]),
+        exc_info=_exc_info(reason),
+        extra={"otp_event": EVENT_TASK_CRASH, "otp_pid": None, "otp_reason": reason},
+    )

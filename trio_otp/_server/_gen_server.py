@@ -561,7 +561,7 @@ async def _serve(
             _report_crash(pid, reason, msg, state)
         finally:
             # Not final: we are being cancelled (killed), maybe inside terminate.
-            pid._exited(reason if phase == _FINAL else pid._cancel_reason)
+            pid._exited(reason if phase == _FINAL else pid._killed_reason())
     # Here the server ended by itself, crashed, or was killed through its own scope.
     if child is not None:
         if task_status is None:  # it had started

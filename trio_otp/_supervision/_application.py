@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import math
 import signal
 from collections.abc import Callable, Iterable
 from typing import Any, Final, Literal
@@ -62,6 +63,8 @@ class _Run:
         self.signal: int | None = None
         self.forced: int | None = None
         self.pid: Pid | None = None
+        #: Seconds the stop may take after the first signal, then everything is cancelled.
+        self.shutdown_timeout = math.inf
         # Cancelled by the first signal while the tree is still starting, if its
         # supervisor does not exist yet.
         self.starting = trio.CancelScope()
@@ -114,6 +117,23 @@ async def _stop_quietly(pid: Pid) -> None:
         await stop(pid, SHUTDOWN)
 
 
+async def _cap_the_stop(run: _Run, signum: int, everything: trio.CancelScope) -> None:
+    await trio.sleep(run.shutdown_timeout)
+    run.forced = signum
+    application_logger.warning(
+        "the stop after %s took longer than shutdown_timeout=%g s: cancelling what is left",
+        _signal_name(signum),
+        run.shutdown_timeout,
+        extra={
+            "otp_event": _reports.EVENT_APP_FORCED,
+            "otp_pid": run.pid,
+            "otp_reason": None,
+            "otp_signal": signum,
+        },
+    )
+    everything.cancel()
+
+
 async def _watch_signals(
     received: Any, run: _Run, nursery: trio.Nursery, everything: trio.CancelScope
 ) -> None:
@@ -123,6 +143,8 @@ async def _watch_signals(
         pid = run.pid
         if run.signal is None:
             run.signal = signum
+            if run.shutdown_timeout < math.inf:
+                nursery.start_soon(_cap_the_stop, run, signum, everything)
             if pid is None:
                 application_logger.info(
                     "%s received while the application starts: stopping the start in order",
@@ -175,6 +197,7 @@ async def run_application(
     max_seconds: float = 5,
     name: object = None,
     signals: Iterable[int] = (signal.SIGTERM, signal.SIGINT),
+    shutdown_timeout: float = math.inf,
 ) -> int:
     """Run a supervision tree as a whole program; return its exit status.
 
@@ -189,6 +212,12 @@ async def run_application(
     Pass ``signals=()`` to handle no signals (in tests, or when the program handles
     them itself).
 
+    ``shutdown_timeout`` (default **infinity**: the children's own budgets) caps the
+    whole stop after the first signal: whatever is still running that many seconds
+    later is cancelled at once, as by a second signal (status ``128 + signal
+    number``). A process manager's grace period (systemd's ``TimeoutStopSec``,
+    Kubernetes' ``terminationGracePeriodSeconds``) must exceed it.
+
     A signal while the tree is still starting stops the start in order: the
     ``init`` in progress gets its child's ``shutdown`` budget (then it is
     cancelled), no further child starts, and the children already started are
@@ -200,8 +229,12 @@ async def run_application(
         to start, gave up or crashed; ``128 + signal number`` if a second signal
         cut the shutdown short. Pass it to ``sys.exit``.
     """
+    limit: object = shutdown_timeout
+    if not (isinstance(limit, (int, float)) and limit >= 0):
+        raise ValueError(f"shutdown_timeout must be seconds >= 0, got {shutdown_timeout!r}")
     serve = _serve_with(children, strategy, max_restarts, max_seconds, name)
     run = _Run()
+    run.shutdown_timeout = float(shutdown_timeout)
     wanted = tuple(signals)
     # No signals (tests, or a program that handles them itself): nothing installed.
     receiver = trio.open_signal_receiver(*wanted) if wanted else contextlib.nullcontext()

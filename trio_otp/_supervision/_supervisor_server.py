@@ -33,7 +33,7 @@ from .._core._exceptions import (
     StartError,
 )
 from .._core._messages import Exit
-from .._core._process import Pid
+from .._core._process import UNSET, Pid
 from .._core._reasons import NORMAL, SHUTDOWN, is_normal_exit
 from .._server._child import (
     DIRECT_START_NAME,
@@ -240,7 +240,7 @@ class _SupervisorServer(GenServer[None]):
         spawn = _spawner_of(child.spec.start)
         if spawn is not None:
             # A Task: nothing to wait for, so no nursery.start round trip (the
-            # cost of a job in the seed's queue). A cancellation point; a schedule
+            # cost of a job in the Elixir chapter's queue). A cancellation point; a schedule
             # point (every SPAWN_BURST spawns from a process: _child.spawned_checkpoint).
             await trio.lowlevel.checkpoint_if_cancelled()
             handle = self._spawn(child, spawn)
@@ -463,8 +463,8 @@ class _SupervisorServer(GenServer[None]):
         else:
             # A Task, a plain function or a GenServer with trap_exit off does not
             # trap exits: it stops at once, without terminate (OTP).
-            if type(handle) is Pid:
-                handle._cancel_reason = SHUTDOWN
+            if type(handle) is Pid and handle._cancel_reason is UNSET:
+                handle._cancel_reason = SHUTDOWN  # unless another signal took effect
             child.cancel()
 
     def _kill(self, child: _Child) -> None:

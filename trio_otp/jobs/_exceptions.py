@@ -117,12 +117,12 @@ class JobLostError(JobError):
 
 
 class JobRefusedError(JobError):
-    """Raised to a caller whose job was never admitted: it never ran.
+    """A job that was never admitted: it never ran. No longer raised by trio_otp.
 
-    The queue's server was restarted (after the job supervisor gave up) while the
-    request to schedule the job waited for it (in its mailbox, or for room in a full
-    queue), so the job was neither queued nor started: no attempt of it ran
-    anywhere, and it is safe to schedule it again.
+    It was raised when the queue's server restarted (after the job supervisor gave
+    up) while a request to schedule the job waited for it; since issue 18 such a
+    request is admitted by the restarted server instead. Kept so that code catching
+    it still imports.
     """
 
     def __str__(self) -> str:

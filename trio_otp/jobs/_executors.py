@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import inspect
+import logging
 import math
 import os
 import pickle
@@ -31,6 +32,8 @@ from typing import Any, ClassVar, Final, Protocol, final, runtime_checkable
 import trio
 
 from ._exceptions import ExecutorStartError, JobNotPicklableError, WorkerLostError
+
+logger = logging.getLogger("trio_otp.job_queue")
 
 #: ids of the executors open now (removed when they close, so an id is never stale)
 _OPEN: set[int] = set()
@@ -70,9 +73,11 @@ class Executor(Protocol):
 
     @property
     def capacity(self) -> int | None:
-        """Bodies this executor runs at once, or ``None`` for no bound of its own.
+        """Bodies this executor runs at once (an int >= 1), or ``None`` for no bound
+        of its own.
 
-        The queue admits at most ``min(max_running, capacity)`` jobs to run."""
+        The queue admits at most ``min(max_running, capacity)`` jobs to run; a queue
+        refuses, when it is made, an executor whose capacity is anything else."""
         ...
 
     #: True when :meth:`run` runs the body in the trio thread itself: the queue then
@@ -89,7 +94,10 @@ class Executor(Protocol):
 
     async def prepare(self) -> None:
         """Get a worker ready for one attempt (spawn it if need be), before the job's
-        timeout begins. Cancellable; a no-op for executors that need nothing."""
+        timeout begins. Cancellable; a no-op for executors that need nothing.
+
+        Raises :exc:`~trio_otp.WorkerLostError` if the worker died meanwhile. Whatever
+        it raises is the job's crash reason (the restart type decides)."""
         ...
 
     def check(self, fn: Callable[..., Any], args: tuple[Any, ...], name: str) -> None:
@@ -243,16 +251,28 @@ class ProcessExecutor:
             ) from exc
         worker_type = trio_parallel.WorkerType[self.worker_type.upper()]
         with _in_use(self):
-            self._broken = trio_parallel.BrokenWorkerError
+            broken = self._broken = trio_parallel.BrokenWorkerError
             self._busy = self._warm = 0
-            async with trio_parallel.open_worker_context(
-                idle_timeout=self.idle_timeout, worker_type=worker_type
-            ) as ctx:
-                self._ctx = ctx
-                try:
-                    yield
-                finally:
-                    self._ctx = None
+            body_failed = False
+            try:
+                async with trio_parallel.open_worker_context(
+                    idle_timeout=self.idle_timeout, worker_type=worker_type
+                ) as ctx:
+                    self._ctx = ctx
+                    try:
+                        yield
+                    except BaseException:
+                        body_failed = True
+                        raise
+                    finally:
+                        self._ctx = None
+            except broken:
+                if body_failed:
+                    raise
+                # The context's close found a worker dead (an idle worker killed from
+                # outside): every job was answered and nothing is left to stop, so a
+                # dead worker is no error of the queue's stop.
+                logger.debug("%r: a worker was found dead when closing; ignored", self)
 
     def open(self) -> AbstractAsyncContextManager[None]:
         return self._open()
@@ -267,8 +287,12 @@ class ProcessExecutor:
             await trio.lowlevel.checkpoint()
             return
         # No idle worker: spawn one with an empty job; it goes back to the context's
-        # pool, where the attempt's run_sync finds it.
-        await self._ctx.run_sync(_noop, kill_on_cancel=True, limiter=self._limiter)
+        # pool, where the attempt's run_sync finds it. A worker that dies while it is
+        # spawned is a crash reason, as in run.
+        try:
+            await self._ctx.run_sync(_noop, kill_on_cancel=True, limiter=self._limiter)
+        except self._broken as exc:
+            raise WorkerLostError(self, f"worker process died while starting ({exc})") from exc
         self._warm += 1
 
     async def run(self, fn: Callable[..., Any], args: tuple[Any, ...]) -> Any:

@@ -20,7 +20,9 @@ import trio
 
 from .._core._reasons import safe_str
 from .._core._reports import short_repr
-from ..jobs._queue import EventKind, JobEvent, JobHandle, JobQueue, _QueueSupervisor
+from ..jobs._handle import EventKind, JobEvent, JobHandle
+from ..jobs._queue import JobQueue
+from ..jobs._server import _QueueSupervisor
 
 #: Failures kept per queue, newest last.
 MAX_FAILURES: Final = 50
@@ -229,4 +231,5 @@ class MemoryJobSource:
 
 def queues_in(pids: list[Any]) -> list[JobQueue]:
     """The in-memory job queues running among these processes."""
-    return [pid._impl.queue for pid in pids if isinstance(pid._impl, _QueueSupervisor)]
+    found = [pid._impl.queue for pid in pids if isinstance(pid._impl, _QueueSupervisor)]
+    return [queue for queue in found if isinstance(queue, JobQueue)]
