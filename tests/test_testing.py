@@ -13,6 +13,8 @@ import sys
 from typing import Any
 
 import attrs
+import hypothesis
+import hypothesis.stateful
 import pytest
 import trio
 
@@ -400,3 +402,87 @@ async def test_kill_durable_queue_leaves_the_store_as_a_kill_would(tmp_path: Any
             record = await (await second.get_job(job.id)).refresh()
             assert record.rescued == 1
             assert "rescued" in record.errors[-1].error
+
+
+# -- the Hypothesis state machine base --------------------------------------------------
+
+
+class Registered(otp.GenServer[int]):
+    """Registers a second name while it runs; a tick timer moves its count."""
+
+    async def init(self, start: int) -> otp.Ok[int]:
+        otp.send_after(otp.current_process(), "tick", 10)
+        return otp.Ok(start)
+
+    async def handle_call(self, request: Any, from_: otp.From, state: int) -> otp.Reply[int]:
+        return otp.Reply(state, state)
+
+    async def handle_info(self, message: Any, state: int) -> otp.NoReply[int]:
+        otp.send_after(otp.current_process(), "tick", 10)
+        return otp.NoReply(state + 1)
+
+
+class TreeMachine(testing.OTPStateMachine):
+    children = (
+        Registered.child_spec(0, name="ticker", id="ticker"),
+        Counter.child_spec(0, name="counter", id="counter"),
+    )
+
+    @hypothesis.stateful.rule()
+    def call_the_ticker(self) -> None:
+        before = self.clock.current_time()
+        count = self.run(otp.call, "ticker", "get")
+        assert count >= 0
+        assert self.clock.current_time() == before  # a call takes no virtual time
+
+    @hypothesis.stateful.invariant()
+    def both_children_run(self) -> None:
+        for name in ("ticker", "counter"):
+            pid = self.run_sync(otp.whereis, name)
+            assert pid is not None
+            assert pid.alive
+
+
+TreeMachine.TestCase.settings = hypothesis.settings(
+    max_examples=15, stateful_step_count=12, deadline=None
+)
+TestTreeMachine = TreeMachine.TestCase
+
+
+def test_the_state_machine_crashes_children_and_they_come_back() -> None:
+    """One run by hand: a crash is reported and the child is back under its name."""
+    machine = TreeMachine()
+    try:
+        first = machine.run_sync(otp.whereis, "counter")
+        assert first is not None
+        machine.crash(first)
+        machine.crash(machine.run_sync(otp.whereis, "ticker"))
+        machine.advance_clock(30)
+        machine.registered_names_point_to_live_processes()
+        machine.both_children_run()
+        crashed = machine.reports.find("child_terminated", reason=testing.InjectedCrash)
+        assert crashed
+    finally:
+        machine.teardown()
+    assert not first.alive
+
+
+class TemporaryMachine(testing.OTPStateMachine):
+    """A temporary child is not restarted: the invariant below must be found false."""
+
+    children = (Counter.child_spec(0, name="counter", id="counter", restart="temporary"),)
+
+    @hypothesis.stateful.invariant()
+    def counter_runs(self) -> None:
+        assert self.run_sync(otp.whereis, "counter") is not None, "counter is gone"
+
+
+def test_the_state_machine_finds_a_broken_invariant() -> None:
+    settings = hypothesis.settings(
+        max_examples=50,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(hypothesis.HealthCheck),
+    )
+    with pytest.raises(AssertionError, match="counter is gone"):
+        hypothesis.stateful.run_state_machine_as_test(TemporaryMachine, settings=settings)

@@ -9,11 +9,14 @@
   fault injection.
 * :class:`ManualExecutor`, :class:`InlineExecutor`, :func:`assert_enqueued`,
   :func:`refute_enqueued`, :func:`drain`, :func:`perform_job`: job queue helpers.
-* :class:`OTPStateMachine`: a Hypothesis state machine base for your own trees.
+* :class:`OTPStateMachine`: a Hypothesis state machine base for your own trees
+  (imported on first use: it needs Hypothesis, in the ``testing`` extra).
 
 The pytest plugin (``pytest_plugins = ["trio_otp.testing.pytest_plugin"]``) gives
 the fixtures ``otp_supervisor`` and ``otp_reports``. See docs/testing.rst.
 """
+
+from typing import Any as _Any
 
 from ._faults import crash as crash
 from ._faults import kill as kill
@@ -49,8 +52,10 @@ __all__ = [
     "DrainResult",
     "EnqueuedJob",
     "Harness",
+    "InjectedCrash",
     "InlineExecutor",
     "ManualExecutor",
+    "OTPStateMachine",
     "Report",
     "Reports",
     "UnexpectedCrash",
@@ -72,3 +77,12 @@ __all__ = [
     "stop_supervised",
     "supervised_test",
 ]
+
+
+def __getattr__(name: str) -> _Any:
+    # Hypothesis is imported only by a test that uses the state machine base.
+    if name in ("OTPStateMachine", "InjectedCrash"):
+        from . import _statemachine
+
+        return getattr(_statemachine, name)
+    raise AttributeError(f"module 'trio_otp.testing' has no attribute {name!r}")
