@@ -31,7 +31,7 @@ T = TypeVar("T")
 
 
 class InjectedCrash(RuntimeError):
-    """The reason :meth:`OTPStateMachine.crash_a_child` crashes a child with."""
+    """The reason the ``crash_a_child`` rule of :class:`OTPStateMachine` crashes with."""
 
 
 class OTPStateMachine(RuleBasedStateMachine):
@@ -46,8 +46,8 @@ class OTPStateMachine(RuleBasedStateMachine):
     * ``advance_clock``: move the virtual clock by 0-60 s (timers and timeouts fire);
 
     and one invariant, ``registered_names_point_to_live_processes``. Write your own
-    with :meth:`run` (``self.run(otp.call, "counter", "get")``), :meth:`supervisor`
-    and :attr:`reports` (every report logged during the example).
+    with :meth:`run` (``self.run(otp.call, "counter", "get")``), :attr:`supervisor`
+    and ``self.reports`` (every report logged during the example).
 
     Example::
 
@@ -65,9 +65,10 @@ class OTPStateMachine(RuleBasedStateMachine):
     children: ClassVar[Sequence[object]] = ()
     #: The supervisor's strategy.
     strategy: ClassVar[Literal["one_for_one", "one_for_all", "rest_for_one"]] = "one_for_one"
-    #: Restart intensity: generous, so that random crashes do not end the tree unless
-    #: a machine sets OTP's ``3`` in ``5`` s to test exactly that.
+    #: The supervisor's restart intensity, generous so that random crashes do not end
+    #: the tree (set OTP's 3 in 5 s to test exactly that).
     max_restarts: ClassVar[int] = 1000
+    #: The window of ``max_restarts``, in (virtual) seconds.
     max_seconds: ClassVar[float] = 1.0
 
     def __init__(self) -> None:
