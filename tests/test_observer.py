@@ -350,3 +350,66 @@ async def test_a_killed_observer_is_restarted_by_its_supervisor(caplog):
     assert not [
         r for r in caplog.records if r.name == "hypercorn.error" and r.levelno >= logging.ERROR
     ]
+
+
+async def test_a_durable_queue_shows_store_counts_failures_and_history_from_the_store(
+    tmp_path: Any,
+) -> None:
+    """A durable queue (a real SQLite file) is found on its own; its history is read
+    from the store's row, its actions go through the store."""
+    from _durable_jobs import fail, slow
+
+    from trio_otp.jobs import JobState, SQLiteStore
+
+    store = SQLiteStore(tmp_path / "jobs.db")
+    children = [
+        (otp.JobQueue, {"name": "durable", "store": store, "jobs": [fail, slow]}),
+        Observer.child_spec(interval=0.05, actions=True),
+    ]
+    with trio.fail_after(30):
+        async with otp.Supervisor.open(children, name="app"):
+            [obs] = Observer.running()
+            await _snapshot(obs)  # the observer attaches the queue's source
+            queue = otp.JobQueue.lookup("durable")
+            failed = await queue.enqueue(fail, "bad row", max_attempts=1)
+            with pytest.raises(otp.JobError):
+                await failed.wait()
+            running = await queue.enqueue(slow, 3600, "long")
+            while (await running.refresh()).state is not JobState.EXECUTING:  # noqa: ASYNC110
+                await trio.sleep(0.01)  # the store's row is the truth: poll it
+
+            view = await _snapshot(obs)
+            [jobs] = view["queues"]
+            assert jobs["key"] == "durable"
+            assert "SQLiteStore" in jobs["title"]
+            assert jobs["counts"]["discarded"] == 1
+            assert jobs["counts"]["executing"] == 1
+            assert jobs["counts"]["running here"] == 1
+            [row] = jobs["running"]
+            assert (row["id"], row["name"], row["attempt"]) == (running.id, "_durable_jobs:slow", 1)
+            [failure] = jobs["failures"]
+            assert failure["id"] == failed.id
+            assert "ValueError: bad row" in failure["error"]
+
+            status, _, body = await request(obs.port, path=f"/api/jobs/durable/{failed.id}")
+            assert status == 200
+            attempts = json.loads(body)["attempts"]
+            assert [a["kind"] for a in attempts] == ["queued", "failed attempt", "discarded"]
+            assert "ValueError: bad row" in attempts[1]["error"]
+            now = view["now"]
+            assert all(now - 30 < a["at"] <= now + 1 for a in attempts)  # the page's clock
+
+            csrf = await _csrf(obs.port)
+            post = {"content-type": "application/json", "x-observer-csrf": csrf}
+            body = json.dumps({"queue": "durable", "job": running.id}).encode()
+            status, _, _ = await request(obs.port, "POST", "/api/jobs/cancel", post, body)
+            assert status == 200
+            while (await running.refresh()).state is not JobState.CANCELLED:  # noqa: ASYNC110
+                await trio.sleep(0.01)
+            body = json.dumps({"queue": "durable", "job": failed.id}).encode()
+            status, _, _ = await request(obs.port, "POST", "/api/jobs/retry", post, body)
+            assert status == 200
+            while len((await failed.refresh()).errors) < 2:  # noqa: ASYNC110
+                await trio.sleep(0.01)  # the retried job ran again (and failed again)
+            handlers = len(otp.list_telemetry_handlers())
+        assert len(otp.list_telemetry_handlers()) < handlers  # the source's handler is gone

@@ -18,11 +18,16 @@ from typing import Any, Final, Protocol, runtime_checkable
 import attrs
 import trio
 
+from .._core import _telemetry
 from .._core._reasons import safe_str
 from .._core._reports import short_repr
 from ..jobs._handle import EventKind, JobEvent, JobHandle
 from ..jobs._queue import JobQueue
 from ..jobs._server import _QueueSupervisor
+from ..jobs._store import JobState
+
+JOB_STOP: Final = ("trio_otp", "job", "stop")
+JOB_EXCEPTION: Final = ("trio_otp", "job", "exception")
 
 #: Failures kept per queue, newest last.
 MAX_FAILURES: Final = 50
@@ -233,3 +238,139 @@ def queues_in(pids: list[Any]) -> list[JobQueue]:
     """The in-memory job queues running among these processes."""
     found = [pid._impl.queue for pid in pids if isinstance(pid._impl, _QueueSupervisor)]
     return [queue for queue in found if isinstance(queue, JobQueue)]
+
+
+class DurableJobSource:
+    """A durable :class:`~trio_otp.JobQueue`'s view (``JobQueue(store=...)``).
+
+    Counts per state come from the store (every instance's jobs, not only this
+    one's); the running jobs are this instance's attempts; a job's history is read
+    from its row (inserted, each failed attempt with its error, its claim, its end),
+    so it covers attempts run by other instances and before a restart. Recent
+    failures are heard from the queue's ``("trio_otp", "job", "exception")``
+    telemetry while the observer runs (bounded: :data:`MAX_FAILURES`). Times are
+    shown on the observer's clock, like the in-memory queue's.
+    """
+
+    def __init__(self, queue: JobQueue, key: str, on_outcome: Any = None) -> None:
+        engine = queue._engine
+        if engine is None:
+            raise TypeError(f"{queue!r} has no store: it is shown by MemoryJobSource")
+        self.queue = queue
+        self.key = key
+        self._engine = engine
+        self._on_outcome = on_outcome
+        self._failures: collections.deque[dict[str, Any]] = collections.deque(maxlen=MAX_FAILURES)
+        self._handler_id = ("trio_otp.observer", "durable", id(self))
+        _telemetry.attach_many_telemetry(
+            self._handler_id, [JOB_STOP, JOB_EXCEPTION], self._on_telemetry
+        )
+
+    def _on_telemetry(
+        self, event: tuple[str, ...], measurements: Any, metadata: Any, _: Any
+    ) -> None:
+        if metadata.get("job_queue") is not self.queue:
+            return
+        now = trio.current_time()
+        failed = event == JOB_EXCEPTION
+        if failed:
+            self._failures.append(
+                {
+                    "id": metadata["id"],
+                    "name": metadata["worker"],
+                    "attempt": metadata["attempt"],
+                    "at": now,
+                    "error": str(metadata.get("error"))[:500],
+                }
+            )
+        if self._on_outcome is not None:
+            self._on_outcome(failed, now)
+
+    def close(self) -> None:
+        _telemetry.detach_telemetry(self._handler_id)
+
+    def _here(self, posix: float) -> float:
+        """A store time (POSIX seconds) on the observer's clock."""
+        return trio.current_time() - (self._engine.clock() - posix)
+
+    async def view(self) -> dict[str, Any]:
+        stats = await self.queue.store_statistics()
+        counts: dict[str, int] = {str(state): 0 for state in JobState}
+        max_running = 0
+        for named in stats.queues.values():
+            max_running += named.max_running
+            for state, n in named.states.items():
+                counts[str(state)] += n
+        counts["running here"] = sum(q.running for q in stats.queues.values())
+        now = trio.current_time()
+        attempts = [a for q in self._engine.queues.values() for a in q.running.values()]
+        attempts.sort(key=lambda a: a.record.id)
+        running = [
+            {
+                "id": a.record.id,
+                "name": a.record.worker,
+                "attempt": a.record.attempt,
+                "age": now - a.started if a.started else None,
+            }
+            for a in attempts[:MAX_RUNNING]
+        ]
+        return {
+            "key": self.key,
+            "title": f"{short_repr(self.queue)} on {short_repr(self._engine.store)}",
+            "counts": counts,
+            "limits": {"max_running": max_running, "max_queued": None},
+            "running": running,
+            "failures": list(reversed(self._failures)),
+        }
+
+    async def history(self, job_id: int) -> list[Attempt] | None:
+        record = await self._engine.store.get(job_id)
+        if record is None:
+            return None
+        at = self._here
+        entries = [Attempt("queued", 0, at(record.inserted_at))]
+        for error in record.errors:
+            kind = "rescued" if error.error.startswith("rescued") else "failed attempt"
+            entries.append(Attempt(kind, error.attempt, at(error.at), error.error))
+        state = record.state
+        if state is JobState.EXECUTING and record.attempted_at is not None:
+            entries.append(Attempt("started", record.attempt, at(record.attempted_at)))
+        ends = {
+            JobState.COMPLETED: record.completed_at,
+            JobState.DISCARDED: record.discarded_at,
+            JobState.CANCELLED: record.cancelled_at,
+        }
+        end = ends.get(state)
+        if end is not None:
+            entries.append(Attempt(str(state), record.attempt, at(end)))
+        elif state in (JobState.RETRYABLE, JobState.SCHEDULED, JobState.AVAILABLE):
+            entries.append(Attempt(f"{state} (next at)", record.attempt, at(record.scheduled_at)))
+        entries.sort(key=lambda a: a.at)
+        return entries
+
+    async def cancel(self, job_id: int) -> bool:
+        try:
+            job = await self.queue.get_job(job_id)
+        except LookupError:
+            return False
+        if job.done():
+            return False
+        await job.cancel()
+        return True
+
+    async def retry(self, job_id: int) -> bool:
+        try:
+            job = await self.queue.get_job(job_id)
+        except LookupError:
+            return False
+        if job.state not in (JobState.DISCARDED, JobState.CANCELLED):
+            return False
+        await job.retry()
+        return True
+
+
+def source_for(queue: JobQueue, key: str, on_outcome: Any = None) -> JobSource:
+    """The right source for a running queue: durable (its store) or in memory."""
+    if queue._engine is not None:
+        return DurableJobSource(queue, key, on_outcome)
+    return MemoryJobSource(queue, key, on_outcome)

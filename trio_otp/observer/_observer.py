@@ -159,9 +159,9 @@ class Observer:
         self.url: str | None = None
         self._closing = trio.Event()
         self._state = "new"
-        self._memory: weakref.WeakKeyDictionary[JobQueue, _jobs.MemoryJobSource] = (
-            weakref.WeakKeyDictionary()
-        )
+        # The running queues' sources; a stopped queue's is closed and dropped (its
+        # hooks and telemetry handler go with it) at the next look.
+        self._memory: dict[JobQueue, _jobs.JobSource] = {}
         self._app = App(self)
         self._serial = next(_serials)
 
@@ -315,10 +315,14 @@ class Observer:
 
     def _sources(self) -> list[_jobs.JobSource]:
         live = _probe.processes()
+        for queue, source in list(self._memory.items()):
+            if queue._state == "stopped":
+                source.close()
+                del self._memory[queue]
         for queue in _jobs.queues_in(live):
             if queue not in self._memory:
                 key = f"{queue.name}" if queue.name is not None else f"queue{len(self._memory) + 1}"
-                self._memory[queue] = _jobs.MemoryJobSource(queue, key, self._probe.job_outcome)
+                self._memory[queue] = _jobs.source_for(queue, key, self._probe.job_outcome)
         return [*self._memory.values(), *self.job_sources]
 
     def job_source(self, key: str) -> _jobs.JobSource | None:
