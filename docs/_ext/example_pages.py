@@ -9,7 +9,9 @@ shows and how to run it (its docstring, ``.. moduledoc::``), its output, then it
   ``tests/test_examples.py`` checks that the page stays true: ``exact`` (the
   default), ``any order`` (the same lines; trio's scheduler orders some of them
   differently from run to run) or ``numbers vary`` (the same lines with every number
-  masked: timings). Memory addresses (``0x7f...``) are always masked.
+  masked: timings) or ``progress varies`` (as ``numbers vary``, without the progress
+  bars, whose count depends on timing, and with temporary paths and queue instance
+  ids masked). Memory addresses (``0x7f...``) are always masked.
   ``python docs/_ext/example_pages.py`` runs every page's command and pastes the output.
 * ``.. examples-index::`` lists every page of ``docs/examples/``: the example's name,
   linked to its page, and the first line of its docstring.
@@ -32,7 +34,7 @@ from sphinx.util.docutils import SphinxDirective
 
 ROOT = Path(__file__).resolve().parents[2]
 PAGES = ROOT / "docs" / "examples"
-COMPARE = ("exact", "any order", "numbers vary")
+COMPARE = ("exact", "any order", "numbers vary", "progress varies")
 OUTPUT = re.compile(
     r"^\.\. example-output:: (?P<command>.+)\n"
     r"(?:   :compare: (?P<compare>.+)\n)?"
@@ -60,9 +62,15 @@ def shown_outputs(page: Path) -> list[tuple[str, str, str]]:
 def normalized(output: str, compare: str) -> list[str]:
     """The lines of an output as ``compare`` compares them."""
     output = re.sub(r"0x[0-9a-f]+", "0x...", output)
-    if compare == "numbers vary":
+    if compare == "progress varies":
+        # Temporary paths and queue instances (host:pid:id) differ from run to run.
+        output = re.sub(r"/tmp/[^/\s]+/", "/tmp/.../", output)
+        output = re.sub(r"[\w.-]+:\d+:[0-9a-f]{12}\b", "HOST:PID:ID", output)
+    if compare in ("numbers vary", "progress varies"):
         output = re.sub(r"\d+(\.\d+)?", "N", output)
     lines = [line.rstrip() for line in output.strip("\n").splitlines()]
+    if compare == "progress varies":  # how many progress bars print depends on timing
+        lines = [line for line in lines if not re.match(r"\[[#.]+\]", line)]
     return sorted(lines) if compare != "exact" else lines
 
 
@@ -103,6 +111,8 @@ class ExampleOutput(SphinxDirective):
                 "any order": "Some lines come in another order from run to run (trio's "
                 "scheduler picks among tasks that are ready at the same moment).",
                 "numbers vary": "The numbers (timings, speed-ups) vary from run to run.",
+                "progress varies": "The numbers, the paths and how many progress lines "
+                "print vary from run to run.",
             }[compare]
             out.append(nodes.paragraph("", why, classes=["example-output-note"]))
         return out
