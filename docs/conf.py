@@ -92,6 +92,9 @@ nitpick_ignore_regex = [
     (r"py:.*", r"(trio_otp\.)?(\w+\.)*ShutdownValue"),
     # The private base of via names (Registry.via, PartitionSupervisor.via).
     (r"py:class", r"trio_otp\._core\._names\._SelfResolvingName"),
+    # trio_otp.testing: the testing executors' private base; Hypothesis (no inventory).
+    (r"py:class", r"trio_otp\.testing\._jobs\._Recording"),
+    (r"py:.*", r"hypothesis(\..*)?"),
 ]
 
 autodoc_member_order = "bysource"
