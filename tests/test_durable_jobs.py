@@ -40,7 +40,9 @@ ALL = [jobs.add, jobs.slow, jobs.fail, jobs.flaky, jobs.record, jobs.progress]
 
 @pytest.fixture(autouse=True)
 def _fresh_calls() -> None:
+    """The job functions' records are per process: each test (and store) starts clean."""
     jobs.CALLS.clear()
+    jobs._FLAKY.clear()
 
 
 def make_queue(make_store: StoreFactory, **options: Any) -> JobQueue:
@@ -191,6 +193,7 @@ async def test_named_queues_have_their_own_bounds_and_pause(make_store: StoreFac
     none until resumed; resize raises a's bound while it runs."""
     async with make_queue(make_store, queues={"a": 2, "b": 1}).open() as queue:
         queue.pause("b")
+        await trio.sleep(0.1)  # a claim of b's already under way at the pause completes
         on_b = await queue.enqueue(jobs.record, "on b", queue="b")
         on_a = [await queue.enqueue(jobs.slow, 0.3, f"a{i}", queue="a") for i in range(4)]
 
