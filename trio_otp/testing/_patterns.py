@@ -74,9 +74,10 @@ def matches(pattern: object, value: object) -> bool:
             key in value and matches(p, value[key]) for key, p in pattern.items()
         )
     cls: Any = type(pattern)
-    if isinstance(pattern, tuple) and hasattr(cls, "_fields"):  # a NamedTuple
+    fields: tuple[str, ...] | None = getattr(cls, "_fields", None)
+    if isinstance(pattern, tuple) and fields is not None:  # a NamedTuple
         return type(value) is cls and all(
-            matches(getattr(pattern, f), getattr(value, f)) for f in cls._fields
+            matches(getattr(pattern, f), getattr(value, f)) for f in fields
         )
     if attrs.has(cls):
         return type(value) is cls and all(
