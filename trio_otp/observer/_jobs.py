@@ -97,8 +97,8 @@ class MemoryJobSource:
 
     While the observer runs it hears the queue's job events by chaining a recorder in
     front of the queue's ``on_event`` hook (a queue with no hook emits none: with no
-    observer it pays nothing), and puts the hook back on :meth:`close`. Failures and
-    histories are bounded (:data:`MAX_FAILURES`, :data:`MAX_HISTORIES`).
+    observer it pays nothing), and puts the hook back on ``close()``. Failures and
+    histories are bounded (``MAX_FAILURES``, ``MAX_HISTORIES``).
     """
 
     def __init__(self, queue: JobQueue, key: str, on_outcome: Any = None) -> None:
@@ -248,7 +248,7 @@ class DurableJobSource:
     from its row (inserted, each failed attempt with its error, its claim, its end),
     so it covers attempts run by other instances and before a restart. Recent
     failures are heard from the queue's ``("trio_otp", "job", "exception")``
-    telemetry while the observer runs (bounded: :data:`MAX_FAILURES`). Times are
+    telemetry while the observer runs (bounded: ``MAX_FAILURES``). Times are
     shown on the observer's clock, like the in-memory queue's.
     """
 

@@ -75,13 +75,13 @@ class Observer:
     """A live view of the running program in a browser, served by the program itself.
 
     Put it in a supervisor's children (``Observer.child_spec(port=8001)``) or run it
-    with ``async with Observer(port=8001).open() as obs:``; open :attr:`url`.
+    with ``async with Observer(port=8001).open() as obs:``; open ``url``.
 
     Options:
 
     * ``host``: the address to listen on. Default **"127.0.0.1"**. Any address that
       is not a loopback one needs a ``token``.
-    * ``port``: default **0** (any free port: read :attr:`port` once started).
+    * ``port``: default **0** (any free port: read ``port`` once started).
     * ``token``: a secret every request must carry (``?token=`` once, then a cookie;
       or ``Authorization: Bearer``). Default **None** (allowed on loopback only).
     * ``actions``: allow killing processes and cancelling or retrying jobs from the
