@@ -160,6 +160,36 @@ async def w4(clients: int, jobs_each: int, warmup: int = 500) -> Metrics:
     return out
 
 
+async def w4_observed(
+    clients: int, jobs_each: int, warmup: int = 500, page: bool = False
+) -> Metrics:
+    """W4 with an observer running (issue 20's cost): its telemetry handlers attached,
+    its counting wrappers on the servers it has seen, its scheduler instrument sampled
+    (1 s in 10); with ``page``, a snapshot every second too, as an open page asks.
+
+    Needs hypercorn (``trio_otp[observer]``); not in the gated rows (bench/README.md)."""
+    from trio_otp.observer import Observer
+
+    async with trio.open_nursery() as nursery:
+        sup = await _start_app(nursery, transient=False)
+        observer = Observer()
+        await nursery.start(observer.serve)
+        await observer.snapshot()  # it has seen the servers: their counters are on
+        if page:
+
+            async def viewer() -> None:
+                while True:
+                    await trio.sleep(observer.interval)
+                    await observer.snapshot()
+
+            nursery.start_soon(viewer)
+        out = await w4_clients(schedule_job, clients, jobs_each, warmup)
+        observer.stop()
+        await otp.Supervisor.stop(sup)
+        nursery.cancel_scope.cancel()  # the viewer
+    return out
+
+
 async def w6(clients: int, jobs_each: int) -> Metrics:
     total = clients * jobs_each
     flaky = FlakyJobs(total)
