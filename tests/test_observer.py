@@ -413,3 +413,18 @@ async def test_a_durable_queue_shows_store_counts_failures_and_history_from_the_
                 await trio.sleep(0.01)  # the retried job ran again (and failed again)
             handlers = len(otp.list_telemetry_handlers())
         assert len(otp.list_telemetry_handlers()) < handlers  # the source's handler is gone
+
+
+def test_a_program_without_an_observer_imports_none_of_it() -> None:
+    """``import trio_otp`` loads neither the observer nor its web server nor the
+    testing helpers: a program that runs no observer pays nothing for it."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, trio_otp, trio_otp.jobs\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('trio_otp.observer', "
+        "'trio_otp.testing', 'trio_otp._cli', 'hypercorn', 'hypothesis'))))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"
