@@ -267,6 +267,7 @@ class Observer:
     async def _sample(self) -> None:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._probe.sample_scheduler)
+            nursery.start_soon(self._probe.count_every_second)
             await self._closing.wait()
             nursery.cancel_scope.cancel()
 
