@@ -160,7 +160,7 @@ class Observer:
         self._closing = trio.Event()
         self._state = "new"
         # The running queues' sources; a stopped queue's is closed and dropped (its
-        # hooks and telemetry handler go with it) at the next look.
+        # hooks go with it) at the next look.
         self._memory: dict[JobQueue, _jobs.JobSource] = {}
         self._app = App(self)
         self._serial = next(_serials)
