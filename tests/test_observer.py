@@ -113,6 +113,17 @@ async def test_the_tree_and_processes_show_with_names_restarts_and_redacted_stat
             await _until(restarted)
             assert _node(view["tree"], "app")["intensity"]["used"] == 1
             assert _row(view, "counter")["restarts"] == 1
+            for _ in range(3):
+                await otp.call("counter", "get")
+
+            async def charted() -> bool:  # counted once a second, without telemetry
+                nonlocal view
+                view = await _snapshot(obs)
+                series = view["charts"]["series"]
+                return bool(series["restarts"]) and sum(n for _, n in series["calls"]) >= 3
+
+            await _until(charted)
+            assert sum(n for _, n in view["charts"]["series"]["restarts"]) == 1
 
 
 async def test_messages_handled_mailbox_links_monitors_and_scheduler_share():
@@ -321,7 +332,8 @@ async def test_stopping_logs_no_error_and_leaves_nothing_behind(caplog):
         # a client streaming when the observer stops
         nursery.start_soon(first_events, obs.port, 1000)
         await _snapshot(obs)
-        assert len(otp.list_telemetry_handlers()) > handlers
+        # no telemetry handler: the program's calls emit nothing for the observer
+        assert len(otp.list_telemetry_handlers()) == handlers
         counter = otp.whereis("counter")
         assert counter is not None
         assert "handle_call" in counter._impl.__dict__
@@ -411,5 +423,22 @@ async def test_a_durable_queue_shows_store_counts_failures_and_history_from_the_
             assert status == 200
             while len((await failed.refresh()).errors) < 2:  # noqa: ASYNC110
                 await trio.sleep(0.01)  # the retried job ran again (and failed again)
-            handlers = len(otp.list_telemetry_handlers())
-        assert len(otp.list_telemetry_handlers()) < handlers  # the source's handler is gone
+            engine = queue._engine
+            assert engine is not None
+            assert "_end" in engine.__dict__  # the source's recorder, chained in front
+        assert "_end" not in engine.__dict__  # put back when the observer stopped
+
+
+def test_a_program_without_an_observer_imports_none_of_it() -> None:
+    """``import trio_otp`` loads neither the observer nor its web server nor the
+    testing helpers: a program that runs no observer pays nothing for it."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, trio_otp, trio_otp.jobs\n"
+        "print(sorted(m for m in sys.modules if m.startswith(('trio_otp.observer', "
+        "'trio_otp.testing', 'trio_otp._cli', 'hypercorn', 'hypothesis'))))"
+    )
+    done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
+    assert done.stdout.strip() == "[]"

@@ -6,8 +6,9 @@ URL`` prints the tree in a terminal. See docs/observer.rst.
 """
 
 from ._jobs import Attempt as Attempt
+from ._jobs import DurableJobSource as DurableJobSource
 from ._jobs import JobSource as JobSource
 from ._jobs import MemoryJobSource as MemoryJobSource
 from ._observer import Observer as Observer
 
-__all__ = ["Attempt", "JobSource", "MemoryJobSource", "Observer"]
+__all__ = ["Attempt", "DurableJobSource", "JobSource", "MemoryJobSource", "Observer"]

@@ -18,16 +18,12 @@ from typing import Any, Final, Protocol, runtime_checkable
 import attrs
 import trio
 
-from .._core import _telemetry
 from .._core._reasons import safe_str
 from .._core._reports import short_repr
 from ..jobs._handle import EventKind, JobEvent, JobHandle
 from ..jobs._queue import JobQueue
 from ..jobs._server import _QueueSupervisor
 from ..jobs._store import JobState
-
-JOB_STOP: Final = ("trio_otp", "job", "stop")
-JOB_EXCEPTION: Final = ("trio_otp", "job", "exception")
 
 #: Failures kept per queue, newest last.
 MAX_FAILURES: Final = 50
@@ -97,8 +93,8 @@ class MemoryJobSource:
 
     While the observer runs it hears the queue's job events by chaining a recorder in
     front of the queue's ``on_event`` hook (a queue with no hook emits none: with no
-    observer it pays nothing), and puts the hook back on :meth:`close`. Failures and
-    histories are bounded (:data:`MAX_FAILURES`, :data:`MAX_HISTORIES`).
+    observer it pays nothing), and puts the hook back on ``close()``. Failures and
+    histories are bounded (``MAX_FAILURES``, ``MAX_HISTORIES``).
     """
 
     def __init__(self, queue: JobQueue, key: str, on_outcome: Any = None) -> None:
@@ -247,9 +243,9 @@ class DurableJobSource:
     one's); the running jobs are this instance's attempts; a job's history is read
     from its row (inserted, each failed attempt with its error, its claim, its end),
     so it covers attempts run by other instances and before a restart. Recent
-    failures are heard from the queue's ``("trio_otp", "job", "exception")``
-    telemetry while the observer runs (bounded: :data:`MAX_FAILURES`). Times are
-    shown on the observer's clock, like the in-memory queue's.
+    failures are heard from the engine's ends of attempts while the observer runs
+    (bounded: ``MAX_FAILURES``). Times are shown on the observer's clock, like the
+    in-memory queue's.
     """
 
     def __init__(self, queue: JobQueue, key: str, on_outcome: Any = None) -> None:
@@ -261,33 +257,37 @@ class DurableJobSource:
         self._engine = engine
         self._on_outcome = on_outcome
         self._failures: collections.deque[dict[str, Any]] = collections.deque(maxlen=MAX_FAILURES)
-        self._handler_id = ("trio_otp.observer", "durable", id(self))
-        _telemetry.attach_many_telemetry(
-            self._handler_id, [JOB_STOP, JOB_EXCEPTION], self._on_telemetry
-        )
+        # Hear each attempt's end by chaining in front of the engine's own (put back
+        # on close): no telemetry handler, so no other event of the program is built.
+        self._end = engine._end
+        self._own_end = "_end" in engine.__dict__  # someone else's wrapper already
+        engine._end = self._record  # type: ignore[method-assign]
 
-    def _on_telemetry(
-        self, event: tuple[str, ...], measurements: Any, metadata: Any, _: Any
-    ) -> None:
-        if metadata.get("job_queue") is not self.queue:
-            return
+    def _record(self, attempt: Any, state: JobState, **fields: Any) -> None:
+        self._end(attempt, state, **fields)
+        error = fields.get("error")
         now = trio.current_time()
-        failed = event == JOB_EXCEPTION
-        if failed:
+        if error is not None and state in (JobState.RETRYABLE, JobState.DISCARDED):
+            record = attempt.record
             self._failures.append(
                 {
-                    "id": metadata["id"],
-                    "name": metadata["worker"],
-                    "attempt": metadata["attempt"],
+                    "id": record.id,
+                    "name": record.worker,
+                    "attempt": record.attempt,
                     "at": now,
-                    "error": str(metadata.get("error"))[:500],
+                    "error": str(error)[:500],
                 }
             )
-        if self._on_outcome is not None:
-            self._on_outcome(failed, now)
+        if self._on_outcome is not None and state in (JobState.COMPLETED, JobState.DISCARDED):
+            self._on_outcome(state is JobState.DISCARDED, now)
 
     def close(self) -> None:
-        _telemetry.detach_telemetry(self._handler_id)
+        slots = self._engine.__dict__
+        if slots.get("_end") == self._record:
+            if self._own_end:
+                slots["_end"] = self._end
+            else:
+                del slots["_end"]  # the class's own method again
 
     def _here(self, posix: float) -> float:
         """A store time (POSIX seconds) on the observer's clock."""

@@ -75,13 +75,13 @@ class Observer:
     """A live view of the running program in a browser, served by the program itself.
 
     Put it in a supervisor's children (``Observer.child_spec(port=8001)``) or run it
-    with ``async with Observer(port=8001).open() as obs:``; open :attr:`url`.
+    with ``async with Observer(port=8001).open() as obs:``; open ``url``.
 
     Options:
 
     * ``host``: the address to listen on. Default **"127.0.0.1"**. Any address that
       is not a loopback one needs a ``token``.
-    * ``port``: default **0** (any free port: read :attr:`port` once started).
+    * ``port``: default **0** (any free port: read ``port`` once started).
     * ``token``: a secret every request must carry (``?token=`` once, then a cookie;
       or ``Authorization: Bearer``). Default **None** (allowed on loopback only).
     * ``actions``: allow killing processes and cancelling or retrying jobs from the
@@ -160,7 +160,7 @@ class Observer:
         self._closing = trio.Event()
         self._state = "new"
         # The running queues' sources; a stopped queue's is closed and dropped (its
-        # hooks and telemetry handler go with it) at the next look.
+        # hooks go with it) at the next look.
         self._memory: dict[JobQueue, _jobs.JobSource] = {}
         self._app = App(self)
         self._serial = next(_serials)
@@ -267,6 +267,7 @@ class Observer:
     async def _sample(self) -> None:
         async with trio.open_nursery() as nursery:
             nursery.start_soon(self._probe.sample_scheduler)
+            nursery.start_soon(self._probe.count_every_second)
             await self._closing.wait()
             nursery.cancel_scope.cancel()
 
