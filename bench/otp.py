@@ -439,3 +439,21 @@ async def p4(clients: int, jobs_each: int, partitions: int) -> Metrics:
         nursery.cancel_scope.cancel()
     total = clients * jobs_each
     return {"seconds": dt, "jobs_per_s": total / dt}
+
+
+# -- W10: echo over TCP connections (issue 21) ----------------------------------------------------
+
+
+class _Echo(otp.TCPHandler[None]):
+    async def handle_data(self, data: bytes, state: None) -> otp.NoReply[None]:
+        await self.send(data)
+        return otp.NoReply(state)
+
+
+async def w10(connections: int, round_trips: int) -> Metrics:
+    from ._echo import drive
+
+    spec = otp.serve_tcp(_Echo, 0, host="127.0.0.1", name="w10")
+    async with otp.Supervisor.open([spec]):
+        port = otp.listener_addresses("w10")[0][1]
+        return await drive(port, connections, round_trips)

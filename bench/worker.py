@@ -60,6 +60,9 @@ TABLE: dict[tuple[str, str], tuple[str, str, dict[str, Any]]] = {
     ("partitions-4", "P3"): ("bench.otp", "p3", {"partitions": 4}),
     ("trio_otp", "P4"): ("bench.otp", "p4", {"partitions": 0}),
     ("partitions-4", "P4"): ("bench.otp", "p4", {"partitions": 4}),
+    # issue 21: supervised TCP connections
+    ("trio_otp", "W10"): ("bench.otp", "w10", {}),
+    ("floor", "W10"): ("bench.floor", "w10", {}),
 }
 
 

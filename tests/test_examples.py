@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import logging
 import os
 import re
 import subprocess
@@ -38,6 +39,8 @@ TESTED = (
     "chat_rooms",
     "connection_pool",
     "telemetry_counters",
+    "chat_server",
+    "durable_jobs",
 )
 HELLO = "Hello from a task spawned dynamically under a supervisor"
 
@@ -456,3 +459,54 @@ async def test_telemetry_counters_counts_starts_exits_restarts_and_calls(
     assert otp.list_telemetry_handlers() == []
     out = capsys.readouterr().out
     assert 'trio_otp_child_restarts_total{child="Counter"} 2' in out
+
+
+# ----------------------------------------------------------------------------------------
+# chat_server.py: serve_tcp, one TCPHandler process per connection (issue 21)
+# ----------------------------------------------------------------------------------------
+
+
+async def test_chat_server_broadcasts_survives_a_handler_crash_and_says_goodbye(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Real sockets on 127.0.0.1, so the real clock (autojump would jump while the
+    kernel moves the bytes): every client hears the others, a crashing handler is
+    reported once and closes its own connection only, and the stop tells the rest."""
+    facts = await load("chat_server").main()
+    assert facts["heard"] == ["user0: hello, everyone"] * 4
+    assert facts["after_crash"] == ["user2: still here?"] * 3
+    assert facts["told"] == 3
+    crashes = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(crashes) == 1
+    assert "user1 found a bug" in crashes[0].getMessage()
+    tree = facts["tree"].splitlines()
+    assert re.fullmatch(r"    ├── connections <Pid 0\.\d+>", tree[3])
+    assert len([line for line in tree if "ChatHandler" in line]) == 3
+
+
+# ----------------------------------------------------------------------------------------
+# durable_jobs.py: a worker killed with SIGKILL, another one finishing on the same file
+# ----------------------------------------------------------------------------------------
+
+
+async def test_durable_jobs_demo_loses_nothing_to_kill_9(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """The worker SIGKILLs itself halfway; a new one on the same file rescues its jobs
+    and finishes them all: none lost, and only jobs executing at the kill ran twice.
+    Real clock, real worker processes (that is the point)."""
+    story = await load("durable_jobs").main(fast=True)
+    out = capfd.readouterr().out  # the workers write to the file descriptor
+    assert story.runs == [-9, 0]
+    assert story.jobs == 120
+    assert story.completed == 120
+    assert story.lost == 0
+    assert story.twice <= story.executing_at_kill
+    assert "sending myself SIGKILL now, mid-run" in out
+    rescued = len(story.executing_at_kill)  # at most 8: the worker runs 8 at once
+    assert 0 < rescued <= 8
+    assert f"rescued {rescued} job(s) of dead queue instance(s)" in out
+    assert "120/120 done" in out
+    assert f"this worker rescued {rescued} of them" in out
+    assert "120 of 120 jobs ran; lost: 0" in out
+    assert "all of them executing at the kill" in out

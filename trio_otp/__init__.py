@@ -17,6 +17,9 @@ from ._behaviours._task import TaskResult as TaskResult
 from ._behaviours._task_supervisor import TaskSupervisor as TaskSupervisor
 from ._behaviours._task_supervisor import await_many as await_many
 from ._behaviours._task_supervisor import yield_many as yield_many
+from ._behaviours._tcp import TCPHandler as TCPHandler
+from ._behaviours._tcp import listener_addresses as listener_addresses
+from ._behaviours._tcp import serve_tcp as serve_tcp
 from ._core._call import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
 from ._core._call import From as From
 from ._core._call import call as call

@@ -52,6 +52,9 @@ SHUTDOWN: Final = 4  # the owner asks the process to stop (OTP's exit signal :sh
 # A message that carries a monitor reference (Down, TaskReply): dropped when taken if
 # demonitor(ref, flush=True) ran after it was queued.
 FLUSHABLE: Final = 5
+# Bytes (or the end of them) read from a connection's stream by its reader task, for
+# a TCPHandler's handle_data / handle_close (see trio_otp/_behaviours/_tcp.py).
+DATA: Final = 6
 
 Server = object
 """A process address: its :class:`Pid`, or a registered name (any hashable value)."""

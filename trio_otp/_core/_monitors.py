@@ -29,7 +29,7 @@ from typing import final
 
 from ._call import FLUSHABLE, INFO
 from ._exceptions import NoProcessError
-from ._messages import NO_VALUE, Down, Exit, TaskReply
+from ._messages import NO_VALUE, Down, Exit, TaskReply, new_record
 from ._names import whereis
 from ._process import UNSET, Pid, current_process
 from ._reasons import KILL, KILLED, NOPROC, NORMAL
@@ -97,9 +97,9 @@ def _fire(ref: Ref, target: Pid, reason: object) -> None:
         return
     box = ref._box
     if box is not None and reason == NORMAL and box._value is not NO_VALUE:
-        message: object = TaskReply(ref, box._value)
+        message: object = new_record(TaskReply, (ref, box._value))
     else:
-        message = Down(ref, target, reason)
+        message = new_record(Down, (ref, target, reason))  # Down(ref, target, reason)
     watcher._post((FLUSHABLE, message, None))
 
 
@@ -205,7 +205,7 @@ def _signal(pid: Pid, sender: Pid | None, reason: object, linked: bool) -> None:
     if not linked and reason == KILL:
         _kill(pid, KILLED)  # untrappable
     elif pid._traps():
-        pid._post((INFO, Exit(sender, reason), None))
+        pid._post((INFO, new_record(Exit, (sender, reason)), None))
     elif reason != NORMAL:
         _kill(pid, reason)
     elif sender is pid and not linked:

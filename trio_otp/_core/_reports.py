@@ -68,13 +68,28 @@ _SUPERVISOR_EVENTS: Final = {
 }
 
 
+def user_class(pid: Pid) -> str | None:
+    """The name of the user's class a process runs (a GenServer subclass), if any.
+
+    ``None`` for trio_otp's own processes (supervisors, registries, the job queue's
+    servers) and for those without a class (a Task runs a function): reports then
+    name them by their kind.
+    """
+    cls = type(pid._impl)
+    module = getattr(cls, "__module__", "")
+    if module == "trio_otp" or module.startswith("trio_otp.") or not hasattr(cls, "process_kind"):
+        return None
+    return str(cls.__qualname__)
+
+
 def label(pid: Pid | None) -> str:
-    """How reports name a process: its registered name, else its handle."""
+    """How reports name a process: its registered name, else its class and handle."""
     if pid is None:
         return "<no process>"
     name = pid._name
     if name is None:
-        return repr(pid)
+        cls = user_class(pid)
+        return repr(pid) if cls is None else f"{cls} {pid!r}"
     if isinstance(name, type):
         return name.__qualname__
     return str(name) if isinstance(name, str) else repr(name)

@@ -21,7 +21,7 @@ import trio
 from trio.lowlevel import checkpoint, wait_task_rescheduled
 
 from .._core import _reports
-from .._core._call import CALL, CAST, FLUSHABLE, INFO, SHUTDOWN, STOP, From, reply
+from .._core._call import CALL, CAST, DATA, FLUSHABLE, INFO, SHUTDOWN, STOP, From, reply
 from .._core._exceptions import BadReturnValue, ChildSpecError, ProcessExit, StartError
 from .._core._messages import TIMEOUT, Exit
 from .._core._names import _register, check_name
@@ -540,6 +540,15 @@ async def _serve(
                         continue  # demonitor(ref, flush=True): as if never sent
                     res = await server.handle_info(msg[1], state)
                     rt = type(res)
+                elif tag == DATA:
+                    # A connection's bytes, or its end (a TCPHandler:
+                    # trio_otp/_behaviours/_tcp.py), called here, with no frame between.
+                    if type(msg[1]) is bytes:
+                        res = await server.handle_data(msg[1], state)  # type: ignore[attr-defined]
+                        server._taken()  # type: ignore[attr-defined]
+                    else:
+                        res = await server._handle_end(msg[1], state)  # type: ignore[attr-defined]
+                    rt = type(res)
                 elif tag == STOP:
                     reason = msg[1]
                     break
@@ -611,6 +620,7 @@ _CALLBACK_OF: Final = {
     CAST: "handle_cast",
     INFO: "handle_info",
     FLUSHABLE: "handle_info",
+    DATA: "handle_data",
 }
 
 #: GenServer.init as written here: a server class that keeps it starts with ``arg``

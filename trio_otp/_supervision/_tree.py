@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .._core._call import _resolve
 from .._core._process import Pid
-from .._core._reports import label
+from .._core._reports import label, user_class
 from .._server._child_spec import ChildType
 from ._supervisor import children_in_start_order
 
@@ -17,7 +17,9 @@ def _node(child_id: object, pid: Pid | str | None) -> str:
     if child_id is not None:
         name = child_id.__qualname__ if isinstance(child_id, type) else str(child_id)
         return f"{name} {pid!r}" if isinstance(pid, Pid) else f"{name} {state}"
-    return f"{pid._kind} {pid!r}" if isinstance(pid, Pid) else state
+    if isinstance(pid, Pid):
+        return f"{user_class(pid) or pid._kind} {pid!r}"
+    return state
 
 
 async def render_tree(sup: object) -> str:
