@@ -431,7 +431,8 @@ class RayExecutor:
     * a local cluster this executor starts listens on 127.0.0.1 only (it sets
       ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` before importing Ray, which makes
       Ray 2.60 bind its servers to the loopback address, and checks the node's
-      address once started) and runs with token authentication on (Ray 2.60
+      address once started; Ray reads the variable when it is imported, so it
+      holds for the whole process) and runs with token authentication on (Ray 2.60
       turns it on for a new local cluster when ``RAY_AUTH_MODE`` is unset, and
       generates the token in ``~/.ray/auth_token`` if there is none; the
       executor refuses another ``RAY_AUTH_MODE`` and checks that it is on);
