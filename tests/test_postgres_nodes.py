@@ -26,7 +26,7 @@ import psycopg
 import pytest
 import trio
 
-from trio_otp.jobs import NewJob, PostgresStore, QueueLimits
+from trio_otp.jobs import JobQueue, NewJob, PostgresStore, QueueLimits
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("TRIO_OTP_POSTGRES_HEAVY"),
@@ -270,28 +270,57 @@ def test_a_postgres_restart_mid_run_loses_no_job(
     postgres_dsn: str, postgres_server: Any, tmp_path: Path, nodes: list[Node]
 ) -> None:
     """``pg_ctl restart`` while 3 nodes work: they reconnect with backoff, each logs
-    one warning (and one line when back), and every committed job completes."""
+    one warning (and one line when back), every committed job completes, and callers
+    waiting for jobs in flight (in this process) get their answers."""
     start(nodes, postgres_dsn, tmp_path, 3)
     insert(postgres_dsn, 3_000, 0.01)
     wait_completed(postgres_dsn, 500, 300)
-    restart_began = time.monotonic()
-    postgres_server.restart()
-    restarted = time.monotonic() - restart_began
-    wait_completed(postgres_dsn, 3_000, 300)
+    restarted, answers = trio.run(restart_while_waiting, postgres_dsn, postgres_server)
+    wait_completed(postgres_dsn, 3_005, 300)
     statuses = [node.stop() for node in nodes]
-    effects = collections.Counter(job for job, *_ in runs(tmp_path))
+    effects = collections.Counter(job for job, *_ in runs(tmp_path) if job < 3_000)
     warnings = [node.log().count("lost its connection to PostgreSQL") for node in nodes]
     print(
         f"\npg_ctl restart ({restarted:.1f} s): lost {3_000 - len(effects)}, ran twice "
-        f"{sum(1 for n in effects.values() if n > 1)}, warnings per node {warnings}"
+        f"{sum(1 for n in effects.values() if n > 1)}, warnings per node {warnings}, callers "
+        f"answered {len(answers)} of 5"
     )
     assert statuses == [0, 0, 0], [node.log() for node in nodes]
     assert len(effects) == 3_000
+    assert len(answers) == 5, answers  # each caller got its job's answer (a node's pid)
     # One per outage: the pool's threads and the listener share it (a second only if
     # the listener lost its connection after the pool had recovered).
     assert all(1 <= count <= 2 for count in warnings), warnings
     assert all(node.log().count("WARNING psycopg.pool") <= 1 for node in nodes)
     assert all("reconnected to PostgreSQL" in node.log() for node in nodes)
+
+
+async def restart_while_waiting(dsn: str, server: Any) -> tuple[float, list[int]]:
+    """Enqueue 5 jobs of 1 s from this process and wait for their answers while the
+    server restarts under them: each caller gets its answer (or a clear error)."""
+    queue = JobQueue(store=PostgresStore(dsn), queues={"elsewhere": 1})
+    async with trio.open_nursery() as nursery:
+        await nursery.start(queue.serve)
+        async with PostgresStore(dsn).open() as store:
+            inserted = await store.insert(
+                [NewJob(WORKER, [10_000 + n, 1.0], queue="q") for n in range(5)], time.time()
+            )
+        handles = [await queue.get_job(r.job.id) for r in inserted]
+        answers: list[int] = []
+
+        async def wait(handle: Any) -> None:
+            with trio.fail_after(120):
+                answers.append(await handle.wait())
+
+        async with trio.open_nursery() as waiting:
+            for handle in handles:
+                waiting.start_soon(wait, handle)
+            await trio.sleep(0.3)
+            began = time.monotonic()
+            await trio.to_thread.run_sync(server.restart)
+            restarted = time.monotonic() - began
+        await queue.stop()
+    return restarted, answers
 
 
 def test_global_limit_and_rate_limit_hold_over_three_nodes(

@@ -33,6 +33,7 @@ from trio_otp.jobs import (
     PostgresStore,
     QueueLimits,
     StoreConnectionError,
+    StoreError,
     StoreSchemaError,
     every,
 )
@@ -417,3 +418,42 @@ async def test_a_running_queue_runs_a_job_enqueued_in_the_users_transaction(
         with trio.fail_after(10):
             assert await handle.wait() == 42
         await queue.stop()
+
+
+async def test_the_documented_least_privileges_are_enough(postgres_dsn: str) -> None:
+    """A role with only the grants docs/deployment.rst lists (no CREATE) runs a queue's
+    whole round on a schema migrated by another role; it cannot migrate."""
+    async with PostgresStore(postgres_dsn).open():
+        pass  # migrated by the owner
+    role = f"jobs_worker_{int(time.monotonic() * 1000)}"
+    grants = [
+        f"CREATE ROLE {role} LOGIN",
+        f"GRANT USAGE ON SCHEMA public TO {role}",
+        "GRANT SELECT, INSERT, UPDATE, DELETE ON trio_otp_jobs, trio_otp_instances, "
+        f"trio_otp_cron, trio_otp_leases, trio_otp_queues TO {role}",
+        f"GRANT SELECT ON trio_otp_schema TO {role}",
+        f"GRANT USAGE ON SEQUENCE trio_otp_jobs_id_seq TO {role}",
+    ]
+    with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+        for statement in grants:
+            conn.execute(statement.encode())  # our own generated role name
+    worker_dsn = psycopg.conninfo.make_conninfo(postgres_dsn, user=role)
+    try:
+        limits = {"q": QueueLimits(global_max_running=3)}
+        async with PostgresStore(worker_dsn, migrate=False, limits=limits).open() as store:
+            await store.heartbeat("i", "n", ["q"], T0)
+            await store.insert([job(1, 1), job(2, 2)], T0)
+            claimed = await store.claim("q", 5, "i", "n", T0)
+            assert len(claimed) == 2
+            acks = [Ack(r.id, r.attempt, "i", JobState.COMPLETED, result=1) for r in claimed]
+            assert await store.ack(acks, T0) == [True, True]
+            assert await store.acquire_lease("leader", "i", 5, T0)
+            assert await store.insert_cron("c", T0, job(3, 3), T0, first=False) is not None
+            await store.rescue(T0 - 30, T0)
+            assert await store.prune(T0 + 1, [JobState.COMPLETED], 10) == 2
+            with pytest.raises(StoreError, match=r"permission denied|must be owner"):
+                await store.migrate()
+    finally:
+        with psycopg.connect(postgres_dsn, autocommit=True) as conn:
+            conn.execute(f"DROP OWNED BY {role}".encode())
+            conn.execute(f"DROP ROLE {role}".encode())

@@ -14,7 +14,8 @@ One concept per module:
 * ``_executors``: where a job's body runs. ``_exceptions``: what a caller can meet.
 * ``_store``: the :class:`JobStore` protocol and its records; ``_sqlite`` (and
   ``_sqlite_sql``): :class:`SQLiteStore`, the embedded durable store; ``_postgres``:
-  :class:`PostgresStore` (with :class:`QueueLimits`, :exc:`StoreConnectionError`), the
+  :class:`~trio_otp.jobs.PostgresStore` (with :class:`~trio_otp.jobs.QueueLimits`,
+  :exc:`~trio_otp.jobs.StoreConnectionError`), the
   store shared by many hosts, imported on first use (it needs the ``postgres`` extra).
 * ``_registry``: the registered job functions and their JSON-checked arguments.
 * ``_cron``: cron and interval schedules.

@@ -7,8 +7,11 @@ How it talks to PostgreSQL, and why:
   ``trio.to_thread.run_sync`` (not abandoned on cancel: a transaction runs to its
   end), on a connection borrowed from a thread-safe ``ConnectionPool``; the trio loop
   only waits. A :class:`trio.CapacityLimiter` as large as the pool keeps threads from
-  queueing inside the pool. (Measured against one dedicated thread per connection, see
-  ``docs/postgres.rst``: the figures decided it.)
+  queueing inside the pool. What it gives, measured with 3 node processes on 2 cores
+  (tests/test_postgres_nodes.py, docs/deployment.rst): about 3,200-3,500 short jobs/s
+  over the three, and each node's trio loop lag at p99 6-11 ms. Other ways (one
+  dedicated thread per connection, psycopg's async API under trio-asyncio) were not
+  measured against it.
 * **One transaction per call, committed at a known point.** If the connection breaks
   before ``COMMIT`` was sent, nothing happened and the call is tried again; the store
   retries with exponential backoff (0.05 s doubling to 2 s, jittered) for up to
@@ -17,7 +20,7 @@ How it talks to PostgreSQL, and why:
   leaves the outcome unknown: a claim in doubt is handed back by the next claim (its
   rows are known by ``claimed_by`` and ``attempted_at``), an ack is tried again and
   counted done if the row is already in the acked state at that attempt, and an
-  insert raises :exc:`StoreConnectionError` saying so (the jobs may exist).
+  insert raises :exc:`~trio_otp.jobs.StoreConnectionError` saying so (the jobs may exist).
 * **Claims**: ``SELECT … ORDER BY priority, scheduled_at, id LIMIT n FOR UPDATE SKIP
   LOCKED`` inside the ``UPDATE`` that marks them ``executing``: concurrent claimers on
   any number of hosts never take the same row and never wait for each other.
@@ -33,7 +36,7 @@ How it talks to PostgreSQL, and why:
 * **Uniqueness across hosts**: each unique key is locked with a transaction-scoped
   advisory lock (``pg_advisory_xact_lock``, keys in sorted order: no deadlock between
   two batches) before it is looked up, so two concurrent inserts of one key serialise.
-* **Global limits and rate limits** (:class:`QueueLimits`, kept in the database so
+* **Global limits and rate limits** (:class:`~trio_otp.jobs.QueueLimits`, kept in the database so
   every host obeys the same ones): a claim of a limited queue first locks that
   queue's row in ``trio_otp_queues`` (``FOR UPDATE``), so the claims of that queue
   serialise across hosts; it counts the queue's ``executing`` rows against
@@ -44,7 +47,7 @@ How it talks to PostgreSQL, and why:
   default); a lease simply runs out.
 * **Schema**: tables prefixed ``trio_otp_`` in the connection's schema (its
   ``search_path``), a version in ``trio_otp_schema``, numbered migrations
-  (:data:`MIGRATIONS`) applied in one transaction under an advisory lock (so that
+  (``MIGRATIONS``) applied in one transaction under an advisory lock (so that
   workers starting together migrate once), at open (``migrate=True``, default) or by
   ``trio-otp migrate``. With ``migrate=False`` the store only reads the version, so
   its role needs no ``CREATE`` privilege (see the docs for the least privileges).
@@ -140,20 +143,21 @@ class PostgresStore(PostgresLink):
         dsn: a libpq connection string (``"host=db dbname=app user=jobs"``) or URI
             (``"postgresql://jobs@db/app"``). Give the password through ``PGPASSWORD``
             or ``~/.pgpass`` if you can; one in the DSN is never shown or logged.
-        min_connections / max_connections: the pool's size. Default **1** / **4** (one
-            more, outside the pool, listens).
+        min_connections: the pool's smallest size. Default **1**.
+        max_connections: the pool's largest size. Default **4** (one more connection,
+            outside the pool, listens).
         poll_interval: seconds between two looks for jobs when no notification came (the
             fallback, and how jobs scheduled for later are seen). Default **1.0**.
         listen: wake idle queues through ``LISTEN``/``NOTIFY``. Default **True**.
             ``False`` for a server reached through a transaction-pooling proxy.
         connect_timeout: seconds to wait for a connection at open. Default **10.0**.
         reconnect_timeout: seconds a call keeps retrying while the server is
-            unreachable before :exc:`StoreConnectionError`. Default **30.0**.
-        limits: :class:`QueueLimits` per queue name, written to the database at open
+            unreachable before :exc:`~trio_otp.jobs.StoreConnectionError`. Default **30.0**.
+        limits: :class:`~trio_otp.jobs.QueueLimits` per queue name, written to the database at open
             (every host then obeys them; last writer wins). Default: none written
             (the stored ones apply).
         migrate: apply missing schema migrations at open (default **True**); with
-            ``False`` an older schema is a :exc:`StoreSchemaError` and the role needs
+            ``False`` an older schema is a ``StoreSchemaError`` and the role needs
             no ``CREATE`` privilege.
     """
 

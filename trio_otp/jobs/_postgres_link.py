@@ -442,7 +442,8 @@ class PostgresLink:
         return version
 
     async def set_limits(self, queue: str, limits: QueueLimits | None) -> None:
-        """Store ``queue``'s :class:`QueueLimits` (``None``: no limits) for every host."""
+        """Store ``queue``'s :class:`~trio_otp.jobs.QueueLimits` (``None``: no limits) for
+        every host."""
         if limits is not None and not isinstance(limits, QueueLimits):
             raise TypeError(f"limits must be a trio_otp.jobs.QueueLimits or None, got {limits!r}")
 

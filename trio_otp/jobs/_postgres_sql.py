@@ -1,6 +1,6 @@
 """PostgresStore's SQL (all of it, always parameterised), its schema migrations, and
-the rows' conversions; also its two public records, :class:`QueueLimits` (a row of
-``trio_otp_queues``) and :exc:`StoreConnectionError`. No connection handling here
+the rows' conversions; also its two public records, :class:`~trio_otp.jobs.QueueLimits` (a row of
+``trio_otp_queues``) and :exc:`~trio_otp.jobs.StoreConnectionError`. No connection handling here
 (``_postgres_link``) and no store logic (``_postgres``)."""
 
 from __future__ import annotations

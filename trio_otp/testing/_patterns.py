@@ -9,7 +9,8 @@ A *pattern* is one of:
 * a *template*, any other value, matched the way Elixir's ``match`` reads a pattern:
   a tuple or list matches a sequence of the same type and length element by element,
   a dict matches a mapping that has (at least) its keys with matching values, an
-  attrs or dataclass instance matches an instance of the same class field by field,
+  attrs or dataclass instance, or a named tuple (the runtime's ``Down``, ``Exit`` and
+  ``TaskReply`` are), matches an instance of the same class field by field,
   and anything else matches an equal value. :data:`ANY`, classes and predicates may
   sit anywhere inside a template: ``("reply", ANY, int)``,
   ``otp.Down(ref, pid, ANY)``.
@@ -73,6 +74,11 @@ def matches(pattern: object, value: object) -> bool:
             key in value and matches(p, value[key]) for key, p in pattern.items()
         )
     cls: Any = type(pattern)
+    fields: tuple[str, ...] | None = getattr(cls, "_fields", None)
+    if isinstance(pattern, tuple) and fields is not None:  # a NamedTuple
+        return type(value) is cls and all(
+            matches(getattr(pattern, f), getattr(value, f)) for f in fields
+        )
     if attrs.has(cls):
         return type(value) is cls and all(
             matches(getattr(pattern, f.name), getattr(value, f.name)) for f in attrs.fields(cls)
