@@ -371,6 +371,25 @@ def _call(fn: Callable[..., Any], *args: Any) -> Any:
     return fn(*args)
 
 
+_RAY_AUTH_MODE: Final = "RAY_AUTH_MODE"
+_RAY_LOOPBACK: Final = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+def _token_configured() -> bool:
+    """Whether this process would connect to Ray with a token (Ray's own sources, in
+    its order: RAY_AUTH_TOKEN, the file RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token)."""
+    if os.environ.get(_RAY_AUTH_MODE, "").lower() != "token":
+        return False
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return True
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH") or os.path.expanduser("~/.ray/auth_token")
+    try:
+        with open(path, encoding="utf-8") as file:
+            return bool(file.read().strip())
+    except OSError:
+        return False
+
+
 #: Ray's errors that mean the worker, node or object owner is gone: crash reasons.
 _RAY_LOST: Final = (
     "WorkerCrashedError",
@@ -400,19 +419,44 @@ class RayExecutor:
     * The bridge has no thread of its own: ``ObjectRef.future()`` completes on
       Ray's thread and wakes the job's task with ``TrioToken.run_sync_soon``.
 
-    Security: jobs are pickled and run as code on the cluster, and results come
-    back pickled; connect only to a cluster you trust, keep Ray's token
-    authentication on, and keep the dashboard off unless you need it.
+    Security (docs/job_queue.rst, "Cluster security", says more): jobs are pickled
+    and run as code on the cluster, and results come back pickled, so anyone who
+    can reach an open Ray cluster can run code on it. Ray's token authentication
+    arrived in Ray 2.52 switched off; Ray 2.59 switched it on for local clusters
+    started by ``ray.init()``; Ray 2.61 for every cluster. On the versions this
+    extra allows (``ray>=2.60``), a cluster started with ``ray start --head`` is
+    open unless a token already exists or ``RAY_AUTH_MODE=token`` is set, and it
+    listens on every interface. Therefore:
+
+    * a local cluster this executor starts listens on 127.0.0.1 only (it sets
+      ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` before importing Ray, which makes
+      Ray 2.60 bind its servers to the loopback address, and checks the node's
+      address once started; Ray reads the variable when it is imported, so it
+      holds for the whole process) and runs with token authentication on (Ray 2.60
+      turns it on for a new local cluster when ``RAY_AUTH_MODE`` is unset, and
+      generates the token in ``~/.ray/auth_token`` if there is none; the
+      executor refuses another ``RAY_AUTH_MODE`` and checks that it is on);
+    * connecting to ``address`` needs a token configured: ``RAY_AUTH_MODE=token``
+      and a token in ``RAY_AUTH_TOKEN``, the file ``RAY_AUTH_TOKEN_PATH`` names,
+      or ``~/.ray/auth_token``. Without one the start fails, unless
+      ``allow_unauthenticated=True`` says that you know the cluster accepts any
+      client that reaches it (a private network of your own, a test);
+    * a connection made by ``ray.init`` before the queue opens is used as it is:
+      its security is the caller's.
 
     Args:
         address: the cluster's address (``"host:port"`` or ``"ray://..."``).
             Default **None**: start a local cluster (``address="local"``; never a
-            stray cluster left on the host).
+            stray cluster left on the host), on 127.0.0.1 with token auth.
         max_in_flight: jobs submitted and not finished, at most. Default **64**.
         num_cpus: CPUs of a local cluster. Default **None**: all.
         connect_timeout: seconds to reach ``address`` before the start fails.
             Default **10**.
         init_options: more keyword arguments for ``ray.init``.
+        allow_unauthenticated: default **False**. ``True`` connects to
+            ``address`` without a token configured, and lets a local cluster start
+            with ``RAY_AUTH_MODE=disabled`` if the environment says so: anyone
+            who reaches that cluster can run code as you.
     """
 
     inline: ClassVar[bool] = False
@@ -425,8 +469,14 @@ class RayExecutor:
         num_cpus: int | None = None,
         connect_timeout: float = 10.0,
         init_options: dict[str, Any] | None = None,
+        allow_unauthenticated: bool = False,
     ) -> None:
         _check_positive("max_in_flight", max_in_flight)
+        if not isinstance(allow_unauthenticated, bool):
+            raise TypeError(
+                f"allow_unauthenticated must be True or False, got {allow_unauthenticated!r}"
+            )
+        self.allow_unauthenticated = allow_unauthenticated
         where: object = address
         if where is not None and (not isinstance(where, str) or not where):
             raise TypeError(
@@ -473,6 +523,10 @@ class RayExecutor:
 
     @asynccontextmanager
     async def _open(self) -> AsyncIterator[None]:
+        if self.address is None and "ray" not in sys.modules:
+            # Read once, when Ray is imported: 0 makes Ray 2.60 use the loopback
+            # address as the node's and bind its servers there (checked below).
+            os.environ.setdefault(_RAY_LOOPBACK, "0")
         try:
             ray: Any = importlib.import_module("ray")
             importlib.import_module("ray.exceptions")
@@ -488,7 +542,10 @@ class RayExecutor:
     async def _session(self, ray: Any) -> AsyncIterator[None]:
         ours = not ray.is_initialized()
         if ours and self.address is not None:
+            self._require_token()
             await self._probe(self.address)
+        elif ours:
+            self._local_token_auth()
         if ours:
             options: dict[str, Any] = {
                 "address": self.address or "local",
@@ -507,6 +564,8 @@ class RayExecutor:
                 raise ExecutorStartError(
                     self, self.address or "local", f"{type(exc).__name__}: {exc}"
                 ) from exc
+            if self.address is None:
+                await self._check_loopback(ray)
         self._ray = ray
         self._lost = tuple(getattr(ray.exceptions, name) for name in _RAY_LOST)
         self._remote = ray.remote(max_retries=0, retry_exceptions=False)(_call)
@@ -518,6 +577,62 @@ class RayExecutor:
             if ours:
                 with trio.CancelScope(shield=True):
                     await trio.to_thread.run_sync(ray.shutdown)
+
+    def _require_token(self) -> None:
+        # Before dialling: an address without a token is refused unless opted out.
+        if self.allow_unauthenticated or _token_configured():
+            return
+        raise ExecutorStartError(
+            self,
+            self.address,
+            "no Ray token is configured, and Ray 2.60 connects to a cluster without "
+            "authentication unless RAY_AUTH_MODE=token is set: set RAY_AUTH_MODE=token "
+            "and the cluster's token (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or "
+            "~/.ray/auth_token; `ray get-auth-token` prints it on the head), or pass "
+            "allow_unauthenticated=True if the cluster is deliberately open",
+        )
+
+    def _local_token_auth(self) -> None:
+        # Ray >= 2.59 turns token auth on for a new local cluster when RAY_AUTH_MODE
+        # is unset (and generates the token); an explicit other mode is refused.
+        mode = os.environ.get(_RAY_AUTH_MODE)
+        if mode is not None and mode.lower() != "token" and not self.allow_unauthenticated:
+            raise ExecutorStartError(
+                self,
+                "local",
+                f"{_RAY_AUTH_MODE}={mode} would start the local cluster without token "
+                f"authentication: unset it (Ray then turns token auth on), or pass "
+                "allow_unauthenticated=True",
+            )
+
+    async def _check_loopback(self, ray: Any) -> None:
+        # Started by us: the node must be on the loopback address (Ray binds its
+        # servers to the node's address), or the cluster is reachable from outside;
+        # and token auth must be on (Ray sets RAY_AUTH_MODE=token when it turns it on).
+        nodes = await trio.to_thread.run_sync(ray.nodes)
+        where = {node.get("NodeManagerAddress") for node in nodes}
+        problem = None
+        if not where <= {"127.0.0.1", "::1"}:
+            problem = (
+                f"the local Ray cluster came up on {sorted(map(str, where))}, not "
+                f"127.0.0.1: Ray was imported before the executor could set "
+                f"{_RAY_LOOPBACK}=0. Set it in the environment before Ray is imported, "
+                "or call ray.init yourself before the queue opens (the executor then "
+                "uses that connection)"
+            )
+        elif not self.allow_unauthenticated and (
+            os.environ.get(_RAY_AUTH_MODE, "").lower() != "token"
+        ):
+            problem = (
+                "the local Ray cluster came up without token authentication (this Ray "
+                "does not turn it on by default): set RAY_AUTH_MODE=token before Ray "
+                "is imported, or pass allow_unauthenticated=True"
+            )
+        if problem is None:
+            return
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(ray.shutdown)
+        raise ExecutorStartError(self, "local", problem)
 
     async def _probe(self, address: str) -> None:
         # ray.init retries an unreachable address for minutes: dial it once first,
