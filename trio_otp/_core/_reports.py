@@ -31,6 +31,8 @@ from __future__ import annotations
 
 import logging
 import reprlib
+import traceback
+from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
 from ._reasons import safe_str
@@ -95,13 +97,102 @@ def label(pid: Pid | None) -> str:
     return str(name) if isinstance(name, str) else repr(name)
 
 
-_short = reprlib.Repr()
+#: Mapping keys whose values reports mask by default (as error trackers do): a key
+#: is secret when its name, lower-cased with ``-`` read as ``_``, contains one of
+#: these. Extend the list with :func:`add_secret_keys`.
+DEFAULT_SECRET_KEYS: Final = (
+    "password",
+    "passwd",
+    "secret",
+    "token",
+    "api_key",
+    "apikey",
+    "authorization",
+    "cookie",
+    "credential",
+    "private_key",
+)
+#: What a masked value is printed as.
+MASK: Final = "[masked]"
+
+_secret_keys: tuple[str, ...] = DEFAULT_SECRET_KEYS
+_secret_cache: dict[str, bool] = {}
+
+
+def add_secret_keys(*names: str) -> None:
+    """Mask the values of mapping keys named like ``names`` too, in every report.
+
+    Each name matches a key that contains it, ignoring case (``"pin"`` masks
+    ``"user_pin"`` and ``"PIN"``). The defaults are :data:`DEFAULT_SECRET_KEYS`.
+
+    Raises:
+        TypeError: a name is not a non-empty ``str``.
+    """
+    global _secret_keys
+    given: tuple[object, ...] = names  # typed str, but called from anywhere
+    for name in given:
+        if not (isinstance(name, str) and name):
+            raise TypeError(f"add_secret_keys takes non-empty str names, got {name!r}")
+    _secret_keys = (*_secret_keys, *(n.lower().replace("-", "_") for n in names))
+    _secret_cache.clear()
+
+
+def secret_keys() -> tuple[str, ...]:
+    """The key names whose values reports mask (:data:`DEFAULT_SECRET_KEYS` and added)."""
+    return _secret_keys
+
+
+def is_secret_key(key: object) -> bool:
+    """Whether reports mask the value of mapping key ``key`` (see :func:`add_secret_keys`)."""
+    if isinstance(key, bytes):
+        key = key.decode("latin-1")
+    if not isinstance(key, str):
+        return False
+    found = _secret_cache.get(key)
+    if found is None:
+        if len(_secret_cache) > 4096:  # nothing grows without bound
+            _secret_cache.clear()
+        folded = key.lower().replace("-", "_")
+        found = _secret_cache[key] = any(name in folded for name in _secret_keys)
+    return found
+
+
+class _MaskingRepr(reprlib.Repr):
+    """:class:`reprlib.Repr` that masks the values of secret keys in every mapping."""
+
+    def repr1(self, x: Any, level: int) -> str:
+        if isinstance(x, Mapping) and type(x) is not dict:
+            return self._mapping(x, level, f"{type(x).__name__}({{", "})")
+        return super().repr1(x, level)
+
+    def repr_dict(self, x: Any, level: int) -> str:
+        return self._mapping(x, level, "{", "}")
+
+    def _mapping(self, x: Mapping[Any, Any], level: int, opening: str, closing: str) -> str:
+        if not x:
+            return opening + closing
+        if level <= 0:
+            return opening + "..." + closing
+        try:
+            keys: list[Any] = sorted(x)
+        except Exception:
+            keys = list(x)
+        pieces = []
+        for key in keys[: self.maxdict]:
+            shown = MASK if is_secret_key(key) else self.repr1(x[key], level - 1)
+            pieces.append(f"{self.repr1(key, level - 1)}: {shown}")
+        if len(keys) > self.maxdict:
+            pieces.append("...")
+        return opening + ", ".join(pieces) + closing
+
+
+_short = _MaskingRepr()
 _short.maxstring = _short.maxother = 80
 _short.maxlist = _short.maxtuple = _short.maxdict = _short.maxset = 8
 
 
 def short_repr(value: object) -> str:
-    """A repr bounded in length, for report lines (OTP truncates terms too)."""
+    """A repr bounded in length, secrets masked, for report lines (OTP truncates terms too)."""
     try:
         return _short.repr(value)
     except Exception:
@@ -112,25 +203,32 @@ def short_repr(value: object) -> str:
 MAX_ITEMS: Final = 20
 #: Nesting levels shown of a state or message in a report.
 MAX_DEPTH: Final = 4
-#: Characters at most of a state or message in a report (the rest is cut).
+#: Characters at most of a state, a message or an exception's text in a report.
 MAX_CHARS: Final = 2000
+#: Characters at most of a report's traceback (its start and its end are kept).
+MAX_TRACEBACK_CHARS: Final = 8000
 
-_term = reprlib.Repr()
+_term = _MaskingRepr()
 _term.maxlevel = MAX_DEPTH
 _term.maxstring = _term.maxother = 200
 _term.maxlist = _term.maxtuple = _term.maxdict = _term.maxset = MAX_ITEMS
 _term.maxfrozenset = _term.maxdeque = _term.maxarray = MAX_ITEMS
 
 
+def cut(text: str, limit: int = MAX_CHARS) -> str:
+    """``text`` cut to ``limit`` characters, saying how many more there were."""
+    if len(text) > limit:
+        return f"{text[:limit]}... ({len(text) - limit} more characters)"
+    return text
+
+
 def term_repr(value: object) -> str:
-    """A state or message as reports print it: bounded, and never raising."""
+    """A state or message as reports print it: bounded, secrets masked, never raising."""
     try:
         text = _term.repr(value)
     except Exception:
         return f"<{type(value).__qualname__} object (repr() failed)>"
-    if len(text) > MAX_CHARS:
-        return f"{text[:MAX_CHARS]}... ({len(text) - MAX_CHARS} more characters)"
-    return text
+    return cut(text)
 
 
 def _function_name(fn: object) -> str:
@@ -144,10 +242,7 @@ def _function_name(fn: object) -> str:
 
 def _reason_line(reason: object) -> str:
     if isinstance(reason, BaseException):
-        text = safe_str(reason)
-        if len(text) > MAX_CHARS:
-            text = f"{text[:MAX_CHARS]}... ({len(text) - MAX_CHARS} more characters)"
-        return f"** ({type(reason).__name__}) {text}"
+        return f"** ({type(reason).__name__}) {cut(safe_str(reason))}"
     return f"** (stop) {term_repr(reason)}"
 
 
@@ -155,29 +250,86 @@ def _exc_info(reason: object) -> BaseException | None:
     return reason if isinstance(reason, BaseException) else None
 
 
+def _reason_field(reason: object) -> object:
+    # otp_reason: an exception as it is (bounded when formatted: see BoundedTraceback),
+    # any other reason as its bounded text.
+    if reason is None or (
+        isinstance(reason, (BaseException, str))
+        and not (isinstance(reason, str) and len(reason) > MAX_CHARS)
+    ):
+        return reason
+    return term_repr(reason)
+
+
+def bounded_traceback(exc: BaseException) -> str:
+    """``exc``'s traceback as reports print it: each piece (a frame, the exception's
+    own line) cut at :data:`MAX_CHARS`, the whole at :data:`MAX_TRACEBACK_CHARS`
+    (its start and its end kept). Never raises."""
+    try:
+        pieces = traceback.TracebackException.from_exception(exc).format()
+        text = "".join(cut(piece) for piece in pieces).rstrip("\n")
+    except Exception:
+        return f"<the traceback of {type(exc).__qualname__} could not be formatted>"
+    if len(text) > MAX_TRACEBACK_CHARS:
+        head = MAX_TRACEBACK_CHARS // 4
+        tail = MAX_TRACEBACK_CHARS - head
+        left = len(text) - head - tail
+        text = f"{text[:head]}\n... ({left} characters cut) ...\n{text[-tail:]}"
+    return text
+
+
+class _BoundTracebacks(logging.Filter):
+    """On trio_otp's loggers: a report's traceback is formatted bounded.
+
+    A handler's :class:`logging.Formatter` formats ``exc_info`` only when
+    ``exc_text`` is unset; this sets it first, so the exception's text is cut as
+    the report's own reason line is (``exc_info`` stays, for handlers that read it).
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        info = record.exc_info
+        if info and info[1] is not None and not record.exc_text:
+            record.exc_text = bounded_traceback(info[1])
+        return True
+
+
+_bounding = _BoundTracebacks()
+
+
 def gen_server_crash(
-    pid: Pid, reason: object, last_message: object, state: object, client: str | None
+    pid: Pid,
+    reason: object,
+    last_message: object,
+    state: object,
+    client: str | None,
 ) -> None:
-    """OTP's ``GenServer X terminating`` report."""
+    """OTP's ``GenServer X terminating`` report.
+
+    ``reason``, ``last_message`` and ``state`` are as ``format_report`` returned them:
+    a reason it replaced by a non-exception prints no traceback.
+    """
+    message = term_repr(last_message)
     if client is None:
         last = "Last message: %s"
-        args: tuple[Any, ...] = (term_repr(last_message),)
+        args: tuple[Any, ...] = (message,)
     else:
         last = "Last message (from %s): %s"
-        args = (client, term_repr(last_message))
+        args = (client, message)
+    shown = term_repr(state)
     gen_server_logger.error(
         "%s %s terminating\n%s\n" + last + "\nState: %s",
         pid._kind,
         label(pid),
         _reason_line(reason),
         *args,
-        term_repr(state),
+        shown,
         exc_info=_exc_info(reason),
         extra={
             "otp_event": EVENT_GEN_SERVER_CRASH,
             "otp_pid": pid,
-            "otp_reason": reason,
-            "otp_state": state,
+            "otp_reason": _reason_field(reason),
+            "otp_state": shown,
+            "otp_message": message,
         },
     )
 
@@ -194,7 +346,24 @@ def task_crash(pid: Pid, reason: object, fn: object, args: tuple[Any, ...]) -> N
         _function_name(fn),
         short_repr(list(args)),
         exc_info=_exc_info(reason),
-        extra={"otp_event": EVENT_TASK_CRASH, "otp_pid": pid, "otp_reason": reason},
+        extra={"otp_event": EVENT_TASK_CRASH, "otp_pid": pid, "otp_reason": _reason_field(reason)},
+    )
+
+
+def unexpected_message(pid: Pid, kind: str, message: object) -> None:
+    """The default ``handle_info``'s report of a message nobody expected (bounded)."""
+    shown = term_repr(message)
+    gen_server_logger.error(
+        "%s %s received unexpected message in handle_info: %s",
+        kind,
+        label(pid),
+        shown,
+        extra={
+            "otp_event": EVENT_UNEXPECTED_MESSAGE,
+            "otp_pid": pid,
+            "otp_reason": None,
+            "otp_message": shown,
+        },
     )
 
 
@@ -240,7 +409,7 @@ def supervisor_report(
             "otp_severity": severity,
             "otp_supervisor": supervisor,
             "otp_child_id": child_id,
-            "otp_reason": reason,
+            "otp_reason": _reason_field(reason),
         },
     )
 
@@ -257,5 +426,17 @@ def stream_job_crash(owner: Pid | None, reason: object, fn: object, item: object
         _function_name(fn),
         short_repr([item]),
         exc_info=_exc_info(reason),
-        extra={"otp_event": EVENT_TASK_CRASH, "otp_pid": None, "otp_reason": reason},
+        extra={"otp_event": EVENT_TASK_CRASH, "otp_pid": None, "otp_reason": _reason_field(reason)},
     )
+
+
+def bounded_logger(name: str) -> logging.Logger:
+    """``logging.getLogger(name)`` with the filter that bounds its reports' tracebacks."""
+    logger = logging.getLogger(name)
+    if _bounding not in logger.filters:
+        logger.addFilter(_bounding)
+    return logger
+
+
+for _logger in (gen_server_logger, task_logger, supervisor_logger):
+    _logger.addFilter(_bounding)
