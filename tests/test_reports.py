@@ -661,3 +661,60 @@ async def test_format_start_args_redacts_a_childs_start_arguments(autojump_clock
         ]
         assert texts
         assert all("Start Call: " in t and "pw" not in t for t in texts), texts
+
+
+# ----------------------------------------------------------------------------------------
+# Issue 21: a group of one is reported as its exception
+# ----------------------------------------------------------------------------------------
+
+
+async def _raise_in_a_nursery(exc: BaseException) -> None:
+    async def child() -> None:
+        raise exc
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(child)
+
+
+async def test_a_group_of_one_is_reported_as_its_exception(autojump_clock, caplog):
+    """A Task whose nursery raised one exception: the report names that exception
+    (not '(ExceptionGroup) ... 1 sub-exception'), notes the group, and prints its
+    traceback."""
+    caplog.set_level(logging.DEBUG, logger="trio_otp")
+    with pytest.RaisesGroup(pytest.RaisesGroup(trio.ClosedResourceError)):
+        async with trio.open_nursery() as nursery:
+            await otp.Task.start(nursery, _raise_in_a_nursery, trio.ClosedResourceError("gone"))
+    (record,) = _trio_otp_records(caplog)
+    text = _formatted(record)
+    assert "** (ClosedResourceError) gone (raised in ExceptionGroup of one)" in text
+    assert "sub-exception" not in text
+    assert text.rstrip().endswith("trio.ClosedResourceError: gone")
+    assert isinstance(record.otp_reason, ExceptionGroup)  # type: ignore[attr-defined]
+
+
+async def test_a_gen_server_crash_in_a_nested_group_of_one_names_the_real_error(
+    autojump_clock, crash_reports
+):
+    """Two groups of one deep: the real exception is named, the depth noted; a group
+    of two stays a group."""
+
+    class Nested(Crashy):
+        async def handle_cast(self, request: Any, state: int) -> Any:
+            if request == "two":
+                raise ExceptionGroup("two", [ValueError("a"), KeyError("b")])
+            await _raise_in_a_nursery(ExceptionGroup("inner", [ValueError("deep")]))
+            return otp.NoReply(state)  # pragma: no cover
+
+    for request, headline in [
+        ("one", "** (ValueError) deep (raised in ExceptionGroup of one, 2 deep)"),
+        ("two", "** (ExceptionGroup) two (2 sub-exceptions)"),
+    ]:
+        try:
+            async with trio.open_nursery() as nursery:
+                pid = await Nested.start(nursery, 0)
+                otp.cast(pid, request)
+        except ExceptionGroup:
+            pass
+        else:  # pragma: no cover
+            raise AssertionError("the server did not crash")
+        assert headline in crash_reports()[-1].getMessage()

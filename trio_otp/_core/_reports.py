@@ -240,14 +240,36 @@ def _function_name(fn: object) -> str:
     return f"{module}.{name}" if module else name
 
 
+def _alone(reason: object) -> tuple[object, int]:
+    """The exception a group of one (of one, ...) holds, and how many groups wrapped it.
+
+    A crash inside a nursery reaches its process wrapped in an exception group of
+    one: reports name the real exception and note the group.
+    """
+    depth = 0
+    while isinstance(reason, BaseExceptionGroup) and len(reason.exceptions) == 1:
+        reason = reason.exceptions[0]
+        depth += 1
+    return reason, depth
+
+
 def _reason_line(reason: object) -> str:
     if isinstance(reason, BaseException):
+        inner, depth = _alone(reason)
+        if depth:
+            assert isinstance(inner, BaseException)
+            note = f" (raised in {type(reason).__name__}" + (
+                " of one)" if depth == 1 else f" of one, {depth} deep)"
+            )
+            return f"** ({type(inner).__name__}) {cut(safe_str(inner))}{note}"
         return f"** ({type(reason).__name__}) {cut(safe_str(reason))}"
     return f"** (stop) {term_repr(reason)}"
 
 
 def _exc_info(reason: object) -> BaseException | None:
-    return reason if isinstance(reason, BaseException) else None
+    # A group of one: the traceback of the exception it holds (the frames that raised it).
+    inner = _alone(reason)[0]
+    return inner if isinstance(inner, BaseException) else None
 
 
 def _reason_field(reason: object) -> object:
