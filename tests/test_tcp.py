@@ -334,3 +334,69 @@ def test_sigterm_closes_300_connections_within_the_budget_with_no_error_flood() 
     assert "ERROR" not in output, output
     assert "Traceback" not in output, output
     assert "exit status 0" in output
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="sends POSIX signals")
+def test_an_orderly_stop_reports_a_childs_exit_during_shutdown_as_info_not_error(
+    tmp_path: Path,
+) -> None:
+    """300 real connections of a hand-written server (a reader Task and a writer
+    GenServer per connection, tests/_two_process_server.py), stopped by SIGTERM: the
+    writers close their streams first, so each reader exits with ClosedResourceError
+    during its supervisor's shutdown. That is the stop, not a crash (OTP's exit
+    signal would have ended the reader at once): one INFO line each, no ERROR, no
+    traceback, exit status 0."""
+    log = (tmp_path / "server.log").open("w+")  # the log, read at the end (no full pipe)
+    proc = subprocess.Popen(
+        [sys.executable, "-u", str(Path(__file__).parent / "_two_process_server.py")],
+        stdout=subprocess.PIPE,
+        stderr=log,
+        text=True,
+        cwd=EXAMPLES.parent,
+        env={"PYTHONPATH": str(EXAMPLES.parent), "PATH": "/usr/bin:/bin"},
+    )
+    watchdog = threading.Timer(60, proc.kill)
+    watchdog.start()
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()
+        assert "listening on 127.0.0.1:" in line, line + proc.stdout.read()
+        port = int(line.rsplit(":", 1)[1])
+        told: list[bytes] = []
+
+        async def clients() -> None:
+            streams = [await connect(port) for _ in range(300)]
+            for stream in streams:
+                assert await stream.receive_some(100) == b"welcome\n"
+            proc.send_signal(signal.SIGTERM)
+
+            async def drain(stream: trio.SocketStream) -> None:
+                rest = b""
+                while data := await stream.receive_some(1000):
+                    rest += data
+                told.append(rest)
+                await stream.aclose()
+
+            with trio.fail_after(20):
+                async with trio.open_nursery() as nursery:
+                    for stream in streams:
+                        nursery.start_soon(drain, stream)
+
+        trio.run(clients)
+        status = proc.wait(timeout=20)
+        log.seek(0)
+        output = log.read()
+    finally:
+        watchdog.cancel()
+        proc.kill()
+        if proc.stdout is not None:
+            proc.stdout.close()
+        log.close()
+    assert status == 0, output
+    assert told == [b"bye\n"] * 300
+    assert "ERROR" not in output, output[:3000]
+    assert "Traceback" not in output, output[:3000]
+    during = [ln for ln in output.splitlines() if "while its supervisor shut down" in ln]
+    assert len(during) == 300, output[:3000]
+    assert all(ln.startswith("INFO trio_otp.task Task reader <Pid") for ln in during), during[:3]
+    assert all("ClosedResourceError" in ln for ln in during), during[:3]

@@ -32,6 +32,7 @@ from __future__ import annotations
 import errno
 import functools
 import inspect
+import logging
 import ssl
 import weakref
 from collections.abc import Awaitable, Coroutine
@@ -45,7 +46,6 @@ from .._core._call import DATA
 from .._core._names import whereis
 from .._core._process import Pid, current_process
 from .._core._reasons import NORMAL, SHUTDOWN
-from .._core._reports import bounded_logger as _bounded_logger
 from .._core._reports import short_repr
 from .._server._child import direct_child, supervising
 from .._server._child_spec import INFINITY, ChildSpec, ChildType, Restart, ShutdownValue
@@ -56,7 +56,7 @@ from ._task import Task as _Task
 
 S = TypeVar("S")
 
-tcp_logger = _bounded_logger("trio_otp.tcp")
+tcp_logger = logging.getLogger("trio_otp.tcp")
 
 #: Default of ``max_connections`` (ThousandIsland's ``num_connections``).
 DEFAULT_MAX_CONNECTIONS: Final = 16_384

@@ -29,9 +29,10 @@ apply), and for supervisor reports ``otp_supervisor``, ``otp_child_id`` and
 
 from __future__ import annotations
 
+import functools
+import inspect
 import logging
 import reprlib
-import traceback
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any, Final
 
@@ -60,6 +61,7 @@ EVENT_APP_FORCED: Final = "application_forced_stop"
 EVENT_APP_CRASHED: Final = "application_crashed"
 EVENT_APP_STOPPED: Final = "application_stopped"
 EVENT_JOB_HOOK_FAILED: Final = "job_event_hook_failed"
+EVENT_EXIT_DURING_SHUTDOWN: Final = "exit_during_shutdown"
 
 _SUPERVISOR_EVENTS: Final = {
     "started": EVENT_CHILD_STARTED,
@@ -73,15 +75,25 @@ _SUPERVISOR_EVENTS: Final = {
 def user_class(pid: Pid) -> str | None:
     """The name of the user's class a process runs (a GenServer subclass), if any.
 
-    ``None`` for trio_otp's own processes (supervisors, registries, the job queue's
-    servers) and for those without a class (a Task runs a function): reports then
-    name them by their kind.
+    For a Task, the user's function it runs. ``None`` for trio_otp's own processes
+    (supervisors, registries, the job queue's servers and tasks): reports then name
+    them by their kind.
     """
-    cls = type(pid._impl)
-    module = getattr(cls, "__module__", "")
-    if module == "trio_otp" or module.startswith("trio_otp.") or not hasattr(cls, "process_kind"):
+    impl = pid._impl
+    while isinstance(impl, functools.partial):
+        impl = impl.func
+    if inspect.isfunction(impl) or inspect.ismethod(impl):
+        # A Task runs a function: name it by the user's function.
+        owner: Any = impl
+    else:
+        owner = type(impl)
+        if not hasattr(owner, "process_kind"):
+            return None
+    module = getattr(owner, "__module__", None) or ""
+    if module == "trio_otp" or module.startswith("trio_otp."):
         return None
-    return str(cls.__qualname__)
+    name = str(getattr(owner, "__qualname__", None) or short_repr(owner))
+    return name.rsplit("<locals>.", 1)[-1]  # a nested function by its own name
 
 
 def label(pid: Pid | None) -> str:
@@ -205,8 +217,6 @@ MAX_ITEMS: Final = 20
 MAX_DEPTH: Final = 4
 #: Characters at most of a state, a message or an exception's text in a report.
 MAX_CHARS: Final = 2000
-#: Characters at most of a report's traceback (its start and its end are kept).
-MAX_TRACEBACK_CHARS: Final = 8000
 
 _term = _MaskingRepr()
 _term.maxlevel = MAX_DEPTH
@@ -267,9 +277,10 @@ def _reason_line(reason: object) -> str:
 
 
 def _exc_info(reason: object) -> BaseException | None:
-    # A group of one: the traceback of the exception it holds (the frames that raised it).
+    # A group of one: the traceback of the exception it holds (the frames that raised
+    # it); a text longer than the cut: cut in the traceback too (bounded_exception).
     inner = _alone(reason)[0]
-    return inner if isinstance(inner, BaseException) else None
+    return bounded_exception(inner) if isinstance(inner, BaseException) else None
 
 
 def _reason_field(reason: object) -> object:
@@ -283,39 +294,53 @@ def _reason_field(reason: object) -> object:
     return term_repr(reason)
 
 
-def bounded_traceback(exc: BaseException) -> str:
-    """``exc``'s traceback as reports print it: each piece (a frame, the exception's
-    own line) cut at :data:`MAX_CHARS`, the whole at :data:`MAX_TRACEBACK_CHARS`
-    (its start and its end kept). Never raises."""
-    try:
-        pieces = traceback.TracebackException.from_exception(exc).format()
-        text = "".join(cut(piece) for piece in pieces).rstrip("\n")
-    except Exception:
-        return f"<the traceback of {type(exc).__qualname__} could not be formatted>"
-    if len(text) > MAX_TRACEBACK_CHARS:
-        head = MAX_TRACEBACK_CHARS // 4
-        tail = MAX_TRACEBACK_CHARS - head
-        left = len(text) - head - tail
-        text = f"{text[:head]}\n... ({left} characters cut) ...\n{text[-tail:]}"
-    return text
+_stand_in_classes: dict[type, type] = {}
 
 
-class _BoundTracebacks(logging.Filter):
-    """On trio_otp's loggers: a report's traceback is formatted bounded.
+def bounded_exception(exc: BaseException, depth: int = 0) -> BaseException:
+    """``exc``, or a stand-in whose text is cut at :data:`MAX_CHARS`, for ``exc_info``.
 
-    A handler's :class:`logging.Formatter` formats ``exc_info`` only when
-    ``exc_text`` is unset; this sets it first, so the exception's text is cut as
-    the report's own reason line is (``exc_info`` stays, for handlers that read it).
+    A handler formats a report's traceback itself (its :class:`logging.Formatter`),
+    and the traceback's last line is the exception's text: left alone, a 100,000
+    character message would be printed in full after the report's own cut reason
+    line. When the text (or that of its cause or context) is longer than the cut,
+    the report's ``exc_info`` is a stand-in instead: an instance of a subclass of
+    the exception's class with the same name and module, the same traceback, cause
+    and context, whose ``str`` is the cut text. Any other exception is given as it is.
     """
-
-    def filter(self, record: logging.LogRecord) -> bool:
-        info = record.exc_info
-        if info and info[1] is not None and not record.exc_text:
-            record.exc_text = bounded_traceback(info[1])
-        return True
-
-
-_bounding = _BoundTracebacks()
+    text = safe_str(exc)
+    cause, context = exc.__cause__, exc.__context__
+    if depth < 8:  # the chain, bounded too (not forever: chains can loop)
+        cause = None if cause is None else bounded_exception(cause, depth + 1)
+        context = None if context is None else bounded_exception(context, depth + 1)
+    if len(text) <= MAX_CHARS and cause is exc.__cause__ and context is exc.__context__:
+        return exc
+    cls = type(exc)
+    try:
+        stand_in_cls = _stand_in_classes.get(cls)
+        if stand_in_cls is None:
+            if len(_stand_in_classes) > 256:  # nothing grows without bound
+                _stand_in_classes.clear()
+            stand_in_cls = _stand_in_classes[cls] = type(
+                cls.__name__,
+                (cls,),
+                {
+                    "__module__": cls.__module__,
+                    "__qualname__": cls.__qualname__,
+                    "__str__": lambda self: self._otp_text,
+                    "__repr__": lambda self: f"{cls.__qualname__}({self._otp_text!r})",
+                },
+            )
+        stand_in: Any = BaseException.__new__(stand_in_cls)
+        stand_in.args = (cut(text),)
+        stand_in._otp_text = cut(text)
+        stand_in.__traceback__ = exc.__traceback__
+        stand_in.__cause__ = cause
+        stand_in.__context__ = context
+        stand_in.__suppress_context__ = exc.__suppress_context__
+        return stand_in  # type: ignore[no-any-return]
+    except Exception:  # a class that cannot be subclassed: as it is
+        return exc
 
 
 def gen_server_crash(
@@ -369,6 +394,29 @@ def task_crash(pid: Pid, reason: object, fn: object, args: tuple[Any, ...]) -> N
         short_repr(list(args)),
         exc_info=_exc_info(reason),
         extra={"otp_event": EVENT_TASK_CRASH, "otp_pid": pid, "otp_reason": _reason_field(reason)},
+    )
+
+
+def exit_during_shutdown(pid: Pid, reason: object) -> None:
+    """One INFO line: a process raised while its supervisor was shutting it down.
+
+    Not a crash report (see :func:`~trio_otp._server._child.during_shutdown`): an
+    orderly stop of many connections must not log an ERROR per connection.
+    """
+    logger = task_logger if pid._kind == "Task" else gen_server_logger
+    if not logger.isEnabledFor(logging.INFO):
+        return
+    inner = _alone(reason)[0]
+    logger.info(
+        "%s %s exited with %s while its supervisor shut down",
+        pid._kind,
+        label(pid),
+        short_repr(inner),
+        extra={
+            "otp_event": EVENT_EXIT_DURING_SHUTDOWN,
+            "otp_pid": pid,
+            "otp_reason": _reason_field(reason),
+        },
     )
 
 
@@ -450,15 +498,3 @@ def stream_job_crash(owner: Pid | None, reason: object, fn: object, item: object
         exc_info=_exc_info(reason),
         extra={"otp_event": EVENT_TASK_CRASH, "otp_pid": None, "otp_reason": _reason_field(reason)},
     )
-
-
-def bounded_logger(name: str) -> logging.Logger:
-    """``logging.getLogger(name)`` with the filter that bounds its reports' tracebacks."""
-    logger = logging.getLogger(name)
-    if _bounding not in logger.filters:
-        logger.addFilter(_bounding)
-    return logger
-
-
-for _logger in (gen_server_logger, task_logger, supervisor_logger):
-    _logger.addFilter(_bounding)

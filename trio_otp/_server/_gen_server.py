@@ -28,7 +28,7 @@ from .._core._names import _register, check_name
 from .._core._process import EMPTY, UNSET, Pid
 from .._core._reasons import NORMAL, is_normal_exit
 from .._core._reasons import SHUTDOWN as SHUTDOWN_REASON
-from ._child import _Child, direct_child, supervising, supervisor_of
+from ._child import _Child, direct_child, during_shutdown, supervising, supervisor_of
 from ._child_spec import _FIELDS, ChildSpec, ChildType, Restart, _trusted
 
 S = TypeVar("S")
@@ -593,7 +593,10 @@ async def _serve(
                 phase = _TERMINATING
                 reason = await _terminate_after_crash(server, exc, state)
             phase = _FINAL
-            _report_crash(pid, reason, msg, state)
+            if during_shutdown(child, pid):  # raised while being stopped: not a crash
+                _reports.exit_during_shutdown(pid, reason)
+            else:
+                _report_crash(pid, reason, msg, state)
         finally:
             # Not final: we are being cancelled (killed), maybe inside terminate.
             pid._exited(reason if phase == _FINAL else pid._killed_reason())

@@ -30,6 +30,7 @@ Example::
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import signal
 from collections.abc import Callable, Iterable
@@ -42,7 +43,6 @@ from .._core._call import stop
 from .._core._exceptions import ChildStartError
 from .._core._process import Pid, _process_of, _table
 from .._core._reasons import SHUTDOWN, safe_str
-from .._core._reports import bounded_logger as _bounded_logger
 from ._supervisor import _OnStarted, _serve_with
 from ._supervisor_server import Strategy
 
@@ -51,7 +51,7 @@ EXIT_OK: Final = 0
 #: The exit status when the top supervisor failed to start, gave up or crashed.
 EXIT_FAILURE: Final = 1
 
-application_logger = _bounded_logger("trio_otp.application")
+application_logger = logging.getLogger("trio_otp.application")
 
 
 class _Run:

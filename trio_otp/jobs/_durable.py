@@ -25,6 +25,7 @@ functions idempotent. An orderly stop gives running attempts the queue's
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import random
@@ -39,7 +40,6 @@ import attrs
 import trio
 
 from .._core import _telemetry
-from .._core._reports import bounded_logger as _bounded_logger
 from .._supervision._dynamic_supervisor import start_child_with_args
 from ._cron import Schedule, to_schedule
 from ._durable_attempt import _ATTEMPT_SPEC, _Attempt, _run_attempt
@@ -70,7 +70,7 @@ from ._store import (
     Unique,
 )
 
-logger = _bounded_logger("trio_otp.jobs.durable")
+logger = logging.getLogger("trio_otp.jobs.durable")
 
 
 @attrs.define(eq=False)

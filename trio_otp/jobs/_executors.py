@@ -21,6 +21,7 @@ from __future__ import annotations
 import contextlib
 import importlib
 import inspect
+import logging
 import math
 import os
 import pickle
@@ -30,10 +31,9 @@ from typing import Any, ClassVar, Final, Protocol, final, runtime_checkable
 
 import trio
 
-from .._core._reports import bounded_logger as _bounded_logger
 from ._exceptions import ExecutorStartError, JobNotPicklableError, WorkerLostError
 
-logger = _bounded_logger("trio_otp.job_queue")
+logger = logging.getLogger("trio_otp.job_queue")
 
 #: ids of the executors open now (removed when they close, so an id is never stale)
 _OPEN: set[int] = set()

@@ -14,6 +14,7 @@ that it survives the restarts of the server and of the job supervisor.
 from __future__ import annotations
 
 import collections
+import logging
 import random
 from collections.abc import Callable
 from typing import Any, Final, final
@@ -24,7 +25,6 @@ from .._core import _reports
 from .._core._call import From, _reply_error, cast, reply
 from .._core._names import whereis
 from .._core._process import Pid, current_process
-from .._core._reports import bounded_logger as _bounded_logger
 from .._server._child_spec import Restart
 from .._server._gen_server import GenServer, NoReply, Ok
 from .._supervision._dynamic_supervisor import start_child_with_args
@@ -36,7 +36,7 @@ from ._executors import Executor
 from ._handle import EventKind, JobEvent, JobHandle, JobStatus
 from ._options import OnFull
 
-logger = _bounded_logger("trio_otp.job_queue")
+logger = logging.getLogger("trio_otp.job_queue")
 
 
 class _QueueCore:
