@@ -718,3 +718,46 @@ async def test_a_gen_server_crash_in_a_nested_group_of_one_names_the_real_error(
         else:  # pragma: no cover
             raise AssertionError("the server did not crash")
         assert headline in crash_reports()[-1].getMessage()
+
+
+# ----------------------------------------------------------------------------------------
+# Issue 21: routine start-up is one short INFO line per event, naming no private names
+# ----------------------------------------------------------------------------------------
+
+_PRIVATE = ("_QueueServer", "_serve_new", "_QueueSupervisor", "(starting)", "<locals>")
+
+
+async def test_routine_start_up_is_one_short_info_line_per_event(autojump_clock, caplog):
+    """Starting a job queue under a supervisor logs one line per child started, at
+    INFO, each short, naming ids and names, never private classes or a queue's repr."""
+    caplog.set_level(logging.DEBUG, logger="trio_otp")
+    async with otp.Supervisor.open([otp.JobQueue.child_spec(name="jobs")]) as sup:
+        tree = await otp.render_tree(sup)
+    records = _trio_otp_records(caplog)
+    started = [r for r in records if getattr(r, "otp_event", None) == "child_started"]
+    assert len(started) == 3  # the queue, its job supervisor, its server
+    for record in started:
+        text = record.getMessage()
+        assert record.levelno == logging.INFO
+        assert "\n" not in text, text
+        assert len(text) < 120, text
+        assert not any(p in text for p in _PRIVATE), text
+    assert not any(p in tree for p in _PRIVATE), tree
+    assert [line.split(" <Pid")[0] for line in tree.splitlines()] == [
+        "Supervisor",
+        "└── jobs",
+        "    ├── jobs.jobs",
+        "    └── server",
+    ]
+
+
+async def test_crash_reports_name_the_users_class_and_function(autojump_clock, caplog):
+    """A crashed unnamed server is named by its class, a Task stopped mid-shutdown by
+    its function; nothing private appears in the supervisor's reports."""
+    caplog.set_level(logging.DEBUG, logger="trio_otp")
+    with pytest.RaisesGroup(ValueError):
+        async with trio.open_nursery() as nursery:
+            pid = await Crashy.start(nursery, 0)
+            otp.cast(pid, ("raise", ValueError("boom")))
+    message = _trio_otp_records(caplog)[-1].getMessage()
+    assert message.startswith(f"GenServer Crashy {pid!r} terminating")

@@ -458,29 +458,41 @@ def supervisor_report(
     check ``supervisor_logger.isEnabledFor(level)`` before building the arguments.
     """
     cid = child_id.__qualname__ if isinstance(child_id, type) else short_repr(child_id)
-    reason_part = "" if what == "started" else _reason_line(reason) + "\n"
+    extra = {
+        "otp_event": _SUPERVISOR_EVENTS[what],
+        "otp_pid": child,
+        "otp_severity": severity,
+        "otp_supervisor": supervisor,
+        "otp_child_id": child_id,
+        "otp_reason": _reason_field(reason),
+    }
+    if what == "started":
+        # Routine progress: one short line per start (OTP's SASL progress report
+        # is one term too); the start call and the rest are for reports that matter.
+        supervisor_logger.log(
+            level,
+            "Child %s of Supervisor %s started: %s",
+            cid,
+            label(supervisor),
+            label(child) if child is not None else "<not running>",  # type: ignore[arg-type]
+            extra=extra,
+        )
+        return
     supervisor_logger.log(
         level,
-        "Child %s of Supervisor %s %s\n%sPid: %r\nStart Call: %s\nRestart: %s\n"
+        "Child %s of Supervisor %s %s\n%s\nPid: %r\nStart Call: %s\nRestart: %s\n"
         "Shutdown: %s\nType: %s",
         cid,
         label(supervisor),
         what,
-        reason_part,
+        _reason_line(reason),
         child,
         start_call,
         restart,
         shutdown,
         child_type,
-        exc_info=_exc_info(reason) if what != "started" else None,
-        extra={
-            "otp_event": _SUPERVISOR_EVENTS[what],
-            "otp_pid": child,
-            "otp_severity": severity,
-            "otp_supervisor": supervisor,
-            "otp_child_id": child_id,
-            "otp_reason": _reason_field(reason),
-        },
+        exc_info=_exc_info(reason),
+        extra=extra,
     )
 
 
