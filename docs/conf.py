@@ -81,15 +81,25 @@ def _names(*names: str) -> str:
 nitpick_ignore_regex = [
     # Packages without a shipped inventory (Python's and trio's names resolve through
     # intersphinx, offline: see docs/inventories/).
-    (r"py:.*", _names("outcome", "attrs", "attr", "typing_extensions") + r"(\..*)?"),
+    (r"py:.*", _names("outcome", "attrs", "attr", "typing_extensions", "psycopg") + r"(\..*)?"),
     # Python's inventory names builtins without the module (``type``, not ``builtins.type``).
     (r"py:.*", r"builtins\.\w+"),
     # Type variables of the generic classes (GenServer[S], AsyncTask[T]).
-    (r"py:.*", r"(trio_otp\.)?(\w+\.)*(_?[STR]|Ts)"),
+    (r"py:.*", r"(trio_otp\.)?(\w+\.)*(_?[STRF]|Ts)"),
+    # JobQueue's private bases (its in-memory core and its durable methods).
+    (r"py:class", r"trio_otp\.jobs\._\w+\._\w+"),
     # A private alias in ChildSpec's annotations; the field's text spells it out.
     (r"py:.*", r"(trio_otp\.)?(\w+\.)*ShutdownValue"),
     # The private base of via names (Registry.via, PartitionSupervisor.via).
     (r"py:class", r"trio_otp\._core\._names\._SelfResolvingName"),
+    # trio_otp.testing: the testing executors' private base; Hypothesis (no inventory).
+    (r"py:class", r"trio_otp\.testing\._jobs\._Recording"),
+    (r"py:.*", r"hypothesis(\..*)?"),
+    # PostgresStore's private base and the module its records are defined in (their
+    # public names are trio_otp.jobs.X).
+    (r"py:class", r"trio_otp\.jobs\._postgres\w*\.\w+"),
+    # The job store protocol's records and errors, not on the API page yet.
+    (r"py:.*", r"(trio_otp\.jobs\.)?(NewJob|InsertResult|StoreError|StoreSchemaError)"),
 ]
 
 autodoc_member_order = "bysource"
@@ -224,21 +234,32 @@ class ModuleDoc(SphinxDirective):
 
 
 def _resolve_private_paths(app: Any, env: Any, node: Any, contnode: Any) -> Any:
-    """Resolve ``trio_otp._module.Name`` (from annotations) to ``trio_otp.Name``.
+    """Resolve ``trio_otp._module.Name`` (from annotations) to ``trio_otp.Name``, and
+    ``trio_otp.jobs._module.Name`` or a bare ``Name`` to ``trio_otp.Name`` or
+    ``trio_otp.jobs.Name``, whichever is documented.
 
     Generic aliases such as ``NoReply[S]`` are built before the façade rewrites
-    ``__module__``, so their annotations still name the private module.
+    ``__module__``, so their annotations still name the private module; the job
+    system's annotations (``store: JobStore``) name what ``trio_otp.jobs`` exports,
+    and its docstrings name ``JobQueue`` methods from inside ``trio_otp.jobs``.
     """
     target = node.get("reftarget", "")
-    if node.get("refdomain") != "py" or not target.startswith("trio_otp._"):
+    if node.get("refdomain") != "py":
         return None
-    public = "trio_otp." + target.split(".")[-1]
-    if public not in env.get_domain("py").objects:
+    if target.startswith(("trio_otp._", "trio_otp.jobs._")):
+        name = target.split(".")[-1]
+    elif not target.startswith("trio_otp.") and target[:1].isupper():
+        name = target
+    else:
         return None
-    node["reftarget"] = public
-    return env.get_domain("py").resolve_xref(
-        env, node["refdoc"], app.builder, node["reftype"], public, node, contnode
-    )
+    objects = env.get_domain("py").objects
+    for public in (f"trio_otp.{name}", f"trio_otp.jobs.{name}"):
+        if public in objects:
+            node["reftarget"] = public
+            return env.get_domain("py").resolve_xref(
+                env, node["refdoc"], app.builder, node["reftype"], public, node, contnode
+            )
+    return None
 
 
 def _check_api_complete(app: Any, env: Any) -> None:

@@ -35,9 +35,24 @@ def sqlite_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory
     return make
 
 
-#: name -> factory. Add PostgresStore here.
+def postgres_store(request: pytest.FixtureRequest, tmp_path: Path) -> StoreFactory:
+    """PostgresStore on a fresh database of the session's real server (the
+    ``postgres_dsn`` fixture: skips without the server binaries, fails under CI); polls
+    every 20 ms as the SQLite one does (notifications are on as well)."""
+    dsn: str = request.getfixturevalue("postgres_dsn")
+    from trio_otp.jobs._postgres import PostgresStore
+
+    def make(**options: Any) -> JobStore:
+        options.setdefault("poll_interval", 0.02)
+        return PostgresStore(dsn, **options)
+
+    return make
+
+
+#: name -> factory.
 STORES: dict[str, Callable[[pytest.FixtureRequest, Path], StoreFactory]] = {
     "sqlite": sqlite_store,
+    "postgres": postgres_store,
 }
 
 

@@ -16,6 +16,7 @@ import os
 import re
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -40,7 +41,11 @@ TESTED = (
     "connection_pool",
     "telemetry_counters",
     "chat_server",
+    "durable_jobs",
 )
+#: Examples that serve until told to stop (no ``--fast`` run): each has its own test
+#: below, and observer_app is also driven by a real browser (tests/browser/).
+SERVERS = ("observer_app",)
 HELLO = "Hello from a task spawned dynamically under a supervisor"
 
 
@@ -75,7 +80,7 @@ def run_script(name: str, *args: str, env: dict[str, str] | None = None) -> str:
 
 def test_every_example_has_a_test() -> None:
     """Each file in examples/ is listed here (and so run by the tests below)."""
-    assert sorted(p.stem for p in EXAMPLES.glob("*.py")) == sorted(TESTED)
+    assert sorted(p.stem for p in EXAMPLES.glob("*.py")) == sorted(TESTED + SERVERS)
 
 
 @pytest.mark.parametrize("name", TESTED)
@@ -481,3 +486,72 @@ async def test_chat_server_broadcasts_survives_a_handler_crash_and_says_goodbye(
     tree = facts["tree"].splitlines()
     assert re.fullmatch(r"    ├── connections <Pid 0\.\d+>", tree[3])
     assert len([line for line in tree if "ChatHandler" in line]) == 3
+
+
+# ----------------------------------------------------------------------------------------
+# durable_jobs.py: a worker killed with SIGKILL, another one finishing on the same file
+# ----------------------------------------------------------------------------------------
+
+
+async def test_durable_jobs_demo_loses_nothing_to_kill_9(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """The worker SIGKILLs itself halfway; a new one on the same file rescues its jobs
+    and finishes them all: none lost, and only jobs executing at the kill ran twice.
+    Real clock, real worker processes (that is the point)."""
+    story = await load("durable_jobs").main(fast=True)
+    out = capfd.readouterr().out  # the workers write to the file descriptor
+    assert story.runs == [-9, 0]
+    assert story.jobs == 120
+    assert story.completed == 120
+    assert story.lost == 0
+    assert story.twice <= story.executing_at_kill
+    assert "sending myself SIGKILL now, mid-run" in out
+    rescued = len(story.executing_at_kill)  # at most 8: the worker runs 8 at once
+    assert 0 < rescued <= 8
+    assert f"rescued {rescued} job(s) of dead queue instance(s)" in out
+    assert "120/120 done" in out
+    assert f"this worker rescued {rescued} of them" in out
+    assert "120 of 120 jobs ran; lost: 0" in out
+    assert "all of them executing at the kill" in out
+
+
+# ----------------------------------------------------------------------------------------
+# observer_app.py: an application with the observer in its tree (the browser session,
+# tests/browser/, drives it in Chromium; here: it serves, takes commands, stops cleanly)
+# ----------------------------------------------------------------------------------------
+
+
+def test_observer_app_serves_its_page_and_stops_on_quit() -> None:
+    """A real process on a free port: it prints its URL, serves the page over a real
+    socket, restarts a crashed server on command, and exits 0 on ``quit``."""
+    proc = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "observer_app.py"), "--port", "0", "--commands"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(EXAMPLES.parent)},
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdin is not None
+        first = proc.stdout.readline()
+        assert first.startswith("observer: http://127.0.0.1:"), first
+        url = first.split()[1]
+        with urllib.request.urlopen(url, timeout=30) as response:
+            assert response.status == 200
+            assert "<html" in response.read().decode().lower()
+        proc.stdin.write("crash counter\nquit\n")
+        proc.stdin.flush()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "ok: crash counter" in out
+    assert "ok: quit" in out
+    # The one crash asked for is reported (with its traceback); nothing else is.
+    assert err.count("Traceback (most recent call last)") == 1, err
+    assert "RuntimeError" in err or "crash" in err

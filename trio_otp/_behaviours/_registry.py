@@ -57,6 +57,7 @@ class _RegistryServer(GenServer[None]):
     """The registry process: it owns the tables and empties them when it exits."""
 
     process_kind = "Registry"
+    _members_exit_with_it = True  # its Exit stops a GenServer's default handle_info
 
     def __init__(self) -> None:
         self.unique = True

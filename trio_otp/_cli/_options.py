@@ -75,7 +75,7 @@ def make_store(url: str, *, migrate: bool) -> Any:
         return SQLiteStore(url, migrate=migrate)
     if url.startswith(("postgresql://", "postgres://")) or "=" in url:
         try:
-            from trio_otp.jobs._postgres import PostgresStore
+            from trio_otp.jobs import PostgresStore
         except ImportError as exc:
             raise UsageError(
                 f"{redact(url)} is a PostgreSQL store, which needs psycopg: "

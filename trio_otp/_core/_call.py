@@ -35,7 +35,7 @@ from ._exceptions import (
     _StopOwnSupervisor,
 )
 from ._names import whereis
-from ._process import Pid, _process_of, misuse_error
+from ._process import UNSET, Pid, _process_of, misuse_error
 from ._reasons import NORMAL
 from ._request import Request
 
@@ -225,8 +225,9 @@ def _deliver(from_: From, result: outcome.Outcome[object]) -> None:
 def _no_mailbox(pid: Pid | None, what: str) -> None:
     if pid is not None and pid.alive:
         raise TypeError(
-            f"cannot {what} {pid!r}: a {pid._kind} has no mailbox. Stop a Task through "
-            "its supervisor (terminate_child) or by cancelling the nursery that owns it."
+            f"cannot {what} {pid!r}: a {pid._kind} is not a server. Stop a Task through "
+            "its supervisor (terminate_child), with otp.exit(pid, reason), or by "
+            "cancelling the nursery that owns it."
         )
 
 
@@ -281,7 +282,9 @@ async def call(server: Server, request: Any, timeout: float | None = DEFAULT_TIM
         RuntimeError: called outside the trio.run the server lives in.
     """
     pid = server if type(server) is Pid else whereis(server)
-    if pid is not None and pid._table.thread != get_ident():
+    # A process of another thread's run: hand the call over. One whose run has
+    # ended (or that exited) is simply dead: NoProcessError below, as cast says.
+    if pid is not None and pid._table.thread != get_ident() and pid._reason is UNSET:
         raise misuse_error("call", is_async=True)
     if timeout is not DEFAULT_TIMEOUT:
         timeout = _check_timeout(timeout)
@@ -327,8 +330,9 @@ def cast(server: Server, request: Any) -> None:
 def send(dest: Server, message: Any) -> None:
     """Send a raw message to a process; a GenServer gets it in ``handle_info``.
 
-    OTP's ``send/2``. Never blocks. A message to a process that has exited (or that
-    has no mailbox, like a :class:`~trio_otp.Task`) is dropped silently.
+    OTP's ``send/2``. Never blocks. A message to a process that has exited is
+    dropped silently. A :class:`~trio_otp.Task` takes its messages in an
+    ``async with otp.mailbox()`` block of its own.
 
     Raises:
         NoProcessError: ``dest`` is a name that nobody holds (OTP raises ``badarg``).
@@ -365,9 +369,9 @@ async def stop(server: Server, reason: object = NORMAL, timeout: float | None = 
     """
     timeout = _check_timeout(timeout)
     pid = _resolve(server)
-    if pid is not None and pid._table.thread != get_ident():
+    if pid is not None and pid._table.thread != get_ident() and pid._reason is UNSET:
         raise misuse_error("stop", is_async=True)
-    if pid is None or pid._mailbox is None:
+    if pid is None or pid._mailbox is None or pid._kind == "Task":
         await trio.lowlevel.checkpoint()
         _no_mailbox(pid, "stop")
         raise NoProcessError(server, reason, timeout, "stop")

@@ -33,6 +33,7 @@ from trio.lowlevel import RunVar
 from ._call import INFO
 from ._names import whereis
 from ._process import Pid
+from ._runlocal import RUN
 
 _service: RunVar[_Timers] = RunVar("trio_otp.timers")
 _ids = itertools.count(1)
@@ -216,10 +217,13 @@ def send_after(dest: object, message: object, seconds: float) -> TimerRef:
                 f"send_after() sends to a Pid or a registered name, got {dest!r}"
             ) from None
     try:
-        timers = _service.get()
-    except LookupError:
-        timers = _Timers()
-        _service.set(timers)
+        timers = RUN.runner._locals[_service]  # _service.get() in one step
+    except (AttributeError, KeyError):
+        try:
+            timers = _service.get()
+        except LookupError:
+            timers = _Timers()
+            _service.set(timers)
         trio.lowlevel.spawn_system_task(timers.serve, name="trio_otp timers")
     timer = object.__new__(TimerRef)
     timer._id = next(_ids)
@@ -259,6 +263,8 @@ def cancel_timer(timer: TimerRef) -> float | None:
     ``None`` if it had already fired (its message was delivered and stays in the
     mailbox), was cancelled before, or its destination exited.
     """
+    if type(timer) is not TimerRef:
+        raise TypeError(f"cancel_timer() takes what send_after() returned, got {timer!r}")
     left = read_timer(timer)
     if timer._state == _PENDING:
         timer._state = _CANCELLED

@@ -23,7 +23,7 @@ from trio.lowlevel import checkpoint, wait_task_rescheduled
 from .._core import _reports
 from .._core._call import CALL, CAST, DATA, FLUSHABLE, INFO, SHUTDOWN, STOP, From, reply
 from .._core._exceptions import BadReturnValue, ChildSpecError, ProcessExit, StartError
-from .._core._messages import TIMEOUT
+from .._core._messages import TIMEOUT, Exit
 from .._core._names import _register, check_name
 from .._core._process import EMPTY, UNSET, Pid
 from .._core._reasons import NORMAL, is_normal_exit
@@ -193,6 +193,11 @@ class GenServer(Generic[S]):
     #: changes it at run time.
     trap_exit: ClassVar[bool] = True
 
+    # Set by a kind of process whose exit must take the processes registered with it
+    # along (a Registry: Elixir's register links): the default handle_info stops on
+    # its Exit, as a GenServer that did not trap exits would die of the link.
+    _members_exit_with_it: ClassVar[bool] = False
+
     #: The running process's handle (set before ``init`` runs).
     pid: Pid
 
@@ -240,7 +245,22 @@ class GenServer(Generic[S]):
         (:func:`~trio_otp.send_after`) deliver, and the runtime's own:
         :class:`~trio_otp.Down`, :class:`~trio_otp.Exit`,
         :class:`~trio_otp.TaskReply` and :data:`~trio_otp.TIMEOUT`.
+
+        One exception: the :class:`~trio_otp.Exit` of a
+        :class:`~trio_otp.Registry` this server is registered with (its ``via``
+        name, or :meth:`Registry.register <trio_otp.Registry.register>`), with a
+        reason other than ``"normal"``, stops the server with that reason, as the
+        link Elixir's ``register`` makes kills a process that does not trap exits:
+        its supervisor restarts it and it registers again. Override
+        ``handle_info`` to take that ``Exit`` and keep running instead.
         """
+        if (
+            type(message) is Exit
+            and message.pid is not None
+            and message.reason != NORMAL
+            and getattr(message.pid._impl, "_members_exit_with_it", False) is True
+        ):
+            return Stop(message.reason, state)
         _reports.unexpected_message(self.pid, self.process_kind, message)
         return NoReply(state)
 

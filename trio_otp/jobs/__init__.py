@@ -13,7 +13,10 @@ One concept per module:
 * ``_options``: the checks of the queue's and each job's options.
 * ``_executors``: where a job's body runs. ``_exceptions``: what a caller can meet.
 * ``_store``: the :class:`JobStore` protocol and its records; ``_sqlite`` (and
-  ``_sqlite_sql``): :class:`SQLiteStore`, the embedded durable store.
+  ``_sqlite_sql``): :class:`SQLiteStore`, the embedded durable store; ``_postgres``:
+  :class:`~trio_otp.jobs.PostgresStore` (with :class:`~trio_otp.jobs.QueueLimits`,
+  :exc:`~trio_otp.jobs.StoreConnectionError`), the
+  store shared by many hosts, imported on first use (it needs the ``postgres`` extra).
 * ``_registry``: the registered job functions and their JSON-checked arguments.
 * ``_cron``: cron and interval schedules.
 * ``_durable``, ``_durable_api``, ``_durable_attempt``, ``_durable_job``: the durable
@@ -21,6 +24,7 @@ One concept per module:
 """
 
 import contextlib as _contextlib
+import typing as _typing
 
 from ._cron import Cron as Cron
 from ._cron import Every as Every
@@ -82,3 +86,24 @@ for _name, _obj in list(globals().items()):
         with _contextlib.suppress(AttributeError, TypeError):
             _obj.__module__ = __name__
 del _name, _obj
+
+
+if _typing.TYPE_CHECKING:
+    from ._postgres import PostgresStore as PostgresStore
+    from ._postgres import QueueLimits as QueueLimits
+    from ._postgres import StoreConnectionError as StoreConnectionError
+
+_POSTGRES_NAMES = frozenset({"PostgresStore", "QueueLimits", "StoreConnectionError"})
+
+
+def __getattr__(name: str) -> _typing.Any:
+    # PostgresStore needs psycopg (the ``postgres`` extra): imported on first use only.
+    if name in _POSTGRES_NAMES:
+        from . import _postgres
+
+        obj: _typing.Any = getattr(_postgres, name)
+        with _contextlib.suppress(AttributeError, TypeError):
+            obj.__module__ = __name__
+        globals()[name] = obj
+        return obj
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -8,11 +8,13 @@ runs where::
     └── engine tasks (in the queue's nursery):
         producers   one per named queue: claim available jobs up to max_running
         acker       batches the ends of attempts into one fenced ack transaction
-        heartbeat   renews this instance's row every heartbeat_interval
+        heartbeat   renews this instance's row every heartbeat_interval, and stops
+                    the attempts whose claim is gone (fencing: rescued elsewhere)
         lifeline    rescues jobs claimed by instances whose heartbeat stopped
         watcher     cancel requests for running jobs, progress, every poll_interval
-        cron        inserts periodic jobs, once per tick across every instance
-        pruner      deletes old final jobs (under the "prune" lease)
+        cron        inserts periodic jobs, once per tick across every instance, only
+                    while this instance holds the "leader" lease (rescue_after s)
+        pruner      deletes old final jobs (only the "leader" lease's holder)
 
 The guarantee is **at least once**. A job is claimed (``executing``, ``attempt + 1``,
 ``claimed_by`` this instance) before it runs and acked after; a process that dies
@@ -478,8 +480,34 @@ class DurableEngine:
             await trio.sleep(self.heartbeat_interval)
             try:
                 await self.store.heartbeat(self.instance, self.node, self.queues, self.clock())
+                await self._check_claims()
             except StoreError:
                 logger.exception("%r could not renew its heartbeat", self)
+
+    async def _check_claims(self) -> None:
+        """Fencing: stop the attempts whose claim is gone (rescued by another instance
+        while this one was cut off or frozen); their late acks are dropped anyway."""
+        running = {i: a for q in self.queues.values() for i, a in q.running.items()}
+        if not running:
+            return
+        rows = await self.store.get_many(list(running))
+        for job_id, attempt in running.items():
+            row = rows.get(job_id)
+            if attempt.ended or (
+                row is not None
+                and row.state is JobState.EXECUTING
+                and row.claimed_by == self.instance
+                and row.attempt == attempt.record.attempt
+            ):
+                continue
+            logger.warning(
+                "%r: the claim of job %d (attempt %d) is gone (rescued while this instance "
+                "was cut off?): its attempt is stopped and its outcome will not be recorded",
+                self,
+                job_id,
+                attempt.record.attempt,
+            )
+            self._cancel_local(job_id)
 
     async def _lifeline(self) -> None:
         while True:
@@ -560,9 +588,7 @@ class DurableEngine:
         prune lease). Returns how many."""
         now = self.clock()
         try:
-            if not await self.store.acquire_lease(
-                "prune", self.instance, self.prune_interval * 2, now
-            ):
+            if not await self._lead(now):
                 return 0
             total = 0
             while True:
@@ -575,11 +601,23 @@ class DurableEngine:
             logger.exception("%r could not prune", self)
             return 0
 
+    async def _lead(self, now: float) -> bool:
+        """Take or renew the ``"leader"`` lease (for ``rescue_after`` seconds): only its
+        holder inserts cron jobs and prunes. A leased row, not a session lock: a host
+        cut off or frozen loses it when it runs out, not when TCP keepalive gives up."""
+        try:
+            return await self.store.acquire_lease("leader", self.instance, self.rescue_after, now)
+        except StoreError:
+            logger.exception("%r could not take or renew the leader lease", self)
+            return False
+
     async def _cron(self) -> None:
         first = {entry.name: True for entry in self._crons}
         while True:
             now = self.clock()
-            for entry in self._crons:
+            # Not the leader: look again within a heartbeat, to take over a dead one.
+            leading = await self._lead(now)
+            for entry in self._crons if leading else ():
                 tick = entry.schedule.latest(now)
                 job = NewJob(
                     entry.worker,
@@ -603,7 +641,8 @@ class DurableEngine:
             now = self.clock()
             soonest = min(entry.schedule.next_after(now) for entry in self._crons)
             # Wall-clock time may jump (NTP, a suspended laptop): look again a minute on.
-            await trio.sleep(min(max(soonest - now, 0.0), 60.0))
+            # The leader renews its lease at least every heartbeat_interval too.
+            await trio.sleep(min(max(soonest - now, 0.0), 60.0, self.heartbeat_interval))
 
     def _wake(self, queue: str) -> None:
         named = self.queues.get(queue)

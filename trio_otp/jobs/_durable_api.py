@@ -14,6 +14,7 @@ from typing import Any, TypeVar, overload
 from ._durable import DurableEngine
 from ._durable_job import DurableJob, StoreStatistics, UniqueJob
 from ._registry import JobRegistry
+from ._store import NewJob
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -118,6 +119,13 @@ class _DurableAPI:
         )
         return (await engine.insert([job]))[0]
 
+    def new_job(self, fn: Callable[..., Any], *args: Any, **options: Any) -> NewJob:
+        """Check a durable job as :meth:`enqueue` does (same options) and return the
+        row to insert, without inserting it: for enqueueing inside your own database
+        transaction (``PostgresStore.insert_with(conn, [job], time.time())``). The
+        queue need not be running."""
+        return self._durable("new_job").new_job(fn, args, **options)
+
     async def enqueue_many(
         self, jobs: Iterable[tuple[Callable[..., Any], Sequence[Any]]], **options: Any
     ) -> list[DurableJob]:
@@ -141,7 +149,8 @@ class _DurableAPI:
 
     def pause(self, queue: str | None = None) -> None:
         """Stop claiming jobs of ``queue`` (default: the first) in this instance;
-        running ones go on. Never blocks."""
+        running ones go on, and a claim already under way completes (its jobs run).
+        Never blocks."""
         engine = self._durable("pause")
         engine.pause(engine._queue_name(queue))
 

@@ -19,12 +19,16 @@ The engines are imported only when such an executor opens.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import inspect
+import io
 import logging
 import math
 import os
 import pickle
+import sys
+import types
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from typing import Any, ClassVar, Final, Protocol, final, runtime_checkable
@@ -278,7 +282,22 @@ class ProcessExecutor:
         return self._open()
 
     def check(self, fn: Callable[..., Any], args: tuple[Any, ...], name: str) -> None:
-        _check_shippable(self, fn, args, name, pickle.dumps)
+        if self.worker_type == "fork" or _main_file() is not None:
+            _check_shippable(self, fn, args, name, pickle.dumps)
+            return
+        # The program has no file (python -c, a REPL, a notebook): a spawned worker
+        # cannot import what ``__main__`` defines, and would fail with a raw
+        # AttributeError. Refuse such a job now, while it is being scheduled.
+        found: list[str] = []
+        _check_shippable(self, fn, args, name, functools.partial(_dumps_noting_main, found))
+        if found:
+            raise TypeError(
+                f"job {name} uses {found[0]}, defined in __main__ of a program that has "
+                "no file (python -c, an interactive session, a notebook): "
+                f"{self!r}'s worker processes import a job's functions and classes by "
+                "module name and cannot find it there. Define it in a module (a .py "
+                "file) and import it, or use ProcessExecutor(worker_type='fork')"
+            )
 
     async def prepare(self) -> None:
         if self._ctx is None:
@@ -317,6 +336,31 @@ class ProcessExecutor:
 
 def _noop() -> None:
     """The empty job that spawns a worker ahead of an attempt."""
+
+
+def _main_file() -> str | None:
+    main = sys.modules.get("__main__")
+    file: str | None = getattr(main, "__file__", None)
+    return file
+
+
+class _MainNoter(pickle.Pickler):
+    """Pickles as pickle.dumps does, noting every function or class of ``__main__``."""
+
+    def __init__(self, file: io.BytesIO, found: list[str]) -> None:
+        super().__init__(file)
+        self._found = found
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, (type, types.FunctionType)) and obj.__module__ == "__main__":
+            self._found.append(f"__main__.{obj.__qualname__}")
+        return NotImplemented
+
+
+def _dumps_noting_main(found: list[str], obj: object) -> bytes:
+    buffer = io.BytesIO()
+    _MainNoter(buffer, found).dump(obj)
+    return buffer.getvalue()
 
 
 _WORKER_TYPES: Final = ("spawn", "forkserver", "fork")
@@ -383,6 +427,29 @@ class RayExecutor:
         init_options: dict[str, Any] | None = None,
     ) -> None:
         _check_positive("max_in_flight", max_in_flight)
+        where: object = address
+        if where is not None and (not isinstance(where, str) or not where):
+            raise TypeError(
+                f"address must be a cluster's address as a str ('host:port' or "
+                f"'ray://host:port'), or None to start a local cluster; got {address!r}"
+            )
+        if num_cpus is not None:
+            _check_positive("num_cpus", num_cpus)
+        timeout: object = connect_timeout
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, (int, float))
+            or not 0 < timeout < math.inf
+        ):
+            raise ValueError(
+                f"connect_timeout must be a number of seconds > 0 (how long to try to "
+                f"reach the cluster before the queue's start fails), got {connect_timeout!r}"
+            )
+        options: object = init_options
+        if options is not None and not isinstance(options, dict):
+            raise TypeError(
+                f"init_options must be a dict of ray.init keyword arguments, got {init_options!r}"
+            )
         self.address = address
         self.max_in_flight = max_in_flight
         self.num_cpus = num_cpus

@@ -181,6 +181,11 @@ class JobQueue(_DurableAPI, _QueueCore):
     ) -> None:
         if executor is None:
             executor = InProcessExecutor()
+        elif isinstance(executor, type):
+            raise TypeError(
+                f"executor must be an executor object, got the class "
+                f"{executor.__qualname__}: call it, e.g. {executor.__qualname__}()"
+            )
         elif not isinstance(executor, Executor):
             raise TypeError(f"executor must implement trio_otp.Executor, got {executor!r}")
         self.executor: Executor = executor
@@ -211,6 +216,8 @@ class JobQueue(_DurableAPI, _QueueCore):
         if on_event is not None and not callable(on_event):
             raise TypeError(f"on_event must be a function taking a JobEvent, got {on_event!r}")
         self._on_event = on_event
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise TypeError(f"seed must be an int (for repeatable jitter) or None, got {seed!r}")
         self._rng = random.Random(seed)
         if name is not None:
             check_name(name)  # a bad name fails here, not when the queue starts
@@ -256,8 +263,23 @@ class JobQueue(_DurableAPI, _QueueCore):
                 clock=clock,
                 rng=self._rng,
             )
-        elif jobs or queues is not None:
-            raise TypeError("jobs= and queues= are for a durable queue: give a store= too")
+        else:
+            durable_only = {
+                "jobs": bool(jobs),
+                "queues": queues is not None,
+                "heartbeat_interval": heartbeat_interval != 5.0,
+                "rescue_after": rescue_after != 30.0,
+                "prune_after": prune_after != 86_400.0,
+                "prune_interval": prune_interval != 60.0,
+                "clock": clock is not None,
+            }
+            given = [f"{option}=" for option, set_ in durable_only.items() if set_]
+            if given:
+                raise TypeError(
+                    f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for a durable "
+                    "queue, which this is not: give a store= too (e.g. "
+                    "store=SQLiteStore(path)), or leave them out"
+                )
         self._paused = False
         self._server_up = trio.Event()
 
