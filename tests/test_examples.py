@@ -134,8 +134,8 @@ async def test_job_queue_tells_the_whole_story(
     tree = story.tree.splitlines()
     assert re.fullmatch(r"my_app_supervisor <Pid 0\.\d+>", tree[0])
     assert re.fullmatch(r"├── JobSupervisor <Pid 0\.\d+>", tree[1])
-    assert re.fullmatch(r"│   ├── Task <Pid 0\.\d+>", tree[2])
-    assert re.fullmatch(r"│   └── Task <Pid 0\.\d+>", tree[3])
+    assert re.fullmatch(r"│   ├── Task run_job <Pid 0\.\d+>", tree[2])
+    assert re.fullmatch(r"│   └── Task run_job <Pid 0\.\d+>", tree[3])
     assert re.fullmatch(r"└── JobQueue <Pid 0\.\d+>", tree[4])
     assert story.tree in out
     assert "slow job 1 -> 'slow job 1 done'" in out

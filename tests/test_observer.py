@@ -99,7 +99,7 @@ async def test_the_tree_and_processes_show_with_names_restarts_and_redacted_stat
             assert _node(view["tree"], "counter")["restarts"] == 0
             secret = _row(view, "secret")
             assert "hunter2" not in secret["status"]
-            assert "'password': '***'" in secret["status"]
+            assert "'password': [masked]" in secret["status"]  # masked by default too
             assert secret["class"] == "Counter"
             assert _row(view, "counter")["status"] == "0"
 

@@ -270,23 +270,18 @@ async def test_a_taken_port_is_a_start_error_that_says_so() -> None:
                 pass
 
 
-@pytest.mark.skipif(sys.platform == "win32", reason="sends POSIX signals")
-def test_sigterm_closes_300_connections_within_the_budget_with_no_error_flood() -> None:
-    """examples/chat_server.py --serve with 300 connected clients, stopped by SIGTERM:
-    exit status 0, every client told and closed within the budget, no ERROR line."""
+def _sigterm_300_clients(argv: list[str], log: Any = None) -> tuple[int, float, list[bytes], str]:
+    """Run a server (its first line: 'listening on 127.0.0.1:PORT'), connect 300
+    clients, wait for each one's greeting, SIGTERM it, drain every client.
+
+    Returns the exit status, the seconds from SIGTERM to the last client closed,
+    what each client was told after its greeting, and the server's output (its
+    stdout, or ``log``'s content when its log goes to that file).
+    """
     proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-u",
-            str(EXAMPLES / "chat_server.py"),
-            "--serve",
-            "--port",
-            "0",
-            "--shutdown",
-            "3",
-        ],
+        [sys.executable, "-u", *argv],
         stdout=subprocess.PIPE,
-        stderr=subprocess.STDOUT,
+        stderr=subprocess.STDOUT if log is None else log,
         text=True,
         cwd=EXAMPLES.parent,
         env={"PYTHONPATH": str(EXAMPLES.parent), "PATH": "/usr/bin:/bin"},
@@ -323,14 +318,50 @@ def test_sigterm_closes_300_connections_within_the_budget_with_no_error_flood() 
         took = trio.run(clients)
         output = proc.stdout.read()
         status = proc.wait(timeout=20)
+        if log is not None:
+            log.seek(0)
+            output = log.read()
     finally:
         watchdog.cancel()
         proc.kill()
         if proc.stdout is not None:
             proc.stdout.close()
+    return status, took, told, output
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="sends POSIX signals")
+def test_sigterm_closes_300_connections_within_the_budget_with_no_error_flood() -> None:
+    """examples/chat_server.py --serve with 300 connected clients, stopped by SIGTERM:
+    exit status 0, every client told and closed within the budget, no ERROR line."""
+    argv = [str(EXAMPLES / "chat_server.py"), "--serve", "--port", "0", "--shutdown", "3"]
+    status, took, told, output = _sigterm_300_clients(argv)
     assert status == 0, output
     assert took < 3 + 2, took
     assert told == [b"* server shutting down\n"] * 300
     assert "ERROR" not in output, output
     assert "Traceback" not in output, output
     assert "exit status 0" in output
+
+
+@pytest.mark.skipif(sys.platform == "win32", reason="sends POSIX signals")
+def test_an_orderly_stop_reports_a_childs_exit_during_shutdown_as_info_not_error(
+    tmp_path: Path,
+) -> None:
+    """300 real connections of a hand-written server (a reader Task and a writer
+    GenServer per connection, tests/_two_process_server.py), stopped by SIGTERM: the
+    writers close their streams first, so each reader exits with ClosedResourceError
+    during its supervisor's shutdown. That is the stop, not a crash (OTP's exit
+    signal would have ended the reader at once): one INFO line each, no ERROR, no
+    traceback, exit status 0."""
+    with (tmp_path / "server.log").open("w+") as log:  # read at the end: no full pipe
+        status, _, told, output = _sigterm_300_clients(
+            [str(Path(__file__).parent / "_two_process_server.py")], log
+        )
+    assert status == 0, output
+    assert told == [b"bye\n"] * 300
+    assert "ERROR" not in output, output[:3000]
+    assert "Traceback" not in output, output[:3000]
+    during = [ln for ln in output.splitlines() if "while its supervisor shut down" in ln]
+    assert len(during) == 300, output[:3000]
+    assert all(ln.startswith("INFO trio_otp.task Task reader <Pid") for ln in during), during[:3]
+    assert all("ClosedResourceError" in ln for ln in during), during[:3]

@@ -75,6 +75,9 @@ from ._core._reasons import SHUTDOWN as SHUTDOWN
 from ._core._reasons import Shutdown as Shutdown
 from ._core._reasons import is_normal_exit as is_normal_exit
 from ._core._refs import Ref as Ref
+from ._core._reports import DEFAULT_SECRET_KEYS as DEFAULT_SECRET_KEYS
+from ._core._reports import add_secret_keys as add_secret_keys
+from ._core._reports import secret_keys as secret_keys
 from ._core._request import Request as Request
 from ._core._telemetry import TelemetryHandler as TelemetryHandler
 from ._core._telemetry import attach_many_telemetry as attach_many_telemetry
@@ -98,6 +101,7 @@ from ._server._gen_server import Ignore as Ignore
 from ._server._gen_server import NoReply as NoReply
 from ._server._gen_server import Ok as Ok
 from ._server._gen_server import Reply as Reply
+from ._server._gen_server import Status as Status
 from ._server._gen_server import Stop as Stop
 from ._supervision._application import run_application as run_application
 from ._supervision._dynamic_supervisor import DynamicSupervisor as DynamicSupervisor

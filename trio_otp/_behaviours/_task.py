@@ -30,7 +30,14 @@ from .._core._messages import NO_VALUE
 from .._core._monitors import Ref, _kill, _monitor, demonitor
 from .._core._process import EMPTY, UNSET, Pid, current_process
 from .._core._reasons import NORMAL, SHUTDOWN, is_normal_exit
-from .._server._child import _Child, direct_child, spawner, supervising, supervisor_of
+from .._server._child import (
+    _Child,
+    direct_child,
+    during_shutdown,
+    spawner,
+    supervising,
+    supervisor_of,
+)
 from .._server._child_spec import ChildSpec, ChildType, Restart, _trusted
 
 T = TypeVar("T")
@@ -94,7 +101,10 @@ async def _run(
                     box._value = result
     except Exception as exc:
         reason = error = exc
-        _reports.task_crash(pid, exc, fn, args)
+        if during_shutdown(child, pid):  # raised while being stopped: not a crash
+            _reports.exit_during_shutdown(pid, exc)
+        else:
+            _reports.task_crash(pid, exc, fn, args)
     finally:
         pid._exited(pid._killed_reason() if reason is UNSET else reason)
     if child is not None:

@@ -254,3 +254,20 @@ async def _run_child(child: _Child, task_status: Any) -> None:
         handle = child.handle
         reason = handle._reason if type(handle) is Pid else SHUTDOWN
     child.sup._child_exited(child, reason)
+
+
+def during_shutdown(child: _Child | None, pid: Any) -> bool:
+    """Whether a process that raised did so while it was being stopped.
+
+    True once its supervisor is shutting down (an orderly stop of the tree) or has
+    asked this child to stop, or once an exit signal took effect on it. OTP's exit
+    signal ends a process at once; trio unwinds it instead, and what it raises
+    while unwinding (a stream another child closed: ``ClosedResourceError``) is
+    the stop, not a crash: one INFO line instead of an ERROR report
+    (docs/design.rst lists this difference).
+    """
+    if pid._cancel_reason is not UNSET:
+        return True
+    if child is None:
+        return False
+    return bool(child.terminating or getattr(child.sup, "_stopping", False))

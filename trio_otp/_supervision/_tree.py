@@ -18,7 +18,11 @@ def _node(child_id: object, pid: Pid | str | None) -> str:
         name = child_id.__qualname__ if isinstance(child_id, type) else str(child_id)
         return f"{name} {pid!r}" if isinstance(pid, Pid) else f"{name} {state}"
     if isinstance(pid, Pid):
-        return f"{user_class(pid) or pid._kind} {pid!r}"
+        shown = user_class(pid)
+        if shown is None:
+            return f"{pid._kind} {pid!r}"
+        # A GenServer by its class; a Task by its kind and the user's function.
+        return f"Task {shown} {pid!r}" if pid._kind == "Task" else f"{shown} {pid!r}"
     return state
 
 

@@ -39,6 +39,7 @@ from .._core._call import From, call
 from .._core._exceptions import AlreadyStartedError, CalleeExit, ChildSpecError, NoProcessError
 from .._core._names import check_name, whereis
 from .._core._process import Pid, current_process
+from .._core._reports import short_repr
 from .._server._child_spec import ChildSpec, ChildType, Restart, _show, to_child_spec
 from .._supervision._dynamic_supervisor import DynamicSupervisor
 from .._supervision._supervisor import _stop_tree
@@ -86,6 +87,23 @@ _SPEC_OVERRIDES: Final = frozenset({"id", "restart", "shutdown"})
 
 
 @final
+@final
+class _JobsName:
+    """The registered name of a queue's job supervisor: unique to its queue, and
+    printed in reports and render_tree as ``<queue name>.jobs`` (never the queue's
+    repr as it was when the name was made)."""
+
+    __slots__ = ("queue",)
+
+    def __init__(self, queue: object) -> None:
+        self.queue = queue
+
+    def __repr__(self) -> str:
+        name = getattr(self.queue, "name", None)
+        shown = "JobQueue" if name is None else name if isinstance(name, str) else short_repr(name)
+        return f"{shown}.jobs"
+
+
 class JobQueue(_DurableAPI, _QueueCore):
     """A supervised job queue: bounded, observable, retrying, on any executor.
 
@@ -204,7 +222,7 @@ class JobQueue(_DurableAPI, _QueueCore):
         if name is not None:
             check_name(name)  # a bad name fails here, not when the queue starts
         self.name: object = name
-        self._jobs_name = (self, "jobs")
+        self._jobs_name = _JobsName(self)
         self._queued: collections.deque[JobHandle[Any]] = collections.deque()
         # Callers waiting for room, in arrival order. Keyed by job, not a deque: a
         # caller that gives up removes its own entry at once (O(1)), so entries never
@@ -346,8 +364,10 @@ class JobQueue(_DurableAPI, _QueueCore):
                         "max_seconds": self.max_seconds,
                     },
                 )
-            ),
-            _QueueServer.child_spec(self),
+            ).replace(id="jobs"),
+            # Reports and render_tree name the children by these ids, not by
+            # private classes (issue 21).
+            _QueueServer.child_spec(self).replace(id="server"),
         ]
         started = False
 
@@ -486,6 +506,10 @@ class JobQueue(_DurableAPI, _QueueCore):
     ) -> None:
         """A child's start: a fresh queue per start, its supervisor's handle as the child's."""
         await JobQueue(**options)._serve(task_status, None)
+
+    # Supervisor reports print a child's start call: this one as what it does,
+    # ``JobQueue(name='jobs', ...)``, not as a private method (issue 21).
+    _serve_new.__qualname__ = "JobQueue"
 
     @staticmethod
     def lookup(queue: object) -> JobQueue:

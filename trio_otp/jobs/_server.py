@@ -50,7 +50,7 @@ class _QueueCore:
     _limit: int
     _on_event: Callable[[JobEvent], object] | None
     _rng: random.Random
-    _jobs_name: tuple[object, str]
+    _jobs_name: object
     _queued: collections.deque[JobHandle[Any]]
     _waiting: collections.OrderedDict[JobHandle[Any], tuple[From, bool]]
     _active: set[JobHandle[Any]]
