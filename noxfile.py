@@ -73,7 +73,9 @@ def tests(session: nox.Session) -> None:
     """Run the whole test suite (examples, the docs' code blocks, trio-parallel executor tests)."""
     # tests/test_docs_build.py runs Sphinx (the docs requirements); tests/test_noxfile.py
     # runs nox on this noxfile; the postgres extra for PostgresStore's light tests.
-    session.install("-e", ".[test,parallel,postgres]", "-r", "docs/requirements.txt", "nox")
+    session.install(
+        "-e", ".[test,parallel,postgres,observer,testing]", "-r", "docs/requirements.txt", "nox"
+    )
     session.run("pytest", *session.posargs)
 
 
@@ -87,7 +89,9 @@ def _lowest_python(func: Callable[[nox.Session], None]) -> Callable[[nox.Session
 def lowest(session: nox.Session) -> None:
     """The test suite on the lowest versions pyproject.toml allows (trio, attrs, outcome,
     pytest, pytest-trio): proves the declared minimums."""
-    session.install("--resolution", "lowest-direct", "-e", ".[test,parallel,postgres]")
+    session.install(
+        "--resolution", "lowest-direct", "-e", ".[test,parallel,postgres,observer,testing]"
+    )
     session.run("uv", "pip", "list", external=True, silent=False)
     session.run("pytest", *session.posargs)
 
@@ -97,6 +101,26 @@ def ray(session: nox.Session) -> None:
     """The RayExecutor tests against a real local Ray and a simulated cluster (minutes)."""
     session.install("-e", ".[test,parallel,ray]")
     session.run("pytest", "tests/test_ray.py", *session.posargs)
+
+
+@one_python
+def browser(session: nox.Session) -> None:
+    """The observer in a real browser: examples/observer_app.py driven through Debian's
+    Chromium by Selenium (``apt-get install chromium chromium-driver`` first; ``.ci/run``
+    does). ``TRIO_OTP_SCREENSHOTS=docs/_static`` refreshes the docs' screenshots."""
+    for path in ("/usr/bin/chromium", "/usr/bin/chromedriver"):
+        if not pathlib.Path(path).exists():
+            session.error(f"{path} is missing: apt-get install -y chromium chromium-driver")
+    session.install("-e", ".[test,observer]", "selenium>=4.20", "-r", "docs/requirements.txt")
+    # tests/test_docs_tables.py (the From Elixir tables fit the column) needs the same
+    # browser; the tests session skips it for want of Selenium, so it runs here.
+    session.run(
+        "pytest",
+        "tests/browser",
+        "tests/test_docs_tables.py",
+        *session.posargs,
+        env={"TRIO_OTP_BROWSER": "1"},
+    )
 
 
 @one_python
@@ -141,7 +165,7 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict and pyright on the package, the README example, examples/ and
     tests/typing/; then ``pyright --verifytypes`` (every public name fully typed)."""
     # Installed, not editable: pyright --verifytypes reads the package as users get it.
-    session.install(".[test]", "mypy", "pyright")
+    session.install(".[test,observer,testing]", "mypy", "pyright")
     _readme_example()
     session.run("mypy", "--strict", *TYPED)
     session.run("pyright", *TYPED)
@@ -172,7 +196,7 @@ def package(session: nox.Session) -> None:
         with tarfile.open(sdist) as tar:
             tar.extractall(tmp, filter="data")
         [unpacked] = pathlib.Path(tmp).iterdir()
-        session.install(f"{wheel}[test,parallel,postgres]")
+        session.install(f"{wheel}[test,parallel,postgres,observer,testing]")
         # The same version may be installed from a previous run: replace it.
         session.install("--force-reinstall", "--no-deps", str(wheel))
         session.chdir(unpacked)
@@ -196,6 +220,14 @@ def demo(session: nox.Session) -> None:
     """Run the Elixir chapter's demo: examples/job_queue.py."""
     session.install("-e", ".")
     session.run("python", "examples/job_queue.py", *session.posargs)
+
+
+@one_python
+def durable_demo(session: nox.Session) -> None:
+    """Durable jobs' demo: examples/durable_jobs.py (a worker killed with SIGKILL halfway,
+    another one finishing every job on the same SQLite file)."""
+    session.install("-e", ".")
+    session.run("python", "examples/durable_jobs.py", *session.posargs)
 
 
 @one_python
@@ -236,10 +268,18 @@ def model(session: nox.Session) -> None:
 
 @one_python
 def soak(session: nox.Session) -> None:
-    """Chaos soak under call load, bounded to 2 minutes; prints its counts.
+    """Chaos soak under call load, bounded to 2 minutes, and the durable jobs' kill -9
+    test at its larger size (real processes SIGKILLed at seeded points); prints counts.
 
     ``nox -s soak -- quick|ci|long`` picks the profile (default ``long``).
     """
     session.install("-e", ".[test]")
     profile = session.posargs[0] if session.posargs else "long"
-    session.run("pytest", "-q", "-s", "tests/test_soak.py", env={"TRIO_OTP_SOAK_PROFILE": profile})
+    session.run(
+        "pytest",
+        "-q",
+        "-s",
+        "tests/test_soak.py",
+        "tests/test_durable_kill.py",
+        env={"TRIO_OTP_SOAK_PROFILE": profile},
+    )

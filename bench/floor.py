@@ -620,3 +620,24 @@ async def s1(items: int, max_concurrency: int) -> Metrics:
     dt = now() - t0
     assert total == items * (items - 1) // 2
     return {"seconds": dt, "items_per_s": items / dt}
+
+
+# -- W10: echo over TCP connections, plain trio.serve_tcp (issue 21) -----------------------------
+
+
+async def _echo(stream: trio.SocketStream) -> None:
+    async for data in stream:
+        await stream.send_all(data)
+
+
+async def w10(connections: int, round_trips: int) -> Metrics:
+    from ._echo import drive
+
+    async with trio.open_nursery() as nursery:
+        listeners = await nursery.start(
+            functools.partial(trio.serve_tcp, _echo, 0, host="127.0.0.1")
+        )
+        port = listeners[0].socket.getsockname()[1]
+        metrics = await drive(port, connections, round_trips)
+        nursery.cancel_scope.cancel()
+    return metrics

@@ -160,6 +160,50 @@ async def w4(clients: int, jobs_each: int, warmup: int = 500) -> Metrics:
     return out
 
 
+async def w4_observed(
+    clients: int,
+    jobs_each: int,
+    warmup: int = 500,
+    page: bool = False,
+    parts: str = "telemetry,counting,sampling",
+) -> Metrics:
+    """W4 with an observer running (issue 20's cost): its telemetry handlers attached,
+    its counting wrappers on the servers it has seen, its scheduler instrument sampled
+    (1 s in 10); with ``page``, a snapshot every second too, as an open page asks.
+
+    ``parts`` picks what of it runs, to tell the costs apart: ``telemetry`` (its
+    handlers), ``counting`` (the wrappers on the servers a snapshot has seen),
+    ``sampling`` (the scheduler instrument).
+
+    Needs hypercorn (``trio_otp[observer]``); not in the gated rows (bench/README.md)."""
+    from trio_otp._core import _telemetry
+    from trio_otp.observer import Observer
+
+    on = set(parts.split(","))
+    async with trio.open_nursery() as nursery:
+        sup = await _start_app(nursery, transient=False)
+        sampling = {} if "sampling" in on else {"sample_every": 1e9, "sample_for": 1.0}
+        observer = Observer(**sampling)
+        await nursery.start(observer.serve)
+        if "counting" in on:
+            await observer.snapshot()  # it has seen the servers: their counters are on
+        if "telemetry" not in on:
+            _telemetry.detach_telemetry(observer._probe._handler_id)
+        if page:
+
+            async def viewer() -> None:
+                while True:
+                    await trio.sleep(observer.interval)
+                    await observer.snapshot()
+
+            nursery.start_soon(viewer)
+        out = await w4_clients(schedule_job, clients, jobs_each, warmup)
+        observer.stop()
+        await otp.Supervisor.stop(sup)
+        nursery.cancel_scope.cancel()  # the viewer
+    return out
+
+
 async def w6(clients: int, jobs_each: int) -> Metrics:
     total = clients * jobs_each
     flaky = FlakyJobs(total)
@@ -439,3 +483,21 @@ async def p4(clients: int, jobs_each: int, partitions: int) -> Metrics:
         nursery.cancel_scope.cancel()
     total = clients * jobs_each
     return {"seconds": dt, "jobs_per_s": total / dt}
+
+
+# -- W10: echo over TCP connections (issue 21) ----------------------------------------------------
+
+
+class _Echo(otp.TCPHandler[None]):
+    async def handle_data(self, data: bytes, state: None) -> otp.NoReply[None]:
+        await self.send(data)
+        return otp.NoReply(state)
+
+
+async def w10(connections: int, round_trips: int) -> Metrics:
+    from ._echo import drive
+
+    spec = otp.serve_tcp(_Echo, 0, host="127.0.0.1", name="w10")
+    async with otp.Supervisor.open([spec]):
+        port = otp.listener_addresses("w10")[0][1]
+        return await drive(port, connections, round_trips)

@@ -108,6 +108,8 @@ METRICS: dict[str, tuple[Metric, ...]] = {
     "S1": (Metric("items_per_s", "items/s", "higher"),),
     "P3": (Metric("children_per_s", "children/s", "higher"),),
     "P4": (Metric("jobs_per_s", "jobs/s", "higher"),),
+    # issue 21: supervised TCP connections
+    "W10": (Metric("round_trips_per_s", "echo round trips/s", "higher"),),
 }
 
 
@@ -157,6 +159,9 @@ class Sizes:
     s1_items: int = 20_000
     s1_concurrency: int = 100
     p3_n: int = 20_000
+    # issue 21: echo round trips over TCP connections
+    w10_connections: int = 100
+    w10_round_trips: int = 1000
     #: workload -> runs back to back per measurement, each figure their median
     #: (``_measure.median_of_runs``): for workloads whose single run is far shorter
     #: than the host's CPU-rate swings.
@@ -200,6 +205,7 @@ QUICK = Sizes(
     timeout=90.0,
     r1_lookups=50_000,
     r2_messages=200,
+    w10_round_trips=200,
     s1_items=5_000,
     p3_n=5_000,
     runs={"W1": 3, "W2": 5, "W4": 5, "W5": 3, "W6": 9, "M1": 3, "T1": 3},
@@ -366,6 +372,17 @@ def build_cases(sizes: Sizes, *, big: bool, peers: bool) -> list[Case]:
             "one TaskSupervisor vs 4 partitions",
         ),
     ]
+    cases.append(
+        Case(
+            "W10",
+            "W10",
+            {"connections": sizes.w10_connections, "round_trips": sizes.w10_round_trips},
+            (OTP, "floor"),
+            "floor",
+            f"W10 echo over TCP ({sizes.w10_connections} connections \u00d7 "
+            f"{sizes.w10_round_trips:,} round trips on 127.0.0.1; floor: trio.serve_tcp)",
+        )
+    )
     out = []
     for c in cases:
         if not (c.workload == "W3" and not c.key.startswith("W3-mem")):
@@ -490,4 +507,8 @@ def build_checks(cases: list[Case]) -> list[Check]:
                 )
         elif case.workload == "W5":
             checks.append(Check(k, "mean_us", "mean ≤ 2 \u00d7 floor", "<=", 2.0, "floor"))
+        elif case.workload == "W10":
+            checks.append(
+                Check(k, "round_trips_per_s", "≥ 0.8 \u00d7 floor (issue 21)", ">=", 0.8, "floor")
+            )
     return checks

@@ -26,6 +26,9 @@ TABLE: dict[tuple[str, str], tuple[str, str, dict[str, Any]]] = {
     ("trio_otp", "W2"): ("bench.otp", "w2", {}),
     ("trio_otp", "W3"): ("bench.otp", "w3", {}),
     ("trio_otp", "W4"): ("bench.otp", "w4", {}),
+    # issue 20: W4 with an observer running (not gated: bench/observer_cost.py)
+    ("trio_otp-observed", "W4"): ("bench.otp", "w4_observed", {}),
+    ("trio_otp-observed-page", "W4"): ("bench.otp", "w4_observed", {"page": True}),
     ("trio_otp", "W5"): ("bench.otp", "w5", {}),
     ("trio_otp", "W6"): ("bench.otp", "w6", {}),
     ("trio_otp", "M1"): ("bench.otp", "m1", {}),
@@ -60,6 +63,9 @@ TABLE: dict[tuple[str, str], tuple[str, str, dict[str, Any]]] = {
     ("partitions-4", "P3"): ("bench.otp", "p3", {"partitions": 4}),
     ("trio_otp", "P4"): ("bench.otp", "p4", {"partitions": 0}),
     ("partitions-4", "P4"): ("bench.otp", "p4", {"partitions": 4}),
+    # issue 21: supervised TCP connections
+    ("trio_otp", "W10"): ("bench.otp", "w10", {}),
+    ("floor", "W10"): ("bench.floor", "w10", {}),
 }
 
 

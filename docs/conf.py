@@ -11,6 +11,7 @@ error, and the build must work offline.
 * ``_ext/diagrams.py`` draws the pictures at build time (inline SVG, no tool).
 * ``_ext/error_boxes.py`` fails the build on an error box in the built HTML (furo's
   ``.. contents::`` box, docutils' system messages), which ``-W`` alone lets through.
+* ``_ext/example_pages.py``: the examples' pages (their shown output, the index of them).
 * ``_ext/changelog_draft.py`` puts towncrier's draft of the next release's notes
   (from ``newsfragments/``) on the changelog page.
 * trio_otp's façade rewrites ``__module__`` of its public objects to ``trio_otp``
@@ -59,6 +60,7 @@ extensions = [
     "diagrams",
     "error_boxes",
     "changelog_draft",
+    "example_pages",
 ]
 
 exclude_patterns = ["_build", "requirements.txt", "inventories", "_ext"]
@@ -72,6 +74,10 @@ intersphinx_mapping = {
 # Like trio's docs: `name` is a cross-reference to a Python object.
 default_role = "py:obj"
 nitpicky = True
+# "more than one target found": the builtin ``type`` in ``serve_tcp(handler:
+# type[...])`` also fuzzy-matches the ``type`` fields of ChildInfo and ChildSpec.
+# Only ambiguity is silenced (category ref.python); a missing target still fails.
+suppress_warnings = ["ref.python"]
 
 
 def _names(*names: str) -> str:
@@ -85,11 +91,18 @@ nitpick_ignore_regex = [
     # Python's inventory names builtins without the module (``type``, not ``builtins.type``).
     (r"py:.*", r"builtins\.\w+"),
     # Type variables of the generic classes (GenServer[S], AsyncTask[T]).
-    (r"py:.*", r"(trio_otp\.)?(\w+\.)*(_?[STR]|Ts)"),
+    (r"py:.*", r"(trio_otp\.)?(\w+\.)*(_?[STRF]|Ts)"),
+    # JobQueue's private bases (its in-memory core and its durable methods).
+    (r"py:class", r"trio_otp\.jobs\._\w+\._\w+"),
     # A private alias in ChildSpec's annotations; the field's text spells it out.
     (r"py:.*", r"(trio_otp\.)?(\w+\.)*ShutdownValue"),
     # The private base of via names (Registry.via, PartitionSupervisor.via).
     (r"py:class", r"trio_otp\._core\._names\._SelfResolvingName"),
+    # The type variable of the decorators (JobQueue.register, JobRegistry.register).
+    (r"py:class", r"trio_otp\.jobs\._\w+\.F"),
+    # trio_otp.testing: the testing executors' private base; Hypothesis (no inventory).
+    (r"py:class", r"trio_otp\.testing\._jobs\._Recording"),
+    (r"py:.*", r"hypothesis(\..*)?"),
     # PostgresStore's private base and the module its records are defined in (their
     # public names are trio_otp.jobs.X).
     (r"py:class", r"trio_otp\.jobs\._postgres\w*\.\w+"),
@@ -101,6 +114,8 @@ autodoc_member_order = "bysource"
 autodoc_typehints = "signature"
 autodoc_typehints_format = "short"
 autodoc_preserve_defaults = True
+# Private aliases in public signatures, spelled out (Registry.start(keys=...)).
+autodoc_type_aliases = {"KeysMode": "typing.Literal['unique', 'duplicate']"}
 autodoc_inherit_docstrings = False
 autodoc_default_options = {"show-inheritance": True}
 
@@ -112,6 +127,7 @@ napoleon_attr_annotations = True
 html_theme = "furo"
 html_title = f"trio_otp {release}"
 html_static_path: list[str] = ["_static"]
+html_css_files = ["custom.css"]
 pygments_style = "default"
 
 # --------------------------------------------------------------------------------------
@@ -121,20 +137,32 @@ pygments_style = "default"
 _PACKAGE = Path(trio_otp.__file__).parent
 
 
-def _reexports() -> dict[str, str]:
-    """Public name -> private module it is re-exported from, read from ``__init__``."""
-    tree = ast.parse((_PACKAGE / "__init__.py").read_text(encoding="utf-8"))
+def _reexports(package: str = "trio_otp") -> dict[str, str]:
+    """Public name -> private module it is re-exported from, read from ``__init__``.
+
+    A name a public subpackage re-exports (``from .jobs import JobQueue``) is followed
+    to the private module that defines it (``trio_otp.jobs._queue``).
+    """
+    init = _PACKAGE.joinpath(*package.split(".")[1:], "__init__.py")
+    tree = ast.parse(init.read_text(encoding="utf-8"))
     found: dict[str, str] = {}
     for node in tree.body:
         if isinstance(node, ast.ImportFrom) and node.level == 1 and node.module:
+            module = f"{package}.{node.module}"
+            inner = _reexports(module) if not node.module.startswith("_") else {}
             for alias in node.names:
                 name = alias.asname or alias.name
                 if not name.startswith("_"):  # __version__
-                    found[name] = f"trio_otp.{node.module}"
+                    found[name] = inner.get(alias.name, module)
     return found
 
 
+#: The façade's names (documented as ``trio_otp.X``) and the job package's own
+#: (documented as ``trio_otp.jobs.X``; the façade re-exports some of them).
 REEXPORTS = _reexports()
+JOBS_REEXPORTS = {
+    name: module for name, module in _reexports("trio_otp.jobs").items() if name not in REEXPORTS
+}
 
 
 def _merge_analyzers() -> None:
@@ -144,15 +172,16 @@ def _merge_analyzers() -> None:
     an object claims (``__module__``), which the façade rewrites to ``trio_otp``.
     The analyzer of ``trio_otp`` is given those of the private modules.
     """
-    public = ModuleAnalyzer.for_module("trio_otp")
-    public.analyze()
-    for module in sorted(set(REEXPORTS.values())):
-        private = ModuleAnalyzer.for_module(module)
-        private.analyze()
-        for key, lines in private.attr_docs.items():
-            public.attr_docs.setdefault(key, lines)
-        for key, order in private.tagorder.items():
-            public.tagorder.setdefault(key, order)
+    for package, names in (("trio_otp", REEXPORTS), ("trio_otp.jobs", JOBS_REEXPORTS)):
+        public = ModuleAnalyzer.for_module(package)
+        public.analyze()
+        for module in sorted(set(names.values())):
+            private = ModuleAnalyzer.for_module(module)
+            private.analyze()
+            for key, lines in private.attr_docs.items():
+                public.attr_docs.setdefault(key, lines)
+            for key, order in private.tagorder.items():
+                public.tagorder.setdefault(key, order)
 
 
 def _prose_before_colon(
@@ -229,30 +258,85 @@ class ModuleDoc(SphinxDirective):
 
 
 def _resolve_private_paths(app: Any, env: Any, node: Any, contnode: Any) -> Any:
-    """Resolve ``trio_otp._module.Name`` (from annotations) to ``trio_otp.Name``.
+    """Resolve ``trio_otp._module.Name`` (from annotations) to ``trio_otp.Name``, and
+    ``trio_otp.jobs._module.Name`` or a bare ``Name`` to ``trio_otp.Name`` or
+    ``trio_otp.jobs.Name``, whichever is documented.
 
     Generic aliases such as ``NoReply[S]`` are built before the façade rewrites
-    ``__module__``, so their annotations still name the private module.
+    ``__module__``, so their annotations still name the private module; the job
+    system's annotations (``store: JobStore``) name what ``trio_otp.jobs`` exports,
+    and its docstrings name ``JobQueue`` methods from inside ``trio_otp.jobs``.
     """
     target = node.get("reftarget", "")
-    if node.get("refdomain") != "py" or not target.startswith("trio_otp._"):
+    if node.get("refdomain") != "py":
         return None
-    public = "trio_otp." + target.split(".")[-1]
-    if public not in env.get_domain("py").objects:
+    if target.startswith(("trio_otp._", "trio_otp.jobs._")):
+        name = target.split(".")[-1]
+    elif not target.startswith("trio_otp.") and target[:1].isupper():
+        name = target
+    else:
         return None
-    node["reftarget"] = public
-    return env.get_domain("py").resolve_xref(
-        env, node["refdoc"], app.builder, node["reftype"], public, node, contnode
+    objects = env.get_domain("py").objects
+    for public in (f"trio_otp.{name}", f"trio_otp.jobs.{name}"):
+        if public in objects:
+            node["reftarget"] = public
+            return env.get_domain("py").resolve_xref(
+                env, node["refdoc"], app.builder, node["reftype"], public, node, contnode
+            )
+    return None
+
+
+def _resolve_docstring_doc_links(app: Any, env: Any, node: Any, contnode: Any) -> Any:
+    """Resolve ``:doc:`design``` in a docstring shown on an ``api/`` page to the top-level
+    page (docstrings name the pages from the top of the docs, wherever they are shown)."""
+    target = node.get("reftarget", "")
+    if node.get("reftype") != "doc" or target.startswith("/") or target not in env.all_docs:
+        return None
+    node["reftarget"] = "/" + target
+    return env.get_domain("std").resolve_xref(
+        env, node["refdoc"], app.builder, "doc", "/" + target, node, contnode
     )
 
 
+def _resolve_in_public_packages(app: Any, env: Any, node: Any, contnode: Any) -> Any:
+    """Resolve a short name in a docstring of ``trio_otp.jobs`` (``JobQueue.submit``,
+    ``record``) where it is documented: the class it is shown in, ``trio_otp.jobs`` or
+    the façade ``trio_otp`` (the job package's pages use both)."""
+    target = node.get("reftarget", "")
+    if node.get("refdomain") != "py" or not target or target.startswith("trio_otp"):
+        return None
+    domain = env.get_domain("py")
+    cls = node.get("py:class")
+    for prefix in ([f"trio_otp.jobs.{cls}", f"trio_otp.{cls}"] if cls else []) + [
+        "trio_otp.jobs",
+        "trio_otp",
+    ]:
+        if f"{prefix}.{target}" in domain.objects:
+            return domain.resolve_xref(
+                env,
+                node["refdoc"],
+                app.builder,
+                node["reftype"],
+                f"{prefix}.{target}",
+                node,
+                contnode,
+            )
+    return None
+
+
+def _public_bases(app: Any, name: str, obj: object, options: Any, bases: list[type]) -> None:
+    """Show only public bases (``JobQueue`` is built from two private halves)."""
+    bases[:] = [b for b in bases if not b.__name__.startswith("_")]
+
+
 def _check_api_complete(app: Any, env: Any) -> None:
-    """Every name ``trio_otp/__init__.py`` re-exports must be in the API reference."""
+    """Every name ``trio_otp`` and ``trio_otp.jobs`` export must be in the API reference."""
     documented = set(env.get_domain("py").objects)
     missing = sorted(n for n in REEXPORTS if f"trio_otp.{n}" not in documented)
+    missing += sorted(f"jobs.{n}" for n in JOBS_REEXPORTS if f"trio_otp.jobs.{n}" not in documented)
     if missing:
         logging.getLogger(__name__).warning(
-            "public names missing from docs/api.rst: %s", ", ".join(missing)
+            "public names missing from the API reference (docs/api/): %s", ", ".join(missing)
         )
 
 
@@ -262,5 +346,8 @@ def setup(app: Any) -> None:
     app.connect("autodoc-process-docstring", _prose_before_colon, priority=400)
     app.connect("autodoc-process-signature", _attrs_signature)
     app.connect("missing-reference", _resolve_private_paths)
+    app.connect("missing-reference", _resolve_docstring_doc_links)
+    app.connect("missing-reference", _resolve_in_public_packages)
+    app.connect("autodoc-process-bases", _public_bases)
     app.add_directive("moduledoc", ModuleDoc)
     app.connect("env-check-consistency", _check_api_complete)

@@ -62,3 +62,10 @@ def side_effect(path: str, job: int) -> int:
         f.flush()
         os.fsync(f.fileno())
     return job
+
+
+async def slow_effect(path: str, job: int, pause: float) -> int:
+    """Works for ``pause`` seconds, then appends ``job`` to ``path`` (fsynced): a job
+    with a side effect counted outside the database, for the kill -9 test."""
+    await trio.sleep(pause)
+    return side_effect(path, job)

@@ -8,6 +8,9 @@ from collections.abc import Callable, Iterator
 import pytest
 from _postgres import INSTALL_HINT, PostgresServer, find_binaries, unavailable
 
+#: The library's own plugin (trio_otp.testing): otp_supervisor, otp_reports.
+pytest_plugins = ["trio_otp.testing.pytest_plugin"]
+
 
 @pytest.fixture
 def crash_reports(caplog: pytest.LogCaptureFixture) -> Callable[[], list[logging.LogRecord]]:

@@ -218,3 +218,23 @@ def test_readme_links_are_absolute() -> None:
     links = re.findall(r"\]\(([^)]+)\)", readme) + re.findall(r"<(https?://[^>]+)>", readme)
     assert links
     assert [link for link in links if not link.startswith("https://")] == []
+
+
+def test_readme_install_names_every_extra_and_works_without_an_index() -> None:
+    """The Install section lists each extra of pyproject.toml on a line of its own, and
+    its commands install from a clone or the repository URL (the index name does not
+    exist yet: ``pip install trio-otp`` is not among the commands)."""
+    import tomllib
+
+    readme = (ROOT / "README.md").read_text(encoding="utf-8")
+    install = readme.split("## Install", 1)[1].split("\n## ", 1)[0]
+    extras = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"][
+        "optional-dependencies"
+    ]
+    for extra in extras:
+        assert f"\n- `[{extra}]`: " in install, extra
+    commands = "\n".join(re.findall(r"```sh\n(.*?)```", install, flags=re.DOTALL))
+    assert "pip install ." in commands
+    assert "git+https://" in commands
+    assert "install trio-otp" not in commands
+    assert "install trio_otp\n" not in commands

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import functools
 import importlib.util
+import logging
 import os
 import re
 import subprocess
 import sys
+import urllib.request
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -38,7 +40,12 @@ TESTED = (
     "chat_rooms",
     "connection_pool",
     "telemetry_counters",
+    "chat_server",
+    "durable_jobs",
 )
+#: Examples that serve until told to stop (no ``--fast`` run): each has its own test
+#: below, and observer_app is also driven by a real browser (tests/browser/).
+SERVERS = ("observer_app",)
 HELLO = "Hello from a task spawned dynamically under a supervisor"
 
 
@@ -73,7 +80,7 @@ def run_script(name: str, *args: str, env: dict[str, str] | None = None) -> str:
 
 def test_every_example_has_a_test() -> None:
     """Each file in examples/ is listed here (and so run by the tests below)."""
-    assert sorted(p.stem for p in EXAMPLES.glob("*.py")) == sorted(TESTED)
+    assert sorted(p.stem for p in EXAMPLES.glob("*.py")) == sorted(TESTED + SERVERS)
 
 
 @pytest.mark.parametrize("name", TESTED)
@@ -127,8 +134,8 @@ async def test_job_queue_tells_the_whole_story(
     tree = story.tree.splitlines()
     assert re.fullmatch(r"my_app_supervisor <Pid 0\.\d+>", tree[0])
     assert re.fullmatch(r"├── JobSupervisor <Pid 0\.\d+>", tree[1])
-    assert re.fullmatch(r"│   ├── Task <Pid 0\.\d+>", tree[2])
-    assert re.fullmatch(r"│   └── Task <Pid 0\.\d+>", tree[3])
+    assert re.fullmatch(r"│   ├── Task run_job <Pid 0\.\d+>", tree[2])
+    assert re.fullmatch(r"│   └── Task run_job <Pid 0\.\d+>", tree[3])
     assert re.fullmatch(r"└── JobQueue <Pid 0\.\d+>", tree[4])
     assert story.tree in out
     assert "slow job 1 -> 'slow job 1 done'" in out
@@ -456,3 +463,132 @@ async def test_telemetry_counters_counts_starts_exits_restarts_and_calls(
     assert otp.list_telemetry_handlers() == []
     out = capsys.readouterr().out
     assert 'trio_otp_child_restarts_total{child="Counter"} 2' in out
+
+
+# ----------------------------------------------------------------------------------------
+# The examples' pages (docs/examples/NAME.rst) show each example's real output
+# ----------------------------------------------------------------------------------------
+
+PAGES = Path(__file__).resolve().parent.parent / "docs" / "examples"
+
+
+def _pages_module() -> ModuleType:
+    pytest.importorskip("sphinx", reason="the docs requirements are not installed")
+    sys.path.insert(0, str(PAGES.parent / "_ext"))
+    import example_pages
+
+    return example_pages
+
+
+def test_every_example_has_a_page() -> None:
+    """Each examples/NAME.py has its page docs/examples/NAME.rst, and no page is stale."""
+    assert sorted(p.stem for p in PAGES.glob("*.rst")) == sorted(TESTED)
+
+
+@pytest.mark.parametrize("name", TESTED)
+def test_the_page_shows_the_examples_real_output(name: str) -> None:
+    """The output shown on the example's page is what its command prints today (line
+    for line, or the same lines in another order, or with other numbers, as the page
+    says), and the page shows what the example is, how to run it, then its code."""
+    pages = _pages_module()
+    page = PAGES / f"{name}.rst"
+    [(command, compare, shown)] = pages.shown_outputs(page)
+    assert command.startswith(f"python examples/{name}.py")
+    printed = pages.run(command)
+    assert pages.normalized(printed, compare) == pages.normalized(shown, compare)
+    text = page.read_text(encoding="utf-8")
+    order = [f".. moduledoc:: ../../examples/{name}.py", ".. example-output::"]
+    order.append(".. literalinclude::")
+    assert [text.index(part) for part in order] == sorted(text.index(part) for part in order)
+
+
+# ----------------------------------------------------------------------------------------
+# chat_server.py: serve_tcp, one TCPHandler process per connection (issue 21)
+# ----------------------------------------------------------------------------------------
+
+
+async def test_chat_server_broadcasts_survives_a_handler_crash_and_says_goodbye(
+    capsys: pytest.CaptureFixture[str], caplog: pytest.LogCaptureFixture
+) -> None:
+    """Real sockets on 127.0.0.1, so the real clock (autojump would jump while the
+    kernel moves the bytes): every client hears the others, a crashing handler is
+    reported once and closes its own connection only, and the stop tells the rest."""
+    facts = await load("chat_server").main()
+    assert facts["heard"] == ["user0: hello, everyone"] * 4
+    assert facts["after_crash"] == ["user2: still here?"] * 3
+    assert facts["told"] == 3
+    crashes = [r for r in caplog.records if r.levelno >= logging.ERROR]
+    assert len(crashes) == 1
+    assert "user1 found a bug" in crashes[0].getMessage()
+    tree = facts["tree"].splitlines()
+    assert re.fullmatch(r"    ├── connections <Pid 0\.\d+>", tree[3])
+    assert len([line for line in tree if "ChatHandler" in line]) == 3
+
+
+# ----------------------------------------------------------------------------------------
+# durable_jobs.py: a worker killed with SIGKILL, another one finishing on the same file
+# ----------------------------------------------------------------------------------------
+
+
+async def test_durable_jobs_demo_loses_nothing_to_kill_9(
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    """The worker SIGKILLs itself halfway; a new one on the same file rescues its jobs
+    and finishes them all: none lost, and only jobs executing at the kill ran twice.
+    Real clock, real worker processes (that is the point)."""
+    story = await load("durable_jobs").main(fast=True)
+    out = capfd.readouterr().out  # the workers write to the file descriptor
+    assert story.runs == [-9, 0]
+    assert story.jobs == 120
+    assert story.completed == 120
+    assert story.lost == 0
+    assert story.twice <= story.executing_at_kill
+    assert "sending myself SIGKILL now, mid-run" in out
+    rescued = len(story.executing_at_kill)  # at most 8: the worker runs 8 at once
+    assert 0 < rescued <= 8
+    assert f"rescued {rescued} job(s) of dead queue instance(s)" in out
+    assert "120/120 done" in out
+    assert f"this worker rescued {rescued} of them" in out
+    assert "120 of 120 jobs ran; lost: 0" in out
+    assert "all of them executing at the kill" in out
+
+
+# ----------------------------------------------------------------------------------------
+# observer_app.py: an application with the observer in its tree (the browser session,
+# tests/browser/, drives it in Chromium; here: it serves, takes commands, stops cleanly)
+# ----------------------------------------------------------------------------------------
+
+
+def test_observer_app_serves_its_page_and_stops_on_quit() -> None:
+    """A real process on a free port: it prints its URL, serves the page over a real
+    socket, restarts a crashed server on command, and exits 0 on ``quit``."""
+    proc = subprocess.Popen(
+        [sys.executable, str(EXAMPLES / "observer_app.py"), "--port", "0", "--commands"],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(EXAMPLES.parent)},
+    )
+    try:
+        assert proc.stdout is not None
+        assert proc.stdin is not None
+        first = proc.stdout.readline()
+        assert first.startswith("observer: http://127.0.0.1:"), first
+        url = first.split()[1]
+        with urllib.request.urlopen(url, timeout=30) as response:
+            assert response.status == 200
+            assert "<html" in response.read().decode().lower()
+        proc.stdin.write("crash counter\nquit\n")
+        proc.stdin.flush()
+        out, err = proc.communicate(timeout=60)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert "ok: crash counter" in out
+    assert "ok: quit" in out
+    # The one crash asked for is reported (with its traceback); nothing else is.
+    assert err.count("Traceback (most recent call last)") == 1, err
+    assert "RuntimeError" in err or "crash" in err

@@ -175,19 +175,18 @@ async def test_monitor_outside_a_process_says_how_to_become_one():
         otp.monitor("x")
 
 
-async def test_monitor_from_a_task_without_mailbox_is_a_type_error():
-    """monitor() from a Task (no mailbox) raises TypeError that suggests wait_exited."""
-    errors: list[BaseException] = []
+async def test_monitor_from_a_task_gets_its_down_in_the_tasks_mailbox():
+    """monitor() from a Task works (issue 21, point 7): the Down is the task's to receive."""
+    got: list[object] = []
 
     async def job() -> None:
-        try:
-            otp.monitor("x")
-        except TypeError as exc:
-            errors.append(exc)
+        ref = otp.monitor("nobody")
+        async with otp.mailbox() as inbox:
+            got.append(await inbox.receive(timeout=0) == otp.Down(ref, "nobody", otp.NOPROC))
 
     async with trio.open_nursery() as nursery:
         await otp.Task.start(nursery, job)
-    assert "wait_exited" in str(errors[0])
+    assert got == [True]
 
 
 async def test_link_to_a_process_that_exits_normally_does_nothing():

@@ -21,7 +21,18 @@ import pytest
 pytest.importorskip("nox", reason="nox is not installed beside this Python")
 
 ROOT = Path(__file__).resolve().parent.parent
-PINNED = ["demo", "docs", "lint", "typecheck", "bench", "package", "changelog", "model", "soak"]
+PINNED = [
+    "demo",
+    "durable_demo",
+    "docs",
+    "lint",
+    "typecheck",
+    "bench",
+    "package",
+    "changelog",
+    "model",
+    "soak",
+]
 
 
 def _real_python(version: str) -> str | None:

@@ -20,7 +20,8 @@ class Worker(otp.GenServer[Any]):
 
 
 async def test_start_child_routes_by_key():
-    """via(name, key) routes an int key k to partition k % N and other keys by hash."""
+    """via(name, key) routes an int key k to partition abs(k) % N, other keys by
+    key_partition (a stable hash)."""
     async with trio.open_nursery() as nursery:
         sup = await PartitionSupervisor.start(nursery, partitions=4, name="parts")
         assert PartitionSupervisor.partitions("parts") == 4
@@ -33,7 +34,9 @@ async def test_start_child_routes_by_key():
             )
             assert pid is not None
             assert await otp.call(pid, "parent") is by_id[key % 4]
-        assert otp.whereis(PartitionSupervisor.via("parts", "room-7")) is by_id[hash("room-7") % 4]
+        room = PartitionSupervisor.key_partition("room-7", 4)
+        assert otp.whereis(PartitionSupervisor.via("parts", "room-7")) is by_id[room]
+        assert otp.whereis(PartitionSupervisor.via("parts", -3)) is by_id[3]
         for partition in by_id.values():
             counts = await otp.DynamicSupervisor.count_children(partition)
             assert counts.active == 2
@@ -90,7 +93,7 @@ async def test_errors():
             PartitionSupervisor.partitions(ds)
         with pytest.raises(TypeError, match="cannot name a new process"):
             await Worker.start(nursery, name=PartitionSupervisor.via(sup, 1))
-        with pytest.raises(TypeError, match=r"key must be hashable .* use a tuple"):
+        with pytest.raises(TypeError, match=r"key must be an int, a str, bytes, or a tuple"):
             PartitionSupervisor.via(sup, [1])
         # A via through something that is not a PartitionSupervisor says so, instead
         # of pretending that nobody is there (NoProcessError).

@@ -14,6 +14,9 @@ from __future__ import annotations
 
 import os
 import pathlib
+import subprocess
+import sys
+import textwrap
 import threading
 from collections.abc import Iterator
 
@@ -86,8 +89,9 @@ async def test_local_ray_results_errors_crashes_and_timeouts(tmp_path: pathlib.P
 
 async def test_unreachable_address_fails_the_start() -> None:
     """A queue whose Ray cluster cannot be reached fails to start, naming the address."""
+    executor = RayExecutor("127.0.0.1:9", connect_timeout=5, allow_unauthenticated=True)
     with pytest.raises(otp.ExecutorStartError, match=r"127\.0\.0\.1:9.*nothing answers"):
-        async with JobQueue(RayExecutor("127.0.0.1:9", connect_timeout=5)).open():
+        async with JobQueue(executor).open():
             pass  # pragma: no cover
 
 
@@ -103,7 +107,9 @@ def test_node_death_mid_job(tmp_path: pathlib.Path) -> None:
     by_id = {node.node_id: node for node in nodes}
 
     async def main() -> None:
-        async with JobQueue(RayExecutor(cluster.address)).open() as queue:
+        # The test's own simulated cluster on this host, started without a token.
+        executor = RayExecutor(cluster.address, allow_unauthenticated=True)
+        async with JobQueue(executor).open() as queue:
             for restart in ("temporary", "transient"):
                 where = tmp_path / restart
                 job = await queue.submit(_jobs.node_id_then_sleep, str(where), 30, restart=restart)
@@ -135,3 +141,97 @@ def test_node_death_mid_job(tmp_path: pathlib.Path) -> None:
     finally:
         ray.shutdown()
         cluster.shutdown()
+
+
+# -- security (issue 21): loopback and token auth for what the executor starts ---------
+
+
+async def test_connecting_to_an_address_needs_a_token_unless_opted_out(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: pathlib.Path
+) -> None:
+    """Without RAY_AUTH_MODE=token and a token the start fails before dialling, saying
+    how to configure one; allow_unauthenticated=True (or a token) gets as far as the
+    address (nothing answers at 127.0.0.1:9)."""
+    for name in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.ray/auth_token
+    with pytest.raises(otp.ExecutorStartError, match=r"no Ray token is configured.*RAY_AUTH"):
+        async with JobQueue(RayExecutor("127.0.0.1:9", connect_timeout=1)).open():
+            pass  # pragma: no cover
+    monkeypatch.setenv("RAY_AUTH_MODE", "token")
+    with pytest.raises(otp.ExecutorStartError, match="no Ray token is configured"):
+        async with JobQueue(RayExecutor("127.0.0.1:9", connect_timeout=1)).open():
+            pass  # pragma: no cover
+    for executor in (
+        RayExecutor("127.0.0.1:9", connect_timeout=1, allow_unauthenticated=True),
+        RayExecutor("127.0.0.1:9", connect_timeout=1),  # with the token set below
+    ):
+        monkeypatch.setenv("RAY_AUTH_TOKEN", "a" * 32)
+        with pytest.raises(otp.ExecutorStartError, match="nothing answers"):
+            async with JobQueue(executor).open():
+                pass  # pragma: no cover
+
+
+LOOPBACK_PROGRAM = textwrap.dedent(
+    """
+    import os, trio
+    from trio_otp import JobQueue, RayExecutor
+
+    def listening(port):
+        found = set()
+        for table, width in (("/proc/net/tcp", 8), ("/proc/net/tcp6", 32)):
+            with open(table) as file:
+                for line in list(file)[1:]:
+                    local, state = line.split()[1], line.split()[3]
+                    address, _, hex_port = local.partition(":")
+                    if state == "0A" and int(hex_port, 16) == port:
+                        found.add(address)
+        return found
+
+    async def main():
+        async with JobQueue(RayExecutor(num_cpus=1)).open() as queue:
+            assert await queue.schedule(abs, -3) == 3
+            import ray
+            (node,) = ray.nodes()
+            gcs_port = int(ray.get_runtime_context().gcs_address.rpartition(":")[2])
+            ports = [gcs_port, node["NodeManagerPort"], node["ObjectManagerPort"]]
+            print("node", node["NodeManagerAddress"])
+            print("mode", os.environ.get("RAY_AUTH_MODE"))
+            print("binds", sorted(set().union(*map(listening, ports))))
+
+    trio.run(main)
+    """
+)
+
+#: 127.0.0.1 as /proc/net/tcp and tcp6 (v4-mapped) write it.
+LOOPBACK = {"0100007F", "0000000000000000FFFF00000100007F"}
+
+
+def test_a_local_cluster_the_executor_starts_listens_on_loopback_with_token_auth(
+    tmp_path: pathlib.Path,
+) -> None:
+    """A real program that has not imported Ray: RayExecutor() starts its cluster with
+    token authentication on, on 127.0.0.1, and the GCS and raylet ports listen on the
+    loopback address only (read from /proc/net/tcp*)."""
+    env = {
+        name: value
+        for name, value in os.environ.items()
+        if name not in ("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "RAY_AUTH_MODE", "RAY_ADDRESS")
+    }
+    env["PYTHONPATH"] = str(pathlib.Path(__file__).resolve().parent.parent)
+    env["HOME"] = str(tmp_path)  # Ray makes its token here, not in the user's home
+    done = subprocess.run(
+        [sys.executable, "-c", LOOPBACK_PROGRAM],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    lines = dict(line.split(" ", 1) for line in done.stdout.splitlines())
+    assert lines["node"] == "127.0.0.1"
+    assert lines["mode"] == "token"
+    binds = set(eval(lines["binds"]))
+    assert binds, done.stdout
+    assert binds <= LOOPBACK, binds
+    assert (tmp_path / ".ray" / "auth_token").read_text().strip()

@@ -255,7 +255,7 @@ async def test_format_status_decides_how_the_state_appears(autojump_clock, crash
             raise KeyError("oops")
 
     for server, shown in [
-        (Secretive, "State: {'count': 1, 'token': '<redacted>'}"),
+        (Secretive, "State: {'count': 1, 'token': [masked]}"),
         (Broken, "State: '<format_status raised KeyError>'"),
     ]:
         with pytest.RaisesGroup(ValueError):
@@ -306,7 +306,7 @@ async def test_gen_server_crash_record_has_its_fields(autojump_clock, crash_repo
         "otp_event": "gen_server_terminating",
         "otp_pid": pid,
         "otp_reason": bad,
-        "otp_state": 3,
+        "otp_state": "3",
     }
 
 
@@ -323,7 +323,7 @@ async def test_unexpected_message_record_has_its_fields(autojump_clock, crash_re
         "otp_event": "unexpected_message",
         "otp_pid": pid,
         "otp_reason": None,
-        "otp_message": "stray",
+        "otp_message": "'stray'",
     }
 
 
@@ -509,3 +509,255 @@ async def test_application_signal_records_have_their_fields(autojump_clock, capl
         "otp_signal": signal.SIGUSR1,
     }
     assert isinstance(stopping.otp_pid, otp.Pid)
+
+
+# ----------------------------------------------------------------------------------------
+# Issue 21: every report bounded (text and extra fields) and redactable
+# ----------------------------------------------------------------------------------------
+
+_BOUND = 3 * 2000 + 500  # a report's three terms at their cut, plus its fixed text
+
+
+def _formatted(record: logging.LogRecord) -> str:
+    """The record as a handler prints it (message and traceback)."""
+    return logging.Formatter("%(message)s").format(record)
+
+
+@pytest.fixture
+def restore_secret_keys():
+    from trio_otp._core import _reports
+
+    saved = _reports._secret_keys
+    yield
+    _reports._secret_keys = saved
+    _reports._secret_cache.clear()
+
+
+async def test_unexpected_message_report_is_bounded(autojump_clock, crash_reports):
+    """A 10,000-entry stray message: one line within the cut, and otp_message too."""
+    async with trio.open_nursery() as nursery:
+        pid = await Crashy.start(nursery, 0)
+        otp.send(pid, {f"k{i}": "v" * 50 for i in range(10_000)})
+        await otp.stop(pid)
+    record = _only(crash_reports())
+    assert len(_formatted(record)) < 2000 + 200
+    assert len(record.otp_message) <= 2000 + 40  # type: ignore[attr-defined]
+
+
+async def test_a_traceback_does_not_repeat_an_exception_text_past_the_cut(
+    autojump_clock, crash_reports
+):
+    """The traceback's last line (the exception's text) is cut as the reason line is."""
+    with pytest.RaisesGroup(ValueError):
+        async with trio.open_nursery() as nursery:
+            pid = await Crashy.start(nursery, 0)
+            otp.cast(pid, ("raise", ValueError("x" * 100_000)))
+    record = _only(crash_reports())
+    text = _formatted(record)
+    assert "Traceback (most recent call last)" in text
+    assert len(text) < _BOUND + 2000
+    assert isinstance(record.exc_info[1], ValueError)  # type: ignore[index]  # still there
+
+
+async def test_every_crash_report_field_is_bounded(autojump_clock, crash_reports):
+    """otp_state and otp_message are the bounded text the report shows, not the objects."""
+    state = {f"key{i}": list(range(100)) for i in range(10_000)}
+    with pytest.RaisesGroup(ValueError):
+        async with trio.open_nursery() as nursery:
+            pid = await Crashy.start(nursery, state)
+            otp.cast(pid, ("raise", ValueError("boom"), "m" * 100_000))
+    record = _only(crash_reports())
+    assert isinstance(record.otp_state, str)  # type: ignore[attr-defined]
+    assert len(record.otp_state) <= 2040  # type: ignore[attr-defined]
+    assert len(record.otp_message) <= 2040  # type: ignore[attr-defined]
+    assert len(_formatted(record)) < _BOUND + 2000
+
+
+async def test_a_secret_key_that_sorts_first_is_masked_by_default(autojump_clock, crash_reports):
+    """Values of keys named like secrets are masked in state and message, at any depth."""
+    state = {"a_password": "hunter2", "db": {"API-Key": "k-123", "host": "h"}, "n": 1}
+    with pytest.RaisesGroup(ValueError):
+        async with trio.open_nursery() as nursery:
+            pid = await Crashy.start(nursery, state)
+            otp.cast(pid, ("raise", ValueError("boom"), {"Authorization": "Bearer xyz"}))
+    text = _formatted(_only(crash_reports()))
+    for secret in ("hunter2", "k-123", "Bearer xyz"):
+        assert secret not in text
+    assert "'a_password': [masked]" in text
+    assert "'host': 'h'" in text
+
+
+async def test_add_secret_keys_extends_the_default_mask(
+    autojump_clock, crash_reports, restore_secret_keys
+):
+    """add_secret_keys adds names; the defaults stay; a bad name is refused clearly."""
+    otp.add_secret_keys("pin")
+    assert set(otp.DEFAULT_SECRET_KEYS) < set(otp.secret_keys())
+    with pytest.RaisesGroup(ValueError):
+        async with trio.open_nursery() as nursery:
+            pid = await Crashy.start(nursery, {"user_PIN": 1234, "token": "t0k"})
+            otp.cast(pid, ("raise", ValueError("boom")))
+    text = _formatted(_only(crash_reports()))
+    assert "1234" not in text
+    assert "t0k" not in text
+    with pytest.raises(TypeError, match="non-empty str"):
+        otp.add_secret_keys("")
+
+
+async def test_format_report_redacts_state_message_and_reason(autojump_clock, crash_reports):
+    """format_report (OTP 25's format_status/1) replaces what the report shows."""
+
+    class Private(Crashy):
+        def format_report(self, status: otp.Status) -> otp.Status:
+            return otp.Status(state="<state>", message="<message>", reason="<reason>")
+
+    with pytest.RaisesGroup(ValueError):
+        async with trio.open_nursery() as nursery:
+            pid = await Private.start(nursery, {"card": "4111"})
+            otp.cast(pid, ("raise", ValueError("card 4111 declined"), "4111"))
+    record = _only(crash_reports())
+    text = _formatted(record)
+    assert "4111" not in text  # nor in the traceback: a replaced reason prints none
+    assert "Last message: '<message>'" in text
+    assert "State: '<state>'" in text
+    assert record.otp_reason == "<reason>"  # type: ignore[attr-defined]
+
+
+async def test_format_start_args_redacts_a_childs_start_arguments(autojump_clock, caplog):
+    """The start call of start-error and give-up reports goes through the class's
+    format_start_args; secret-named keys are masked in it by default."""
+    starts = 0
+
+    class Connects(Crashy):
+        @classmethod
+        def format_start_args(cls, args: tuple[Any, ...]) -> tuple[Any, ...]:
+            return ("<dsn>",)
+
+        async def init(self, arg: Any) -> Any:
+            nonlocal starts
+            starts += 1
+            return otp.Ok(0) if starts == 1 else otp.Stop("no_more")
+
+    class Plain(Connects):
+        @classmethod
+        def format_start_args(cls, args: tuple[Any, ...]) -> tuple[Any, ...]:
+            return args
+
+    for server, arg in [
+        (Connects, "postgres://u:pw@h/db"),
+        (Plain, {"password": "pw", "host": "h"}),
+    ]:
+        starts = 0
+        caplog.clear()
+        with pytest.RaisesGroup(otp.RestartIntensityError):
+            async with otp.Supervisor.open([server.child_spec(arg, id="c")]) as sup:
+                [child] = await otp.Supervisor.which_children(sup)
+                otp.cast(child.pid, ("stop", "crash"))
+                await sup.wait_exited()
+        texts = [
+            r.getMessage()
+            for r in caplog.records
+            if r.name == "trio_otp.supervisor" and r.levelno >= logging.ERROR
+        ]
+        assert texts
+        assert all("Start Call: " in t and "pw" not in t for t in texts), texts
+
+
+# ----------------------------------------------------------------------------------------
+# Issue 21: a group of one is reported as its exception
+# ----------------------------------------------------------------------------------------
+
+
+async def _raise_in_a_nursery(exc: BaseException) -> None:
+    async def child() -> None:
+        raise exc
+
+    async with trio.open_nursery() as nursery:
+        nursery.start_soon(child)
+
+
+async def test_a_group_of_one_is_reported_as_its_exception(autojump_clock, caplog):
+    """A Task whose nursery raised one exception: the report names that exception
+    (not '(ExceptionGroup) ... 1 sub-exception'), notes the group, and prints its
+    traceback."""
+    caplog.set_level(logging.DEBUG, logger="trio_otp")
+    with pytest.RaisesGroup(pytest.RaisesGroup(trio.ClosedResourceError)):
+        async with trio.open_nursery() as nursery:
+            await otp.Task.start(nursery, _raise_in_a_nursery, trio.ClosedResourceError("gone"))
+    (record,) = _trio_otp_records(caplog)
+    text = _formatted(record)
+    assert "** (ClosedResourceError) gone (raised in ExceptionGroup of one)" in text
+    assert "sub-exception" not in text
+    assert text.rstrip().endswith("trio.ClosedResourceError: gone")
+    assert isinstance(record.otp_reason, ExceptionGroup)  # type: ignore[attr-defined]
+
+
+async def test_a_gen_server_crash_in_a_nested_group_of_one_names_the_real_error(
+    autojump_clock, crash_reports
+):
+    """Two groups of one deep: the real exception is named, the depth noted; a group
+    of two stays a group."""
+
+    class Nested(Crashy):
+        async def handle_cast(self, request: Any, state: int) -> Any:
+            if request == "two":
+                raise ExceptionGroup("two", [ValueError("a"), KeyError("b")])
+            await _raise_in_a_nursery(ExceptionGroup("inner", [ValueError("deep")]))
+            return otp.NoReply(state)  # pragma: no cover
+
+    for request, headline in [
+        ("one", "** (ValueError) deep (raised in ExceptionGroup of one, 2 deep)"),
+        ("two", "** (ExceptionGroup) two (2 sub-exceptions)"),
+    ]:
+        try:
+            async with trio.open_nursery() as nursery:
+                pid = await Nested.start(nursery, 0)
+                otp.cast(pid, request)
+        except ExceptionGroup:
+            pass
+        else:  # pragma: no cover
+            raise AssertionError("the server did not crash")
+        assert headline in crash_reports()[-1].getMessage()
+
+
+# ----------------------------------------------------------------------------------------
+# Issue 21: routine start-up is one short INFO line per event, naming no private names
+# ----------------------------------------------------------------------------------------
+
+_PRIVATE = ("_QueueServer", "_serve_new", "_QueueSupervisor", "(starting)", "<locals>")
+
+
+async def test_routine_start_up_is_one_short_info_line_per_event(autojump_clock, caplog):
+    """Starting a job queue under a supervisor logs one line per child started, at
+    INFO, each short, naming ids and names, never private classes or a queue's repr."""
+    caplog.set_level(logging.DEBUG, logger="trio_otp")
+    async with otp.Supervisor.open([otp.JobQueue.child_spec(name="jobs")]) as sup:
+        tree = await otp.render_tree(sup)
+    records = _trio_otp_records(caplog)
+    started = [r for r in records if getattr(r, "otp_event", None) == "child_started"]
+    assert len(started) == 3  # the queue, its job supervisor, its server
+    for record in started:
+        text = record.getMessage()
+        assert record.levelno == logging.INFO
+        assert "\n" not in text, text
+        assert len(text) < 120, text
+        assert not any(p in text for p in _PRIVATE), text
+    assert not any(p in tree for p in _PRIVATE), tree
+    assert [line.split(" <Pid")[0] for line in tree.splitlines()] == [
+        "Supervisor",
+        "└── jobs",
+        "    ├── jobs.jobs",
+        "    └── server",
+    ]
+
+
+async def test_crash_reports_name_the_users_class_and_function(autojump_clock, caplog):
+    """A crashed unnamed server is named by its class, a Task stopped mid-shutdown by
+    its function; nothing private appears in the supervisor's reports."""
+    caplog.set_level(logging.DEBUG, logger="trio_otp")
+    with pytest.RaisesGroup(ValueError):
+        async with trio.open_nursery() as nursery:
+            pid = await Crashy.start(nursery, 0)
+            otp.cast(pid, ("raise", ValueError("boom")))
+    message = _trio_otp_records(caplog)[-1].getMessage()
+    assert message.startswith(f"GenServer Crashy {pid!r} terminating")

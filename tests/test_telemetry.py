@@ -6,11 +6,13 @@ import logging
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+import _durable_jobs as jobs
 import pytest
 import trio
 
 import trio_otp as otp
 from trio_otp._core import _telemetry
+from trio_otp.jobs import SQLiteStore
 
 Event = tuple[tuple[str, ...], dict[str, float], dict[str, Any]]
 
@@ -254,3 +256,120 @@ async def test_no_call_events_without_a_call_handler(autojump_clock):
         assert await otp.call(server, "x") == "x"
         await otp.stop(server)
     assert seen == [("trio_otp", "process", "exit")]
+
+
+# -- job events (trio_otp.jobs) ----------------------------------------------------------
+
+
+def _job_events(seen: list[Event]) -> list[tuple[str, dict[str, float], dict[str, Any]]]:
+    return [(e[0][2], e[1], e[2]) for e in seen if e[0][:2] == ("trio_otp", "job")]
+
+
+async def test_job_events_are_a_span_per_attempt_of_an_in_memory_job(autojump_clock, events):
+    """An in-memory queue emits start, then stop (returned) or exception (retried,
+    failed, cancelled) per attempt, with the attempt's duration on the virtual clock;
+    a job cancelled while queued emits nothing."""
+    tries = 0
+
+    async def flaky() -> str:
+        nonlocal tries
+        tries += 1
+        await trio.sleep(1)
+        if tries == 1:
+            raise OSError("first try fails")
+        return "ok"
+
+    async def doomed() -> None:
+        await trio.sleep(2)
+        raise ValueError("always")
+
+    retry = otp.RetryPolicy(attempts=2, on=OSError, wait_initial=0.5, wait_jitter=0)
+    async with otp.JobQueue(max_running=1).open() as queue:
+        assert await queue.schedule(flaky, retry=retry, name="flaky") == "ok"
+        with pytest.raises(ValueError, match="always"):
+            await queue.schedule(doomed)
+        running = await queue.submit(trio.sleep, 10)
+        queued = await queue.submit(trio.sleep, 10)
+        queued.cancel()
+        await trio.sleep(1)
+        running.cancel()
+        with pytest.raises(otp.JobCancelledError):
+            await running.wait()
+    jobs = _job_events(events)
+    assert [(kind, m.get("duration")) for kind, m, _ in jobs] == [
+        ("start", None),
+        ("exception", 1.0),  # flaky's first attempt: retried
+        ("start", None),
+        ("stop", 1.0),
+        ("start", None),
+        ("exception", 2.0),  # doomed: failed for good
+        ("start", None),
+        ("exception", 1.0),  # running: cancelled; the queued one never started
+    ]
+    assert all(m["system_time"] > 0 for kind, m, _ in jobs if kind == "start")
+    ends = [meta for kind, _, meta in jobs if kind != "start"]
+    assert [(m["worker"], m["attempt"], m["state"]) for m in ends] == [
+        ("flaky", 1, "retrying"),
+        ("flaky", 2, "done"),
+        ("test_job_events_are_a_span_per_attempt_of_an_in_memory_job.<locals>.doomed", 1, "failed"),
+        ("sleep", 1, "cancelled"),
+    ]
+    assert [type(m["error"]) for m in ends] == [
+        OSError,
+        type(None),
+        ValueError,
+        otp.JobCancelledError,
+    ]
+    assert {m["job_queue"] for m in ends} == {queue}
+    assert [m["id"] for m in ends] == [1, 1, 2, 3]
+
+
+async def test_no_job_events_and_no_timing_without_a_handler(autojump_clock):
+    """With no handler attached, a job is not timed (nothing is stored on its handle)."""
+    async with otp.JobQueue().open() as queue:
+        job = await queue.submit(trio.sleep, 1)
+        await job.wait()
+    assert not hasattr(job, "_began")
+
+
+async def test_job_events_of_a_durable_job(events, tmp_path):
+    """A durable queue emits the same spans (state as stored: completed, discarded)
+    and progress events. A real SQLite file, so the real clock (short jobs)."""
+    queue = otp.JobQueue(
+        store=SQLiteStore(tmp_path / "jobs.db", poll_interval=0.02),
+        jobs=[jobs.add, jobs.fail, jobs.progress],
+    )
+    async with queue.open():
+        assert await (await queue.enqueue(jobs.add, 1, 2)).wait() == 3
+        failing = await queue.enqueue(jobs.fail, "no", max_attempts=1)
+        with pytest.raises(otp.JobError):
+            await failing.wait()
+        assert await (await queue.enqueue(jobs.progress, 2, 0.0)).wait() == 2
+    seen = _job_events(events)
+    assert [kind for kind, _, _ in seen] == [
+        "start",
+        "stop",
+        "start",
+        "exception",
+        "start",
+        "progress",
+        "progress",
+        "stop",
+    ]
+    ends = [
+        (meta["worker"], meta["state"], meta["attempt"])
+        for kind, _, meta in seen
+        if kind in ("stop", "exception")
+    ]
+    assert ends == [
+        ("_durable_jobs:add", "completed", 1),
+        ("_durable_jobs:fail", "discarded", 1),
+        ("_durable_jobs:progress", "completed", 1),
+    ]
+    assert all(m["duration"] >= 0 for kind, m, _ in seen if kind in ("stop", "exception"))
+    assert [m["fraction"] for kind, m, _ in seen if kind == "progress"] == [0.5, 1.0]
+    assert [meta["message"] for kind, _, meta in seen if kind == "progress"] == [
+        "step 1/2",
+        "step 2/2",
+    ]
+    assert {meta["queue"] for kind, _, meta in seen if kind != "progress"} == {"default"}

@@ -42,8 +42,8 @@ async def test_renders_the_seed_tree_in_start_order():
             [
                 f"my_app_supervisor {unnamed(sup)}",
                 f"├── JobSupervisor {unnamed(jobs)}",
-                f"│   ├── Task {t1!r}",
-                f"│   └── Task {t2!r}",
+                f"│   ├── Task sleep_forever {t1!r}",
+                f"│   └── Task sleep_forever {t2!r}",
                 f"└── JobQueue {unnamed(queue)}",
             ]
         )

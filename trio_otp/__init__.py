@@ -17,6 +17,9 @@ from ._behaviours._task import TaskResult as TaskResult
 from ._behaviours._task_supervisor import TaskSupervisor as TaskSupervisor
 from ._behaviours._task_supervisor import await_many as await_many
 from ._behaviours._task_supervisor import yield_many as yield_many
+from ._behaviours._tcp import TCPHandler as TCPHandler
+from ._behaviours._tcp import listener_addresses as listener_addresses
+from ._behaviours._tcp import serve_tcp as serve_tcp
 from ._core._call import DEFAULT_TIMEOUT as DEFAULT_TIMEOUT
 from ._core._call import From as From
 from ._core._call import call as call
@@ -72,6 +75,9 @@ from ._core._reasons import SHUTDOWN as SHUTDOWN
 from ._core._reasons import Shutdown as Shutdown
 from ._core._reasons import is_normal_exit as is_normal_exit
 from ._core._refs import Ref as Ref
+from ._core._reports import DEFAULT_SECRET_KEYS as DEFAULT_SECRET_KEYS
+from ._core._reports import add_secret_keys as add_secret_keys
+from ._core._reports import secret_keys as secret_keys
 from ._core._request import Request as Request
 from ._core._telemetry import TelemetryHandler as TelemetryHandler
 from ._core._telemetry import attach_many_telemetry as attach_many_telemetry
@@ -95,6 +101,7 @@ from ._server._gen_server import Ignore as Ignore
 from ._server._gen_server import NoReply as NoReply
 from ._server._gen_server import Ok as Ok
 from ._server._gen_server import Reply as Reply
+from ._server._gen_server import Status as Status
 from ._server._gen_server import Stop as Stop
 from ._supervision._application import run_application as run_application
 from ._supervision._dynamic_supervisor import DynamicSupervisor as DynamicSupervisor

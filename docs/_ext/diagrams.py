@@ -7,7 +7,14 @@
 * ``.. bench-summary::`` draws one bar per workload from bench/results/latest.json:
   trio_otp's speed relative to the raw-trio floor measured in the same run.
 
-Both return raw HTML (an ``<svg>`` element) and nothing for other builders; text uses
+* ``.. bench-family:: W1 W2``: one chart per family of workloads, from the same
+  file: each implementation's ratio to the floor (median as a dot, min-max as a
+  line) on a log scale, times inverted so that right is always better.
+* ``.. inline-svg:: layers`` puts ``docs/_diagrams/layers.svg`` (drawn by
+  ``docs/_diagrams/make.py`` and committed) into the page, with a caption: inline,
+  so that its ``currentColor`` follows the theme, which an ``<img>`` would not.
+
+All return raw HTML (an ``<svg>`` element) and nothing for other builders; text uses
 ``currentColor`` so that the pictures follow furo's light and dark themes.
 """
 
@@ -280,7 +287,137 @@ class BenchSummary(SphinxDirective):
         return [nodes.raw("", f'<figure class="otp-diagram">{svg}</figure>', format="html")]
 
 
+IMPLS = {
+    "trio_otp": "trio_otp",
+    "trio_otp-jq": "trio_otp JobQueue",
+    "floor-lowlevel": "floor (low-level)",
+    "floor-nowait": "floor (no wait)",
+    "triotp": "triotp",
+    "elixir": "Elixir (+S 1)",
+}
+IMPL_COLORS = {"trio_otp": "#3aa676", "trio_otp-jq": "#3aa676", "triotp": "#d08a2c"}
+LOW, HIGH = 0.05, 20.0  # the log axis, in multiples of the floor
+
+
+def family_rows(
+    path: Path, cases: list[str]
+) -> list[tuple[str, list[tuple[str, float, float, float]]]]:
+    """(metric title, [(implementation, low, median, high)]) for the cases' metrics."""
+    groups: dict[tuple[str, str], list[tuple[str, float, float, float]]] = {}
+    titles: dict[tuple[str, str], str] = {}
+    for row in json.loads(path.read_text(encoding="utf-8"))["summary"]["rows"]:
+        ratio = row.get("ratio_to_floor")
+        if row["case"] not in cases or not ratio or row["direction"] not in ("higher", "lower"):
+            continue
+        key = (row["case"], row["metric"])
+        titles[key] = f"{row['case']} {row['metric_label']}"
+        low, mid, high = ratio["min"], ratio["median"], ratio["max"]
+        if row["direction"] == "lower":
+            low, mid, high = 1 / high, 1 / mid, 1 / low
+        groups.setdefault(key, []).append((IMPLS.get(row["impl"], row["impl"]), low, mid, high))
+    return [(titles[key], groups[key]) for key in groups]
+
+
+def family_svg(title: str, groups: list[tuple[str, list[tuple[str, float, float, float]]]]) -> str:
+    import math
+
+    left, plot_w, row_h, head_h, top = 170, 470, 19, 24, 40
+
+    def x(v: float) -> float:
+        v = min(max(v, LOW), HIGH)
+        return left + plot_w * math.log(v / LOW) / math.log(HIGH / LOW)
+
+    rows = sum(len(impls) for _, impls in groups)
+    h = top + rows * row_h + len(groups) * head_h + 30
+    w = left + plot_w + 60
+    out = [
+        '<text x="10" y="16" font-size="12" fill="currentColor" fill-opacity="0.8">'
+        f"{html.escape(title)}: × the raw-trio floor (log scale; right is better)</text>"  # noqa: RUF001
+    ]
+    for tick in (0.1, 0.3, 1, 3, 10):
+        tx = x(tick)
+        dash = "" if tick == 1 else ' stroke-dasharray="2 4" stroke-opacity="0.35"'
+        out.append(
+            f'<line x1="{tx:.1f}" y1="{top - 10}" x2="{tx:.1f}" y2="{h - 24}" '
+            f'stroke="currentColor"{dash}/>'
+        )
+        out.append(
+            f'<text x="{tx:.1f}" y="{h - 8}" text-anchor="middle" font-size="11" '
+            f'fill="currentColor">{tick:g} ×</text>'  # noqa: RUF001
+        )
+    y = top
+    for name, impls in groups:
+        out.append(
+            f'<text x="10" y="{y + 15}" font-weight="600" fill="currentColor">'
+            f"{html.escape(name)}</text>"
+        )
+        y += head_h
+        for impl, low, mid, high in impls:
+            color = IMPL_COLORS.get(next((k for k, v in IMPLS.items() if v == impl), ""), "#4a7bd8")
+            cy = y + row_h / 2
+            out.append(
+                f'<text x="{left - 10}" y="{cy + 4}" text-anchor="end" fill="currentColor">'
+                f"{html.escape(impl)}</text>"
+            )
+            out.append(
+                f'<line x1="{x(low):.1f}" y1="{cy}" x2="{x(high):.1f}" y2="{cy}" '
+                f'stroke="{color}" stroke-width="3" stroke-opacity="0.55"/>'
+            )
+            out.append(f'<circle cx="{x(mid):.1f}" cy="{cy}" r="5" fill="{color}"/>')
+            out.append(
+                f'<text x="{x(high) + 8:.1f}" y="{cy + 4}" font-size="11" fill="currentColor">'
+                f"{mid:.2f}</text>"
+            )
+            y += row_h
+    return (
+        f'<svg xmlns="http://www.w3.org/2000/svg" role="img" viewBox="0 0 {w} {h}" '
+        f'style="max-width: {w}px; width: 100%" {FONT}><title>{html.escape(title)}</title>'
+        + "".join(out)
+        + "</svg>"
+    )
+
+
+class BenchFamily(SphinxDirective):
+    """``.. bench-family:: W1 W2``: a family's ratios to the floor, from latest.json.
+
+    An optional title follows a ``|``: ``.. bench-family:: W1 W2 | Calls``.
+    """
+
+    required_arguments = 1
+    final_argument_whitespace = True
+
+    def run(self) -> list[nodes.Node]:
+        path = ROOT / "bench/results/latest.json"
+        self.env.note_dependency(str(path))
+        cases, _, title = self.arguments[0].partition("|")
+        groups = family_rows(path, cases.split())
+        if not groups:
+            raise self.error(f"no rows with a ratio to the floor for {cases.strip()}")
+        svg = family_svg(title.strip() or cases.strip(), groups)
+        return [nodes.raw("", f'<figure class="otp-diagram">{svg}</figure>', format="html")]
+
+
+class InlineSvg(SphinxDirective):
+    """``.. inline-svg:: NAME``: docs/_diagrams/NAME.svg inline, captioned by its title."""
+
+    required_arguments = 1
+
+    def run(self) -> list[nodes.Node]:
+        path = ROOT / "docs" / "_diagrams" / f"{self.arguments[0]}.svg"
+        self.env.note_dependency(str(path))
+        try:
+            svg = path.read_text(encoding="utf-8")
+        except OSError as exc:
+            raise self.error(f"cannot read {path}: {exc} (run docs/_diagrams/make.py)") from None
+        title = re.search(r"<title>(.*?)</title>", svg)
+        caption = f"<figcaption>{title.group(1)}.</figcaption>" if title else ""
+        figure = f'<figure class="otp-diagram">{svg}{caption}</figure>'
+        return [nodes.raw("", figure, format="html")]
+
+
 def setup(app: Any) -> dict[str, Any]:
+    app.add_directive("inline-svg", InlineSvg)
+    app.add_directive("bench-family", BenchFamily)
     app.add_directive("job-queue-tree", JobQueueTree)
     app.add_directive("bench-summary", BenchSummary)
     return {"parallel_read_safe": True, "parallel_write_safe": True}

@@ -286,7 +286,7 @@ def _check(fn: object, max_concurrency: object, timeout: object, on_timeout: obj
     ):
         raise ValueError(f"max_concurrency must be an int >= 1, got {max_concurrency!r}")
     if timeout is not None and (
-        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or timeout < 0
+        isinstance(timeout, bool) or not isinstance(timeout, (int, float)) or not timeout >= 0
     ):
         raise ValueError(f"timeout must be >= 0 seconds or None (no limit), got {timeout!r}")
     if on_timeout not in ("exit", "kill_task"):
@@ -306,6 +306,13 @@ def _open(
     process: bool = False,
 ) -> AbstractAsyncContextManager[AsyncStream]:
     limit = _check(fn, max_concurrency, timeout, on_timeout)
+    for flag, value in (
+        ("ordered", ordered),
+        ("zip_input_on_exit", zip_input_on_exit),
+        ("process", process),
+    ):
+        if not isinstance(value, bool):
+            raise TypeError(f"async_stream's {flag} must be True or False, got {value!r}")
     if not isinstance(items, (Iterable, AsyncIterable)):
         raise TypeError(f"async_stream needs an iterable or async iterable, got {items!r}")
     stream = AsyncStream(
@@ -363,9 +370,10 @@ def async_stream(
     is a plain trio task, **not a process**: it has no pid of its own
     (:func:`~trio_otp.current_process` in it returns the process that opened the
     block, or ``None``), which halves what an item costs. ``process=True`` makes
-    each job a :class:`~trio_otp.Task` process (its own pid, for ``fn`` that sends,
-    monitors or links). Ordering, ``max_concurrency``, timeouts and exits are the
-    same either way.
+    each job a :class:`~trio_otp.Task` process (its own pid and mailbox, for ``fn``
+    that receives, sends, monitors or links; an ``otp.mailbox()`` block in it reads
+    the job's own mailbox, while one in a plain job is a new process). Ordering,
+    ``max_concurrency``, timeouts and exits are the same either way.
 
     Args:
         items: an iterable or async iterable, read lazily.

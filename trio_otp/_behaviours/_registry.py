@@ -9,7 +9,7 @@ the key up. ``keys="unique"`` allows one process per key (a name service: see
 How it maps onto trio: the tables are plain dicts owned by the registry process and
 read and written synchronously by the caller (Elixir does the same with ETS: no
 message goes through the registry process). Each registered process carries one
-exit callback (``Pid._watch``) that removes all its entries synchronously, in the
+exit callback that removes all its entries synchronously, in the
 exiting process's task, before anything else can run: a lookup never returns a
 process that has exited. When the last key of a process goes, so does its callback;
 when the registry itself exits, its tables are emptied. Nothing grows without bound.
@@ -57,6 +57,7 @@ class _RegistryServer(GenServer[None]):
     """The registry process: it owns the tables and empties them when it exits."""
 
     process_kind = "Registry"
+    _members_exit_with_it = True  # its Exit stops a GenServer's default handle_info
 
     def __init__(self) -> None:
         self.unique = True

@@ -8,8 +8,11 @@ its reply.
 
 ``fn`` may be an async function or a plain one; a plain function runs inline in the
 task and must not block (use ``trio.to_thread.run_sync`` inside an async ``fn`` for
-blocking work). A Task has no mailbox and does not trap exits: when its supervisor
-shuts it down it is cancelled at once (exit reason ``shutdown``).
+blocking work). A Task has a mailbox, as in Elixir: what is sent to its pid is
+queued, and the task takes it inside an ``async with otp.mailbox() as inbox:``
+block (which, in a Task, is a view of the task's own mailbox, not a new process).
+A Task does not trap exits: when its supervisor shuts it down it is cancelled at
+once (exit reason ``shutdown``).
 """
 
 from __future__ import annotations
@@ -25,9 +28,16 @@ from .._core import _reports
 from .._core._exceptions import ChildSpecError, ProcessExit, TaskExit, TaskTimeout
 from .._core._messages import NO_VALUE
 from .._core._monitors import Ref, _kill, _monitor, demonitor
-from .._core._process import UNSET, Pid, current_process
+from .._core._process import EMPTY, UNSET, Pid, current_process
 from .._core._reasons import NORMAL, SHUTDOWN, is_normal_exit
-from .._server._child import _Child, direct_child, spawner, supervising, supervisor_of
+from .._server._child import (
+    _Child,
+    direct_child,
+    during_shutdown,
+    spawner,
+    supervising,
+    supervisor_of,
+)
 from .._server._child_spec import ChildSpec, ChildType, Restart, _trusted
 
 T = TypeVar("T")
@@ -51,7 +61,7 @@ async def _run(
 ) -> None:
     # ``pid`` is given when a supervisor spawned the task without waiting (_spawn).
     if pid is None:
-        pid = Pid._new("Task", None, None, fn, supervisor_of(task_status))
+        pid = Pid._new("Task", None, EMPTY, fn, supervisor_of(task_status))
         if child is not None:
             pid._switch = child  # exit signals kill it as its supervisor would
     else:
@@ -91,7 +101,10 @@ async def _run(
                     box._value = result
     except Exception as exc:
         reason = error = exc
-        _reports.task_crash(pid, exc, fn, args)
+        if during_shutdown(child, pid):  # raised while being stopped: not a crash
+            _reports.exit_during_shutdown(pid, exc)
+        else:
+            _reports.task_crash(pid, exc, fn, args)
     finally:
         pid._exited(pid._killed_reason() if reason is UNSET else reason)
     if child is not None:
@@ -118,7 +131,7 @@ def _spawn_task(nursery: trio.Nursery, child: _Child) -> Pid:
     """
     args = child.args
     fn = args[0]
-    pid = Pid._new("Task", None, None, fn, child.sup.pid, detached=True)
+    pid = Pid._new("Task", None, EMPTY, fn, child.sup.pid, detached=True)
     pid._switch = child  # exit signals kill it as its supervisor would (_monitors.py)
     child.spawned(pid)
     nursery.start_soon(_run, fn, args[1:], None, None, child, pid, name="trio_otp.Task")
@@ -129,7 +142,7 @@ def _spawn_async(nursery: trio.Nursery, child: _Child) -> Pid:
     """Spawn an :meth:`Task.async_nolink` task (its ``args`` begin with its result box)."""
     args = child.args
     box, fn = args[0], args[1]
-    pid = Pid._new("Task", None, None, fn, child.sup.pid, detached=True)
+    pid = Pid._new("Task", None, EMPTY, fn, child.sup.pid, detached=True)
     pid._switch = child
     child.spawned(pid)
     nursery.start_soon(_run, fn, args[2:], None, box, child, pid, name="trio_otp.Task")
@@ -173,8 +186,9 @@ class Task:
 
         Change the restart with ``Supervisor.child_spec((Task, fn), restart="transient")``.
         """
-        if not callable(fn):
-            raise ChildSpecError(f"Task needs a function to run, got {fn!r}")
+        given: object = fn
+        if not callable(given) or isinstance(given, type):
+            _refuse_task_fn(given, "Task")
         # Built for every job of the Elixir chapter's queue: skip re-checking known values.
         return _trusted(Task, Task.serve, (fn, *args), Restart.TEMPORARY, _WORKER, 5.0, (Task,))
 
@@ -196,8 +210,8 @@ class Task:
         Elixir's ``Task.Supervisor.async_nolink``: the task is not linked to the
         caller; its crash is reported to whoever waits for it.
 
-        Started from a process with a mailbox (a GenServer, a
-        :func:`~trio_otp.mailbox` block), that process monitors the task and never
+        Started from a process (a GenServer, a Task, a :func:`~trio_otp.mailbox`
+        block), that process monitors the task and never
         has to block: when the task returns, the process gets
         ``TaskReply(ref, result)`` (in ``handle_info``); when it fails (crash,
         shutdown, kill), ``Down(ref, pid, reason)``. ``ref`` is
@@ -207,6 +221,22 @@ class Task:
         return await _async_nolink(sup, fn, args, monitor=True)
 
 
+def _refuse_task_fn(fn: object, what: str) -> None:
+    """Refuse what a Task cannot run: a non-callable, or a process class (a GenServer,
+    a Supervisor, an Agent), which is a child of a DynamicSupervisor, not a Task."""
+    if isinstance(fn, ChildSpec) or (isinstance(fn, type) and hasattr(fn, "child_spec")):
+        name = fn.id if isinstance(fn, ChildSpec) else fn
+        label = getattr(name, "__qualname__", repr(name))
+        raise ChildSpecError(
+            f"{what} runs a function as a Task, and {label} is a process of its own "
+            f"(it has a child spec), not a function: start it under a DynamicSupervisor "
+            f"with `await DynamicSupervisor.start_child(sup, {label})`, or pass "
+            "a function (e.g. one that calls into it)"
+        )
+    if not callable(fn):
+        raise ChildSpecError(f"{what} needs a function to run (async or plain), got {fn!r}")
+
+
 async def _async_nolink(
     sup: object, fn: Callable[..., Any], args: tuple[Any, ...], *, monitor: bool
 ) -> AsyncTask[Any]:
@@ -214,6 +244,9 @@ async def _async_nolink(
     pid itself (an ``async_stream_nolink`` job) and needs no message."""
     from .._supervision._dynamic_supervisor import _supervisor
 
+    given: object = fn
+    if not callable(given) or isinstance(given, type):
+        _refuse_task_fn(given, "async_nolink")
     box: AsyncTask[Any] = AsyncTask()
     owner = current_process() if monitor else None
     spec = ChildSpec(
@@ -228,6 +261,8 @@ async def _async_nolink(
     pid = await _supervisor(sup, "async_nolink", fn)._start_child(spec, spec.args)
     assert pid is not None
     box.pid = pid
+    # A process (GenServer, Task, mailbox block) gets the result as a message, as
+    # in Elixir; plain code waits for it (AsyncTask.wait drops the message).
     if owner is not None and owner._mailbox is not None:
         box.ref = _monitor(owner, pid, box)
     return box

@@ -27,6 +27,7 @@ __all__ = ["EXIT_USAGE", "SUBCOMMANDS", "build_parser", "main"]
 SUBCOMMANDS: Final[dict[str, str]] = {
     "worker": "._worker",
     "migrate": "._migrate",
+    "observe": "._observe",
 }
 
 #: Exit status of a usage error (argparse's own, also for a target that cannot be
@@ -51,7 +52,10 @@ def build_parser() -> argparse.ArgumentParser:
     """The whole command line's parser, every subcommand included."""
     parser = argparse.ArgumentParser(
         prog="trio-otp",
-        description="trio_otp's command line: run job queue workers, migrate their store.",
+        description=(
+            "trio_otp's command line: run job queue workers, migrate their store, "
+            "watch a running program's observer."
+        ),
         epilog="`trio-otp SUBCOMMAND --help` explains each subcommand's options.",
     )
     from trio_otp._version import __version__

@@ -1,6 +1,6 @@
 """Messaging: ``call`` / ``reply`` / ``cast`` / ``send`` / ``stop``.
 
-A mailbox is an unbounded queue (``Pid._mailbox``), so nothing that *sends* ever
+A mailbox is an unbounded queue, so nothing that *sends* ever
 blocks (OTP mailboxes are unbounded too). A call carries its own reply slot, a
 :class:`From`, which any task may answer once with :func:`reply`. The caller parks
 on ``trio.lowlevel.wait_task_rescheduled`` and the reply reschedules it directly:
@@ -11,7 +11,7 @@ every call a default 5 s deadline so that a caller never hangs forever on a requ
 whose handler died (the tutorial's failing job). An enclosing ``trio.fail_after`` /
 ``move_on_after`` still applies, and ``timeout=None`` leaves the deadline to your
 own scopes. The deadline itself is enforced by one cancel scope per run rather than
-one per call (see ``_deadlines.py``: a scope per call would double a call's cost);
+one per call (a scope per call would double a call's cost);
 callers cannot tell the difference.
 """
 
@@ -35,7 +35,7 @@ from ._exceptions import (
     _StopOwnSupervisor,
 )
 from ._names import whereis
-from ._process import Pid, _process_of, misuse_error
+from ._process import UNSET, Pid, _process_of, misuse_error
 from ._reasons import NORMAL
 from ._request import Request
 
@@ -52,6 +52,9 @@ SHUTDOWN: Final = 4  # the owner asks the process to stop (OTP's exit signal :sh
 # A message that carries a monitor reference (Down, TaskReply): dropped when taken if
 # demonitor(ref, flush=True) ran after it was queued.
 FLUSHABLE: Final = 5
+# Bytes (or the end of them) read from a connection's stream by its reader task, for
+# a TCPHandler's handle_data / handle_close (see trio_otp/_behaviours/_tcp.py).
+DATA: Final = 6
 
 Server = object
 """A process address: its :class:`Pid`, or a registered name (any hashable value)."""
@@ -222,8 +225,9 @@ def _deliver(from_: From, result: outcome.Outcome[object]) -> None:
 def _no_mailbox(pid: Pid | None, what: str) -> None:
     if pid is not None and pid.alive:
         raise TypeError(
-            f"cannot {what} {pid!r}: a {pid._kind} has no mailbox. Stop a Task through "
-            "its supervisor (terminate_child) or by cancelling the nursery that owns it."
+            f"cannot {what} {pid!r}: a {pid._kind} is not a server. Stop a Task through "
+            "its supervisor (terminate_child), with otp.exit(pid, reason), or by "
+            "cancelling the nursery that owns it."
         )
 
 
@@ -278,7 +282,9 @@ async def call(server: Server, request: Any, timeout: float | None = DEFAULT_TIM
         RuntimeError: called outside the trio.run the server lives in.
     """
     pid = server if type(server) is Pid else whereis(server)
-    if pid is not None and pid._table.thread != get_ident():
+    # A process of another thread's run: hand the call over. One whose run has
+    # ended (or that exited) is simply dead: NoProcessError below, as cast says.
+    if pid is not None and pid._table.thread != get_ident() and pid._reason is UNSET:
         raise misuse_error("call", is_async=True)
     if timeout is not DEFAULT_TIMEOUT:
         timeout = _check_timeout(timeout)
@@ -324,8 +330,9 @@ def cast(server: Server, request: Any) -> None:
 def send(dest: Server, message: Any) -> None:
     """Send a raw message to a process; a GenServer gets it in ``handle_info``.
 
-    OTP's ``send/2``. Never blocks. A message to a process that has exited (or that
-    has no mailbox, like a :class:`~trio_otp.Task`) is dropped silently.
+    OTP's ``send/2``. Never blocks. A message to a process that has exited is
+    dropped silently. A :class:`~trio_otp.Task` takes its messages in an
+    ``async with otp.mailbox()`` block of its own.
 
     Raises:
         NoProcessError: ``dest`` is a name that nobody holds (OTP raises ``badarg``).
@@ -362,9 +369,9 @@ async def stop(server: Server, reason: object = NORMAL, timeout: float | None = 
     """
     timeout = _check_timeout(timeout)
     pid = _resolve(server)
-    if pid is not None and pid._table.thread != get_ident():
+    if pid is not None and pid._table.thread != get_ident() and pid._reason is UNSET:
         raise misuse_error("stop", is_async=True)
-    if pid is None or pid._mailbox is None:
+    if pid is None or pid._mailbox is None or pid._kind == "Task":
         await trio.lowlevel.checkpoint()
         _no_mailbox(pid, "stop")
         raise NoProcessError(server, reason, timeout, "stop")

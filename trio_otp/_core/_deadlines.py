@@ -50,6 +50,8 @@ from typing import Any, Protocol, final
 import trio
 from trio.lowlevel import RunVar
 
+from ._runlocal import RUN
+
 
 class Slot(Protocol):
     """What a deadline needs of a waiting call (:class:`trio_otp.From` is one).
@@ -144,11 +146,14 @@ class _Timers:
 def arm(slot: Slot, timeout: float) -> None:
     """Give ``slot`` (a call about to wait) its deadline, ``timeout`` from now."""
     try:
-        timers = _timers.get()
-    except LookupError:
-        timers = _Timers()
-        _timers.set(timers)
-        trio.lowlevel.spawn_system_task(timers.serve, name="trio_otp call deadlines")
+        timers = RUN.runner._locals[_timers]  # _timers.get() in one step
+    except (AttributeError, KeyError):
+        try:
+            timers = _timers.get()
+        except LookupError:
+            timers = _Timers()
+            _timers.set(timers)
+            trio.lowlevel.spawn_system_task(timers.serve, name="trio_otp call deadlines")
     deadline = slot._deadline = timers.now() + timeout
     queue = timers.queues.get(timeout)
     if queue is None:

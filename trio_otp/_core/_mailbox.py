@@ -26,11 +26,13 @@ from trio.lowlevel import checkpoint, current_task, wait_task_rescheduled
 
 from ._call import CALL, CAST, FLUSHABLE, INFO, SHUTDOWN, STOP
 from ._exceptions import ProcessExit, ReceiveTimeout
+from ._messages import Down, TaskReply
 from ._monitors import _kill
 from ._names import _register
 from ._process import EMPTY, UNSET, Pid, _table
 from ._reasons import KILLED, NORMAL, is_normal_exit
 from ._reasons import SHUTDOWN as SHUTDOWN_REASON
+from ._refs import Ref
 
 _SKIP: Any = object()
 
@@ -39,7 +41,7 @@ _SKIP: Any = object()
 class Mailbox:
     """A process for the duration of an ``async with`` block: see :func:`mailbox`."""
 
-    __slots__ = ("_name", "_pid", "_saved", "_scope", "trap_exit")
+    __slots__ = ("_adopted", "_name", "_pid", "_saved", "_scope", "trap_exit")
 
     def __init__(self, name: object = None, *, trap_exit: bool = False) -> None:
         self._name = name
@@ -49,6 +51,8 @@ class Mailbox:
         # Messages a selective receive passed over, in arrival order (OTP's save queue).
         self._saved: collections.deque[object] = collections.deque()
         self._scope: trio.CancelScope | None = None
+        # A block inside a Task reads the Task's own mailbox: no process of its own.
+        self._adopted = False
 
     def __repr__(self) -> str:
         return f"<Mailbox {self._pid!r}>"
@@ -69,6 +73,8 @@ class Mailbox:
             raise RuntimeError(f"{self!r} is already open: a mailbox serves one block")
         task = current_task()
         holder = _table().get(task)
+        if holder is not None and holder._kind == "Task" and holder._mailbox is not None:
+            return await self._adopt(holder)
         if holder is not None:
             raise RuntimeError(
                 f"this task is already the process {holder!r}: it has a mailbox of its "
@@ -88,12 +94,50 @@ class Mailbox:
         await checkpoint()
         return self
 
+    async def _adopt(self, task_pid: Pid) -> Mailbox:
+        # In a Task: receive from the task's own mailbox for the block's duration.
+        # The task stays the process (its exit signals, its exit); nothing new starts.
+        if self._name is not None:
+            raise TypeError(
+                f"otp.mailbox(name={self._name!r}) inside the Task {task_pid!r}: the task "
+                "is already a process with a pid; a block in it takes no name (register "
+                "the pid with a Registry, or pass it to whoever sends to it)"
+            )
+        if self.trap_exit:
+            raise TypeError(
+                f"otp.mailbox(trap_exit=True) inside the Task {task_pid!r}: a Task does "
+                "not trap exits (as in Elixir); use a GenServer, or a separate trio task "
+                "with its own mailbox block"
+            )
+        self._pid = task_pid
+        self._adopted = True
+        await checkpoint()
+        return self
+
+    def _release(self, pid: Pid) -> None:
+        # Leaving a block in a Task: messages a selective receive passed over go back
+        # to the front of the task's mailbox, in order, for its next block.
+        # They were unwrapped: wrap them again as they came (a monitor's Down or
+        # TaskReply stays flushable by a later demonitor(ref, flush=True)).
+        saved = self._saved
+        self._pid = None
+        if saved and pid._mailbox is not None:
+            raw = collections.deque(_rewrap(message) for message in saved)
+            if pid._mailbox is not EMPTY:
+                raw.extend(pid._mailbox)
+            pid._mailbox = raw
+        saved.clear()
+
     async def __aexit__(
         self,
         exc_type: type[BaseException] | None,
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> bool:
+        if self._adopted:
+            assert self._pid is not None
+            self._release(self._pid)
+            return False
         pid, scope = self._pid, self._scope
         assert pid is not None
         assert scope is not None
@@ -194,6 +238,14 @@ class Mailbox:
             saved.append(message)
 
 
+def _rewrap(message: object) -> tuple[int, object, None]:
+    # The inverse of Mailbox._unwrap for what a block can pass over: calls and casts
+    # come back as the same tuples from an INFO entry.
+    if type(message) in (Down, TaskReply) and isinstance(message.ref, Ref):  # type: ignore[attr-defined]
+        return (FLUSHABLE, message, None)
+    return (INFO, message, None)
+
+
 def mailbox(name: object = None, *, trap_exit: bool = False) -> Mailbox:
     """Make the current trio task a process for the duration of a block.
 
@@ -216,6 +268,12 @@ def mailbox(name: object = None, *, trap_exit: bool = False) -> Mailbox:
     :exc:`~trio_otp.ProcessExit` from the ``async with`` (nothing for a normal
     reason, such as :func:`~trio_otp.stop`'s default).
 
+    Inside a :class:`~trio_otp.Task`'s own task the block starts no process: it
+    reads the Task's mailbox (messages sent to the task's pid since it started are
+    there), the Task stays the process, and leaving the block puts back what a
+    selective receive passed over. Such a block takes no ``name`` and cannot trap
+    exits.
+
     Args:
         name: register the process under this name for the block. Default ``None``.
         trap_exit: start trapping exits (exit signals arrive as
@@ -226,5 +284,6 @@ def mailbox(name: object = None, *, trap_exit: bool = False) -> Mailbox:
         AlreadyStartedError: on entering, ``name`` is taken.
         RuntimeError: on entering, the task already is a process (a GenServer's
             own task, or a nested block).
+        TypeError: on entering in a Task, ``name`` or ``trap_exit`` was given.
     """
     return Mailbox(name, trap_exit=trap_exit)

@@ -3,22 +3,27 @@
 OTP delivers the news about other processes as ordinary messages: ``{:DOWN, ref,
 :process, pid, reason}`` from a monitor, ``{:EXIT, pid, reason}`` to a process that
 traps exits, ``{ref, result}`` from a task started with ``async_nolink``, and the
-atom ``:timeout`` from a GenServer timeout. Here they are ``@attrs.frozen`` records
-(and one string): a GenServer gets them in ``handle_info``, a mailbox block from
-``receive``. Match them with ``match``/``case``::
+atom ``:timeout`` from a GenServer timeout. Here they are immutable records (and one
+string): a GenServer gets them in ``handle_info``, a mailbox block from ``receive``.
+Match them with ``match``/``case``::
 
     match message:
         case otp.Down(ref=ref, reason=reason): ...
         case otp.Exit(pid=pid, reason=reason): ...
         case otp.TaskReply(ref=ref, result=result): ...
         case otp.TIMEOUT: ...
+
+The records are :class:`typing.NamedTuple` classes: fields by name (and by position),
+a ``Down(ref=..., pid=..., reason=...)`` repr, hashable, and equal only to a record of
+the same class with equal fields (never to a plain tuple, nor ``Exit`` to ``Down``).
+The runtime sends a message per monitor, exit signal and task reply, and builds each
+with ``tuple.__new__``: about 1,300 instructions, against 5,000 for a frozen attrs
+class (issue 22).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any, Final
-
-import attrs
+from typing import TYPE_CHECKING, Any, Final, NamedTuple
 
 from ._refs import Ref
 
@@ -33,8 +38,16 @@ NO_VALUE: Final[Any] = type("_NoValue", (), {"__repr__": lambda self: "<no value
 TIMEOUT: Final = "timeout"
 
 
-@attrs.frozen
-class Down:
+def _same_record(self: tuple[Any, ...], other: object) -> bool:
+    """``==`` of the records: the same class, equal fields (not tuple equality)."""
+    return type(other) is type(self) and tuple.__eq__(self, other)
+
+
+def _other_record(self: tuple[Any, ...], other: object) -> bool:
+    return not _same_record(self, other)
+
+
+class Down(NamedTuple):
     """A monitored process exited (OTP's ``{:DOWN, ref, :process, pid, reason}``).
 
     Sent exactly once per :func:`~trio_otp.monitor`, unless the monitor was removed
@@ -54,8 +67,7 @@ class Down:
     reason: object
 
 
-@attrs.frozen
-class Exit:
+class Exit(NamedTuple):
     """An exit signal turned into a message (OTP's ``{:EXIT, pid, reason}``).
 
     Only a process that traps exits receives it (see :func:`~trio_otp.trap_exit`):
@@ -71,8 +83,7 @@ class Exit:
     reason: object
 
 
-@attrs.frozen
-class TaskReply:
+class TaskReply(NamedTuple):
     """The result of a task started with :meth:`~trio_otp.Task.async_nolink` from a
     process (Elixir's ``{ref, result}`` message).
 
@@ -83,3 +94,14 @@ class TaskReply:
 
     ref: Ref
     result: object
+
+
+# Equality of a record, not of a tuple (set after the class is made: a NamedTuple's
+# body takes fields only). Hashing stays the tuple's.
+for _record in (Down, Exit, TaskReply):
+    setattr(_record, "__eq__", _same_record)  # noqa: B010
+    setattr(_record, "__ne__", _other_record)  # noqa: B010
+
+#: Build a record without the NamedTuple ``__new__`` call: ``new_record(Down, (ref, pid,
+#: reason))``, the runtime's way (the fields in order, nothing checked).
+new_record: Final = tuple.__new__

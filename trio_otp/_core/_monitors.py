@@ -1,7 +1,7 @@
 """Monitors, links and exit signals between processes.
 
 OTP's three ways for processes to learn about each other's exits, built on the one
-seam :meth:`Pid._watch <trio_otp.Pid>` offers: a callback that runs synchronously in
+seam every process offers: an exit callback that runs synchronously in
 the exiting process's task. No task per monitor or link, only dict entries:
 
 * a **monitor** is one-way: the watcher gets exactly one :class:`~trio_otp.Down`
@@ -29,7 +29,7 @@ from typing import final
 
 from ._call import FLUSHABLE, INFO
 from ._exceptions import NoProcessError
-from ._messages import NO_VALUE, Down, Exit, TaskReply
+from ._messages import NO_VALUE, Down, Exit, TaskReply, new_record
 from ._names import whereis
 from ._process import UNSET, Pid, current_process
 from ._reasons import KILL, KILLED, NOPROC, NORMAL
@@ -71,10 +71,11 @@ def _self(what: str) -> Pid:
 def _receiver(what: str) -> Pid:
     pid = _self(what)
     if pid._mailbox is None:
+        # Only a process that has exited (its code still running, as in a
+        # ``finally``) has no mailbox: every live process can receive.
         raise TypeError(
-            f"{what}(): {pid!r} has no mailbox to receive messages in (a {pid._kind} "
-            "cannot receive). Call it from a GenServer or an `otp.mailbox()` block, or "
-            "wait with `await pid.wait_exited()`"
+            f"{what}(): {pid!r} has exited and receives no more messages. Call it "
+            "while the process runs, or wait with `await pid.wait_exited()`"
         )
     return pid
 
@@ -96,9 +97,9 @@ def _fire(ref: Ref, target: Pid, reason: object) -> None:
         return
     box = ref._box
     if box is not None and reason == NORMAL and box._value is not NO_VALUE:
-        message: object = TaskReply(ref, box._value)
+        message: object = new_record(TaskReply, (ref, box._value))
     else:
-        message = Down(ref, target, reason)
+        message = new_record(Down, (ref, target, reason))  # Down(ref, target, reason)
     watcher._post((FLUSHABLE, message, None))
 
 
@@ -142,7 +143,7 @@ def monitor(target: object) -> Ref:
 
     Raises:
         RuntimeError: called outside any process.
-        TypeError: the calling process has no mailbox (a Task).
+        TypeError: the calling process has no mailbox (it has exited).
     """
     return _monitor(_receiver("monitor"), target)
 
@@ -204,7 +205,7 @@ def _signal(pid: Pid, sender: Pid | None, reason: object, linked: bool) -> None:
     if not linked and reason == KILL:
         _kill(pid, KILLED)  # untrappable
     elif pid._traps():
-        pid._post((INFO, Exit(sender, reason), None))
+        pid._post((INFO, new_record(Exit, (sender, reason)), None))
     elif reason != NORMAL:
         _kill(pid, reason)
     elif sender is pid and not linked:
@@ -243,16 +244,23 @@ def trap_exit(flag: bool) -> bool:
     instead of dying from them. The default is the process kind's:
     :attr:`GenServer.trap_exit <trio_otp.GenServer.trap_exit>` for GenServers
     (``True``), the ``trap_exit`` argument of :func:`~trio_otp.mailbox` for a
-    block (``False``); a Task never traps (it has no mailbox).
+    block (``False``); a Task never traps.
 
     Raises:
         RuntimeError: called outside any process.
-        TypeError: ``flag`` is true and the process has no mailbox.
+        TypeError: ``flag`` is true and the process is a Task.
     """
     pid = _receiver("trap_exit") if flag else _self("trap_exit")
+    if flag and pid._kind == "Task":
+        raise TypeError(
+            f"trap_exit(): {pid!r} is a Task, and a Task does not trap exits (as in "
+            "Elixir). Run the work in a GenServer, or in a task of its own inside an "
+            "`async with otp.mailbox(trap_exit=True)` block"
+        )
     old = pid._traps()
-    if pid._mailbox is not None:
-        # A GenServer instance (shadowing its class's default) or a Mailbox.
+    if pid._mailbox is not None and pid._kind != "Task":
+        # A GenServer instance (shadowing its class's default) or a Mailbox; a
+        # Task's implementation is the user's function, which keeps no flag.
         setattr(pid._impl, "trap_exit", bool(flag))  # noqa: B010 - impl is typed object
     return old
 

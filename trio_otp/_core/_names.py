@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from ._exceptions import AlreadyStartedError
 from ._process import Pid, _names, misuse_error, name_table
+from ._runlocal import RUN
 
 
 class _SelfResolvingName:
@@ -34,7 +35,12 @@ def whereis(name: object) -> Pid | None:
         RuntimeError: called outside ``trio.run``.
     """
     try:
-        pid = _names.get().get(name)
+        table: dict[object, Pid]
+        try:
+            table = RUN.runner._locals[_names]  # _names.get() in one step
+        except (AttributeError, KeyError):
+            table = _names.get()
+        pid = table.get(name)
     except LookupError:
         # No name registered yet in this run: still refuse what could never be one.
         check_name(name)
@@ -50,11 +56,17 @@ def whereis(name: object) -> Pid | None:
 
 
 def registered() -> dict[object, Pid]:
-    """Return a snapshot of every registered name and its handle."""
+    """Return a snapshot of every registered name and its handle.
+
+    Raises:
+        RuntimeError: called outside ``trio.run`` (names belong to a run).
+    """
     try:
         return dict(_names.get())
     except LookupError:
         return {}
+    except RuntimeError:
+        raise misuse_error("registered") from None
 
 
 def check_name(name: object) -> None:

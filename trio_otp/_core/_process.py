@@ -19,6 +19,7 @@ from trio.lowlevel import Abort, RunVar, reschedule
 
 from . import _telemetry
 from ._reasons import KILLED
+from ._runlocal import RUN
 
 _ids = itertools.count(1)
 
@@ -56,6 +57,10 @@ class _Tasks(dict["trio.lowlevel.Task", "Pid"]):
 
 def _table() -> _Tasks:
     try:
+        return RUN.runner._locals[_by_task]  # type: ignore[no-any-return]
+    except (AttributeError, KeyError):
+        pass
+    try:
         return _by_task.get()
     except LookupError:
         table = _Tasks()
@@ -70,6 +75,10 @@ _names: RunVar[dict[object, Pid]] = RunVar("trio_otp.registry")
 
 def name_table() -> dict[object, Pid]:
     """This run's name table, made on first use."""
+    try:
+        return RUN.runner._locals[_names]  # type: ignore[no-any-return]
+    except (AttributeError, KeyError):
+        pass
     try:
         return _names.get()
     except LookupError:
@@ -400,7 +409,10 @@ def current_process() -> Pid | None:
     ``None`` outside any process (in plain trio code).
     """
     try:
-        table = _by_task.get()
-    except LookupError:
-        return None
+        table = RUN.runner._locals[_by_task]  # _by_task.get() in one step
+    except (AttributeError, KeyError):
+        try:
+            table = _by_task.get()
+        except LookupError:
+            return None
     return _process_of(trio.lowlevel.current_task(), table)

@@ -48,6 +48,11 @@ GAVE_UP: Final = ("trio_otp", "supervisor", "gave_up")
 CALL_START: Final = ("trio_otp", "call", "start")
 CALL_STOP: Final = ("trio_otp", "call", "stop")
 CALL_EXCEPTION: Final = ("trio_otp", "call", "exception")
+# Emitted by the job system (trio_otp.jobs), named here so that the list is whole.
+JOB_START: Final = ("trio_otp", "job", "start")
+JOB_STOP: Final = ("trio_otp", "job", "stop")
+JOB_EXCEPTION: Final = ("trio_otp", "job", "exception")
+JOB_PROGRESS: Final = ("trio_otp", "job", "progress")
 
 #: The events trio_otp emits.
 EVENTS: Final = (
@@ -58,6 +63,10 @@ EVENTS: Final = (
     CALL_START,
     CALL_STOP,
     CALL_EXCEPTION,
+    JOB_START,
+    JOB_STOP,
+    JOB_EXCEPTION,
+    JOB_PROGRESS,
 )
 
 logger = logging.getLogger("trio_otp.telemetry")

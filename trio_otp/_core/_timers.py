@@ -1,7 +1,7 @@
 """Timers: ``send_after``, ``cancel_timer``, ``read_timer``, with no task per timer.
 
 OTP's ``Process.send_after/3``. One system task per ``trio.run`` (started by the
-first timer, like the call-deadline service in ``_deadlines.py``) sleeps in a cancel
+first timer, like the service that enforces call deadlines) sleeps in a cancel
 scope until the earliest timer's deadline, then delivers every message that is due,
 in deadline order (timers with the same deadline in the order they were set). A
 timer is an entry in one heap, so thousands of them cost no task each, and they end
@@ -13,7 +13,7 @@ the last compaction, so it never holds more than about twice the live timers.
 
 Timers to a process handle are dropped when that process exits (OTP cancels a
 timer whose destination pid is gone). The first timer set to a process registers
-one exit watcher on it (``Pid._watch``; a process that never gets a timer pays
+one exit callback on it (a process that never gets a timer pays
 nothing) that keeps that process's timers; when the process exits the watcher
 marks every pending one dropped and releases its message at once, and if then at
 least half the heap is dead it is compacted on the spot, so memory comes back when
@@ -33,6 +33,7 @@ from trio.lowlevel import RunVar
 from ._call import INFO
 from ._names import whereis
 from ._process import Pid
+from ._runlocal import RUN
 
 _service: RunVar[_Timers] = RunVar("trio_otp.timers")
 _ids = itertools.count(1)
@@ -216,10 +217,13 @@ def send_after(dest: object, message: object, seconds: float) -> TimerRef:
                 f"send_after() sends to a Pid or a registered name, got {dest!r}"
             ) from None
     try:
-        timers = _service.get()
-    except LookupError:
-        timers = _Timers()
-        _service.set(timers)
+        timers = RUN.runner._locals[_service]  # _service.get() in one step
+    except (AttributeError, KeyError):
+        try:
+            timers = _service.get()
+        except LookupError:
+            timers = _Timers()
+            _service.set(timers)
         trio.lowlevel.spawn_system_task(timers.serve, name="trio_otp timers")
     timer = object.__new__(TimerRef)
     timer._id = next(_ids)
@@ -259,6 +263,8 @@ def cancel_timer(timer: TimerRef) -> float | None:
     ``None`` if it had already fired (its message was delivered and stays in the
     mailbox), was cancelled before, or its destination exited.
     """
+    if type(timer) is not TimerRef:
+        raise TypeError(f"cancel_timer() takes what send_after() returned, got {timer!r}")
     left = read_timer(timer)
     if timer._state == _PENDING:
         timer._state = _CANCELLED

@@ -16,7 +16,9 @@ Two ways to run:
 from __future__ import annotations
 
 import functools
+import inspect
 from collections.abc import Callable, Coroutine
+from types import CoroutineType
 from typing import Any, Final, Protocol, TypeVar, final
 
 import trio
@@ -177,7 +179,7 @@ async def spawned_checkpoint(table: dict[trio.lowlevel.Task, Pid]) -> None:
     """
     global _spawns
     pid = table.get(trio.lowlevel.current_task())
-    if pid is not None and pid._mailbox is not None:
+    if pid is not None and pid._mailbox is not None and pid._kind != "Task":
         _spawns += 1
         if _spawns < SPAWN_BURST:
             return
@@ -212,6 +214,16 @@ def _direct_start(child: _Child, task_status: Any) -> Coroutine[Any, Any, None]:
     return result
 
 
+def _not_awaitable(start: object, result: object) -> TypeError:
+    name = getattr(start, "__qualname__", None) or repr(start)
+    return TypeError(
+        f"the start function {name} returned {result!r}, not an awaitable: write it "
+        f"as `async def {getattr(start, '__name__', 'start')}(..., task_status)` (it "
+        "runs the child and calls task_status.started(handle)), or make it a plain "
+        "function that returns that coroutine"
+    )
+
+
 async def _run_child(child: _Child, task_status: Any) -> None:
     # The whole life of a child whose start function knows nothing of supervisors.
     child._status = task_status
@@ -221,7 +233,10 @@ async def _run_child(child: _Child, task_status: Any) -> None:
     with trio.CancelScope() as scope:
         child.scope = scope
         try:
-            await child.spec.start(*child.args, task_status=child)
+            running = child.spec.start(*child.args, task_status=child)
+            if type(running) is not CoroutineType and not inspect.isawaitable(running):
+                raise _not_awaitable(child.spec.start, running)
+            await running
         except Exception as exc:
             if not child.is_started:
                 raise  # a start failure: nursery.start raises it in the supervisor
@@ -239,3 +254,20 @@ async def _run_child(child: _Child, task_status: Any) -> None:
         handle = child.handle
         reason = handle._reason if type(handle) is Pid else SHUTDOWN
     child.sup._child_exited(child, reason)
+
+
+def during_shutdown(child: _Child | None, pid: Any) -> bool:
+    """Whether a process that raised did so while it was being stopped.
+
+    True once its supervisor is shutting down (an orderly stop of the tree) or has
+    asked this child to stop, or once an exit signal took effect on it. OTP's exit
+    signal ends a process at once; trio unwinds it instead, and what it raises
+    while unwinding (a stream another child closed: ``ClosedResourceError``) is
+    the stop, not a crash: one INFO line instead of an ERROR report
+    (docs/design.rst lists this difference).
+    """
+    if pid._cancel_reason is not UNSET:
+        return True
+    if child is None:
+        return False
+    return bool(child.terminating or getattr(child.sup, "_stopping", False))

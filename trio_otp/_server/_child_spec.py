@@ -217,11 +217,18 @@ class ChildSpec:
             keywords = {**fn.keywords, **keywords}
             fn = fn.func
         owner = getattr(fn, "__self__", None)
+        positional: tuple[Any, ...] = (*args, *self.args)
         if isinstance(owner, type):  # a classmethod: name the class it was taken from
             name = f"{owner.__qualname__}.{fn.__name__}"
+            redact = getattr(owner, "format_start_args", None)
+            if redact is not None:  # the class's own redaction (GenServer.format_start_args)
+                try:
+                    positional = tuple(redact(positional))
+                except Exception as exc:  # a report must not fail
+                    positional = (f"<format_start_args raised {type(exc).__name__}>",)
         else:
             name = getattr(fn, "__qualname__", None) or repr(fn)
-        shown = [_show(a) for a in (*args, *self.args)]
+        shown = [_show(a) for a in positional]
         shown += [f"{k}={_show(v)}" for k, v in keywords.items()]
         return f"{name}({', '.join(shown)})"
 

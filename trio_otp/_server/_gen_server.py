@@ -21,14 +21,14 @@ import trio
 from trio.lowlevel import checkpoint, wait_task_rescheduled
 
 from .._core import _reports
-from .._core._call import CALL, CAST, FLUSHABLE, INFO, SHUTDOWN, STOP, From, reply
+from .._core._call import CALL, CAST, DATA, FLUSHABLE, INFO, SHUTDOWN, STOP, From, reply
 from .._core._exceptions import BadReturnValue, ChildSpecError, ProcessExit, StartError
-from .._core._messages import TIMEOUT
+from .._core._messages import TIMEOUT, Exit
 from .._core._names import _register, check_name
 from .._core._process import EMPTY, UNSET, Pid
 from .._core._reasons import NORMAL, is_normal_exit
 from .._core._reasons import SHUTDOWN as SHUTDOWN_REASON
-from ._child import _Child, direct_child, supervising, supervisor_of
+from ._child import _Child, direct_child, during_shutdown, supervising, supervisor_of
 from ._child_spec import _FIELDS, ChildSpec, ChildType, Restart, _trusted
 
 S = TypeVar("S")
@@ -99,6 +99,21 @@ class NoReply(Generic[S]):
     state: S
     continue_: Continue | None = None
     timeout: float | None = None
+
+
+@attrs.frozen
+class Status:
+    """What a crash report shows of a server (OTP 25's ``format_status/1`` map).
+
+    Given to, and returned by, :meth:`GenServer.format_report`.
+    """
+
+    #: The server's state (default: as :meth:`GenServer.format_status` returns it).
+    state: object
+    #: The last message (``('$gen_call', request)``, ``('$gen_cast', request)``, ...).
+    message: object
+    #: The exit reason (an exception, or what :class:`Stop` gave).
+    reason: object
 
 
 class _NoReplyValue:
@@ -178,6 +193,11 @@ class GenServer(Generic[S]):
     #: changes it at run time.
     trap_exit: ClassVar[bool] = True
 
+    # Set by a kind of process whose exit must take the processes registered with it
+    # along (a Registry: Elixir's register links): the default handle_info stops on
+    # its Exit, as a GenServer that did not trap exits would die of the link.
+    _members_exit_with_it: ClassVar[bool] = False
+
     #: The running process's handle (set before ``init`` runs).
     pid: Pid
 
@@ -225,19 +245,23 @@ class GenServer(Generic[S]):
         (:func:`~trio_otp.send_after`) deliver, and the runtime's own:
         :class:`~trio_otp.Down`, :class:`~trio_otp.Exit`,
         :class:`~trio_otp.TaskReply` and :data:`~trio_otp.TIMEOUT`.
+
+        One exception: the :class:`~trio_otp.Exit` of a
+        :class:`~trio_otp.Registry` this server is registered with (its ``via``
+        name, or :meth:`Registry.register <trio_otp.Registry.register>`), with a
+        reason other than ``"normal"``, stops the server with that reason, as the
+        link Elixir's ``register`` makes kills a process that does not trap exits:
+        its supervisor restarts it and it registers again. Override
+        ``handle_info`` to take that ``Exit`` and keep running instead.
         """
-        _reports.gen_server_logger.error(
-            "%s %s received unexpected message in handle_info: %r",
-            self.process_kind,
-            _reports.label(self.pid),
-            message,
-            extra={
-                "otp_event": _reports.EVENT_UNEXPECTED_MESSAGE,
-                "otp_pid": self.pid,
-                "otp_reason": None,
-                "otp_message": message,
-            },
-        )
+        if (
+            type(message) is Exit
+            and message.pid is not None
+            and message.reason != NORMAL
+            and getattr(message.pid._impl, "_members_exit_with_it", False) is True
+        ):
+            return Stop(message.reason, state)
+        _reports.unexpected_message(self.pid, self.process_kind, message)
         return NoReply(state)
 
     async def handle_continue(self, arg: Any, state: S, /) -> NoReplyResult[S]:
@@ -259,12 +283,34 @@ class GenServer(Generic[S]):
         """
 
     def format_status(self, state: S) -> object:
-        """How ``state`` appears in crash reports (OTP's ``format_status``).
+        """How ``state`` appears in crash reports (OTP's ``format_status/2``).
 
         Default: the state itself. Override it to hide secrets or shrink a large
-        state; whatever it returns is still truncated (see :doc:`logging_testing`).
+        state; whatever it returns is still truncated, and the values of mapping
+        keys named like secrets are masked (see :doc:`logging_testing`). To redact
+        the last message or the reason too, override :meth:`format_report`.
         """
         return state
+
+    def format_report(self, status: Status) -> Status:
+        """What a crash report shows (OTP 25's ``format_status/1``).
+
+        ``status`` holds the state, the last message and the reason as they are;
+        return it with any of them replaced (``attrs.evolve(status, message=...)``).
+        Default: the state through :meth:`format_status`, the rest as it is.
+        Whatever it returns is still bounded and masked (see :doc:`logging_testing`).
+        """
+        return attrs.evolve(status, state=self.format_status(status.state))  # type: ignore[arg-type]
+
+    @classmethod
+    def format_start_args(cls, args: tuple[Any, ...]) -> tuple[Any, ...]:
+        """How this class's start arguments appear in supervisor reports.
+
+        ``args`` are the positional arguments of the child's start call (for
+        ``child_spec(arg)``: ``(arg,)``). Default: as they are (still bounded, and
+        secret-named mapping keys masked). Return a tuple of what to show instead.
+        """
+        return args
 
     # -- starting ----------------------------------------------------------------------
 
@@ -520,6 +566,15 @@ async def _serve(
                         continue  # demonitor(ref, flush=True): as if never sent
                     res = await server.handle_info(msg[1], state)
                     rt = type(res)
+                elif tag == DATA:
+                    # A connection's bytes, or its end (a TCPHandler:
+                    # trio_otp/_behaviours/_tcp.py), called here, with no frame between.
+                    if type(msg[1]) is bytes:
+                        res = await server.handle_data(msg[1], state)  # type: ignore[attr-defined]
+                        server._taken()  # type: ignore[attr-defined]
+                    else:
+                        res = await server._handle_end(msg[1], state)  # type: ignore[attr-defined]
+                    rt = type(res)
                 elif tag == STOP:
                     reason = msg[1]
                     break
@@ -558,7 +613,10 @@ async def _serve(
                 phase = _TERMINATING
                 reason = await _terminate_after_crash(server, exc, state)
             phase = _FINAL
-            _report_crash(pid, reason, msg, state)
+            if during_shutdown(child, pid):  # raised while being stopped: not a crash
+                _reports.exit_during_shutdown(pid, reason)
+            else:
+                _report_crash(pid, reason, msg, state)
         finally:
             # Not final: we are being cancelled (killed), maybe inside terminate.
             pid._exited(reason if phase == _FINAL else pid._killed_reason())
@@ -591,6 +649,7 @@ _CALLBACK_OF: Final = {
     CAST: "handle_cast",
     INFO: "handle_info",
     FLUSHABLE: "handle_info",
+    DATA: "handle_data",
 }
 
 #: GenServer.init as written here: a server class that keeps it starts with ``arg``
@@ -646,8 +705,11 @@ def _report_crash(pid: Pid, reason: object, msg: Any, state: object) -> None:
     if msg is not None and msg[0] == CALL:
         caller = msg[2]._task
         client = f"task {caller.name!r}" if caller is not None else "a caller that has gone"
+    status = Status(state, None if msg is None else _describe(msg), reason)
     try:
-        shown = pid._impl.format_status(state)  # type: ignore[attr-defined]
+        status = pid._impl.format_report(status)  # type: ignore[attr-defined]
+        if not isinstance(status, Status):
+            raise TypeError("format_report must return a Status")
     except Exception as exc:  # a report must not crash the exit path
-        shown = f"<format_status raised {type(exc).__name__}>"
-    _reports.gen_server_crash(pid, reason, None if msg is None else _describe(msg), shown, client)
+        status = Status(f"<format_status raised {type(exc).__name__}>", status.message, reason)
+    _reports.gen_server_crash(pid, status.reason, status.message, status.state, client)

@@ -2,10 +2,13 @@
 
 Elixir's ``PartitionSupervisor``: a one_for_one supervisor of ``partitions``
 identical children (usually DynamicSupervisors), with ids ``0 .. N-1``.
-:meth:`PartitionSupervisor.via` names the partition a key routes to (an int key
-``k`` goes to ``k % N``, any other key to ``hash(key) % N``), so that
+:meth:`PartitionSupervisor.via` names the partition a key routes to, so that
 ``DynamicSupervisor.start_child(PartitionSupervisor.via(name, key), spec)`` spreads
-the children over the partitions.
+the children over the partitions. The route is the same in every run and on every
+host (:meth:`PartitionSupervisor.key_partition`): an int key ``k`` goes to
+``abs(k) % N`` (Elixir's ``rem(abs(k), n)``); a str, bytes or tuple key goes by a
+stable hash of a canonical encoding (never Python's per-run ``hash``); any other key
+is a ``TypeError``.
 
 The trio default for ``partitions`` is **1**, not Elixir's one per scheduler: a
 trio program runs on one thread, and a trio_otp DynamicSupervisor adds its children
@@ -18,6 +21,7 @@ intensity and its own ``max_children``.
 from __future__ import annotations
 
 import functools
+import hashlib
 from collections.abc import Mapping
 from typing import Any, final
 
@@ -43,10 +47,48 @@ class _PartitionSupervisorServer(_StaticSupervisor):
         self.partitions = partitions
 
     def route(self, key: object) -> Pid | None:
-        n = self.partitions
-        index = key % n if type(key) is int else hash(key) % n
-        handle = self._children[index].handle
+        handle = self._children[_key_partition(key, self.partitions)].handle
         return handle if type(handle) is Pid and handle.alive else None
+
+
+_KEY_TYPES = "an int, a str, bytes, or a tuple of these"
+
+
+def _encode(key: object, out: list[bytes], whole: object) -> None:
+    # The canonical encoding: a tag byte, then for a str (UTF-8), bytes or int
+    # (big-endian two's complement in (bit_length + 8) // 8 bytes) the length in 8
+    # big-endian bytes and the data, for a tuple its length and its items in order.
+    kind = type(key)  # exact types: isinstance narrows for mypy, ``kind`` decides
+    data: bytes
+    if kind is str and isinstance(key, str):
+        tag, data = b"s", key.encode("utf-8", "surrogatepass")
+    elif kind is bytes and isinstance(key, bytes):
+        tag, data = b"b", key
+    elif kind is int and isinstance(key, int):
+        tag, data = b"i", key.to_bytes((key.bit_length() + 8) // 8, "big", signed=True)
+    elif kind is tuple and isinstance(key, tuple):
+        out.append(b"t" + len(key).to_bytes(8, "big"))
+        for item in key:
+            _encode(item, out, whole)
+        return
+    else:
+        part = "" if key is whole else f", and {key!r} in it is"
+        raise TypeError(
+            f"a PartitionSupervisor key must be {_KEY_TYPES} (so that it routes to the "
+            f"same partition in every run and on every host): got {whole!r}{part} of "
+            f"type {kind.__qualname__}. Convert it: str(key), int(key), a tuple of its "
+            "fields"
+        )
+    out.append(tag + len(data).to_bytes(8, "big") + data)
+
+
+def _key_partition(key: object, partitions: int) -> int:
+    if type(key) is int:
+        return abs(key) % partitions  # Elixir: rem(abs(key), partitions)
+    out: list[bytes] = []
+    _encode(key, out, key)
+    digest = hashlib.blake2b(b"".join(out), digest_size=8).digest()
+    return int.from_bytes(digest, "big") % partitions
 
 
 def _server(sup: object) -> _PartitionSupervisorServer:
@@ -174,20 +216,42 @@ class PartitionSupervisor:
 
     @staticmethod
     def via(supervisor: object, key: object) -> PartitionVia:
-        """The name of the partition ``key`` routes to.
+        """The name of the partition ``key`` routes to (see :meth:`key_partition`).
 
         Raises:
-            TypeError: ``key`` is not hashable (use a tuple instead of a list).
+            TypeError: ``key`` is not an int, a str, bytes, or a tuple of these.
         """
         if type(key) is not int:
-            try:
-                hash(key)
-            except TypeError:
-                raise TypeError(
-                    f"a PartitionSupervisor key must be hashable (an int, a str, a tuple…), "
-                    f"got {key!r}: use a tuple instead of a list"
-                ) from None
+            _encode(key, [], key)
         return PartitionVia(supervisor, key)
+
+    @staticmethod
+    def key_partition(key: object, partitions: int) -> int:
+        """The partition (``0 .. partitions - 1``) that ``key`` routes to.
+
+        The same in every run, on every host and Python version:
+
+        * an ``int`` ``k``: ``abs(k) % partitions``, Elixir's ``rem(abs(k), n)``;
+        * a ``str``, ``bytes`` or ``tuple`` of these (nested, ints included):
+          ``int.from_bytes(blake2b(encode(key), digest_size=8).digest(), "big") %
+          partitions``, where ``encode`` is a canonical encoding: a tag byte
+          (``s``, ``b``, ``i``, ``t``), then for a str its UTF-8, for bytes the
+          bytes, for an int its big-endian two's complement in
+          ``(k.bit_length() + 8) // 8`` bytes, each preceded by its length in 8
+          big-endian bytes, and for a tuple its length in 8 big-endian bytes
+          followed by the encodings of its items. (Elixir's ``phash2`` hashes the
+          Erlang term; Python's ``hash`` of a str changes from run to run.)
+
+        Exact types only: a ``bool``, a ``float``, ``None``, an enum or a subclass
+        (a NamedTuple) is refused, so that two keys that look alike never route by
+        two rules.
+
+        Raises:
+            TypeError: ``key`` is another type (convert it: ``str(key)``, a tuple of
+                its fields).
+            ValueError: ``partitions`` is not an int >= 1.
+        """
+        return _key_partition(key, _check_partitions(partitions))
 
     @staticmethod
     def partitions(supervisor: object) -> int:

@@ -507,7 +507,7 @@ class _SupervisorServer(GenServer[None]):
             self._report_id(child),
             child.handle,
             reason,
-            spec.start_call(),
+            "" if what == "started" else spec.start_call(),  # a started line has none
             spec.restart.value,
             "brutal_kill"
             if shutdown == BRUTAL_KILL

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from .._core._call import _resolve
 from .._core._process import Pid
-from .._core._reports import label
+from .._core._reports import label, user_class
 from .._server._child_spec import ChildType
 from ._supervisor import children_in_start_order
 
@@ -17,7 +17,13 @@ def _node(child_id: object, pid: Pid | str | None) -> str:
     if child_id is not None:
         name = child_id.__qualname__ if isinstance(child_id, type) else str(child_id)
         return f"{name} {pid!r}" if isinstance(pid, Pid) else f"{name} {state}"
-    return f"{pid._kind} {pid!r}" if isinstance(pid, Pid) else state
+    if isinstance(pid, Pid):
+        shown = user_class(pid)
+        if shown is None:
+            return f"{pid._kind} {pid!r}"
+        # A GenServer by its class; a Task by its kind and the user's function.
+        return f"Task {shown} {pid!r}" if pid._kind == "Task" else f"{shown} {pid!r}"
+    return state
 
 
 async def render_tree(sup: object) -> str:

@@ -15,6 +15,7 @@ from typing import cast as cast_type
 import trio
 
 from .._behaviours._task import Task
+from .._core import _telemetry
 from .._server._child_spec import Restart
 from ._exceptions import JobTimeoutError, WorkerLostError
 from ._handle import _NO_VALUE, EventKind, JobHandle, JobStatus
@@ -33,7 +34,7 @@ def _run_job(job: JobHandle[Any]) -> Any:
     if job._timeout is not None or not queue.executor.inline:
         return _attempts(job, None)
     job._attempts += 1
-    if queue._on_event is not None:
+    if queue._on_event is not None or _telemetry.listening:
         queue._emit(EventKind.STARTED, job, None)
     try:
         result = job._fn(*job._args)
@@ -60,7 +61,7 @@ async def _attempts(job: JobHandle[Any], failed: BaseException | None, first: An
         while True:
             if failed is not None:
                 queue._retries += 1
-                if queue._on_event is not None:
+                if queue._on_event is not None or _telemetry.listening:
                     queue._emit(EventKind.RETRIED, job, failed)
                 delay = job._retry.wait(job._attempts, queue._rng)
                 if delay > 0:
@@ -89,7 +90,7 @@ async def _attempts(job: JobHandle[Any], failed: BaseException | None, first: An
                     return
             if first is None:
                 job._attempts += 1
-                if queue._on_event is not None:
+                if queue._on_event is not None or _telemetry.listening:
                     queue._emit(EventKind.STARTED, job, None)
                 if timeout is None and executor.inline:
                     # A retry of an inline job: a plain function needs no cancel
@@ -172,7 +173,7 @@ def _crashed(job: JobHandle[Any], exc: Exception) -> None:
         job._crash = exc
         queue = job._queue
         queue._restarts += 1
-        if queue._on_event is not None:
+        if queue._on_event is not None or _telemetry.listening:
             queue._emit(EventKind.RETRIED, job, exc)
 
 

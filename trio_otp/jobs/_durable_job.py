@@ -71,13 +71,13 @@ class JobNotFoundError(JobError, LookupError):
 
 @attrs.frozen
 class UniqueJob:
-    """Refuse a duplicate of a durable job (``submit(..., unique=UniqueJob(...))``).
+    """Refuse a duplicate of a durable job (``enqueue(..., unique=UniqueJob(...))``).
 
     Two jobs are duplicates when the chosen ``fields`` are equal, the stored one is in
     one of ``states`` and was inserted at most ``period`` seconds ago; the duplicate is
-    not inserted and ``submit`` returns the stored job's handle (``handle.duplicate``).
+    not inserted and ``enqueue`` returns the stored job's handle (``handle.duplicate``).
     It holds with concurrent inserts (several tasks, processes, or instances) and
-    inside one :meth:`~trio_otp.JobQueue.submit_many` batch.
+    inside one :meth:`~trio_otp.JobQueue.enqueue_many` batch.
 
     Attributes:
         period: seconds, or ``math.inf``. Default **60**.
@@ -180,11 +180,11 @@ def _non_negative(name: str, value: object) -> float:
 
 @final
 class DurableJob:
-    """A durable job's handle: what :meth:`JobQueue.submit` returns on a queue with a
-    store, and :meth:`JobQueue.get_job` finds again by id, in this process or after a
-    restart.
+    """A durable job's handle: what :meth:`JobQueue.enqueue <trio_otp.JobQueue.enqueue>`
+    returns on a queue with a store, and :meth:`JobQueue.get_job` finds again by id,
+    in this process or after a restart.
 
-    Its record is a snapshot (:attr:`record`); :meth:`refresh` reads the row again.
+    Its record is a snapshot (its ``record`` attribute); :meth:`refresh` reads the row again.
     No public constructor.
     """
 
@@ -195,7 +195,7 @@ class DurableJob:
     duplicate: bool
 
     def __init__(self) -> None:
-        raise TypeError("DurableJob has no public constructor: JobQueue.submit returns one")
+        raise TypeError("DurableJob has no public constructor: JobQueue.enqueue returns one")
 
     @classmethod
     def _make(cls, engine: _Engine, record: JobRecord, duplicate: bool) -> DurableJob:

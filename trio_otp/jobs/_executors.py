@@ -19,12 +19,16 @@ The engines are imported only when such an executor opens.
 from __future__ import annotations
 
 import contextlib
+import functools
 import importlib
 import inspect
+import io
 import logging
 import math
 import os
 import pickle
+import sys
+import types
 from collections.abc import AsyncIterator, Callable, Iterator
 from contextlib import AbstractAsyncContextManager, asynccontextmanager, contextmanager
 from typing import Any, ClassVar, Final, Protocol, final, runtime_checkable
@@ -278,7 +282,22 @@ class ProcessExecutor:
         return self._open()
 
     def check(self, fn: Callable[..., Any], args: tuple[Any, ...], name: str) -> None:
-        _check_shippable(self, fn, args, name, pickle.dumps)
+        if self.worker_type == "fork" or _main_file() is not None:
+            _check_shippable(self, fn, args, name, pickle.dumps)
+            return
+        # The program has no file (python -c, a REPL, a notebook): a spawned worker
+        # cannot import what ``__main__`` defines, and would fail with a raw
+        # AttributeError. Refuse such a job now, while it is being scheduled.
+        found: list[str] = []
+        _check_shippable(self, fn, args, name, functools.partial(_dumps_noting_main, found))
+        if found:
+            raise TypeError(
+                f"job {name} uses {found[0]}, defined in __main__ of a program that has "
+                "no file (python -c, an interactive session, a notebook): "
+                f"{self!r}'s worker processes import a job's functions and classes by "
+                "module name and cannot find it there. Define it in a module (a .py "
+                "file) and import it, or use ProcessExecutor(worker_type='fork')"
+            )
 
     async def prepare(self) -> None:
         if self._ctx is None:
@@ -319,12 +338,56 @@ def _noop() -> None:
     """The empty job that spawns a worker ahead of an attempt."""
 
 
+def _main_file() -> str | None:
+    main = sys.modules.get("__main__")
+    file: str | None = getattr(main, "__file__", None)
+    return file
+
+
+class _MainNoter(pickle.Pickler):
+    """Pickles as pickle.dumps does, noting every function or class of ``__main__``."""
+
+    def __init__(self, file: io.BytesIO, found: list[str]) -> None:
+        super().__init__(file)
+        self._found = found
+
+    def reducer_override(self, obj: Any) -> Any:
+        if isinstance(obj, (type, types.FunctionType)) and obj.__module__ == "__main__":
+            self._found.append(f"__main__.{obj.__qualname__}")
+        return NotImplemented
+
+
+def _dumps_noting_main(found: list[str], obj: object) -> bytes:
+    buffer = io.BytesIO()
+    _MainNoter(buffer, found).dump(obj)
+    return buffer.getvalue()
+
+
 _WORKER_TYPES: Final = ("spawn", "forkserver", "fork")
 
 
 def _call(fn: Callable[..., Any], *args: Any) -> Any:
     """The one Ray remote function: run a shipped job body."""
     return fn(*args)
+
+
+_RAY_AUTH_MODE: Final = "RAY_AUTH_MODE"
+_RAY_LOOPBACK: Final = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
+
+
+def _token_configured() -> bool:
+    """Whether this process would connect to Ray with a token (Ray's own sources, in
+    its order: RAY_AUTH_TOKEN, the file RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token)."""
+    if os.environ.get(_RAY_AUTH_MODE, "").lower() != "token":
+        return False
+    if os.environ.get("RAY_AUTH_TOKEN"):
+        return True
+    path = os.environ.get("RAY_AUTH_TOKEN_PATH") or os.path.expanduser("~/.ray/auth_token")
+    try:
+        with open(path, encoding="utf-8") as file:
+            return bool(file.read().strip())
+    except OSError:
+        return False
 
 
 #: Ray's errors that mean the worker, node or object owner is gone: crash reasons.
@@ -356,19 +419,44 @@ class RayExecutor:
     * The bridge has no thread of its own: ``ObjectRef.future()`` completes on
       Ray's thread and wakes the job's task with ``TrioToken.run_sync_soon``.
 
-    Security: jobs are pickled and run as code on the cluster, and results come
-    back pickled; connect only to a cluster you trust, keep Ray's token
-    authentication on, and keep the dashboard off unless you need it.
+    Security (docs/job_queue.rst, "Cluster security", says more): jobs are pickled
+    and run as code on the cluster, and results come back pickled, so anyone who
+    can reach an open Ray cluster can run code on it. Ray's token authentication
+    arrived in Ray 2.52 switched off; Ray 2.59 switched it on for local clusters
+    started by ``ray.init()``; Ray 2.61 for every cluster. On the versions this
+    extra allows (``ray>=2.60``), a cluster started with ``ray start --head`` is
+    open unless a token already exists or ``RAY_AUTH_MODE=token`` is set, and it
+    listens on every interface. Therefore:
+
+    * a local cluster this executor starts listens on 127.0.0.1 only (it sets
+      ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0`` before importing Ray, which makes
+      Ray 2.60 bind its servers to the loopback address, and checks the node's
+      address once started; Ray reads the variable when it is imported, so it
+      holds for the whole process) and runs with token authentication on (Ray 2.60
+      turns it on for a new local cluster when ``RAY_AUTH_MODE`` is unset, and
+      generates the token in ``~/.ray/auth_token`` if there is none; the
+      executor refuses another ``RAY_AUTH_MODE`` and checks that it is on);
+    * connecting to ``address`` needs a token configured: ``RAY_AUTH_MODE=token``
+      and a token in ``RAY_AUTH_TOKEN``, the file ``RAY_AUTH_TOKEN_PATH`` names,
+      or ``~/.ray/auth_token``. Without one the start fails, unless
+      ``allow_unauthenticated=True`` says that you know the cluster accepts any
+      client that reaches it (a private network of your own, a test);
+    * a connection made by ``ray.init`` before the queue opens is used as it is:
+      its security is the caller's.
 
     Args:
         address: the cluster's address (``"host:port"`` or ``"ray://..."``).
             Default **None**: start a local cluster (``address="local"``; never a
-            stray cluster left on the host).
+            stray cluster left on the host), on 127.0.0.1 with token auth.
         max_in_flight: jobs submitted and not finished, at most. Default **64**.
         num_cpus: CPUs of a local cluster. Default **None**: all.
         connect_timeout: seconds to reach ``address`` before the start fails.
             Default **10**.
         init_options: more keyword arguments for ``ray.init``.
+        allow_unauthenticated: default **False**. ``True`` connects to
+            ``address`` without a token configured, and lets a local cluster start
+            with ``RAY_AUTH_MODE=disabled`` if the environment says so: anyone
+            who reaches that cluster can run code as you.
     """
 
     inline: ClassVar[bool] = False
@@ -381,8 +469,37 @@ class RayExecutor:
         num_cpus: int | None = None,
         connect_timeout: float = 10.0,
         init_options: dict[str, Any] | None = None,
+        allow_unauthenticated: bool = False,
     ) -> None:
         _check_positive("max_in_flight", max_in_flight)
+        if not isinstance(allow_unauthenticated, bool):
+            raise TypeError(
+                f"allow_unauthenticated must be True or False, got {allow_unauthenticated!r}"
+            )
+        self.allow_unauthenticated = allow_unauthenticated
+        where: object = address
+        if where is not None and (not isinstance(where, str) or not where):
+            raise TypeError(
+                f"address must be a cluster's address as a str ('host:port' or "
+                f"'ray://host:port'), or None to start a local cluster; got {address!r}"
+            )
+        if num_cpus is not None:
+            _check_positive("num_cpus", num_cpus)
+        timeout: object = connect_timeout
+        if (
+            isinstance(timeout, bool)
+            or not isinstance(timeout, (int, float))
+            or not 0 < timeout < math.inf
+        ):
+            raise ValueError(
+                f"connect_timeout must be a number of seconds > 0 (how long to try to "
+                f"reach the cluster before the queue's start fails), got {connect_timeout!r}"
+            )
+        options: object = init_options
+        if options is not None and not isinstance(options, dict):
+            raise TypeError(
+                f"init_options must be a dict of ray.init keyword arguments, got {init_options!r}"
+            )
         self.address = address
         self.max_in_flight = max_in_flight
         self.num_cpus = num_cpus
@@ -406,6 +523,10 @@ class RayExecutor:
 
     @asynccontextmanager
     async def _open(self) -> AsyncIterator[None]:
+        if self.address is None and "ray" not in sys.modules:
+            # Read once, when Ray is imported: 0 makes Ray 2.60 use the loopback
+            # address as the node's and bind its servers there (checked below).
+            os.environ.setdefault(_RAY_LOOPBACK, "0")
         try:
             ray: Any = importlib.import_module("ray")
             importlib.import_module("ray.exceptions")
@@ -421,7 +542,10 @@ class RayExecutor:
     async def _session(self, ray: Any) -> AsyncIterator[None]:
         ours = not ray.is_initialized()
         if ours and self.address is not None:
+            self._require_token()
             await self._probe(self.address)
+        elif ours:
+            self._local_token_auth()
         if ours:
             options: dict[str, Any] = {
                 "address": self.address or "local",
@@ -440,6 +564,8 @@ class RayExecutor:
                 raise ExecutorStartError(
                     self, self.address or "local", f"{type(exc).__name__}: {exc}"
                 ) from exc
+            if self.address is None:
+                await self._check_loopback(ray)
         self._ray = ray
         self._lost = tuple(getattr(ray.exceptions, name) for name in _RAY_LOST)
         self._remote = ray.remote(max_retries=0, retry_exceptions=False)(_call)
@@ -451,6 +577,62 @@ class RayExecutor:
             if ours:
                 with trio.CancelScope(shield=True):
                     await trio.to_thread.run_sync(ray.shutdown)
+
+    def _require_token(self) -> None:
+        # Before dialling: an address without a token is refused unless opted out.
+        if self.allow_unauthenticated or _token_configured():
+            return
+        raise ExecutorStartError(
+            self,
+            self.address,
+            "no Ray token is configured, and Ray 2.60 connects to a cluster without "
+            "authentication unless RAY_AUTH_MODE=token is set: set RAY_AUTH_MODE=token "
+            "and the cluster's token (RAY_AUTH_TOKEN, RAY_AUTH_TOKEN_PATH or "
+            "~/.ray/auth_token; `ray get-auth-token` prints it on the head), or pass "
+            "allow_unauthenticated=True if the cluster is deliberately open",
+        )
+
+    def _local_token_auth(self) -> None:
+        # Ray >= 2.59 turns token auth on for a new local cluster when RAY_AUTH_MODE
+        # is unset (and generates the token); an explicit other mode is refused.
+        mode = os.environ.get(_RAY_AUTH_MODE)
+        if mode is not None and mode.lower() != "token" and not self.allow_unauthenticated:
+            raise ExecutorStartError(
+                self,
+                "local",
+                f"{_RAY_AUTH_MODE}={mode} would start the local cluster without token "
+                f"authentication: unset it (Ray then turns token auth on), or pass "
+                "allow_unauthenticated=True",
+            )
+
+    async def _check_loopback(self, ray: Any) -> None:
+        # Started by us: the node must be on the loopback address (Ray binds its
+        # servers to the node's address), or the cluster is reachable from outside;
+        # and token auth must be on (Ray sets RAY_AUTH_MODE=token when it turns it on).
+        nodes = await trio.to_thread.run_sync(ray.nodes)
+        where = {node.get("NodeManagerAddress") for node in nodes}
+        problem = None
+        if not where <= {"127.0.0.1", "::1"}:
+            problem = (
+                f"the local Ray cluster came up on {sorted(map(str, where))}, not "
+                f"127.0.0.1: Ray was imported before the executor could set "
+                f"{_RAY_LOOPBACK}=0. Set it in the environment before Ray is imported, "
+                "or call ray.init yourself before the queue opens (the executor then "
+                "uses that connection)"
+            )
+        elif not self.allow_unauthenticated and (
+            os.environ.get(_RAY_AUTH_MODE, "").lower() != "token"
+        ):
+            problem = (
+                "the local Ray cluster came up without token authentication (this Ray "
+                "does not turn it on by default): set RAY_AUTH_MODE=token before Ray "
+                "is imported, or pass allow_unauthenticated=True"
+            )
+        if problem is None:
+            return
+        with trio.CancelScope(shield=True):
+            await trio.to_thread.run_sync(ray.shutdown)
+        raise ExecutorStartError(self, "local", problem)
 
     async def _probe(self, address: str) -> None:
         # ray.init retries an unreachable address for minutes: dial it once first,

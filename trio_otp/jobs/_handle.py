@@ -15,6 +15,7 @@ from typing import Any, Final, Generic, Protocol, TypeVar, final
 import attrs
 import trio
 
+from .._core import _telemetry
 from .._core._call import From, _reply_error, reply
 from .._server._child_spec import Restart
 from ._exceptions import JobCancelledError
@@ -107,6 +108,7 @@ class JobHandle(Generic[T]):
         "_accepted",
         "_args",
         "_attempts",
+        "_began",
         "_crash",
         "_done",
         "_error",
@@ -140,6 +142,7 @@ class JobHandle(Generic[T]):
     _error: BaseException | None
     _scope: trio.CancelScope | None
     _crash: BaseException | None
+    _began: float  # set while a telemetry handler listens: the attempt's start
 
     def __init__(self) -> None:
         raise TypeError("JobHandle has no public constructor: JobQueue.submit returns one")
@@ -232,7 +235,7 @@ class JobHandle(Generic[T]):
         else:
             queue._cancelled += 1
             kind = EventKind.CANCELLED
-        if queue._on_event is not None:
+        if queue._on_event is not None or _telemetry.listening:
             queue._emit(kind, self, error)
         from_ = self._from
         if from_ is not None:

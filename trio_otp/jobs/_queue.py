@@ -39,6 +39,7 @@ from .._core._call import From, call
 from .._core._exceptions import AlreadyStartedError, CalleeExit, ChildSpecError, NoProcessError
 from .._core._names import check_name, whereis
 from .._core._process import Pid, current_process
+from .._core._reports import short_repr
 from .._server._child_spec import ChildSpec, ChildType, Restart, _show, to_child_spec
 from .._supervision._dynamic_supervisor import DynamicSupervisor
 from .._supervision._supervisor import _stop_tree
@@ -86,6 +87,23 @@ _SPEC_OVERRIDES: Final = frozenset({"id", "restart", "shutdown"})
 
 
 @final
+@final
+class _JobsName:
+    """The registered name of a queue's job supervisor: unique to its queue, and
+    printed in reports and render_tree as ``<queue name>.jobs`` (never the queue's
+    repr as it was when the name was made)."""
+
+    __slots__ = ("queue",)
+
+    def __init__(self, queue: object) -> None:
+        self.queue = queue
+
+    def __repr__(self) -> str:
+        name = getattr(self.queue, "name", None)
+        shown = "JobQueue" if name is None else name if isinstance(name, str) else short_repr(name)
+        return f"{shown}.jobs"
+
+
 class JobQueue(_DurableAPI, _QueueCore):
     """A supervised job queue: bounded, observable, retrying, on any executor.
 
@@ -163,6 +181,11 @@ class JobQueue(_DurableAPI, _QueueCore):
     ) -> None:
         if executor is None:
             executor = InProcessExecutor()
+        elif isinstance(executor, type):
+            raise TypeError(
+                f"executor must be an executor object, got the class "
+                f"{executor.__qualname__}: call it, e.g. {executor.__qualname__}()"
+            )
         elif not isinstance(executor, Executor):
             raise TypeError(f"executor must implement trio_otp.Executor, got {executor!r}")
         self.executor: Executor = executor
@@ -193,11 +216,13 @@ class JobQueue(_DurableAPI, _QueueCore):
         if on_event is not None and not callable(on_event):
             raise TypeError(f"on_event must be a function taking a JobEvent, got {on_event!r}")
         self._on_event = on_event
+        if seed is not None and (isinstance(seed, bool) or not isinstance(seed, int)):
+            raise TypeError(f"seed must be an int (for repeatable jitter) or None, got {seed!r}")
         self._rng = random.Random(seed)
         if name is not None:
             check_name(name)  # a bad name fails here, not when the queue starts
         self.name: object = name
-        self._jobs_name = (self, "jobs")
+        self._jobs_name = _JobsName(self)
         self._queued: collections.deque[JobHandle[Any]] = collections.deque()
         # Callers waiting for room, in arrival order. Keyed by job, not a deque: a
         # caller that gives up removes its own entry at once (O(1)), so entries never
@@ -238,8 +263,23 @@ class JobQueue(_DurableAPI, _QueueCore):
                 clock=clock,
                 rng=self._rng,
             )
-        elif jobs or queues is not None:
-            raise TypeError("jobs= and queues= are for a durable queue: give a store= too")
+        else:
+            durable_only = {
+                "jobs": bool(jobs),
+                "queues": queues is not None,
+                "heartbeat_interval": heartbeat_interval != 5.0,
+                "rescue_after": rescue_after != 30.0,
+                "prune_after": prune_after != 86_400.0,
+                "prune_interval": prune_interval != 60.0,
+                "clock": clock is not None,
+            }
+            given = [f"{option}=" for option, set_ in durable_only.items() if set_]
+            if given:
+                raise TypeError(
+                    f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for a durable "
+                    "queue, which this is not: give a store= too (e.g. "
+                    "store=SQLiteStore(path)), or leave them out"
+                )
         self._paused = False
         self._server_up = trio.Event()
 
@@ -324,8 +364,10 @@ class JobQueue(_DurableAPI, _QueueCore):
                         "max_seconds": self.max_seconds,
                     },
                 )
-            ),
-            _QueueServer.child_spec(self),
+            ).replace(id="jobs"),
+            # Reports and render_tree name the children by these ids, not by
+            # private classes (issue 21).
+            _QueueServer.child_spec(self).replace(id="server"),
         ]
         started = False
 
@@ -464,6 +506,10 @@ class JobQueue(_DurableAPI, _QueueCore):
     ) -> None:
         """A child's start: a fresh queue per start, its supervisor's handle as the child's."""
         await JobQueue(**options)._serve(task_status, None)
+
+    # Supervisor reports print a child's start call: this one as what it does,
+    # ``JobQueue(name='jobs', ...)``, not as a private method (issue 21).
+    _serve_new.__qualname__ = "JobQueue"
 
     @staticmethod
     def lookup(queue: object) -> JobQueue:

@@ -21,10 +21,24 @@ def _to_attempts(value: object) -> int:
 def _to_on(
     value: builtins.type[Exception] | Iterable[builtins.type[Exception]],
 ) -> tuple[builtins.type[Exception], ...]:
+    raw: object = value
+    if isinstance(raw, (str, bytes)) or not (isinstance(raw, type) or hasattr(raw, "__iter__")):
+        raise TypeError(
+            f"RetryPolicy.on must be an Exception class or a tuple of them, got {raw!r}: "
+            "pass the class itself, e.g. on=ValueError or on=(ValueError, OSError)"
+        )
     kinds: tuple[object, ...] = (value,) if isinstance(value, type) else tuple(value)
+    if not kinds:
+        raise ValueError(
+            "RetryPolicy.on is empty, so nothing would be retried: name the Exception "
+            "classes to retry, or use RetryPolicy(attempts=1) for no retry"
+        )
     for kind in kinds:
         if not (isinstance(kind, type) and issubclass(kind, Exception)):
-            raise ValueError(f"RetryPolicy.on must hold Exception subclasses, got {kind!r}")
+            raise ValueError(
+                f"RetryPolicy.on must hold Exception subclasses, got {kind!r} in it: pass "
+                "the classes themselves, e.g. on=(ValueError, OSError)"
+            )
     return kinds  # type: ignore[return-value]
 
 
@@ -37,7 +51,12 @@ def _to_wait_max(value: object) -> float:
 
 
 def _to_wait_exp_base(value: object) -> float:
-    return _seconds("wait_exp_base", value)
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not value >= 1:
+        raise ValueError(
+            f"wait_exp_base is the growth factor of the wait per attempt, a number >= 1 "
+            f"(1: the same wait each time), got {value!r}"
+        )
+    return float(value)
 
 
 def _to_wait_jitter(value: object) -> float:

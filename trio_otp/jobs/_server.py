@@ -16,12 +16,13 @@ from __future__ import annotations
 import collections
 import logging
 import random
+import time
 from collections.abc import Callable
 from typing import Any, Final, final
 
 import trio
 
-from .._core import _reports
+from .._core import _reports, _telemetry
 from .._core._call import From, _reply_error, cast, reply
 from .._core._names import whereis
 from .._core._process import Pid, current_process
@@ -49,7 +50,7 @@ class _QueueCore:
     _limit: int
     _on_event: Callable[[JobEvent], object] | None
     _rng: random.Random
-    _jobs_name: tuple[object, str]
+    _jobs_name: object
     _queued: collections.deque[JobHandle[Any]]
     _waiting: collections.OrderedDict[JobHandle[Any], tuple[From, bool]]
     _active: set[JobHandle[Any]]
@@ -184,8 +185,13 @@ class _QueueCore:
             self._drained.set()
 
     def _emit(self, kind: EventKind, job: JobHandle[Any], reason: BaseException | None) -> None:
+        """Hand ``kind`` to the ``on_event`` hook and to telemetry, whichever listens
+        (the callers check that one does: nothing is built otherwise)."""
+        if _telemetry.listening:
+            self._job_telemetry(kind, job, reason)
         hook = self._on_event
-        assert hook is not None
+        if hook is None:
+            return
         event = JobEvent(kind, job, job._attempts, reason, trio.current_time())
         try:
             hook(event)
@@ -201,6 +207,53 @@ class _QueueCore:
                     "otp_job_event": event,
                 },
             )
+
+    def _job_telemetry(
+        self, kind: EventKind, job: JobHandle[Any], reason: BaseException | None
+    ) -> None:
+        """``[trio_otp, job, start|stop|exception]``, a span per attempt (as the durable
+        engine emits them): ``start`` when an attempt begins, then ``stop`` (it
+        returned) or ``exception`` (it raised and is retried, failed, was cancelled).
+        An end whose start was not seen (a handler attached meanwhile, a job
+        cancelled while queued) emits nothing, so that starts and ends pair up."""
+        now = trio.current_time()
+        if kind is EventKind.STARTED:
+            job._began = now
+            name = "start"
+            measurements = {"system_time": time.time()}
+            more: dict[str, object] = {}
+        elif kind is EventKind.QUEUED:
+            return
+        else:
+            began: float | None = getattr(job, "_began", None)
+            if began is None:
+                return
+            del job._began
+            name = "stop" if kind is EventKind.FINISHED else "exception"
+            measurements = {"duration": now - began}
+            more = {"state": _TELEMETRY_STATE[kind], "error": reason}
+        _telemetry.execute_telemetry(
+            ("trio_otp", "job", name),
+            measurements,
+            {
+                "queue": None,
+                "worker": job.name,
+                "id": job._id,
+                "attempt": job._attempts,
+                "node": None,
+                "job_queue": self,
+                **more,
+            },
+        )
+
+
+#: The ``state`` of an attempt's end in the job telemetry of an in-memory queue.
+_TELEMETRY_STATE: Final = {
+    EventKind.FINISHED: "done",
+    EventKind.RETRIED: "retrying",
+    EventKind.FAILED: "failed",
+    EventKind.CANCELLED: "cancelled",
+}
 
 
 # -- the queue's server ----------------------------------------------------------------------

@@ -426,9 +426,10 @@ class SQLiteStore:
         it (checkpoint the WAL) after the block.
 
         Raises:
-            StoreBusyError, StoreReadOnlyError, StoreCorruptError, StoreSchemaError,
-            StoreError: the database cannot be used (the message says why and what to
-            do, naming the path).
+            StoreError: the database cannot be used: busy, read-only, corrupt, or of
+                another schema (a :exc:`StoreBusyError`, :exc:`StoreReadOnlyError`,
+                :exc:`StoreCorruptError` or :exc:`StoreSchemaError`); the message says
+                why and what to do, naming the path.
         """
         if self._thread is not None:
             raise RuntimeError(f"{self!r} is open already: a store object opens once at a time")
