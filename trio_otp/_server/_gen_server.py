@@ -50,7 +50,12 @@ class Continue:
     arg: object
 
 
-@attrs.frozen
+# _RESULTS_NOTE: Ok, Reply and NoReply are built once per start, call or cast, and
+# are frozen records with a __dict__ rather than __slots__: attrs then writes the
+# fields into the dict instead of calling object.__setattr__ per field (Reply(r, s):
+# ~4,350 instructions against ~5,850 slotted; cachegrind, issue 22). They live only
+# until the server reads them, so the dict costs no lasting memory.
+@attrs.frozen(slots=False)
 class Ok(Generic[S]):
     """``init`` succeeded: serve with this ``state`` (OTP ``{:ok, state}``)."""
 
@@ -68,7 +73,7 @@ class Ignore:
     """
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)  # see _RESULTS_NOTE
 class Reply(Generic[S]):
     """Answer the call with ``reply`` and go on with ``state`` (OTP ``{:reply, …}``).
 
@@ -87,7 +92,7 @@ class Reply(Generic[S]):
     timeout: float | None = None
 
 
-@attrs.frozen
+@attrs.frozen(slots=False)  # see _RESULTS_NOTE
 class NoReply(Generic[S]):
     """Go on with ``state`` without replying now (OTP ``{:noreply, state}``).
 
