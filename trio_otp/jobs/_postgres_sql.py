@@ -9,7 +9,7 @@ import json
 import math
 import zlib
 from collections.abc import Sequence
-from typing import Any, Final
+from typing import Any, Final, LiteralString
 
 import attrs
 import psycopg
@@ -348,7 +348,7 @@ def describe_dsn(dsn: str) -> str:
     return " ".join(shown) or "<libpq defaults>"
 
 
-def _fetch_one(conn: psycopg.Connection[Any], sql: str, params: Sequence[Any] = ()) -> Any:
+def _fetch_one(conn: psycopg.Connection[Any], sql: LiteralString, params: Sequence[Any] = ()) -> Any:
     row = conn.execute(sql, params).fetchone()
     assert row is not None
     return row[0]

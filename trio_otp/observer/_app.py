@@ -66,7 +66,7 @@ _SECURITY_HEADERS: Final = [
 
 
 def _read_static(name: str) -> bytes:
-    return importlib.resources.files(__package__).joinpath("_static", name).read_bytes()
+    return importlib.resources.files("trio_otp.observer").joinpath("_static", name).read_bytes()
 
 
 def _json_default(value: object) -> object:

@@ -67,8 +67,8 @@ class _ObserverServer(GenServer["Observer"]):
     async def terminate(self, reason: object, observer: Observer) -> None:
         observer._closing.set()
 
-    def format_status(self, observer: Observer) -> object:
-        return {"url": observer.url, "actions": observer.actions}
+    def format_status(self, state: Observer) -> object:
+        return {"url": state.url, "actions": state.actions}
 
 
 class Observer:
@@ -245,14 +245,15 @@ class Observer:
                 self._probe.attach()
                 nursery.start_soon(self._sample)
                 try:
-                    self.pid = await nursery.start(self._run_process, error)
+                    pid: Pid = await nursery.start(self._run_process, error)
+                    self.pid = pid
                 except BaseException:
                     self._closing.set()
                     raise
                 self._state = "running"
                 _running.add(self)
                 logger.info("observer serving on %s", self.url)
-                task_status.started(self.pid)
+                task_status.started(pid)
         finally:
             self._state = "stopped"
             _running.discard(self)
