@@ -348,7 +348,9 @@ def describe_dsn(dsn: str) -> str:
     return " ".join(shown) or "<libpq defaults>"
 
 
-def _fetch_one(conn: psycopg.Connection[Any], sql: LiteralString, params: Sequence[Any] = ()) -> Any:
+def _fetch_one(
+    conn: psycopg.Connection[Any], sql: LiteralString, params: Sequence[Any] = ()
+) -> Any:
     row = conn.execute(sql, params).fetchone()
     assert row is not None
     return row[0]
