@@ -121,9 +121,6 @@ def test_every_module_lives_in_a_layer_folder():
 
 
 # Modules still to be split, each by the issue that owns it; remove as they land.
-_BEING_SPLIT: set[str] = set()
-
-
 @pytest.mark.parametrize(
     "path", sorted(PACKAGE.rglob("*.py")), ids=lambda p: str(p.relative_to(PACKAGE))
 )
@@ -131,6 +128,4 @@ def test_each_module_says_what_it_holds_and_stays_readable(path):
     """Every module has a docstring, and none is over about 800 lines."""
     text = path.read_text()
     assert ast.get_docstring(ast.parse(text)), f"{path} has no module docstring"
-    if path.relative_to(PACKAGE).as_posix() in _BEING_SPLIT:
-        pytest.xfail("the job queue's split into one module per concept is issue 18's")
     assert text.count("\n") <= 820, f"{path} has {text.count(chr(10))} lines (at most ~800)"

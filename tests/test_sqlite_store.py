@@ -6,6 +6,7 @@ Real SQLite files in the test's temporary directory; the "other program" is a pl
 
 from __future__ import annotations
 
+import contextlib
 import sqlite3
 from pathlib import Path
 
@@ -47,7 +48,7 @@ async def test_a_new_file_gets_the_schema_wal_and_normal_sync(tmp_path: Path) ->
         assert await store.migrate() == SCHEMA_VERSION  # nothing left to apply
     async with SQLiteStore(path, synchronous="full").open() as store:
         assert await _pragma(store, "PRAGMA synchronous") == (2,)
-    with sqlite3.connect(path) as conn:
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
         versions = conn.execute("SELECT version FROM trio_otp_schema").fetchall()
     assert versions == [(n,) for n in range(1, SCHEMA_VERSION + 1)]
 
@@ -99,7 +100,7 @@ async def test_a_newer_schema_is_refused_and_an_older_one_needs_migrate(tmp_path
     newer = tmp_path / "newer.db"
     async with SQLiteStore(newer).open():
         pass
-    with sqlite3.connect(newer) as conn:
+    with contextlib.closing(sqlite3.connect(newer)) as conn, conn:
         conn.execute("INSERT INTO trio_otp_schema VALUES (?)", (SCHEMA_VERSION + 1,))
     with pytest.raises(StoreSchemaError, match="newer than this trio_otp") as info:
         async with SQLiteStore(newer).open():
@@ -107,7 +108,7 @@ async def test_a_newer_schema_is_refused_and_an_older_one_needs_migrate(tmp_path
     assert "newer.db" in str(info.value)
 
     older = tmp_path / "older.db"
-    with sqlite3.connect(older) as conn:
+    with contextlib.closing(sqlite3.connect(older)) as conn, conn:
         conn.execute("CREATE TABLE trio_otp_schema (version INTEGER NOT NULL)")
     with pytest.raises(StoreSchemaError, match=r"store\.migrate"):
         async with SQLiteStore(older, migrate=False).open():
@@ -140,7 +141,7 @@ async def test_a_full_disk_fails_that_insert_and_keeps_committed_jobs(tmp_path: 
         assert committed > 0
         assert (await store.stats())["default"] == {JobState.AVAILABLE: committed}
         await store.heartbeat("i", "n", ["default"], T0)  # a small write still fits
-    with sqlite3.connect(path) as conn:
+    with contextlib.closing(sqlite3.connect(path)) as conn, conn:
         (count,) = conn.execute("SELECT count(*) FROM trio_otp_jobs").fetchone()
         assert conn.execute("PRAGMA integrity_check").fetchone() == ("ok",)
     assert count == committed
