@@ -65,7 +65,7 @@ def all_pythons(func: Callable[[nox.Session], None]) -> Callable[[nox.Session], 
 
 
 # Checked by mypy --strict and pyright: the library, what users copy, and what they see.
-TYPED = ["trio_otp", "examples", "tests/typing", "build/readme_example.py"]
+TYPED = ["trio_otp", "examples", "tests/typing", "build/readme_examples"]
 
 
 @all_pythons
@@ -150,14 +150,22 @@ def lint(session: nox.Session) -> None:
     session.run("ruff", "format", "--check", *paths)
 
 
-def _readme_example() -> str:
-    """Write README.md's complete Python example to build/ (for the type checkers)."""
+def _readme_examples() -> list[str]:
+    """Write README.md's complete Python examples (those that call ``trio.run``) to
+    build/readme_examples/, one file each (for the type checkers)."""
     blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), re.DOTALL)
-    [example] = [b for b in blocks if "trio.run(" in b]
-    out = ROOT / "build" / "readme_example.py"
-    out.parent.mkdir(exist_ok=True)
-    out.write_text(example)
-    return str(out)
+    examples = [b for b in blocks if "trio.run(" in b]
+    if not examples:
+        raise ValueError("README.md has no complete Python example (one calling trio.run)")
+    out = ROOT / "build" / "readme_examples"
+    shutil.rmtree(out, ignore_errors=True)
+    out.mkdir(parents=True)
+    paths = []
+    for n, example in enumerate(examples, 1):
+        path = out / f"example_{n}.py"
+        path.write_text(example)
+        paths.append(str(path))
+    return paths
 
 
 @one_python
@@ -166,7 +174,7 @@ def typecheck(session: nox.Session) -> None:
     tests/typing/; then ``pyright --verifytypes`` (every public name fully typed)."""
     # Installed, not editable: pyright --verifytypes reads the package as users get it.
     session.install(".[test,observer,testing]", "mypy", "pyright")
-    _readme_example()
+    _readme_examples()
     session.run("mypy", "--strict", *TYPED)
     session.run("pyright", *TYPED)
     session.run("pyright", "--verifytypes", "trio_otp", "--ignoreexternal")
