@@ -173,7 +173,8 @@ def typecheck(session: nox.Session) -> None:
     """mypy --strict and pyright on the package, the README example, examples/ and
     tests/typing/; then ``pyright --verifytypes`` (every public name fully typed)."""
     # Installed, not editable: pyright --verifytypes reads the package as users get it.
-    session.install(".[test,observer,testing]", "mypy", "pyright")
+    # Every extra whose modules are type-checked: PostgresStore needs psycopg's types.
+    session.install(".[test,observer,testing,postgres]", "mypy", "pyright")
     _readme_examples()
     session.run("mypy", "--strict", *TYPED)
     session.run("pyright", *TYPED)
@@ -183,8 +184,9 @@ def typecheck(session: nox.Session) -> None:
 @one_python
 def docs(session: nox.Session) -> None:
     """Build the Sphinx HTML docs, warnings as errors, offline."""
-    # The postgres extra: the API page documents PostgresStore (autodoc imports it).
-    session.install("-e", ".[postgres]", "-r", "docs/requirements.txt")
+    # autodoc imports what the API pages document: PostgresStore needs the postgres
+    # extra, trio_otp.testing's Hypothesis state machine the testing extra.
+    session.install("-e", ".[postgres,testing]", "-r", "docs/requirements.txt")
     session.run("sphinx-build", "-W", "--keep-going", "-b", "html", "docs", "docs/_build/html")
 
 

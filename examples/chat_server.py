@@ -88,11 +88,13 @@ class ChatHandler(otp.TCPHandler[Chatter]):
 
     def broadcast(self, event: object) -> None:
         me = self.pid
-        otp.Registry.dispatch(
-            self.registry,
-            ROOM,
-            lambda entries: [otp.send(pid, event) for pid, _ in entries if pid != me],
-        )
+
+        def to_the_others(entries: list[tuple[otp.Pid, Any]]) -> None:
+            for pid, _ in entries:
+                if pid != me:
+                    otp.send(pid, event)
+
+        otp.Registry.dispatch(self.registry, ROOM, to_the_others)
 
 
 def children(port: int, registry: str = "chat", **options: Any) -> list[Any]:

@@ -52,7 +52,7 @@ class Counter(otp.GenServer[int]):
 class Cache(Counter):
     """A counter whose state has a secret its format_status keeps out of view."""
 
-    async def init(self, start: int) -> otp.Ok[Any]:  # type: ignore[override]
+    async def init(self, start: int) -> otp.Ok[Any]:
         return otp.Ok({"hits": start, "password": "hunter2", "keys": list(range(40))})
 
     async def handle_cast(self, request: Any, state: Any) -> otp.NoReply[Any]:

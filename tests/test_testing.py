@@ -9,6 +9,7 @@ intervals, and the store's POSIX clock is a virtual one the test moves by hand).
 
 from __future__ import annotations
 
+import subprocess
 import sys
 from typing import Any
 
@@ -486,3 +487,20 @@ def test_the_state_machine_finds_a_broken_invariant() -> None:
     )
     with pytest.raises(AssertionError, match="counter is gone"):
         hypothesis.stateful.run_state_machine_as_test(TemporaryMachine, settings=settings)
+
+
+def test_the_state_machine_without_hypothesis_says_which_extra_to_install() -> None:
+    # A fresh interpreter where Hypothesis cannot be imported (this one has it loaded).
+    code = (
+        "import sys; sys.modules['hypothesis'] = None\n"
+        "import trio_otp.testing as t\n"
+        "try:\n"
+        "    t.OTPStateMachine\n"
+        "except ModuleNotFoundError as exc:\n"
+        "    print(exc.name, '|', exc)\n"
+    )
+    out = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True
+    ).stdout
+    assert out.startswith("hypothesis |")
+    assert "pip install 'trio_otp[testing]'" in out

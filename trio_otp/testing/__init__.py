@@ -82,7 +82,15 @@ __all__ = [
 def __getattr__(name: str) -> _Any:
     # Hypothesis is imported only by a test that uses the state machine base.
     if name in ("OTPStateMachine", "InjectedCrash"):
-        from . import _statemachine
-
+        try:
+            from . import _statemachine
+        except ModuleNotFoundError as exc:
+            if exc.name != "hypothesis":
+                raise
+            raise ModuleNotFoundError(
+                f"trio_otp.testing.{name} is built on Hypothesis, which is not installed: "
+                "pip install 'trio_otp[testing]'",
+                name="hypothesis",
+            ) from exc
         return getattr(_statemachine, name)
     raise AttributeError(f"module 'trio_otp.testing' has no attribute {name!r}")
