@@ -49,18 +49,18 @@ class Counter(otp.GenServer[int]):
         return otp.NoReply(count + 1)
 
 
-class Cache(Counter):
-    """A counter whose state has a secret its format_status keeps out of view."""
+class Cache(otp.GenServer[dict[str, Any]]):
+    """Counts hits in a state with a secret that its format_status keeps out of view."""
 
-    async def init(self, start: int) -> otp.Ok[Any]:
+    async def init(self, start: int) -> otp.Ok[dict[str, Any]]:
         return otp.Ok({"hits": start, "password": "hunter2", "keys": list(range(40))})
 
-    async def handle_cast(self, request: Any, state: Any) -> otp.NoReply[Any]:
+    async def handle_cast(self, request: Any, state: dict[str, Any]) -> otp.NoReply[dict[str, Any]]:
         if request == "crash":
             raise RuntimeError("asked to crash")
         return otp.NoReply({**state, "hits": state["hits"] + 1})
 
-    def format_status(self, state: Any) -> object:
+    def format_status(self, state: dict[str, Any]) -> object:
         return {**state, "password": "***"}
 
 
@@ -139,7 +139,7 @@ async def main(args: argparse.Namespace) -> None:
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8001)
     parser.add_argument("--token", default=None)

@@ -27,8 +27,18 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 posix_only = pytest.mark.skipif(sys.platform == "win32", reason="sends POSIX signals")
 
 
+def _default_sigint() -> None:
+    # A shell without job control starts background jobs with SIGINT ignored, and the
+    # children inherit that: Python then installs no KeyboardInterrupt handler, and a
+    # Control-C test would wait for its watchdog. The child gets SIGINT's default back.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
 class Serving:
     """A serve-mode example in a subprocess, read line by line."""
+
+    #: Every child started by the running test (the fixture below reaps them).
+    started: list[Serving] = []
 
     def __init__(self, *args: str) -> None:
         self.proc = subprocess.Popen(
@@ -37,7 +47,9 @@ class Serving:
             stderr=subprocess.STDOUT,
             text=True,
             cwd=EXAMPLES.parent,
+            preexec_fn=_default_sigint,
         )
+        Serving.started.append(self)
         # Nothing in these tests may hang: kill the child after a minute whatever happens.
         self.watchdog = threading.Timer(60, self.proc.kill)
         self.watchdog.start()
@@ -59,6 +71,23 @@ class Serving:
         status = self.proc.wait()
         self.watchdog.cancel()
         return status, [line.rstrip("\n") for line in self.lines]
+
+    def reap(self) -> None:
+        """Kill the child if it still runs and release its pipe (a failed test's)."""
+        self.watchdog.cancel()
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait()
+        if self.proc.stdout is not None:
+            self.proc.stdout.close()
+
+
+@pytest.fixture(autouse=True)
+def _reap_children() -> Any:
+    """No child of a failed test outlives it (nor warns, unclosed, in a later test)."""
+    yield
+    while Serving.started:
+        Serving.started.pop().reap()
 
 
 @posix_only

@@ -16,6 +16,7 @@ The pytest plugin (``pytest_plugins = ["trio_otp.testing.pytest_plugin"]``) give
 the fixtures ``otp_supervisor`` and ``otp_reports``. See docs/testing.rst.
 """
 
+from typing import TYPE_CHECKING as _TYPE_CHECKING
 from typing import Any as _Any
 
 from ._faults import crash as crash
@@ -45,6 +46,10 @@ from ._supervised import expect_crash as expect_crash
 from ._supervised import start_supervised as start_supervised
 from ._supervised import stop_supervised as stop_supervised
 from ._supervised import supervised_test as supervised_test
+
+if _TYPE_CHECKING:  # at run time, imported on first use (module __getattr__ below)
+    from ._statemachine import InjectedCrash as InjectedCrash
+    from ._statemachine import OTPStateMachine as OTPStateMachine
 
 __all__ = [
     "ANY",
