@@ -14,7 +14,12 @@ pytest_plugins = ["trio_otp.testing.pytest_plugin"]
 
 @pytest.fixture
 def crash_reports(caplog: pytest.LogCaptureFixture) -> Callable[[], list[logging.LogRecord]]:
-    """Capture every trio_otp record; return the ``trio_otp.gen_server`` ones on demand."""
+    """Capture every trio_otp record; return the ``trio_otp.gen_server`` ones on demand.
+
+    For the tests of the log records themselves (their text, their level, their
+    ``exc_info``); a test about *which* report was made uses
+    :func:`trio_otp.testing.capture_reports`.
+    """
     caplog.set_level(logging.DEBUG, logger="trio_otp")
 
     def records() -> list[logging.LogRecord]:

@@ -14,6 +14,7 @@ import trio
 import trio.testing
 
 import trio_otp as otp
+from trio_otp.testing import assert_receive, refute_receive
 
 
 class Plain(otp.GenServer[None]):
@@ -36,26 +37,26 @@ async def _start_temporary(
 
 
 async def test_exit_twice_the_first_reason_wins_for_a_gen_server():
-    async with trio.open_nursery() as nursery, otp.mailbox(trap_exit=True) as inbox:
+    async with trio.open_nursery() as nursery, otp.mailbox(trap_exit=True):
         ds = await otp.DynamicSupervisor.start(nursery)
         pid = await _start_temporary(ds, Plain)
         otp.link(pid)
         otp.exit(pid, "first")
         otp.exit(pid, "second")
-        message = await inbox.receive(timeout=5)
-        assert message == otp.Exit(pid, "first")
+        await assert_receive(otp.Exit(pid, "first"))
+        await refute_receive(otp.Exit, timeout=0)  # one exit signal, the first
         assert pid.exit_reason == "first"
         await otp.stop(ds)
 
 
 async def test_kill_after_a_signal_that_took_effect_reports_the_first_reason():
-    async with trio.open_nursery() as nursery, otp.mailbox() as inbox:
+    async with trio.open_nursery() as nursery, otp.mailbox():
         ds = await otp.DynamicSupervisor.start(nursery)
         pid = await _start_temporary(ds, Plain)
         ref = otp.monitor(pid)
         otp.exit(pid, "x")
         otp.exit(pid, otp.KILL)
-        assert await inbox.receive(timeout=5) == otp.Down(ref, pid, "x")
+        await assert_receive(otp.Down(ref, pid, "x"))
         await otp.stop(ds)
 
 
@@ -94,7 +95,7 @@ async def test_exit_twice_for_a_mailbox_block():
 
 
 async def test_a_trapped_signal_has_not_taken_effect_so_kill_still_kills():
-    async with trio.open_nursery() as nursery, otp.mailbox() as inbox:
+    async with trio.open_nursery() as nursery, otp.mailbox():
         received: list[Any] = []
         ds = await otp.DynamicSupervisor.start(nursery)
         pid = await _start_temporary(ds, Trapping, received)
@@ -103,7 +104,7 @@ async def test_a_trapped_signal_has_not_taken_effect_so_kill_still_kills():
         await trio.testing.wait_all_tasks_blocked()
         assert pid.alive
         otp.exit(pid, otp.KILL)
-        assert await inbox.receive(timeout=5) == otp.Down(ref, pid, otp.KILLED)
+        await assert_receive(otp.Down(ref, pid, otp.KILLED))
         assert [type(m) for m in received] == [otp.Exit]
         await otp.stop(ds)
 

@@ -15,6 +15,7 @@ import trio
 import trio.testing
 
 import trio_otp as otp
+from trio_otp.testing import capture_reports
 
 
 class Recorder(otp.GenServer[list[Any]]):
@@ -452,22 +453,24 @@ async def test_missing_handle_cast_crashes_the_server(autojump_clock):
     assert isinstance(pid.exit_reason, NotImplementedError)
 
 
-async def test_default_handle_info_logs_and_carries_on(autojump_clock, crash_reports):
+async def test_default_handle_info_logs_and_carries_on(autojump_clock):
     """An unexpected message to a server without handle_info is logged; the server goes on."""
 
     class Bare(otp.GenServer[int]):
         async def handle_call(self, request: Any, from_: otp.From, state: int) -> Any:
             return otp.Reply(state, state)
 
-    async with trio.open_nursery() as nursery:
-        pid = await Bare.start(nursery, 7)
-        otp.send(pid, "stray")
-        assert await otp.call(pid, "state") == 7
-        await otp.stop(pid)
-    (record,) = crash_reports()
-    assert "unexpected message" in record.getMessage()
-    assert "'stray'" in record.getMessage()
-    assert record.otp_pid is pid
+    with capture_reports() as reports:
+        async with trio.open_nursery() as nursery:
+            pid = await Bare.start(nursery, 7)
+            otp.send(pid, "stray")
+            assert await otp.call(pid, "state") == 7
+            await otp.stop(pid)
+    assert reports.crashes() == []
+    (report,) = reports.of_kind("unexpected_message")
+    assert report.process is pid
+    assert "unexpected message" in report.message
+    assert "'stray'" in report.message
 
 
 # --------------------------------------------------------------------------------------
@@ -651,18 +654,16 @@ async def test_unsupervised_normal_exit_raises_nothing(reason, autojump_clock):
 # --------------------------------------------------------------------------------------
 
 
-async def test_keyboard_interrupt_in_a_handler_propagates_and_is_not_a_crash(
-    autojump_clock, crash_reports
-):
+async def test_keyboard_interrupt_in_a_handler_propagates_and_is_not_a_crash(autojump_clock):
     """KeyboardInterrupt from a callback escapes the nursery untouched; no crash report."""
     record: list[Any] = []
-    with pytest.RaisesGroup(KeyboardInterrupt):
+    with capture_reports() as reports, pytest.RaisesGroup(KeyboardInterrupt):
         async with trio.open_nursery() as nursery:
             pid = await Interrupting.start(nursery, record)
             otp.cast(pid, "x")
     assert not pid.alive
     assert record == []  # not a crash: terminate does not run
-    assert crash_reports() == []
+    assert list(reports) == []
 
 
 async def test_keyboard_interrupt_in_handle_call_fails_the_caller_at_once(autojump_clock):

@@ -3,7 +3,6 @@ survive restarts (JobQueue.lookup), the parent's stop draining the queue."""
 
 from __future__ import annotations
 
-import logging
 import math
 import os
 from typing import Any
@@ -15,6 +14,7 @@ import trio.testing
 
 import trio_otp as otp
 from trio_otp import ChildType, JobQueue, JobStatus, Supervisor
+from trio_otp.testing import capture_reports
 
 
 async def sleepy(seconds: float, value: object = "ok") -> object:
@@ -238,29 +238,27 @@ async def test_restart_gives_a_fresh_queue_under_the_same_name(
         assert trio.current_time() == 1
 
 
-async def test_restart_after_the_queues_tree_gave_up(
-    autojump_clock: trio.abc.Clock, caplog: pytest.LogCaptureFixture
-) -> None:
+async def test_restart_after_the_queues_tree_gave_up(autojump_clock: trio.abc.Clock) -> None:
     """A queue whose own supervisor gives up (its server keeps dying) crashes to its
     parent, which restarts a working queue under the same name; the old one's callers
     got their answers."""
-    caplog.set_level(logging.INFO, "trio_otp.supervisor")
-    async with Supervisor.open([(JobQueue, {"name": "jobs"})]) as app:
-        old = JobQueue.lookup("jobs")
-        job = await old.submit(sleepy, 100)
-        for _ in range(4):  # the queue supervisor allows 3 restarts in 5 s
-            otp.exit(await server_of(old), otp.KILL)
-            await trio.testing.wait_all_tasks_blocked()
-        with pytest.raises(otp.JobCancelledError, match="shutdown"):
-            await job.wait()
-        new = JobQueue.lookup("jobs")
-        assert new is not old
-        assert await new.schedule(sleepy, 1, "again") == "again"
-        assert (await Supervisor.which_children(app))[0].pid is new.pid
+    with capture_reports() as reports:
+        async with Supervisor.open([(JobQueue, {"name": "jobs"})]) as app:
+            old = JobQueue.lookup("jobs")
+            job = await old.submit(sleepy, 100)
+            for _ in range(4):  # the queue supervisor allows 3 restarts in 5 s
+                otp.exit(await server_of(old), otp.KILL)
+                await trio.testing.wait_all_tasks_blocked()
+            with pytest.raises(otp.JobCancelledError, match="shutdown"):
+                await job.wait()
+            new = JobQueue.lookup("jobs")
+            assert new is not old
+            assert await new.schedule(sleepy, 1, "again") == "again"
+            assert (await Supervisor.which_children(app))[0].pid is new.pid
     crashes = [
         r
-        for r in caplog.records
-        if r.getMessage().startswith("Child 'jobs'") and "RestartIntensityError" in r.getMessage()
+        for r in reports.find("child_terminated", reason=otp.RestartIntensityError)
+        if r.supervisor is app and r.child_id == "jobs"
     ]
     assert crashes, "the parent reported the queue's crash"
 

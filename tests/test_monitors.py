@@ -9,6 +9,7 @@ import trio
 import trio.testing
 
 import trio_otp as otp
+from trio_otp.testing import assert_receive, refute_receive
 
 
 class Echo(otp.GenServer[list[Any]]):
@@ -48,13 +49,11 @@ async def test_monitor_delivers_one_down_with_the_exit_reason():
     """A monitor of a live process delivers exactly one Down(ref, pid, reason) when it exits."""
     async with trio.open_nursery() as nursery:
         target = await Echo.start(nursery, [])
-        async with otp.mailbox() as inbox:
+        async with otp.mailbox():
             ref = otp.monitor(target)
             await otp.stop(target, otp.Shutdown("bye"))
-            down = await inbox.receive()
-            assert down == otp.Down(ref, target, otp.Shutdown("bye"))
-            with pytest.raises(otp.ReceiveTimeout):
-                await inbox.receive(timeout=0)
+            await assert_receive(otp.Down(ref, target, otp.Shutdown("bye")))
+            await refute_receive(timeout=0)
 
 
 async def test_monitor_of_a_dead_pid_delivers_noproc_at_once():
@@ -62,16 +61,16 @@ async def test_monitor_of_a_dead_pid_delivers_noproc_at_once():
     async with trio.open_nursery() as nursery:
         target = await Echo.start(nursery, [])
         await otp.stop(target)
-    async with otp.mailbox() as inbox:
+    async with otp.mailbox():
         ref = otp.monitor(target)
-        assert await inbox.receive(timeout=0) == otp.Down(ref, target, otp.NOPROC)
+        await assert_receive(otp.Down(ref, target, otp.NOPROC), timeout=0)
 
 
 async def test_monitor_of_an_unregistered_name_delivers_noproc_with_the_name():
     """Monitoring a name nobody holds delivers Down(ref, name, "noproc")."""
-    async with otp.mailbox() as inbox:
+    async with otp.mailbox():
         ref = otp.monitor("nobody")
-        assert await inbox.receive(timeout=0) == otp.Down(ref, "nobody", otp.NOPROC)
+        await assert_receive(otp.Down(ref, "nobody", otp.NOPROC), timeout=0)
 
 
 async def test_many_monitors_on_one_process_each_fire_once():
@@ -96,8 +95,7 @@ async def test_demonitor_before_exit_means_no_down():
             assert otp.demonitor(ref) is True
             assert otp.demonitor(ref) is False
             await otp.stop(target)
-            with pytest.raises(otp.ReceiveTimeout):
-                await inbox.receive(timeout=0)
+            await refute_receive(otp.Down, timeout=0)
             assert inbox.pid._watchers == {}
 
 

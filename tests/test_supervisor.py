@@ -16,6 +16,7 @@ import trio.testing
 
 import trio_otp as otp
 from trio_otp import DynamicSupervisor, Supervisor, Task
+from trio_otp.testing import capture_reports
 
 Events = list[tuple[Any, ...]]
 
@@ -1106,13 +1107,13 @@ async def test_rest_for_one_other_child_fails_restart(autojump_clock):
     ]
 
 
-async def test_give_up_names_the_child_that_failed_to_start(autojump_clock, caplog):
+async def test_give_up_names_the_child_that_failed_to_start(autojump_clock):
     """Issue 13 defect 5: RestartIntensityError and the report name the child that
     failed to start and the one whose exit began the restart, and say what happened."""
     events: Events = []
     plan: dict[str, Any] = {"failing": {}}
     children = [flaky(n, events, plan) for n in "ab"]
-    with pytest.RaisesGroup(otp.RestartIntensityError) as info:
+    with capture_reports() as captured, pytest.RaisesGroup(otp.RestartIntensityError) as info:
         async with Supervisor.open(children, strategy="one_for_all", max_restarts=1) as sup:
             plan["failing"]["b"] = math.inf
             otp.cast((await pids(sup))["a"], "crash")
@@ -1125,13 +1126,15 @@ async def test_give_up_names_the_child_that_failed_to_start(autojump_clock, capl
         "child 'a' exited with 'crash'; restarting, child 'b' failed to start with "
         "RuntimeError('b cannot start'); the supervisor shut down all its children"
     )
-    reports = [r for r in caplog.records if r.name == "trio_otp.supervisor"]
-    assert [(r.levelno, r.getMessage().split("\n")[0]) for r in reports] == [
-        (logging.ERROR, "Child 'b' of Supervisor " + repr(sup) + " start error"),
-        (logging.ERROR, "Child 'b' of Supervisor " + repr(sup) + " caused shutdown"),
+    reports = [r for r in captured if r.supervisor is sup and r.level >= logging.WARNING]
+    assert [(r.kind, r.level, r.child_id) for r in reports] == [
+        ("start_error", logging.ERROR, "b"),
+        ("reached_max_restart_intensity", logging.ERROR, "b"),
     ]
-    assert reports[0].otp_child_id == "b"
-    assert "** (RuntimeError) b cannot start" in reports[0].getMessage()
+    assert reports[0].message.startswith(f"Child 'b' of Supervisor {sup!r} start error\n")
+    assert reports[1].message.startswith(f"Child 'b' of Supervisor {sup!r} caused shutdown\n")
+    assert isinstance(reports[0].reason, RuntimeError)
+    assert "** (RuntimeError) b cannot start" in reports[0].message
     assert events[-1] == ("terminate", "a", otp.SHUTDOWN)  # a, restarted, was shut down
 
 
@@ -1523,25 +1526,22 @@ class HangsOnRestart(otp.GenServer[Any]):
         return otp.Stop("crash", state)
 
 
-async def test_stop_bounds_a_restart_whose_init_blocks_by_its_budget(autojump_clock, caplog):
+async def test_stop_bounds_a_restart_whose_init_blocks_by_its_budget(autojump_clock):
     """stop() during a restart whose init blocks cancels it after the child's shutdown
     budget (default 5 s), with no start error logged."""
-    caplog.set_level(logging.INFO, logger="trio_otp.supervisor")
     HangsOnRestart.inits = 0
-    async with trio.open_nursery() as nursery:
-        sup = await otp.Supervisor.start(nursery, [HangsOnRestart.child_spec(id="h")])
-        [child] = await otp.Supervisor.which_children(sup)
-        otp.cast(child.pid, "crash")
-        await trio.sleep(1)  # the restart's init is blocked
-        await otp.Supervisor.stop(sup)
-        assert trio.current_time() == 1.0 + 5.0
+    with capture_reports() as reports:
+        async with trio.open_nursery() as nursery:
+            sup = await otp.Supervisor.start(nursery, [HangsOnRestart.child_spec(id="h")])
+            [child] = await otp.Supervisor.which_children(sup)
+            otp.cast(child.pid, "crash")
+            await trio.sleep(1)  # the restart's init is blocked
+            await otp.Supervisor.stop(sup)
+            assert trio.current_time() == 1.0 + 5.0
     assert sup.exit_reason == otp.NORMAL
     assert HangsOnRestart.inits == 2
-    assert not [
-        r
-        for r in caplog.records
-        if r.name == "trio_otp.supervisor" and "start" in r.getMessage() and r.levelno >= 30
-    ]
+    assert reports.of_kind("start_error") == []
+    assert [r.child_id for r in reports.of_kind("child_terminated")] == ["h"]  # the crash
 
 
 async def test_owner_cancelled_during_a_blocked_restart_stops_within_the_budgets(autojump_clock):

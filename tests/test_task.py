@@ -14,6 +14,7 @@ import trio.testing
 
 import trio_otp as otp
 from trio_otp import DynamicSupervisor, Supervisor, Task
+from trio_otp.testing import capture_reports
 
 
 def test_child_spec_defaults():
@@ -86,7 +87,7 @@ async def test_sync_and_async_functions_both_run():
     assert seen == ["sync", "async"]
 
 
-async def test_crashing_temporary_task_is_logged_and_not_restarted(caplog):
+async def test_crashing_temporary_task_is_logged_and_not_restarted():
     """A temporary task that raises is logged once ('started from <parent>'), not re-run."""
     attempts: list[otp.Pid | None] = []
 
@@ -94,19 +95,23 @@ async def test_crashing_temporary_task_is_logged_and_not_restarted(caplog):
         attempts.append(otp.current_process())
         raise RuntimeError("boom")
 
-    async with trio.open_nursery() as nursery:
-        ds = await DynamicSupervisor.start(nursery, name="JobSupervisor")
-        pid = await DynamicSupervisor.start_child(ds, (Task, boom))
-        assert pid is not None
-        reason = await pid.wait_exited()
-        assert isinstance(reason, RuntimeError)
-        await trio.testing.wait_all_tasks_blocked()
-        assert attempts == [pid]
-        assert await DynamicSupervisor.count_children(ds) == otp.ChildCounts(0, 0, 0, 0)
-        await DynamicSupervisor.stop(ds)
-    (record,) = [r for r in caplog.records if r.name == "trio_otp.task"]
-    assert record.levelno == logging.ERROR
-    message = record.getMessage()
+    with capture_reports() as reports:
+        async with trio.open_nursery() as nursery:
+            ds = await DynamicSupervisor.start(nursery, name="JobSupervisor")
+            pid = await DynamicSupervisor.start_child(ds, (Task, boom))
+            assert pid is not None
+            reason = await pid.wait_exited()
+            assert isinstance(reason, RuntimeError)
+            await trio.testing.wait_all_tasks_blocked()
+            assert attempts == [pid]
+            assert await DynamicSupervisor.count_children(ds) == otp.ChildCounts(0, 0, 0, 0)
+            await DynamicSupervisor.stop(ds)
+    (report,) = reports.crashes()
+    assert report.kind == "task_terminating"
+    assert report.process == pid
+    assert isinstance(report.reason, RuntimeError)
+    assert report.level == logging.ERROR
+    message = report.message
     assert message.startswith(f"Task {pid!r} started from JobSupervisor terminating\n")
     assert "** (RuntimeError) boom" in message
     assert "Function: " in message
