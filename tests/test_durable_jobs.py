@@ -147,9 +147,13 @@ async def test_a_delayed_job_waits_scheduled_until_its_time(make_store: StoreFac
 
 
 async def test_jobs_run_by_priority_then_insertion(make_store: StoreFactory) -> None:
-    """One job at a time, inserted while paused: 0 first … 9 last, ties by insertion."""
-    async with make_queue(make_store, queues={"default": 1}).open() as queue:
-        queue.pause()
+    """One job at a time, inserted while paused: 0 first … 9 last, ties by insertion.
+
+    Paused before it opens: pause() does not stop a claim already under way (its
+    documented behaviour), and the queue's first claim starts as it opens."""
+    queue = make_queue(make_store, queues={"default": 1})
+    queue.pause()
+    async with queue.open():
         handles = [
             await queue.enqueue(jobs.record, tag, priority=priority)
             for tag, priority in [("p9", 9), ("p0-a", 0), ("p5", 5), ("p0-b", 0)]

@@ -22,6 +22,7 @@ from contextlib import AsyncExitStack
 import psycopg
 import pytest
 import trio
+import trio.testing
 
 from trio_otp.jobs import (
     Ack,
@@ -125,6 +126,32 @@ async def test_a_queue_runs_jobs_of_another_host_by_notify_or_by_polling(
                 with trio.fail_after(10):
                     assert await handle.wait() == 42
             await queue.stop()
+
+
+async def test_a_notification_that_comes_between_two_waits_is_not_lost(
+    postgres_dsn: str,
+) -> None:
+    """A NOTIFY that arrives while nobody waits for its queue (the engine's waiter is
+    between two waits, or not yet waiting) makes the next wait return at once: it
+    does not wait for the next notification, or a whole poll interval."""
+    async with (
+        PostgresStore(postgres_dsn, poll_interval=60).open() as store,
+        PostgresStore(postgres_dsn).open() as other,
+    ):
+        delivered = trio.Event()
+
+        async def any_wakeup() -> None:
+            await store.wait_for_jobs([])  # any notification at all
+            delivered.set()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(any_wakeup)
+            await trio.testing.wait_all_tasks_blocked()
+            await other.insert([job(1, 2)], time.time())  # its commit notifies queue q
+            with trio.fail_after(10):
+                await delivered.wait()  # came while nobody waited for q
+        with trio.fail_after(1):
+            await store.wait_for_jobs(["q"])
 
 
 async def test_global_max_running_holds_over_instances_with_larger_local_limits(

@@ -150,7 +150,7 @@ class _DurableAPI:
     def pause(self, queue: str | None = None) -> None:
         """Stop claiming jobs of ``queue`` (default: the first) in this instance;
         running ones go on, and a claim already under way completes (its jobs run).
-        Never blocks."""
+        Called before the queue starts, the queue starts paused. Never blocks."""
         engine = self._durable("pause")
         engine.pause(engine._queue_name(queue))
 

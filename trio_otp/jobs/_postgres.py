@@ -412,6 +412,12 @@ class PostgresStore(PostgresLink):
         if not queues:
             await self._any_wakeup.wait()
             return
+        if self._missed_all or not self._missed.isdisjoint(queues):
+            # A notification came while this waiter was not waiting: it is not lost.
+            self._missed_all = False
+            self._missed.difference_update(queues)
+            await trio.lowlevel.checkpoint()
+            return
         events = [self._wakeups.setdefault(q, trio.Event()) for q in queues]
         if len(events) == 1:
             await events[0].wait()

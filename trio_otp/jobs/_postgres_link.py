@@ -126,6 +126,10 @@ class PostgresLink:
         self._listening = threading.Event()  # set once LISTEN took effect
         self._token: trio.lowlevel.TrioToken | None = None
         self._wakeups: dict[str, trio.Event] = {}
+        # Wakeups that came while nobody waited for that queue (a waiter between two
+        # waits, or not yet waiting): the next wait_for_jobs returns at once.
+        self._missed: set[str] = set()
+        self._missed_all = False
         self._any_wakeup = trio.Event()
         # Claims whose COMMIT broke: (queue, instance, attempted_at), handed back later.
         self._claims_in_doubt: list[tuple[str, str, float]] = []
@@ -361,9 +365,12 @@ class PostgresLink:
                 continue
             try:
                 conn.execute(f"LISTEN {CHANNEL}")
+                if self._listening.is_set():
+                    # Listening again after an outage: anything sent while we were
+                    # away is unknown, so every queue looks (waiting or not).
+                    self._deliver(token, None)
                 self._listening.set()
                 delay = 0.05
-                self._deliver(token, None)  # anything sent while we were away
                 while not stop.is_set():
                     # Each notification is delivered as it arrives; the timeout only
                     # bounds how long a stop waits for this thread.
@@ -386,10 +393,13 @@ class PostgresLink:
         """Wake the waiters of ``names`` (every waiter for ``None``); trio side."""
         if names is None:
             names = list(self._wakeups)
+            self._missed_all = True
         for name in names:
             event = self._wakeups.pop(name, None)
             if event is not None:
                 event.set()
+            else:
+                self._missed.add(name)
         self._any_wakeup.set()
         self._any_wakeup = trio.Event()
 
