@@ -57,8 +57,11 @@ class JobDiscardedError(JobError):
     def __init__(self, job: object, record: JobRecord) -> None:
         last = record.errors[-1].error if record.errors else "no error recorded"
         super().__init__(job)
-        self.args = (f"{job!r} was discarded after {record.attempt} attempt(s): {last}",)
         self.record = record
+        self._message = f"{job!r} was discarded after {record.attempt} attempt(s): {last}"
+
+    def __str__(self) -> str:
+        return self._message
 
 
 class JobNotFoundError(JobError, LookupError):
@@ -66,7 +69,9 @@ class JobNotFoundError(JobError, LookupError):
 
     def __init__(self, job: object) -> None:
         super().__init__(job)
-        self.args = (f"no job {job!r} in the store (never inserted, or pruned)",)
+
+    def __str__(self) -> str:
+        return f"no job {self.job!r} in the store (never inserted, or pruned)"
 
 
 @attrs.frozen

@@ -87,7 +87,7 @@ class PostgresLink:
                 f"dsn is not a libpq connection string or URI ({describe_dsn(dsn)}): {exc}"
             ) from None
         self._dsn = dsn
-        self.description = describe_dsn(dsn)
+        self.description: str = describe_dsn(dsn)
         low: object = min_connections
         high: object = max_connections
         if not (isinstance(low, int) and low >= 1):
@@ -108,9 +108,9 @@ class PostgresLink:
             if not (isinstance(seconds, (int, float)) and 0 < seconds < math.inf):
                 raise ValueError(f"{name} must be seconds > 0, got {value!r}")
         self.poll_interval: float = float(poll_interval)
-        self.listen = bool(listen)
-        self.connect_timeout = float(connect_timeout)
-        self.reconnect_timeout = float(reconnect_timeout)
+        self.listen: bool = bool(listen)
+        self.connect_timeout: float = float(connect_timeout)
+        self.reconnect_timeout: float = float(reconnect_timeout)
         self.limits: dict[str, QueueLimits] = {}
         for queue, limit in (limits or {}).items():
             if not isinstance(limit, QueueLimits):
@@ -118,7 +118,7 @@ class PostgresLink:
                     f"limits[{queue!r}] must be a trio_otp.jobs.QueueLimits, got {limit!r}"
                 )
             self.limits[queue] = limit
-        self.migrate_on_open = bool(migrate)
+        self.migrate_on_open: bool = bool(migrate)
         self._pool: ConnectionPool[psycopg.Connection[Any]] | None = None
         self._limiter: trio.CapacityLimiter | None = None
         self._listener: threading.Thread | None = None
@@ -137,8 +137,8 @@ class PostgresLink:
         self._outage_since: float | None = None
         self._limited: set[str] = set()
         #: Counters: reconnects seen, claims in doubt handed back, calls retried.
-        self.reconnects = 0
-        self.retried_calls = 0
+        self.reconnects: int = 0
+        self.retried_calls: int = 0
 
     def __repr__(self) -> str:
         return f"PostgresStore({self.description!r})"

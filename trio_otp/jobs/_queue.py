@@ -206,7 +206,7 @@ class JobQueue(_DurableAPI, _QueueCore):
             raise ValueError(f"on_full must be 'wait' or 'fail', got {on_full!r}")
         self.on_full: OnFull = on_full
         self.timeout: float | None = _optional_seconds("timeout", timeout)
-        self.retry = _check_retry(retry)
+        self.retry: RetryPolicy = _check_retry(retry)
         self.restart: Restart = _check_restart(restart)
         self.shutdown: float = _seconds("shutdown", shutdown)
         # Checked here, not when the job supervisor starts: a bad option fails at once.

@@ -212,13 +212,13 @@ class SQLiteStore:
         timeout: object = busy_timeout
         if not (isinstance(timeout, (int, float)) and timeout >= 0):
             raise ValueError(f"busy_timeout must be seconds >= 0, got {busy_timeout!r}")
-        self.busy_timeout = float(busy_timeout)
+        self.busy_timeout: float = float(busy_timeout)
         interval: object = poll_interval
         if not (isinstance(interval, (int, float)) and 0 < interval < math.inf):
             raise ValueError(f"poll_interval must be seconds > 0, got {poll_interval!r}")
         self.poll_interval: float = float(poll_interval)
-        self.wal_limit = int(wal_limit)
-        self.migrate_on_open = bool(migrate)
+        self.wal_limit: int = int(wal_limit)
+        self.migrate_on_open: bool = bool(migrate)
         self._next_checkpoint = 0.0
         self._thread: _Thread | None = None
         self._inserted = trio.Event()

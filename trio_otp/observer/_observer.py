@@ -137,10 +137,10 @@ class Observer:
         if not (isinstance(value, (int, float)) and 0 < value < math.inf):
             raise ValueError(f"interval must be a number of seconds > 0, got {interval!r}")
         self.host = host
-        self.port = port
+        self.port: int = port
         self.token = token
-        self.actions = bool(actions)
-        self.interval = float(interval)
+        self.actions: bool = bool(actions)
+        self.interval: float = float(interval)
         if allowed_hosts is not None:
             self.allowed_hosts: frozenset[str] | None = frozenset(h.lower() for h in allowed_hosts)
         elif host in ("0.0.0.0", "::", ""):

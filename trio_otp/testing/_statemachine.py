@@ -73,9 +73,9 @@ class OTPStateMachine(RuleBasedStateMachine):
 
     def __init__(self) -> None:
         super().__init__()
-        self.clock = trio.testing.MockClock()
+        self.clock: trio.testing.MockClock = trio.testing.MockClock()
         #: every crash and supervisor report of this example, oldest first
-        self.reports = Reports()
+        self.reports: Reports = Reports()
         self._ready = threading.Event()
         self._stop: trio.Event | None = None
         self._token: trio.lowlevel.TrioToken | None = None
