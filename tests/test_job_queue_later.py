@@ -192,3 +192,35 @@ async def test_a_cron_entry_added_after_the_start_is_refused(autojump_clock: Any
     async with JobQueue().open() as queue:
         with pytest.raises(RuntimeError, match="before the queue starts"):
             queue.cron(every(5), stamp, [])
+
+
+async def test_a_stop_during_a_due_hand_over_answers_the_job(autojump_clock: Any) -> None:
+    """A delayed job due while the queue is full waits for room; the queue stopping
+    then answers it ("shutdown"), as every job is answered."""
+    async with JobQueue(max_running=1, max_queued=0, shutdown=1).open() as queue:
+        await queue.submit(trio.sleep_forever)
+        later = await queue.submit(stamp, [], delay=1)
+        await trio.sleep(2)  # due, waiting for room
+    with pytest.raises(otp.JobCancelledError, match="shutdown"):
+        await later.wait()
+
+
+async def test_a_periodic_tick_during_the_stop_does_not_break_it(autojump_clock: Any) -> None:
+    """Ticks keep coming while the queue drains: they are not admitted, and the stop
+    ends cleanly."""
+    ran: list[float] = []
+    queue = JobQueue(clock=virtual_wall, shutdown=30)
+    queue.cron(every(1), stamp, ran)
+    async with queue.open():
+        await queue.submit(trio.sleep, 20)  # the drain waits for it
+        await trio.sleep(0.5)
+    assert ran == []
+    assert trio.current_time() == pytest.approx(20)
+
+
+def test_a_periodic_job_the_executor_cannot_ship_is_refused_when_added() -> None:
+    from trio_otp import ProcessExecutor
+
+    queue = JobQueue(ProcessExecutor(max_workers=1))
+    with pytest.raises(otp.JobNotPicklableError):
+        queue.cron(every(5), lambda: None)

@@ -13,6 +13,7 @@ from typing import Any, TypeVar, overload
 
 from ._durable import DurableEngine
 from ._durable_job import DurableJob, StoreStatistics, UniqueJob
+from ._executors import Executor
 from ._registry import JobRegistry
 from ._store import NewJob
 from ._timed import TimedJobs
@@ -26,6 +27,7 @@ class _DurableAPI:
     _engine: DurableEngine | None
     _registry: JobRegistry
     _timed: TimedJobs | None
+    executor: Executor
 
     def _durable(self, what: str) -> DurableEngine:
         engine = self._engine
@@ -88,6 +90,9 @@ class _DurableAPI:
                     "durable queue's periodic jobs: give the queue a store= "
                     "(e.g. store=SQLiteStore(path)), or leave them out"
                 )
+            if callable(fn) and not self.executor.inline:
+                # A job the executor cannot ship is refused now, not at every tick.
+                self.executor.check(fn, tuple(args), name or getattr(fn, "__qualname__", "cron"))
             timed.add_cron(schedule, fn, args, name)
             return
         self._durable("cron").add_cron(

@@ -342,7 +342,7 @@ class JobQueue(_DurableAPI, _QueueCore):
                     if self._engine is not None:
                         await nursery.start(self._engine.run, self._jobs_name)
                     elif self._timed is not None:
-                        await nursery.start(self._timed.run, self._hand_over, self._make_periodic)
+                        await nursery.start(self._timed.run, self._hand_over, self._run_periodic)
                 except Exception as exc:  # a start error: raised as itself, ungrouped
                     error.append(exc)
                     nursery.cancel_scope.cancel()
@@ -738,10 +738,16 @@ class JobQueue(_DurableAPI, _QueueCore):
                 logger.warning("%r was full when job %s was due: it failed", self, job.name)
                 job._finish(JobStatus.FAILED, None, exc)
 
-    def _make_periodic(
-        self, fn: Callable[..., Any], args: tuple[Any, ...], name: str
-    ) -> JobHandle[Any]:
-        return self._make(fn, args, _DEFAULT, None, None, name)
+    async def _run_periodic(self, fn: Callable[..., Any], args: tuple[Any, ...], name: str) -> None:
+        """Admit one tick's job of a periodic entry (nobody waits for its handle)."""
+        try:
+            job = self._make(fn, args, _DEFAULT, None, None, name)
+        except QueueStoppedError:
+            return  # the queue stops: no more ticks
+        except Exception:
+            logger.exception("%r could not make the job of periodic entry %r", self, name)
+            return
+        await self._hand_over(job)
 
     async def _drain_store(self) -> None:
         # A durable queue: its running jobs get the shutdown budget, then their claims

@@ -97,7 +97,7 @@ class TimedJobs:
     async def run(
         self,
         hand_over: Callable[[JobHandle[Any]], Awaitable[None]],
-        make: Callable[[Callable[..., Any], tuple[Any, ...], str], JobHandle[Any]],
+        run_periodic: Callable[[Callable[..., Any], tuple[Any, ...], str], Awaitable[None]],
         *,
         task_status: trio.TaskStatus[None] = trio.TASK_STATUS_IGNORED,
     ) -> None:
@@ -110,7 +110,7 @@ class TimedJobs:
         while True:
             self._wake = trio.Event()
             await self._hand_over_due(hand_over)
-            await self._run_periodic(hand_over, make)
+            await self._run_periodic(run_periodic)
             deadline = trio.current_time() + _WALL_CLOCK_RECHECK
             if self._heap:
                 deadline = min(deadline, self._heap[0][0])
@@ -127,22 +127,19 @@ class TimedJobs:
             _, _, job = heapq.heappop(heap)
             if job not in self.pending:
                 continue  # cancelled by its handle
-            try:
-                await hand_over(job)
-            finally:
-                self.pending.pop(job, None)
+            await hand_over(job)
+            # Not on cancellation: a job still pending then is answered by the stop.
+            self.pending.pop(job, None)
 
     async def _run_periodic(
-        self,
-        hand_over: Callable[[JobHandle[Any]], Awaitable[None]],
-        make: Callable[[Callable[..., Any], tuple[Any, ...], str], JobHandle[Any]],
+        self, run_periodic: Callable[[Callable[..., Any], tuple[Any, ...], str], Awaitable[None]]
     ) -> None:
         for entry in self._periodic:
             now = self.clock()
             if entry.next > now:
                 continue
             entry.next = entry.schedule.next_after(now)
-            await hand_over(make(entry.fn, entry.args, entry.name))
+            await run_periodic(entry.fn, entry.args, entry.name)
             # Ticks that passed while it waited for room are skipped: it stood for them.
             entry.next = max(entry.next, entry.schedule.next_after(self.clock()))
 
