@@ -90,10 +90,9 @@ class _DurableAPI:
                     "durable queue's periodic jobs: give the queue a store= "
                     "(e.g. store=SQLiteStore(path)), or leave them out"
                 )
-            if callable(fn) and not self.executor.inline:
-                # A job the executor cannot ship is refused now, not at every tick.
-                self.executor.check(fn, tuple(args), name or getattr(fn, "__qualname__", "cron"))
-            timed.add_cron(schedule, fn, args, name)
+            # A job the executor cannot ship is refused now, not at every tick.
+            executor = self.executor
+            timed.add_cron(schedule, fn, args, name, None if executor.inline else executor.check)
             return
         self._durable("cron").add_cron(
             schedule,

@@ -61,8 +61,14 @@ class TimedJobs:
         self._wake = trio.Event()
 
     def add_cron(
-        self, schedule: object, fn: Callable[..., Any], args: Sequence[Any], name: str | None
+        self,
+        schedule: object,
+        fn: Callable[..., Any],
+        args: Sequence[Any],
+        name: str | None,
+        check: Callable[[Callable[..., Any], tuple[Any, ...], str], None] | None = None,
     ) -> None:
+        """Add a periodic entry; ``check`` is the executor's (can it ship the job?)."""
         if self._started:
             raise RuntimeError("add periodic jobs before the queue starts")
         if not callable(fn):
@@ -73,6 +79,8 @@ class TimedJobs:
         entry_name = name or f"{getattr(fn, '__qualname__', repr(fn))} {sched!r}"
         if any(entry.name == entry_name for entry in self._periodic):
             raise ValueError(f"two periodic jobs named {entry_name!r}: give each a name=")
+        if check is not None:
+            check(fn, tuple(args), entry_name)
         self._periodic.append(_Periodic(entry_name, sched, fn, tuple(args)))
 
     def delay(self, job: JobHandle[Any], due: float) -> None:
