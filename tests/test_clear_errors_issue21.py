@@ -167,7 +167,12 @@ def test_a_job_defined_in_main_of_python_c_is_refused_when_scheduled():
         (lambda: otp.cancel_timer(5), TypeError, r"cancel_timer\(\) takes what send_after"),
         (lambda: JobQueue(seed=[1]), TypeError, "seed must be an int"),
         (lambda: JobQueue(heartbeat_interval=1), TypeError, "heartbeat_interval= is for a dur"),
-        (lambda: JobQueue(prune_after=1, clock=abs), TypeError, "prune_after=, clock= are for"),
+        (
+            lambda: JobQueue(prune_after=1, rescue_after=9),
+            TypeError,
+            "rescue_after=, prune_after= are",
+        ),
+        (lambda: JobQueue(clock=5), TypeError, "clock must be a function returning POSIX"),
     ],
 )
 async def test_constructor_arguments_are_checked_when_given(make: Any, kind: type, says: str):

@@ -2,8 +2,8 @@
 
 Kept apart from ``_queue.py`` so that the in-memory queue's code (and its hot path)
 stays as it was: :class:`~trio_otp.JobQueue` inherits these methods, and each one
-checks that the queue has a store (or, for :meth:`enqueue`'s delay, runs a timer in
-memory).
+checks that the queue has a store, except :meth:`cron`, which an in-memory queue
+runs too (``_timed.py``; its later jobs are ``submit(delay=…)``).
 """
 
 from __future__ import annotations
@@ -13,8 +13,10 @@ from typing import Any, TypeVar, overload
 
 from ._durable import DurableEngine
 from ._durable_job import DurableJob, StoreStatistics, UniqueJob
+from ._executors import Executor
 from ._registry import JobRegistry
 from ._store import NewJob
+from ._timed import TimedJobs
 
 F = TypeVar("F", bound=Callable[..., Any])
 
@@ -24,6 +26,8 @@ class _DurableAPI:
 
     _engine: DurableEngine | None
     _registry: JobRegistry
+    _timed: TimedJobs | None
+    executor: Executor
 
     def _durable(self, what: str) -> DurableEngine:
         engine = self._engine
@@ -61,7 +65,35 @@ class _DurableAPI:
         the queue starts. Each tick is inserted once, across restarts and every
         instance on the store; missed ticks run once; see ``trio_otp.jobs._cron`` for
         the daylight-saving policy. ``name`` (default: worker and schedule) keys the
-        entry's last tick in the store: keep it stable."""
+        entry's last tick in the store: keep it stable.
+
+        An in-memory queue runs periodic jobs too, on its ``clock`` (default
+        ``time.time``; with trio's virtual clock in tests, pass e.g. ``clock=lambda:
+        T0 + trio.current_time()``), from its start until it stops: nothing survives
+        a restart, and ``queue``, ``priority`` and ``max_attempts`` (a store's) are
+        refused. A tick that finds the queue full waits for room (``on_full="wait"``)
+        or fails (``"fail"``, logged); ticks that pass meanwhile are skipped."""
+        timed = self._timed
+        if self._engine is None and timed is not None:
+            given = [
+                f"{option}="
+                for option, value in (
+                    ("queue", queue),
+                    ("priority", priority),
+                    ("max_attempts", max_attempts),
+                )
+                if value is not None
+            ]
+            if given:
+                raise TypeError(
+                    f"{', '.join(given)} {'is' if len(given) == 1 else 'are'} for a "
+                    "durable queue's periodic jobs: give the queue a store= "
+                    "(e.g. store=SQLiteStore(path)), or leave them out"
+                )
+            # A job the executor cannot ship is refused now, not at every tick.
+            executor = self.executor
+            timed.add_cron(schedule, fn, args, name, None if executor.inline else executor.check)
+            return
         self._durable("cron").add_cron(
             schedule,
             fn,

@@ -28,7 +28,9 @@ from __future__ import annotations
 
 import collections
 import functools
+import logging
 import random
+import time
 from collections.abc import AsyncIterator, Callable, Iterable, Mapping
 from contextlib import asynccontextmanager
 from typing import Any, Final, cast, final
@@ -46,7 +48,7 @@ from .._supervision._supervisor import _stop_tree
 from .._supervision._supervisor_server import _check_intensity
 from ._durable import DurableEngine
 from ._durable_api import _DurableAPI
-from ._exceptions import QueueStoppedError
+from ._exceptions import QueueFullError, QueueStoppedError
 from ._executors import Executor, InProcessExecutor
 from ._handle import _FINAL, JobEvent, JobHandle, JobStatus
 from ._options import OnFull, _check_int, _check_restart, _optional_seconds, _seconds
@@ -55,6 +57,7 @@ from ._retry import DURABLE_RETRY, NO_RETRY, RetryPolicy, _check_retry
 from ._server import _SCHEDULE, _SUBMIT, _QueueCore, _QueueServer, _QueueSupervisor, _Started
 from ._statistics import JobQueueStatistics
 from ._store import JobStore
+from ._timed import TimedJobs, wait_before
 
 #: The constructor's options, for JobQueue.child_spec.
 _OPTIONS: Final = frozenset(
@@ -271,7 +274,6 @@ class JobQueue(_DurableAPI, _QueueCore):
                 "rescue_after": rescue_after != 30.0,
                 "prune_after": prune_after != 86_400.0,
                 "prune_interval": prune_interval != 60.0,
-                "clock": clock is not None,
             }
             given = [f"{option}=" for option, set_ in durable_only.items() if set_]
             if given:
@@ -280,6 +282,11 @@ class JobQueue(_DurableAPI, _QueueCore):
                     "queue, which this is not: give a store= too (e.g. "
                     "store=SQLiteStore(path)), or leave them out"
                 )
+        if clock is not None and not callable(clock):
+            raise TypeError(f"clock must be a function returning POSIX seconds, got {clock!r}")
+        # Later and periodic jobs of an in-memory queue (a durable one keeps them in
+        # its store).
+        self._timed = None if store is not None else TimedJobs(clock or time.time)
         self._paused = False
         self._server_up = trio.Event()
 
@@ -334,6 +341,8 @@ class JobQueue(_DurableAPI, _QueueCore):
                     pid: Pid = await nursery.start(self._run_tree, nursery, error)
                     if self._engine is not None:
                         await nursery.start(self._engine.run, self._jobs_name)
+                    elif self._timed is not None:
+                        await nursery.start(self._timed.run, self._hand_over, self._run_periodic)
                 except Exception as exc:  # a start error: raised as itself, ungrouped
                     error.append(exc)
                     nursery.cancel_scope.cancel()
@@ -668,35 +677,77 @@ class JobQueue(_DurableAPI, _QueueCore):
         retry: RetryPolicy | None = None,
         restart: Restart | str | None = None,
         name: str | None = None,
+        delay: float | None = None,
+        at: float | None = None,
     ) -> JobHandle[Any]:
         """Accept ``fn(*args)`` as a job and return its :class:`JobHandle` at once.
 
         Waits only while the queue is full (``on_full="wait"``). Options as
-        :meth:`schedule`.
+        :meth:`schedule`, and: ``delay`` (seconds) or ``at`` (POSIX seconds, by the
+        queue's ``clock``): run it no earlier. A later job is held by the queue (its
+        handle's status is ``queued``; :attr:`JobQueueStatistics.delayed` counts it)
+        and admitted when it is due: the queue's bound and ``on_full`` apply then
+        (with ``"fail"``, a full queue fails it with :exc:`QueueFullError`). In
+        memory it does not survive a restart; a stop cancels it (``"shutdown"``).
 
         Raises:
             QueueFullError, QueueStoppedError, JobNotPicklableError: as :meth:`schedule`.
+            ValueError: ``delay`` and ``at`` both given, or not a finite number (>= 0).
 
         On a durable queue: :meth:`enqueue` (its result is a
         :class:`~trio_otp.jobs.DurableJob`).
         """
         if self._engine is not None:
-            return await self.enqueue(fn, *args, timeout=timeout, retry=retry)  # type: ignore[return-value]
+            return await self.enqueue(  # type: ignore[return-value]
+                fn, *args, timeout=timeout, retry=retry, delay=delay, at=at
+            )
+        wait = 0.0 if delay is None and at is None else wait_before(delay, at, self._timed)
         job = self._make(fn, args, _DEFAULT if timeout is None else timeout, retry, restart, name)
+        if wait > 0 and self._timed is not None:
+            self._timed.delay(job, trio.current_time() + wait)
+            return job
+        await self._submit_job(job)
+        return job
+
+    async def _submit_job(self, job: JobHandle[Any]) -> None:
+        """Have the queue's server admit ``job`` (a new handle), waiting for room."""
         server = self._server
         try:
             while True:
                 try:
                     await call(server, (_SUBMIT, job), timeout=None)
-                    return job
+                    return
                 except (CalleeExit, NoProcessError):
                     if job._accepted:
-                        return job
+                        return
                 server = await self._next_server(job, server)  # never admitted: ask again
         finally:
             if not job._accepted:
                 # The caller gave up (or was turned away): forget its place in line.
                 self._waiting.pop(job, None)
+
+    async def _hand_over(self, job: JobHandle[Any]) -> None:
+        """Admit a later or periodic job that is due; it is answered whatever happens."""
+        try:
+            await self._submit_job(job)
+        except QueueStoppedError:
+            if job._status is JobStatus.QUEUED:
+                job._cancelled("shutdown")
+        except QueueFullError as exc:
+            if job._status is JobStatus.QUEUED:
+                logger.warning("%r was full when job %s was due: it failed", self, job.name)
+                job._finish(JobStatus.FAILED, None, exc)
+
+    async def _run_periodic(self, fn: Callable[..., Any], args: tuple[Any, ...], name: str) -> None:
+        """Admit one tick's job of a periodic entry (nobody waits for its handle)."""
+        try:
+            job = self._make(fn, args, _DEFAULT, None, None, name)
+        except QueueStoppedError:
+            return  # the queue stops: no more ticks
+        except Exception:
+            logger.exception("%r could not make the job of periodic entry %r", self, name)
+            return
+        await self._hand_over(job)
 
     async def _drain_store(self) -> None:
         # A durable queue: its running jobs get the shutdown budget, then their claims
@@ -733,10 +784,13 @@ class JobQueue(_DurableAPI, _QueueCore):
             restarts=self._restarts,
             max_running=self._limit,
             max_queued=self.max_queued,
+            delayed=0 if self._timed is None else len(self._timed.pending),
         )
 
 
 _DEFAULT: Any = object()
+
+logger = logging.getLogger("trio_otp.job_queue")
 
 
 @asynccontextmanager

@@ -36,6 +36,7 @@ from ._exceptions import JobLostError, QueueFullError, QueueStoppedError
 from ._executors import Executor
 from ._handle import EventKind, JobEvent, JobHandle, JobStatus
 from ._options import OnFull
+from ._timed import TimedJobs
 
 logger = logging.getLogger("trio_otp.job_queue")
 
@@ -70,12 +71,21 @@ class _QueueCore:
     #: Set (and replaced) each time a queue server starts, and when the queue stops:
     #: callers whose server exited before admitting their job wait on it to try again.
     _server_up: trio.Event
+    #: An in-memory queue's later and periodic jobs (None for a durable queue).
+    _timed: TimedJobs | None
 
     async def _drain_store(self) -> None:
         """A durable queue's part of the drain (JobQueue overrides it); nothing here."""
 
+    def _cancel_delayed(self) -> None:
+        timed = self._timed
+        if timed is not None:
+            for job in timed.take_all():
+                job._cancelled("shutdown")
+
     async def _drain(self) -> None:
         self._state = "stopping"
+        self._cancel_delayed()
         await self._drain_store()
         self._server_up.set()  # callers waiting to ask a restarted server: it is over
         while self._queued:
@@ -97,6 +107,7 @@ class _QueueCore:
         # Whatever ended the queue (stop, an error, a cancelled owner): no caller
         # is left without an answer.
         self._server_up.set()
+        self._cancel_delayed()
         while self._queued:
             self._queued.popleft()._cancelled("shutdown")
         self._turn_away_waiting()
@@ -124,6 +135,10 @@ class _QueueCore:
             self._waiting[job] = (from_, schedule)
 
     async def _accept(self, job: JobHandle[Any], from_: From, schedule: bool, *, run: bool) -> None:
+        if job._status is not JobStatus.QUEUED:
+            # A later job whose handle cancelled it while it was being handed over.
+            reply(from_, None)
+            return
         job._accepted = True
         if schedule:
             job._from = from_
@@ -174,6 +189,9 @@ class _QueueCore:
             await self._accept(job, from_, schedule, run=len(self._active) < self._limit)
 
     def _dequeue(self, job: JobHandle[Any]) -> None:
+        timed = self._timed
+        if timed is not None and timed.discard(job):
+            return  # a later job, not handed over yet (or being handed over: _accept skips it)
         self._queued.remove(job)
         self._slot_freed()
 

@@ -20,6 +20,8 @@ class JobQueueStatistics:
         restarts: runs again by the job supervisor (a crash of a transient job).
         max_running: the bound on ``running``: the queue's ``max_running``, or the
             executor's capacity if smaller. max_queued: the bound on ``queued``.
+        delayed: later jobs of an in-memory queue not due yet (``submit(delay=…)``);
+            they are admitted, and counted in ``queued``, when due.
     """
 
     queued: int
@@ -32,3 +34,4 @@ class JobQueueStatistics:
     restarts: int
     max_running: int
     max_queued: int
+    delayed: int = 0
