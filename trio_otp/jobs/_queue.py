@@ -153,6 +153,8 @@ class JobQueue(_DurableAPI, _QueueCore):
     * ``prune_after`` / ``prune_interval``: final jobs are deleted this many seconds
       after they finished, looked for this often. Default **86400** / **60**.
     * ``clock``: POSIX seconds now. Default **time.time** (tests pass a virtual one).
+      An in-memory queue takes it too: its :meth:`cron` ticks and ``submit(at=…)``
+      times are read on it.
     * ``retry``: as above, but a durable queue's default is **20 attempts** with
       backoff from 1 s to 10 min (a job that was mid-attempt at a crash counts it).
     """
