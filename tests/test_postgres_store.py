@@ -432,6 +432,10 @@ async def test_a_running_queue_runs_a_job_enqueued_in_the_users_transaction(
         job = queue.new_job(_durable_jobs.add, 40, 2)
         with pytest.raises(JobArgumentsError):
             queue.new_job(_durable_jobs.add, object())
+        # As the notify test above: let the queue settle first. A job committed in the
+        # first instants after the start was seen to wait for the 60 s poll about one
+        # run in ten (cause not found yet: an open defect, noted on issue 19).
+        await trio.sleep(0.3)
 
         def enqueue_with_my_rows() -> int:
             with psycopg.connect(postgres_dsn) as conn, conn.transaction():
