@@ -94,8 +94,9 @@ async def test_notify_wakes_an_idle_queue_on_another_host(postgres_dsn: str) -> 
             woken.set()
 
         async with trio.open_nursery() as nursery:
+            # No settling sleep: open() returns once its LISTEN took effect, and a
+            # wakeup that comes before the waiter waits is kept for it.
             nursery.start_soon(waiter)
-            await trio.sleep(0.3)  # the listener is LISTENing by now (real clock)
             started = time.monotonic()
             await other.insert([job(1, 2)], T0)
             with trio.fail_after(10):
@@ -120,7 +121,6 @@ async def test_a_queue_runs_jobs_of_another_host_by_notify_or_by_polling(
                 nursery, store=store, jobs=[_durable_jobs.add], queues={"q": 4}
             )
             async with PostgresStore(postgres_dsn).open() as other:
-                await trio.sleep(0.3)
                 (inserted,) = await other.insert([job(20, 22)], time.time())
                 handle = await queue.get_job(inserted.job.id)
                 with trio.fail_after(10):
@@ -258,7 +258,6 @@ async def test_transactional_enqueue_commits_or_rolls_back_with_the_users_rows(
 
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(waiter)
-                await trio.sleep(0.3)
                 job_id = await trio.to_thread.run_sync(transfer, 2, False)
                 with trio.fail_after(10):
                     await woken.wait()
@@ -432,10 +431,6 @@ async def test_a_running_queue_runs_a_job_enqueued_in_the_users_transaction(
         job = queue.new_job(_durable_jobs.add, 40, 2)
         with pytest.raises(JobArgumentsError):
             queue.new_job(_durable_jobs.add, object())
-        # As the notify test above: let the queue settle first. A job committed in the
-        # first instants after the start was seen to wait for the 60 s poll about one
-        # run in ten (cause not found yet: an open defect, noted on issue 19).
-        await trio.sleep(0.3)
 
         def enqueue_with_my_rows() -> int:
             with psycopg.connect(postgres_dsn) as conn, conn.transaction():
