@@ -31,7 +31,10 @@ How it talks to PostgreSQL, and why:
   store's own, ``LISTEN``\\ s and wakes the queues' producers; it waits with
   ``notifies(timeout=…)`` in a loop, so that it sees the store close and ends. If it
   loses its connection it reconnects with the same backoff and then wakes every
-  queue (notifications sent meanwhile are lost). The engine also polls every
+  queue (notifications sent meanwhile are lost). ``open()`` returns once the first
+  ``LISTEN`` took effect (waiting up to ``connect_timeout``); a first ``LISTEN`` later
+  than that wakes every queue too, so a job committed in between is claimed at once
+  rather than at the next poll. The engine also polls every
   ``poll_interval`` (default **1.0** s): the fallback when notifications are off
   (``listen=False``) or lost, and how jobs scheduled for later are seen.
 * **Uniqueness across hosts**: each unique key is locked with a transaction-scoped

@@ -124,6 +124,13 @@ class PostgresLink:
         self._listener: threading.Thread | None = None
         self._stop_listening = threading.Event()
         self._listening = threading.Event()  # set once LISTEN took effect
+        # Whether open() still waits for the first LISTEN (under _listen_lock): a LISTEN
+        # that takes effect after open() stopped waiting is late, and wakes every queue.
+        self._open_waits = False
+        self._listen_lock = threading.Lock()
+        # Test seam, on the real path: called on the listener thread just before each
+        # LISTEN (the tests hold a LISTEN back with it to open the window it closes).
+        self._before_listen: Callable[[], None] | None = None
         self._token: trio.lowlevel.TrioToken | None = None
         self._wakeups: dict[str, trio.Event] = {}
         # Wakeups that came while nobody waited for that queue (a waiter between two
@@ -364,12 +371,18 @@ class PostgresLink:
                 delay = min(delay * 2, 2.0)
                 continue
             try:
+                if self._before_listen is not None:
+                    self._before_listen()
                 conn.execute(f"LISTEN {CHANNEL}")
-                if self._listening.is_set():
-                    # Listening again after an outage: anything sent while we were
-                    # away is unknown, so every queue looks (waiting or not).
+                with self._listen_lock:
+                    # Listening again after an outage, or for the first time after
+                    # open() stopped waiting (the queues' first claims ran already):
+                    # anything committed before this LISTEN sent a NOTIFY nobody heard,
+                    # so every queue looks once more (waiting or not).
+                    late = self._listening.is_set() or not self._open_waits
+                    self._listening.set()
+                if late:
                     self._deliver(token, None)
-                self._listening.set()
                 delay = 0.05
                 while not stop.is_set():
                     # Each notification is delivered as it arrives; the timeout only
@@ -423,6 +436,7 @@ class PostgresLink:
             if self.listen:
                 self._stop_listening.clear()
                 self._listening.clear()
+                self._open_waits = True
                 token = self._token = trio.lowlevel.current_trio_token()
                 self._listener = threading.Thread(
                     target=self._listen,
@@ -431,11 +445,16 @@ class PostgresLink:
                     daemon=True,
                 )
                 self._listener.start()
-                # Every commit after open() wakes this store: wait for LISTEN (if the
-                # server is slow to accept it, carry on: polling covers the gap).
-                await trio.to_thread.run_sync(
-                    self._listening.wait, self.connect_timeout, abandon_on_cancel=True
-                )
+                # Every commit after open() wakes this store: wait for LISTEN. If the
+                # server is slow to accept it, carry on: the late LISTEN wakes every
+                # queue once it takes effect (see _listen), polling covers until then.
+                try:
+                    await trio.to_thread.run_sync(
+                        self._listening.wait, self.connect_timeout, abandon_on_cancel=True
+                    )
+                finally:
+                    with self._listen_lock:
+                        self._open_waits = False
             yield self
         finally:
             with trio.CancelScope(shield=True):
