@@ -261,6 +261,10 @@ class DurableJob:
             JobDiscardedError: it failed and ran out of attempts.
             JobCancelledError: it was cancelled.
             JobNotFoundError: it was pruned.
+            StoreError: the store could not be read (a PostgresStore's
+                :exc:`~trio_otp.jobs.StoreConnectionError` once its server stayed
+                unreachable for ``reconnect_timeout``): the job is not lost; wait
+                again later.
         """
         engine = self._engine
         job_id = self.record.id

@@ -142,6 +142,8 @@ class PostgresLink:
         self._claims_in_doubt: list[tuple[str, str, float]] = []
         self._outage_lock = threading.Lock()
         self._outage_since: float | None = None
+        # From an outage until the pool gives a connection again (see _connection).
+        self._refilling = False
         self._limited: set[str] = set()
         #: Counters: reconnects seen, claims in doubt handed back, calls retried.
         self.reconnects: int = 0
@@ -166,6 +168,7 @@ class PostgresLink:
         return StoreError(self.description, f"{doing} failed: {text}")
 
     def _outage(self, exc: BaseException) -> None:
+        self._refilling = True
         with self._outage_lock:
             if self._outage_since is None:
                 self._outage_since = time.monotonic()
@@ -193,6 +196,25 @@ class PostgresLink:
                     "%r reconnected to PostgreSQL after %.2f s", self, time.monotonic() - since
                 )
 
+    def _connection(
+        self, pool: ConnectionPool[psycopg.Connection[Any]], deadline: float
+    ) -> tuple[psycopg.Connection[Any], bool]:
+        """A connection for one transaction, and whether it is the pool's (thread side).
+
+        In an outage the pool's own reconnection backs off (1 s doubling, per
+        psycopg_pool), so after a long outage it can stay empty for tens of seconds
+        after the server is back. Then a connection is made directly (closed after
+        its transaction): a server that is back is used at once, and the pool
+        refills on its own meanwhile."""
+        if not self._refilling:
+            return pool.getconn(timeout=max(0.1, deadline - time.monotonic())), True
+        with contextlib.suppress(PoolTimeout):
+            conn = pool.getconn(timeout=0.05)
+            self._refilling = False  # the pool gives connections again
+            return conn, True
+        timeout = max(1, min(int(self.connect_timeout), int(deadline - time.monotonic())))
+        return psycopg.connect(self._dsn, autocommit=False, connect_timeout=timeout), False
+
     def _tx(
         self,
         fn: Callable[[psycopg.Connection[Any]], T],
@@ -211,7 +233,7 @@ class PostgresLink:
         while True:
             committing = False
             try:
-                conn = pool.getconn(timeout=max(0.1, deadline - time.monotonic()))
+                conn, pooled = self._connection(pool, deadline)
                 try:
                     result = fn(conn)
                     committing = True
@@ -222,7 +244,10 @@ class PostgresLink:
                             conn.rollback()
                     raise
                 finally:
-                    pool.putconn(conn)
+                    if pooled:
+                        pool.putconn(conn)
+                    else:
+                        conn.close()
             except (psycopg.OperationalError, PoolTimeout) as exc:
                 if isinstance(exc, psycopg.errors.QueryCanceled):
                     raise self._error(exc, doing) from exc
