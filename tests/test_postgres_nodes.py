@@ -405,7 +405,10 @@ def test_an_outage_longer_than_reconnect_timeout_loses_no_job(
     assert errors, "no caller was waiting when the store gave up: the outage was too short"
     assert not [t for t in texts if secret in t]
     assert all("dbname=" in str(e) for e in errors)
-    assert len(lost) == 1, [r.getMessage() for r in lost]
+    # One for the outage (a second only if the listener's last reconnection attempt
+    # failed just after the pool's side had recovered, as in the restart test).
+    assert 1 <= len(lost) <= 2, [r.getMessage() for r in lost]
+    assert any("reconnected to PostgreSQL" in r.getMessage() for r in caplog.records)
     assert sorted(answers) == sorted(f"t{i}" for i in range(20))
     assert light.store_threads() == set()
     assert {tag for name, tag in _durable_jobs.CALLS if name == "slow"} >= set(answers)
