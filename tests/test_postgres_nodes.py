@@ -1,6 +1,7 @@
 """Several hosts, one queue: 3 real OS processes (tests/postgres_node_program.py) share
-one real PostgreSQL database, with real signals (SIGKILL, SIGSTOP/SIGCONT, SIGTERM) and
-a real ``pg_ctl restart``.
+one real PostgreSQL database, with real signals (SIGKILL, SIGSTOP/SIGCONT, SIGTERM), a
+real ``pg_ctl restart``, and (one queue in this process) a real ``pg_ctl stop`` longer
+than the queue's ``reconnect_timeout``.
 
 Heavy (about a minute or two on 2 cores): run by ``nox -s postgres``, which sets
 ``TRIO_OTP_POSTGRES_HEAVY=1``; skipped elsewhere with that message. Real clock
