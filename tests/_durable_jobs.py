@@ -43,6 +43,17 @@ def flaky(key: str, failures: int) -> str:
     return "ok"
 
 
+#: Gates for :func:`gated`, by tag: a test makes them and opens them (in-process only).
+GATES: dict[str, trio.Event] = {}
+
+
+async def gated(tag: str) -> str:
+    """Runs until the test opens ``GATES[tag]``: a job whose end the test chooses."""
+    CALLS.append(("gated", tag))
+    await GATES[tag].wait()
+    return tag
+
+
 def record(tag: str) -> str:
     CALLS.append(("record", tag))
     return tag

@@ -138,6 +138,13 @@ class PostgresServer:
         }
         return " ".join(f"-c {name}={value}" for name, value in settings.items())
 
+    def _pg_ctl(self, action: str, *extra: str) -> None:
+        """``pg_ctl start`` or ``restart`` with this server's options, waiting (60 s)."""
+        self._run(
+            "pg_ctl", "-D", str(self.data), "-o", self._options(), "-l", str(self.log),
+            *extra, "-w", "-t", "60", action,
+        )  # fmt: skip
+
     # -- life ----------------------------------------------------------------------------
 
     def start(self) -> None:
@@ -150,19 +157,7 @@ class PostgresServer:
         for attempt in range(5):
             self.port = _free_port()
             try:
-                self._run(
-                    "pg_ctl",
-                    "-D",
-                    str(self.data),
-                    "-o",
-                    self._options(),
-                    "-l",
-                    str(self.log),
-                    "-w",
-                    "-t",
-                    "60",
-                    "start",
-                )
+                self.resume()
                 return
             except RuntimeError:
                 # The free port was taken between our look and the server's bind.
@@ -171,21 +166,17 @@ class PostgresServer:
 
     def restart(self) -> None:
         """``pg_ctl restart`` (fast mode: sessions are cut, committed data is kept)."""
-        self._run(
-            "pg_ctl",
-            "-D",
-            str(self.data),
-            "-o",
-            self._options(),
-            "-l",
-            str(self.log),
-            "-m",
-            "fast",
-            "-w",
-            "-t",
-            "60",
-            "restart",
-        )
+        self._pg_ctl("restart", "-m", "fast")
+
+    def halt(self) -> None:
+        """``pg_ctl stop`` (fast mode), keeping the data: :meth:`resume` starts it again
+        on the same port (an outage, as long as the caller likes)."""
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "-t", "60", "stop")
+
+    def resume(self) -> None:
+        """``pg_ctl start`` on the cluster :meth:`start` made (after a :meth:`halt`
+        too: same data, same port)."""
+        self._pg_ctl("start")
 
     def stop(self) -> None:
         """Stop the server (fast mode) and remove its directory."""

@@ -35,7 +35,7 @@ from trio_otp.jobs import (
 )
 
 FAST_RETRY = otp.RetryPolicy(attempts=3, wait_initial=0.01, wait_max=0.01, wait_jitter=0)
-ALL = [jobs.add, jobs.slow, jobs.fail, jobs.flaky, jobs.record, jobs.progress]
+ALL = [jobs.add, jobs.slow, jobs.fail, jobs.flaky, jobs.record, jobs.progress, jobs.gated]
 
 
 @pytest.fixture(autouse=True)
@@ -43,6 +43,7 @@ def _fresh_calls() -> None:
     """The job functions' records are per process: each test (and store) starts clean."""
     jobs.CALLS.clear()
     jobs._FLAKY.clear()
+    jobs.GATES.clear()
 
 
 def make_queue(make_store: StoreFactory, **options: Any) -> JobQueue:
@@ -263,8 +264,43 @@ async def test_a_job_run_by_another_instance_is_waited_for_by_polling(
         job = await a.enqueue(jobs.add, 20, 22, queue="x")
         with trio.fail_after(5):
             assert await job.wait() == 42
+        assert a._engine is not None
+        assert a._engine._watch == {}  # B acked it: nothing here pops the watch but wait
         stats = await a.store_statistics()
         assert (stats.completed, stats.queues["default"].running) == (0, 0)
+
+
+async def test_wait_sees_an_ack_that_commits_while_it_reads_the_row(
+    make_store: StoreFactory,
+) -> None:
+    """The window of issue 19's flake (a handle's wait slept a whole poll_interval
+    about one run in ten): wait reads the row (``executing``), and the job's ack
+    commits before that read is back. The store's reads are held at exactly that
+    point: the read is done, then the job ends and its ack commits, then the read
+    returns. With a 60 s poll, wait must still return at once (it watches for the
+    ack before it reads), and no watch is left behind."""
+    jobs.GATES["w"] = gate = trio.Event()
+    queue = JobQueue(store=make_store(poll_interval=60), jobs=ALL, retry=FAST_RETRY)
+    async with queue.open():
+        engine = queue._engine
+        assert engine is not None
+        job = await queue.enqueue(jobs.gated, "w")
+        await eventually(lambda: jobs.CALLS == [("gated", "w")])
+        store = engine.store
+        read = store.get
+
+        async def read_then_let_the_ack_commit(job_id: int) -> Any:
+            record = await read(job_id)
+            if not gate.is_set():
+                assert record.state is JobState.EXECUTING
+                gate.set()  # the job ends now: its ack commits before this read returns
+                await eventually(lambda: engine.completed == 1)
+            return record
+
+        store.get = read_then_let_the_ack_commit  # type: ignore[method-assign]
+        with trio.fail_after(5):
+            assert await job.wait() == "w"
+        assert engine._watch == {}
 
 
 async def test_final_jobs_are_pruned_after_prune_after(make_store: StoreFactory) -> None:

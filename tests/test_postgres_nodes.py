@@ -1,6 +1,7 @@
 """Several hosts, one queue: 3 real OS processes (tests/postgres_node_program.py) share
-one real PostgreSQL database, with real signals (SIGKILL, SIGSTOP/SIGCONT, SIGTERM) and
-a real ``pg_ctl restart``.
+one real PostgreSQL database, with real signals (SIGKILL, SIGSTOP/SIGCONT, SIGTERM), a
+real ``pg_ctl restart``, and (one queue in this process) a real ``pg_ctl stop`` longer
+than the queue's ``reconnect_timeout``.
 
 Heavy (about a minute or two on 2 cores): run by ``nox -s postgres``, which sets
 ``TRIO_OTP_POSTGRES_HEAVY=1``; skipped elsewhere with that message. Real clock
@@ -12,6 +13,7 @@ store. Counts and figures are printed (``-s``).
 from __future__ import annotations
 
 import collections
+import logging
 import os
 import select
 import signal
@@ -26,7 +28,7 @@ import psycopg
 import pytest
 import trio
 
-from trio_otp.jobs import JobQueue, NewJob, PostgresStore, QueueLimits
+from trio_otp.jobs import JobQueue, NewJob, PostgresStore, QueueLimits, StoreConnectionError
 
 pytestmark = pytest.mark.skipif(
     not os.environ.get("TRIO_OTP_POSTGRES_HEAVY"),
@@ -369,3 +371,84 @@ def test_global_limit_and_rate_limit_hold_over_three_nodes(
     # Starts lag their claims by a few ms (threads, scheduling): a window a little
     # shorter than the period still holds the rate.
     assert measured <= 20
+
+
+def test_an_outage_longer_than_reconnect_timeout_loses_no_job(
+    postgres_dsn: str, postgres_server: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    """The server stopped (``pg_ctl stop``) for 3 s, three times the queue's
+    ``reconnect_timeout`` (1 s), then started again. Real clock, one queue in this
+    process. What is expected (docs/deployment.rst): the queue keeps running and
+    retrying (it does not crash), says one warning for the outage (naming the database,
+    never its password); a caller waiting on a job gets its answer or, once the store
+    gave up, a clear :exc:`StoreConnectionError`, never a hang; once the server is back
+    the store uses it at once and every committed job completes; no store thread is
+    left after the stop."""
+    import _durable_jobs
+    import test_postgres_store as light
+
+    caplog.set_level(logging.INFO, logger="trio_otp")
+    secret = "hunter2-outage-secret"  # the server trusts 127.0.0.1: never checked
+    dsn = f"{postgres_dsn} password={secret}"
+    outcomes, answers = trio.run(_through_an_outage, dsn, postgres_server)
+    errors = [o for o in outcomes if isinstance(o, BaseException)]
+    texts = [str(e) for e in errors] + [r.getMessage() for r in caplog.records]
+    lost = [r for r in caplog.records if "lost its connection to PostgreSQL" in r.getMessage()]
+    engine_errors = [r for r in caplog.records if r.name == "trio_otp.jobs.durable"]
+    print(
+        f"\noutage of 3 s (reconnect_timeout 1 s): {len(outcomes) - len(errors)} callers "
+        f"answered, {len(errors)} told StoreConnectionError, {len(answers)} of 20 jobs "
+        f"completed after the server was back, {len(lost)} warning(s), "
+        f"{len(engine_errors)} engine error line(s)"
+    )
+    assert all(isinstance(e, StoreConnectionError) for e in errors), errors
+    assert all("stayed unreachable for 1 s" in str(e) for e in errors), errors
+    assert errors, "no caller was waiting when the store gave up: the outage was too short"
+    assert not [t for t in texts if secret in t]
+    assert all("dbname=" in str(e) for e in errors)
+    # One for the outage (a second only if the listener's last reconnection attempt
+    # failed just after the pool's side had recovered, as in the restart test).
+    assert 1 <= len(lost) <= 2, [r.getMessage() for r in lost]
+    assert any("reconnected to PostgreSQL" in r.getMessage() for r in caplog.records)
+    assert sorted(answers) == sorted(f"t{i}" for i in range(20))
+    assert light.store_threads() == set()
+    assert {tag for name, tag in _durable_jobs.CALLS if name == "slow"} >= set(answers)
+
+
+async def _through_an_outage(dsn: str, server: Any) -> tuple[list[object], list[str]]:
+    import _durable_jobs
+
+    store = PostgresStore(dsn, poll_interval=0.1, reconnect_timeout=1.0, connect_timeout=2)
+    outcomes: list[object] = []
+    async with trio.open_nursery() as nursery:
+        queue = await JobQueue.start(
+            nursery,
+            store=store,
+            jobs=[_durable_jobs.slow],
+            queues={"q": 4},
+            heartbeat_interval=0.2,
+        )
+        handles = [await queue.enqueue(_durable_jobs.slow, 0.5, f"t{i}") for i in range(20)]
+
+        async def wait(handle: Any) -> None:
+            with trio.fail_after(60):  # a hang fails the test
+                try:
+                    outcomes.append(await handle.wait())
+                except StoreConnectionError as exc:
+                    outcomes.append(exc)
+
+        try:
+            async with trio.open_nursery() as waiting:
+                for handle in handles:
+                    waiting.start_soon(wait, handle)
+                await trio.sleep(0.7)  # 4 running, 16 waiting: then the server stops
+                await trio.to_thread.run_sync(server.halt)
+                await trio.sleep(3.0)
+        finally:
+            await trio.to_thread.run_sync(server.resume)
+        assert queue._engine is not None
+        assert queue._engine._state == "running"  # it kept going through the outage
+        with trio.fail_after(30):
+            answers = [await handle.wait() for handle in handles]
+        await queue.stop()
+    return outcomes, answers

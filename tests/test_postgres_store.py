@@ -94,8 +94,9 @@ async def test_notify_wakes_an_idle_queue_on_another_host(postgres_dsn: str) -> 
             woken.set()
 
         async with trio.open_nursery() as nursery:
+            # No settling sleep: open() returns once its LISTEN took effect, and a
+            # wakeup that comes before the waiter waits is kept for it.
             nursery.start_soon(waiter)
-            await trio.sleep(0.3)  # the listener is LISTENing by now (real clock)
             started = time.monotonic()
             await other.insert([job(1, 2)], T0)
             with trio.fail_after(10):
@@ -120,7 +121,6 @@ async def test_a_queue_runs_jobs_of_another_host_by_notify_or_by_polling(
                 nursery, store=store, jobs=[_durable_jobs.add], queues={"q": 4}
             )
             async with PostgresStore(postgres_dsn).open() as other:
-                await trio.sleep(0.3)
                 (inserted,) = await other.insert([job(20, 22)], time.time())
                 handle = await queue.get_job(inserted.job.id)
                 with trio.fail_after(10):
@@ -152,6 +152,102 @@ async def test_a_notification_that_comes_between_two_waits_is_not_lost(
                 await delivered.wait()  # came while nobody waited for q
         with trio.fail_after(1):
             await store.wait_for_jobs(["q"])
+
+
+def hold_listen(store: PostgresStore) -> tuple[threading.Event, threading.Event]:
+    """Hold the store's next LISTENs back (the listener thread's seam just before each
+    LISTEN): returns (held: a LISTEN is being held, release: let them through). Bounded
+    at 10 s, so that a failing test cannot leave the thread stuck."""
+    held, release = threading.Event(), threading.Event()
+
+    def before_listen() -> None:
+        held.set()
+        release.wait(10)
+
+    store._before_listen = before_listen
+    return held, release
+
+
+async def terminate_listener(dsn: str) -> None:
+    """Cut the listener's session only (the pool's stay): as a proxy or a failover
+    dropping one connection."""
+
+    def run() -> int:
+        with psycopg.connect(dsn, autocommit=True) as conn:
+            cut = conn.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE "
+                "datname = current_database() AND pid <> pg_backend_pid() AND query LIKE "
+                "'LISTEN %%'"
+            ).fetchall()
+            return len(cut)
+
+    assert await trio.to_thread.run_sync(run) == 1
+
+
+@pytest.mark.parametrize("when", ["first LISTEN late", "LISTEN again after a cut"])
+async def test_a_job_committed_before_the_listen_took_effect_wakes_the_waiter(
+    postgres_dsn: str, when: str
+) -> None:
+    """The window between a queue's claim and its LISTEN: a job committed before the
+    LISTEN took effect sent a NOTIFY that nobody heard. Once the LISTEN is in place
+    every waiter is woken (it claims once more), instead of sleeping until the poll.
+    The LISTEN is held back at exactly that point (the listener's seam): the first one
+    past open()'s wait (connect_timeout 0.5 s), or the one after the listener's session
+    was cut."""
+    store = PostgresStore(postgres_dsn, poll_interval=60, connect_timeout=0.5)
+    if when == "first LISTEN late":
+        held, release = hold_listen(store)
+    async with AsyncExitStack() as stack:
+        await stack.enter_async_context(store.open())
+        if when == "first LISTEN late":
+            assert held.is_set()
+            assert not store._listening.is_set()  # open() stopped waiting for it
+        else:
+            held, release = hold_listen(store)
+            await terminate_listener(postgres_dsn)
+            assert await trio.to_thread.run_sync(held.wait, 10)
+        other = await stack.enter_async_context(PostgresStore(postgres_dsn).open())
+        woken = trio.Event()
+
+        async def waiter() -> None:  # as the engine's, after a claim that found nothing
+            await store.wait_for_jobs(["q"])
+            woken.set()
+
+        async with trio.open_nursery() as nursery:
+            nursery.start_soon(waiter)
+            await trio.testing.wait_all_tasks_blocked()
+            await other.insert([job(1, 2)], time.time())  # its NOTIFY: nobody listens
+            release.set()
+            with trio.fail_after(5):
+                await woken.wait()
+    assert store_threads() == set()
+
+
+async def test_a_queue_whose_first_listen_is_late_runs_a_job_committed_meanwhile(
+    postgres_dsn: str,
+) -> None:
+    """End to end: a running queue (poll 60 s) whose LISTEN is held back past open()'s
+    wait runs a job committed by another connection before the LISTEN took effect, as
+    soon as it does. Real clock: 0.3 s let the queue's first claim pass (it finds
+    nothing) before the job is committed."""
+    import _durable_jobs
+
+    store = PostgresStore(postgres_dsn, poll_interval=60, connect_timeout=0.5)
+    _, release = hold_listen(store)
+    async with trio.open_nursery() as nursery:
+        queue = await JobQueue.start(
+            nursery, store=store, jobs=[_durable_jobs.add], queues={"q": 2}
+        )
+        await trio.sleep(0.3)
+        async with PostgresStore(postgres_dsn).open() as other:
+            (inserted,) = await other.insert([job(20, 22)], time.time())
+        handle = await queue.get_job(inserted.job.id)
+        await trio.sleep(0.3)
+        assert (await handle.refresh()).state is JobState.AVAILABLE  # not heard
+        release.set()
+        with trio.fail_after(5):
+            assert await handle.wait() == 42
+        await queue.stop()
 
 
 async def test_global_max_running_holds_over_instances_with_larger_local_limits(
@@ -258,7 +354,6 @@ async def test_transactional_enqueue_commits_or_rolls_back_with_the_users_rows(
 
             async with trio.open_nursery() as nursery:
                 nursery.start_soon(waiter)
-                await trio.sleep(0.3)
                 job_id = await trio.to_thread.run_sync(transfer, 2, False)
                 with trio.fail_after(10):
                     await woken.wait()
@@ -432,10 +527,6 @@ async def test_a_running_queue_runs_a_job_enqueued_in_the_users_transaction(
         job = queue.new_job(_durable_jobs.add, 40, 2)
         with pytest.raises(JobArgumentsError):
             queue.new_job(_durable_jobs.add, object())
-        # As the notify test above: let the queue settle first. A job committed in the
-        # first instants after the start was seen to wait for the 60 s poll about one
-        # run in ten (cause not found yet: an open defect, noted on issue 19).
-        await trio.sleep(0.3)
 
         def enqueue_with_my_rows() -> int:
             with psycopg.connect(postgres_dsn) as conn, conn.transaction():

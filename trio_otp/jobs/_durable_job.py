@@ -261,21 +261,37 @@ class DurableJob:
             JobDiscardedError: it failed and ran out of attempts.
             JobCancelledError: it was cancelled.
             JobNotFoundError: it was pruned.
+            StoreError: the store could not be read (a PostgresStore's
+                :exc:`~trio_otp.jobs.StoreConnectionError` once its server stayed
+                unreachable for ``reconnect_timeout``): the job is not lost; wait
+                again later.
         """
         engine = self._engine
-        while True:
-            record = await self.refresh()
-            if record.state is JobState.COMPLETED:
-                return record.result
-            if record.state is JobState.DISCARDED:
-                raise JobDiscardedError(self, record)
-            if record.state is JobState.CANCELLED:
-                raise JobCancelledError(self, "cancelled")
-            event = engine._watch.get(record.id)
-            if event is None:
-                event = engine._watch[record.id] = trio.Event()
-            with trio.move_on_after(engine.store.poll_interval):
-                await event.wait()
+        job_id = self.record.id
+        try:
+            while True:
+                # Watch *before* reading: an ack that commits while the row is being
+                # read sets this event, so the next wait returns at once (watching
+                # after the read missed it and slept a whole poll_interval).
+                event = engine._watch.get(job_id)
+                if event is None:
+                    event = engine._watch[job_id] = trio.Event()
+                record = await self.refresh()
+                if record.state is JobState.COMPLETED:
+                    return record.result
+                if record.state is JobState.DISCARDED:
+                    raise JobDiscardedError(self, record)
+                if record.state is JobState.CANCELLED:
+                    raise JobCancelledError(self, "cancelled")
+                with trio.move_on_after(engine.store.poll_interval):
+                    await event.wait()
+        finally:
+            # Nothing is left in the engine's map for a waiter that is done (a job run
+            # by another process is never acked here). Other waiters of this job, if
+            # any, just read the row once more.
+            left = engine._watch.pop(job_id, None)
+            if left is not None:
+                left.set()
 
     async def cancel(self) -> JobRecord:
         """Cancel the job: a waiting one at once; a running one (here or in another

@@ -17,7 +17,11 @@ How it talks to PostgreSQL, and why:
   before ``COMMIT`` was sent, nothing happened and the call is tried again; the store
   retries with exponential backoff (0.05 s doubling to 2 s, jittered) for up to
   ``reconnect_timeout`` seconds, logs **one** warning per outage on
-  ``trio_otp.jobs.postgres`` and one line when it is back. A break *during* ``COMMIT``
+  ``trio_otp.jobs.postgres`` and one line when it is back. Past ``reconnect_timeout``
+  the call raises :exc:`~trio_otp.jobs.StoreConnectionError`; the engine keeps going
+  and tries again (docs/deployment.rst). Once the server answers again, a
+  connection is made directly while the pool refills (psycopg_pool's own
+  reconnection backs off up to tens of seconds). A break *during* ``COMMIT``
   leaves the outcome unknown: a claim in doubt is handed back by the next claim (its
   rows are known by ``claimed_by`` and ``attempted_at``), an ack is tried again and
   counted done if the row is already in the acked state at that attempt, and an
@@ -31,7 +35,10 @@ How it talks to PostgreSQL, and why:
   store's own, ``LISTEN``\\ s and wakes the queues' producers; it waits with
   ``notifies(timeout=…)`` in a loop, so that it sees the store close and ends. If it
   loses its connection it reconnects with the same backoff and then wakes every
-  queue (notifications sent meanwhile are lost). The engine also polls every
+  queue (notifications sent meanwhile are lost). ``open()`` returns once the first
+  ``LISTEN`` took effect (waiting up to ``connect_timeout``); a first ``LISTEN`` later
+  than that wakes every queue too, so a job committed in between is claimed at once
+  rather than at the next poll. The engine also polls every
   ``poll_interval`` (default **1.0** s): the fallback when notifications are off
   (``listen=False``) or lost, and how jobs scheduled for later are seen.
 * **Uniqueness across hosts**: each unique key is locked with a transaction-scoped

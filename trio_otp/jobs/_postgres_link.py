@@ -124,6 +124,13 @@ class PostgresLink:
         self._listener: threading.Thread | None = None
         self._stop_listening = threading.Event()
         self._listening = threading.Event()  # set once LISTEN took effect
+        # Whether open() still waits for the first LISTEN (under _listen_lock): a LISTEN
+        # that takes effect after open() stopped waiting is late, and wakes every queue.
+        self._open_waits = False
+        self._listen_lock = threading.Lock()
+        # Test seam, on the real path: called on the listener thread just before each
+        # LISTEN (the tests hold a LISTEN back with it to open the window it closes).
+        self._before_listen: Callable[[], None] | None = None
         self._token: trio.lowlevel.TrioToken | None = None
         self._wakeups: dict[str, trio.Event] = {}
         # Wakeups that came while nobody waited for that queue (a waiter between two
@@ -135,6 +142,8 @@ class PostgresLink:
         self._claims_in_doubt: list[tuple[str, str, float]] = []
         self._outage_lock = threading.Lock()
         self._outage_since: float | None = None
+        # From an outage until the pool gives a connection again (see _connection).
+        self._refilling = False
         self._limited: set[str] = set()
         #: Counters: reconnects seen, claims in doubt handed back, calls retried.
         self.reconnects: int = 0
@@ -159,6 +168,7 @@ class PostgresLink:
         return StoreError(self.description, f"{doing} failed: {text}")
 
     def _outage(self, exc: BaseException) -> None:
+        self._refilling = True
         with self._outage_lock:
             if self._outage_since is None:
                 self._outage_since = time.monotonic()
@@ -186,6 +196,25 @@ class PostgresLink:
                     "%r reconnected to PostgreSQL after %.2f s", self, time.monotonic() - since
                 )
 
+    def _connection(
+        self, pool: ConnectionPool[psycopg.Connection[Any]], deadline: float
+    ) -> tuple[psycopg.Connection[Any], bool]:
+        """A connection for one transaction, and whether it is the pool's (thread side).
+
+        In an outage the pool's own reconnection backs off (1 s doubling, per
+        psycopg_pool), so after a long outage it can stay empty for tens of seconds
+        after the server is back. Then a connection is made directly (closed after
+        its transaction): a server that is back is used at once, and the pool
+        refills on its own meanwhile."""
+        if not self._refilling:
+            return pool.getconn(timeout=max(0.1, deadline - time.monotonic())), True
+        with contextlib.suppress(PoolTimeout):
+            conn = pool.getconn(timeout=0.05)
+            self._refilling = False  # the pool gives connections again
+            return conn, True
+        timeout = max(1, min(int(self.connect_timeout), int(deadline - time.monotonic())))
+        return psycopg.connect(self._dsn, autocommit=False, connect_timeout=timeout), False
+
     def _tx(
         self,
         fn: Callable[[psycopg.Connection[Any]], T],
@@ -204,7 +233,7 @@ class PostgresLink:
         while True:
             committing = False
             try:
-                conn = pool.getconn(timeout=max(0.1, deadline - time.monotonic()))
+                conn, pooled = self._connection(pool, deadline)
                 try:
                     result = fn(conn)
                     committing = True
@@ -215,7 +244,10 @@ class PostgresLink:
                             conn.rollback()
                     raise
                 finally:
-                    pool.putconn(conn)
+                    if pooled:
+                        pool.putconn(conn)
+                    else:
+                        conn.close()
             except (psycopg.OperationalError, PoolTimeout) as exc:
                 if isinstance(exc, psycopg.errors.QueryCanceled):
                     raise self._error(exc, doing) from exc
@@ -364,12 +396,18 @@ class PostgresLink:
                 delay = min(delay * 2, 2.0)
                 continue
             try:
+                if self._before_listen is not None:
+                    self._before_listen()
                 conn.execute(f"LISTEN {CHANNEL}")
-                if self._listening.is_set():
-                    # Listening again after an outage: anything sent while we were
-                    # away is unknown, so every queue looks (waiting or not).
+                with self._listen_lock:
+                    # Listening again after an outage, or for the first time after
+                    # open() stopped waiting (the queues' first claims ran already):
+                    # anything committed before this LISTEN sent a NOTIFY nobody heard,
+                    # so every queue looks once more (waiting or not).
+                    late = self._listening.is_set() or not self._open_waits
+                    self._listening.set()
+                if late:
                     self._deliver(token, None)
-                self._listening.set()
                 delay = 0.05
                 while not stop.is_set():
                     # Each notification is delivered as it arrives; the timeout only
@@ -423,6 +461,7 @@ class PostgresLink:
             if self.listen:
                 self._stop_listening.clear()
                 self._listening.clear()
+                self._open_waits = True
                 token = self._token = trio.lowlevel.current_trio_token()
                 self._listener = threading.Thread(
                     target=self._listen,
@@ -431,11 +470,16 @@ class PostgresLink:
                     daemon=True,
                 )
                 self._listener.start()
-                # Every commit after open() wakes this store: wait for LISTEN (if the
-                # server is slow to accept it, carry on: polling covers the gap).
-                await trio.to_thread.run_sync(
-                    self._listening.wait, self.connect_timeout, abandon_on_cancel=True
-                )
+                # Every commit after open() wakes this store: wait for LISTEN. If the
+                # server is slow to accept it, carry on: the late LISTEN wakes every
+                # queue once it takes effect (see _listen), polling covers until then.
+                try:
+                    await trio.to_thread.run_sync(
+                        self._listening.wait, self.connect_timeout, abandon_on_cancel=True
+                    )
+                finally:
+                    with self._listen_lock:
+                        self._open_waits = False
             yield self
         finally:
             with trio.CancelScope(shield=True):
