@@ -135,6 +135,27 @@ async def test_cancel_ends_a_waiting_job_at_once_and_interrupts_a_running_one(
     assert jobs.CALLS == [("slow", "long")]  # the cancelled-while-waiting one never ran
 
 
+async def test_an_attempt_past_its_timeout_is_retried_then_discarded(
+    make_store: StoreFactory,
+) -> None:
+    """An async job past its per-job timeout= is stopped, and the attempt fails with a
+    JobTimeoutError: retried up to max_attempts, then discarded. A plain function
+    cannot be interrupted (it never awaits): it runs to its end and completes."""
+    async with make_queue(make_store).open() as queue:
+        late = await queue.enqueue(jobs.slow, 30, "late", timeout=0.05, max_attempts=2)
+        with trio.fail_after(5), pytest.raises(JobDiscardedError):
+            await late.wait()
+        assert [(e.attempt, e.error) for e in late.record.errors] == [
+            (1, "JobTimeoutError: the attempt ran past 0.05 s"),
+            (2, "JobTimeoutError: the attempt ran past 0.05 s"),
+        ]
+        in_time = await queue.enqueue(jobs.slow, 0, "in time", timeout=5)
+        assert await in_time.wait() == "in time"
+        plain = await queue.enqueue(jobs.add, 1, 2, timeout=0.05)
+        assert await plain.wait() == 3
+    assert jobs.CALLS == [("slow", "late"), ("slow", "late"), ("slow", "in time"), ("add", (1, 2))]
+
+
 async def test_a_delayed_job_waits_scheduled_until_its_time(make_store: StoreFactory) -> None:
     """delay=0.2: scheduled, then run no earlier than 0.2 s after its insert."""
     async with make_queue(make_store).open() as queue:
