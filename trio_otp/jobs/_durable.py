@@ -330,7 +330,8 @@ class DurableEngine:
             )
             return
         try:
-            spawn_child_with_args(self._jobs_sup, _ATTEMPT_SPEC, (_run_attempt, attempt))
+            pid = spawn_child_with_args(self._jobs_sup, _ATTEMPT_SPEC, (_run_attempt, attempt))
+            pid._watch(attempt, attempt._task_exited)
         except Exception as exc:  # the job supervisor is gone (restarting)
             if not attempt.ended:
                 self._failed(attempt, f"the job supervisor could not start it: {exc!r}", True)

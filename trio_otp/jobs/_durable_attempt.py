@@ -48,6 +48,13 @@ class _Attempt:
     progress_dirty: bool = False
     started: float = 0.0
 
+    def _task_exited(self, pid: object, reason: object) -> None:
+        """Its Task exited (a process watcher): an attempt whose Task was killed before
+        it ran has not ended, and without this its claim would stay held (renewed by
+        every heartbeat) until the queue stops."""
+        if not self.ended:
+            self.engine._interrupted(self)
+
 
 _CURRENT: contextvars.ContextVar[_Attempt | None] = contextvars.ContextVar(
     "trio_otp_durable_attempt", default=None
