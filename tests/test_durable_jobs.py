@@ -136,6 +136,59 @@ async def test_cancel_ends_a_waiting_job_at_once_and_interrupts_a_running_one(
     assert jobs.CALLS == [("slow", "long")]  # the cancelled-while-waiting one never ran
 
 
+async def test_an_attempt_past_its_timeout_is_retried_then_discarded(
+    make_store: StoreFactory,
+) -> None:
+    """An async job past its per-job timeout= is stopped, and the attempt fails with a
+    JobTimeoutError: retried up to max_attempts, then discarded. A plain function
+    cannot be interrupted (it never awaits): it runs to its end and completes."""
+    async with make_queue(make_store).open() as queue:
+        late = await queue.enqueue(jobs.slow, 30, "late", timeout=0.05, max_attempts=2)
+        with trio.fail_after(5), pytest.raises(JobDiscardedError):
+            await late.wait()
+        assert [(e.attempt, e.error) for e in late.record.errors] == [
+            (1, "JobTimeoutError: the attempt ran past 0.05 s"),
+            (2, "JobTimeoutError: the attempt ran past 0.05 s"),
+        ]
+        in_time = await queue.enqueue(jobs.slow, 0, "in time", timeout=5)
+        assert await in_time.wait() == "in time"
+        plain = await queue.enqueue(jobs.add, 1, 2, timeout=0.05)
+        assert await plain.wait() == 3
+    assert jobs.CALLS == [("slow", "late"), ("slow", "late"), ("slow", "in time"), ("add", (1, 2))]
+
+
+async def test_an_attempt_whose_task_is_killed_before_it_runs_is_run_again(
+    make_store: StoreFactory,
+) -> None:
+    """A claim's attempts spawn as one burst; a kill that reaches one's Task before it
+    ran (an operator, the observer's kill) skips the job function. The attempt then
+    ends as interrupted (a retry), instead of holding its claim, renewed by every
+    heartbeat, until the queue stops. Drives the engine's own start of a claimed job,
+    with no checkpoint between the spawn and the kill, to reach that window."""
+    from trio_otp._supervision._dynamic_supervisor import _supervisor
+
+    async with make_queue(make_store).open() as queue:
+        queue.pause()
+        job = await queue.enqueue(jobs.add, 1, 2)
+        engine = queue._engine
+        assert engine is not None
+        named = engine.queues[engine.default_queue]
+        (record,) = await engine.store.claim(
+            named.name, 1, engine.instance, engine.node, engine.clock()
+        )
+        engine._start(named, record)
+        (task,) = _supervisor(engine._jobs_sup, "which_children")._children
+        otp.exit(task, "kill")  # before any checkpoint: its Task has not run
+        queue.resume()
+        with trio.fail_after(5):
+            assert await job.wait() == 3
+    assert job.record.attempt == 2
+    assert [e.error for e in job.record.errors] == [
+        "the attempt was interrupted (its task was cancelled)"
+    ]
+    assert jobs.CALLS == [("add", (1, 2))]  # once: the killed attempt never ran it
+
+
 async def test_a_delayed_job_waits_scheduled_until_its_time(make_store: StoreFactory) -> None:
     """delay=0.2: scheduled, then run no earlier than 0.2 s after its insert."""
     async with make_queue(make_store).open() as queue:

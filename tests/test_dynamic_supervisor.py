@@ -783,3 +783,30 @@ async def test_start_child_racing_a_kill_never_returns_a_doomed_child(autojump_c
         await trio.sleep(1)
         kill.cancel()
     assert got == [(2.0, otp.KILLED)]
+
+
+async def test_a_burst_of_tasks_spawned_without_a_schedule_point():
+    """spawn_child_with_args (the durable queue's burst after one claim) spawns Tasks
+    now without yielding: they all run after the caller's one checkpoint, in one
+    scheduler pass. It refuses as a start does: past max_children, a spec that is not
+    a Task's, and a stopped supervisor."""
+    from trio_otp._supervision._dynamic_supervisor import spawn_child_with_args
+
+    ran: list[int] = []
+    async with trio.open_nursery() as nursery:
+        ds = await DynamicSupervisor.start(nursery, max_children=3)
+        spec = otp.Task.child_spec(ran.append, 0)
+        for n in range(3):
+            spawn_child_with_args(ds, spec, (ran.append, n))
+        assert ran == []  # nothing ran: no schedule point yet
+        with pytest.raises(otp.MaxChildrenError):
+            spawn_child_with_args(ds, spec, (ran.append, 3))
+        await trio.testing.wait_all_tasks_blocked()
+        assert sorted(ran) == [0, 1, 2]
+        server = worker("w", [])
+        with pytest.raises(TypeError, match="not a Task's spec"):
+            spawn_child_with_args(ds, server, server.args)
+        await DynamicSupervisor.stop(ds)
+        with pytest.raises(otp.NoProcessError):
+            spawn_child_with_args(ds, spec, (ran.append, 4))
+    assert sorted(ran) == [0, 1, 2]

@@ -42,7 +42,7 @@ import attrs
 import trio
 
 from .._core import _telemetry
-from .._supervision._dynamic_supervisor import start_child_with_args
+from .._supervision._dynamic_supervisor import spawn_child_with_args
 from ._cron import Schedule, to_schedule
 from ._durable_attempt import _ATTEMPT_SPEC, _Attempt, _run_attempt
 from ._durable_job import (
@@ -289,23 +289,30 @@ class DurableEngine:
             if self._stopping:
                 return
             queue.wake = trio.Event()
-            free = queue.max_running - len(queue.running)
+            # One claim for every free place (claims in halves, to overlap a claim
+            # with the attempts of the last, measured slower: both threads need the
+            # GIL for their Python parts, and the store's thread waits for it).
+            limit = queue.max_running - len(queue.running)
             claimed: list[JobRecord] = []
-            if not queue.paused and free > 0:
+            if not queue.paused and limit > 0:
                 try:
                     claimed = await store.claim(
-                        queue.name, free, self.instance, self.node, self.clock()
+                        queue.name, limit, self.instance, self.node, self.clock()
                     )
                 except StoreError:
                     logger.exception("%r could not claim jobs of %r", self, queue.name)
+                # The claim's attempts start as one burst, then one checkpoint: they
+                # run in one scheduler pass, and their ends go to the store together
+                # (one ack transaction, not one per job that ended meanwhile).
                 for record in claimed:
-                    await self._start(queue, record)
-                if claimed and len(claimed) == free:
+                    self._start(queue, record)
+                await trio.lowlevel.checkpoint()
+                if claimed and len(claimed) == limit:
                     continue  # there may be more
             with trio.move_on_after(store.poll_interval):
                 await queue.wake.wait()
 
-    async def _start(self, queue: _NamedQueue, record: JobRecord) -> None:
+    def _start(self, queue: _NamedQueue, record: JobRecord) -> None:
         fn = self.registry.lookup(record.worker)
         timeout = record.meta.get("timeout", self.timeout) if record.meta else self.timeout
         attempt = _Attempt(self, queue, record, fn, timeout)
@@ -323,7 +330,8 @@ class DurableEngine:
             )
             return
         try:
-            await start_child_with_args(self._jobs_sup, _ATTEMPT_SPEC, (_run_attempt, attempt))
+            pid = spawn_child_with_args(self._jobs_sup, _ATTEMPT_SPEC, (_run_attempt, attempt))
+            pid._watch(attempt, attempt._task_exited)
         except Exception as exc:  # the job supervisor is gone (restarting)
             if not attempt.ended:
                 self._failed(attempt, f"the job supervisor could not start it: {exc!r}", True)

@@ -13,7 +13,7 @@ from typing import cast as cast_type
 import attrs
 import trio
 
-from .._behaviours._task import Task
+from .._behaviours._task import _PLAIN, Task
 from .._core import _telemetry
 from ._executors import Executor
 from ._store import JobRecord, JobState, Progress
@@ -47,6 +47,13 @@ class _Attempt:
     progress: Progress | None = None
     progress_dirty: bool = False
     started: float = 0.0
+
+    def _task_exited(self, pid: object, reason: object) -> None:
+        """Its Task exited (a process watcher): an attempt whose Task was killed before
+        it ran has not ended, and without this its claim would stay held (renewed by
+        every heartbeat) until the queue stops."""
+        if not self.ended:
+            self.engine._interrupted(self)
 
 
 _CURRENT: contextvars.ContextVar[_Attempt | None] = contextvars.ContextVar(
@@ -94,39 +101,75 @@ def _describe(exc: BaseException) -> str:
     return text if len(text) <= 2000 else text[:1997] + "..."
 
 
-async def _run_attempt(attempt: _Attempt) -> None:
-    """One attempt of a durable job: the body of its Task under the job supervisor."""
+def _run_attempt(attempt: _Attempt) -> Any:
+    """One attempt of a durable job: the body of its Task under the job supervisor.
+
+    A plain function run in-process never awaits, so nothing can interrupt it: it
+    runs right here, and the Task's body returns no awaitable (so the Task needs no
+    kill switch and no coroutine is made: together about half a no-op job's time).
+    Anything that awaits (an async job function, another executor) is finished by
+    :func:`_await_attempt`, which the Task awaits.
+    """
     engine = attempt.engine
     record = attempt.record
-    token = _CURRENT.set(attempt)
     attempt.started = trio.current_time()
     if _telemetry.listening:
         engine._telemetry("start", attempt, {"system_time": time.time()})
+    if attempt.cancel_requested:  # asked before it began: it does not run
+        engine._end(attempt, JobState.CANCELLED, error="cancelled by request")
+        return None
+    if not engine.executor.inline:
+        return _await_attempt(attempt, None)
+    fn = attempt.fn
+    assert fn is not None
+    token = _CURRENT.set(attempt)
+    awaiting: Any = None
+    try:
+        result = fn(*record.args)
+        if type(result) not in _PLAIN and hasattr(result, "__await__"):
+            awaiting = result
+        else:
+            engine._completed(attempt, result)
+    except Exception as exc:
+        engine._failed(attempt, _describe(exc), engine._retries(exc))
+    finally:
+        _CURRENT.reset(token)
+        if awaiting is None and not attempt.ended:
+            engine._interrupted(attempt)  # a BaseException (KeyboardInterrupt) went by
+    return None if awaiting is None else _await_attempt(attempt, awaiting)
+
+
+async def _await_attempt(attempt: _Attempt, awaiting: Any) -> None:
+    """The rest of an attempt that awaits: ``awaiting`` (an async job function's
+    awaitable), or the executor's run when ``None``. One cancel scope serves both a
+    cancel request and the attempt's timeout (its deadline); ``cancel_requested``
+    tells them apart."""
+    engine = attempt.engine
+    record = attempt.record
+    token = _CURRENT.set(attempt)
+    timeout = attempt.timeout
     try:
         result: Any = None
-        with trio.CancelScope() as scope:
+        deadline = math.inf if timeout is None else attempt.started + timeout
+        with trio.CancelScope(deadline=deadline) as scope:
             attempt.scope = scope
             if attempt.cancel_requested:
                 scope.cancel()
-            timeout = attempt.timeout
-            with trio.move_on_after(math.inf if timeout is None else timeout) as limit:
+            if awaiting is not None:
+                result = await awaiting
+            else:
                 fn = attempt.fn
                 assert fn is not None
                 executor = engine.executor
-                if executor.inline:
-                    result = fn(*record.args)
-                    if hasattr(result, "__await__"):
-                        result = await result
-                else:
-                    await executor.prepare()
-                    result = await executor.run(fn, tuple(record.args))
+                await executor.prepare()
+                result = await executor.run(fn, tuple(record.args))
         attempt.scope = None
-        if scope.cancelled_caught:
-            engine._end(attempt, JobState.CANCELLED, error="cancelled by request")
-        elif limit.cancelled_caught:
-            engine._failed(attempt, f"JobTimeoutError: the attempt ran past {timeout} s", True)
-        else:
+        if not scope.cancelled_caught:
             engine._completed(attempt, result)
+        elif attempt.cancel_requested:
+            engine._end(attempt, JobState.CANCELLED, error="cancelled by request")
+        else:
+            engine._failed(attempt, f"JobTimeoutError: the attempt ran past {timeout} s", True)
     except Exception as exc:
         attempt.scope = None
         engine._failed(attempt, _describe(exc), engine._retries(exc))

@@ -87,31 +87,40 @@ _SQLITE_CANTOPEN: Final = 14
 _SQLITE_NOTADB: Final = 26
 
 
+_STATE_OF: Final = {str(state): state for state in JobState}
+
+
 def _record(row: Sequence[Any]) -> JobRecord:
+    # Once per job claimed or inserted: the columns almost every row has at their
+    # defaults ("[]", "{}", NULL) are not parsed.
     progress = None if row[16] is None else Progress(*json.loads(row[16]))
+    errors = row[14]
+    meta = row[21]
     return JobRecord(
-        id=row[0],
-        worker=row[1],
-        args=json.loads(row[2]),
-        queue=row[3],
-        state=JobState(row[4]),
-        priority=row[5],
-        attempt=row[6],
-        max_attempts=row[7],
-        inserted_at=row[8],
-        scheduled_at=row[9],
-        attempted_at=row[10],
-        completed_at=row[11],
-        discarded_at=row[12],
-        cancelled_at=row[13],
-        errors=tuple(AttemptError(e["attempt"], e["at"], e["error"]) for e in json.loads(row[14])),
-        result=None if row[15] is None else json.loads(row[15]),
-        progress=progress,
-        claimed_by=row[17],
-        node=row[18],
-        rescued=row[19],
-        cancel_requested=bool(row[20]),
-        meta=json.loads(row[21]),
+        row[0],
+        row[1],
+        [] if row[2] == "[]" else json.loads(row[2]),
+        row[3],
+        _STATE_OF[row[4]],
+        row[5],
+        row[6],
+        row[7],
+        row[8],
+        row[9],
+        row[10],
+        row[11],
+        row[12],
+        row[13],
+        ()
+        if errors == "[]"
+        else tuple(AttemptError(e["attempt"], e["at"], e["error"]) for e in json.loads(errors)),
+        None if row[15] is None else json.loads(row[15]),
+        progress,
+        row[17],
+        row[18],
+        row[19],
+        bool(row[20]),
+        {} if meta == "{}" else json.loads(meta),
     )
 
 
