@@ -167,8 +167,9 @@ async def test_an_attempt_whose_task_is_killed_before_it_runs_is_run_again(
     with no checkpoint between the spawn and the kill, to reach that window."""
     from trio_otp._supervision._dynamic_supervisor import _supervisor
 
-    async with make_queue(make_store).open() as queue:
-        queue.pause()
+    queue = make_queue(make_store)
+    queue.pause()  # before it opens: no claim of its own is under way (pause's docs)
+    async with queue.open():
         job = await queue.enqueue(jobs.add, 1, 2)
         engine = queue._engine
         assert engine is not None
