@@ -410,6 +410,11 @@ def test_an_outage_longer_than_reconnect_timeout_loses_no_job(
     # failed just after the pool's side had recovered, as in the restart test).
     assert 1 <= len(lost) <= 2, [r.getMessage() for r in lost]
     assert any("reconnected to PostgreSQL" in r.getMessage() for r in caplog.records)
+    # The engine's loops all fail through the outage: one ERROR says so, not one per
+    # loop and retry (the rest are DEBUG until a heartbeat gets through).
+    assert len([r for r in engine_errors if r.levelno >= logging.ERROR]) <= 1, [
+        r.getMessage() for r in engine_errors
+    ]
     assert sorted(answers) == sorted(f"t{i}" for i in range(20))
     assert light.store_threads() == set()
     assert {tag for name, tag in _durable_jobs.CALLS if name == "slow"} >= set(answers)

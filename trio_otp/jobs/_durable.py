@@ -157,6 +157,7 @@ class DurableEngine:
         self._stopping = False
         self._released = False
         self._idle: trio.Event | None = None
+        self._failing = False  # a store call failed, and no heartbeat got through since
         self.completed = self.retried = self.discarded = self.cancelled = 0
         self.rescued = self.released = 0
 
@@ -267,6 +268,18 @@ class DurableEngine:
             await self._flush_acks()
             await self._release()
 
+    def _store_failed(self, doing: str) -> None:
+        """Log a store call that failed (called in its ``except StoreError``): the
+        first failure with its traceback, as an ERROR; later ones, while the store
+        keeps failing (an outage: every loop and retry fails), only at DEBUG, until a
+        heartbeat gets through again. The store itself says when it lost and got back
+        its connection."""
+        if self._failing:
+            logger.debug("%r could not %s (the store is still failing)", self, doing)
+            return
+        self._failing = True
+        logger.exception("%r could not %s", self, doing)
+
     def _running_count(self) -> int:
         return sum(len(queue.running) for queue in self.queues.values())
 
@@ -277,7 +290,7 @@ class DurableEngine:
         try:
             count = await self.store.release(self.instance, self.clock())
         except StoreError:
-            logger.exception("%r could not release its claims (a later rescue takes them)", self)
+            self._store_failed("release its claims (a later rescue takes them)")
             return
         self.released += count
         if count:
@@ -300,7 +313,7 @@ class DurableEngine:
                         queue.name, limit, self.instance, self.node, self.clock()
                     )
                 except StoreError:
-                    logger.exception("%r could not claim jobs of %r", self, queue.name)
+                    self._store_failed(f"claim jobs of {queue.name!r}")
                 # The claim's attempts start as one burst, then one checkpoint: they
                 # run in one scheduler pass, and their ends go to the store together
                 # (one ack transaction, not one per job that ended meanwhile).
@@ -432,7 +445,7 @@ class DurableEngine:
             try:
                 await self._flush_acks()
             except StoreError:
-                logger.exception("%r could not ack; trying again in %s s", self, 1.0)
+                self._store_failed("ack; trying again in 1 s")
                 await trio.sleep(1.0)
                 self._ack_wake.set()
 
@@ -488,9 +501,10 @@ class DurableEngine:
             await trio.sleep(self.heartbeat_interval)
             try:
                 await self.store.heartbeat(self.instance, self.node, self.queues, self.clock())
+                self._failing = False  # the store answers again: the next failure is news
                 await self._check_claims()
             except StoreError:
-                logger.exception("%r could not renew its heartbeat", self)
+                self._store_failed("renew its heartbeat")
 
     async def _check_claims(self) -> None:
         """Fencing: stop the attempts whose claim is gone (rescued by another instance
@@ -523,7 +537,7 @@ class DurableEngine:
             try:
                 await self._rescue()
             except StoreError:
-                logger.exception("%r could not rescue jobs", self)
+                self._store_failed("rescue jobs")
 
     async def _rescue(self) -> None:
         now = self.clock()
@@ -557,7 +571,7 @@ class DurableEngine:
                     [a for q in self.queues.values() for a in q.running.values()]
                 )
             except StoreError:
-                logger.exception("%r could not read cancel requests", self)
+                self._store_failed("read cancel requests")
 
     async def _flush_progress(self, attempts: Iterable[_Attempt]) -> None:
         for attempt in attempts:
@@ -606,7 +620,7 @@ class DurableEngine:
                     return total
                 await trio.lowlevel.checkpoint()
         except StoreError:
-            logger.exception("%r could not prune", self)
+            self._store_failed("prune")
             return 0
 
     async def _lead(self, now: float) -> bool:
@@ -616,7 +630,7 @@ class DurableEngine:
         try:
             return await self.store.acquire_lease("leader", self.instance, self.rescue_after, now)
         except StoreError:
-            logger.exception("%r could not take or renew the leader lease", self)
+            self._store_failed("take or renew the leader lease")
             return False
 
     async def _cron(self) -> None:
@@ -641,7 +655,7 @@ class DurableEngine:
                         entry.name, tick, job, now, first=first[entry.name]
                     )
                 except StoreError:
-                    logger.exception("%r could not insert periodic job %r", self, entry.name)
+                    self._store_failed(f"insert periodic job {entry.name!r}")
                     continue
                 first[entry.name] = False
                 if inserted is not None:
