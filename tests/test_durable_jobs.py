@@ -97,6 +97,24 @@ async def test_a_failing_job_is_retried_then_completes_keeping_each_error(
     ]
 
 
+async def test_a_jobs_own_retry_policy_is_stored_with_it_and_sets_its_waits(
+    make_store: StoreFactory,
+) -> None:
+    """enqueue(retry=RetryPolicy(...)): its attempts and waits are stored with the
+    job (JSON), not the queue's (10 ms): the next attempt is claimed no earlier than
+    0.3 s after a failure."""
+    policy = otp.RetryPolicy(attempts=2, wait_initial=0.3, wait_max=0.3, wait_jitter=0)
+    async with make_queue(make_store).open() as queue:
+        job = await queue.enqueue(jobs.flaky, "own", 1, retry=policy)
+        assert job.record.max_attempts == 2
+        assert job.record.meta["backoff"] == [0.3, 0.3, 2.0, 0.0]
+        with trio.fail_after(5):
+            assert await job.wait() == "ok"
+    (error,) = job.record.errors
+    assert job.record.attempted_at is not None
+    assert job.record.attempted_at - error.at >= 0.3
+
+
 async def test_a_job_out_of_attempts_is_discarded_and_retry_runs_it_again(
     make_store: StoreFactory,
 ) -> None:

@@ -28,7 +28,6 @@ functions idempotent. An orderly stop gives running attempts the queue's
 from __future__ import annotations
 
 import logging
-import math
 import os
 import random
 import socket
@@ -60,6 +59,7 @@ from ._durable_job import (
 from ._exceptions import QueueStoppedError, WorkerLostError
 from ._executors import Executor
 from ._registry import JobRegistry, check_args, check_json
+from ._retry import RetryPolicy
 from ._store import (
     FINAL_STATES,
     Ack,
@@ -371,12 +371,11 @@ class DurableEngine:
     def _failed(self, attempt: _Attempt, error: str, retryable: bool) -> None:
         record = attempt.record
         if retryable and record.attempt < record.max_attempts:
-            backoff = record.meta.get("backoff") if record.meta else None
-            wait = (
-                _backoff(backoff, record.attempt, self.rng)
-                if backoff
-                else _backoff(_policy(self.retry), record.attempt, self.rng)
-            )
+            stored = record.meta.get("backoff") if record.meta else None
+            # A per-job policy's waits are stored with the job (JSON); the formula,
+            # capped without overflow for any attempt count, is RetryPolicy's.
+            policy = self.retry if not stored else RetryPolicy(1, (Exception,), *stored)
+            wait = policy.wait(record.attempt, self.rng)
             self._end(attempt, JobState.RETRYABLE, error=error, scheduled_at=self.clock() + wait)
         else:
             self._end(attempt, JobState.DISCARDED, error=error)
@@ -801,20 +800,6 @@ class DurableEngine:
 
 def _describe_schedule(schedule: Schedule) -> str:
     return f"@{schedule!r}"
-
-
-def _backoff(params: Sequence[float], attempt: int, rng: random.Random) -> float:
-    """A per-job policy's wait (stored as JSON): stamina's formula, capped without
-    overflow for any attempt count."""
-    initial, limit, base, jitter = params
-    steps = attempt - 1
-    if initial <= 0 or limit <= 0:
-        wait = 0.0
-    elif base > 1 and steps * math.log(base) >= math.log(limit / initial):
-        wait = limit  # the cap, reached without computing base ** steps (no overflow)
-    else:
-        wait = initial * base**steps
-    return float(min(limit, wait + (rng.uniform(0, jitter) if jitter else 0.0)))
 
 
 def _policy(retry: Any) -> list[float]:
