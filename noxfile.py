@@ -129,13 +129,15 @@ def postgres(session: nox.Session) -> None:
     ``postgresql`` package): 3 worker processes over 10,000 jobs, a node SIGKILLed, one
     frozen, the leader killed and frozen, ``pg_ctl restart`` mid-run, global and rate
     limits across nodes. Measured: 75 s on 2 busy cores, install included (.ci/run
-    caps it at 15 min)."""
+    caps it at 15 min). Also W9's benchmark at its smoke size (tests/test_bench_w9.py:
+    about 35 s, plus about a minute the first time, to make the peers' venvs from PyPI)."""
     session.install("-e", ".[test,postgres]")
     session.run(
         "pytest",
         "-q",
         "-s",
         "tests/test_postgres_nodes.py",
+        "tests/test_bench_w9.py",
         *session.posargs,
         env={"TRIO_OTP_POSTGRES_HEAVY": "1"},
     )

@@ -356,8 +356,11 @@ def settings(results: dict[str, Any], every: list[System]) -> str:
         f"start, taken inside the job; latency = before the enqueue call to the job's start.",
     ]
     out += [f"- {s.name}: {s.settings}" for s in every]
-    dup = {s.name: results[s.name][k]["ran"] for s in every for k in ("process1", "process3")}
-    out.append(f"- jobs run (one run each, duplicates would show above N): {dup}")
+    ran = {
+        s.name: "/".join(str(results[s.name][k]["ran"]) for k in ("process1", "process3"))
+        for s in every
+    }
+    out.append(f"- jobs run with 1 / 3 workers (more than N would be duplicates): {ran}")
     return "\n".join(out)
 
 
