@@ -50,6 +50,7 @@ sys.path.insert(0, str(REPO / "tests"))
 sys.path.insert(0, str(REPO))
 from _postgres import running_server  # noqa: E402
 
+from bench.peers.w9_common import POOL  # noqa: E402
 from bench.peers.w9_env import OBAN, PROCRASTINATE  # noqa: E402
 
 CONCURRENCY = 20
@@ -90,7 +91,7 @@ def systems() -> list[System]:
             here,
             *trio_sql,
             "JobQueue + PostgresStore, queues={'w9': 20}, listen=True, poll_interval=1.0, "
-            "pool of 4 + 1 LISTEN connection; enqueue / enqueue_many",
+            "max_connections=20 + 1 LISTEN connection outside the pool; enqueue / enqueue_many",
         ),
         System(
             "procrastinate",
@@ -98,7 +99,7 @@ def systems() -> list[System]:
             "SELECT count(*) FROM procrastinate_jobs WHERE status = 'succeeded'",
             "TRUNCATE procrastinate_jobs CASCADE",
             "run_worker_async(concurrency=20, listen_notify=True, "
-            "fetch_job_polling_interval=1.0), pool of 5 (LISTEN taken from it); "
+            "fetch_job_polling_interval=1.0), pool of 21 (LISTEN taken from it); "
             "defer_async / batch_defer_async",
         ),
         System(
@@ -107,7 +108,7 @@ def systems() -> list[System]:
             "SELECT count(*) FROM oban_jobs WHERE state = 'completed'",
             "TRUNCATE oban_jobs",
             "Oban(queues={'w9': 20}), postgres notifier (LISTEN on its own connection), "
-            "stager interval 1.0 s, pool of 4; enqueue / enqueue_many",
+            "stager interval 1.0 s, pool of 20; enqueue / enqueue_many",
         ),
     ]
 
@@ -352,7 +353,8 @@ def settings(results: dict[str, Any], every: list[System]) -> str:
     out = [
         f"Measured {date}, {os.cpu_count()} cores; "
         f"{results['versions']['procrastinate']}, {results['versions']['oban']}; "
-        f"{CONCURRENCY} jobs at once per worker process; processing = first to last job "
+        f"{CONCURRENCY} jobs at once and up to {POOL} connections for queries per worker "
+        f"process; processing = first to last job "
         f"start, taken inside the job; latency = before the enqueue call to the job's start.",
     ]
     out += [f"- {s.name}: {s.settings}" for s in every]

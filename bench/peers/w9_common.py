@@ -26,6 +26,12 @@ from typing import Any
 RESULT_PREFIX = "RESULT "
 READY = "READY"
 QUEUE = "w9"
+#: Connections each worker process may use for its queries (its LISTEN one aside): as
+#: many as the jobs it runs at once, so that no system waits for a connection. Each
+#: system's own default is smaller (trio_otp 4, procrastinate's psycopg pool 4, oban's
+#: create_pool 10), and each ran slower with it (measured: a third slower for
+#: procrastinate, a fifth for oban-py and trio_otp).
+POOL = 20
 
 RUNS: list[tuple[float, float]] = []
 

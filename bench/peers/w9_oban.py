@@ -5,7 +5,7 @@
   sending its ``pg_notify``), from a client-mode instance (no queues).
 * work: ``Oban(pool=…, queues={QUEUE: concurrency})``: the default notifier
   (``postgres``: LISTEN on a dedicated connection outside the pool), the stager's 1 s
-  poll as the fallback, the producer's 5 ms debounce; a pool of up to 4 connections.
+  poll as the fallback, the producer's 5 ms debounce; a pool of up to ``POOL`` connections.
 * schema: ``oban.schema.install``.
 """
 
@@ -18,10 +18,8 @@ from typing import Any
 from oban import Oban, worker  # type: ignore[import-not-found]
 from oban.schema import install  # type: ignore[import-not-found]
 
-from .w9_common import QUEUE, batches, emit, rate, ready, record, runs_result
+from .w9_common import POOL, QUEUE, batches, emit, rate, ready, record, runs_result
 from .w9_common import wait_for_stdin_close as _wait
-
-POOL = 4
 
 
 @worker(queue=QUEUE)

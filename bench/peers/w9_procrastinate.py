@@ -3,8 +3,8 @@
 * enqueue: ``Task.defer_async`` (one job per call, its own transaction) and
   ``Task.batch_defer_async`` (the bulk call: one statement for the batch).
 * work: ``App.run_worker_async(queues=[QUEUE], concurrency=…, listen_notify=True,
-  fetch_job_polling_interval=1.0)``; the pool holds up to 5 connections, the LISTEN one
-  included (procrastinate takes it from the pool). Stopped by cancelling the worker's
+  fetch_job_polling_interval=1.0)``; the pool holds up to ``POOL + 1`` connections: the
+  LISTEN one is taken from it. Stopped by cancelling the worker's
   task once standard input closes (every job has run by then).
 * schema: ``App.schema_manager.apply_schema_async()``.
 """
@@ -18,10 +18,8 @@ from typing import Any
 
 from procrastinate import App, PsycopgConnector  # type: ignore[import-not-found]
 
-from .w9_common import QUEUE, batches, emit, rate, ready, record, runs_result
+from .w9_common import POOL, QUEUE, batches, emit, rate, ready, record, runs_result
 from .w9_common import wait_for_stdin_close as _wait
-
-POOL = 5
 
 
 async def _noop(sent: float) -> None:
@@ -29,7 +27,7 @@ async def _noop(sent: float) -> None:
 
 
 async def _run(role: str, dsn: str, params: dict[str, Any]) -> None:
-    app = App(connector=PsycopgConnector(conninfo=dsn, min_size=1, max_size=POOL))
+    app = App(connector=PsycopgConnector(conninfo=dsn, min_size=1, max_size=POOL + 1))
     noop = app.task(queue=QUEUE, name="w9_noop")(_noop)
     async with app.open_async():
         if role == "setup":

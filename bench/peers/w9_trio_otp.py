@@ -7,7 +7,7 @@
   ``CLIENT_QUEUE``, that no job is sent to.
 * work: ``JobQueue(store=PostgresStore(dsn), jobs=[noop], queues={QUEUE: concurrency})``
   under ``queue.open()``: LISTEN/NOTIFY on (``listen=True``, on one connection outside
-  the pool), ``poll_interval=1.0`` the fallback, a pool of up to 4 connections.
+  the pool), ``poll_interval=1.0`` the fallback, a pool of up to ``POOL`` connections.
 * schema: the store's own migrations, at open.
 """
 
@@ -20,10 +20,9 @@ import trio
 
 from trio_otp.jobs import JobQueue, PostgresStore
 
-from .w9_common import QUEUE, batches, emit, rate, ready, record, runs_result
+from .w9_common import POOL, QUEUE, batches, emit, rate, ready, record, runs_result
 from .w9_common import wait_for_stdin_close as _wait
 
-POOL = 4
 CLIENT_QUEUE = "w9_client"
 
 
