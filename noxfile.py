@@ -130,13 +130,15 @@ def postgres(session: nox.Session) -> None:
     frozen, the leader killed and frozen, ``pg_ctl restart`` mid-run, the server
     stopped for longer than a queue's reconnect_timeout, global and rate limits across
     nodes. Measured: 52-75 s on 2 busy cores, install included (.ci/run caps it at
-    15 min)."""
+    15 min). Also W9's benchmark at its smoke size (tests/test_bench_w9.py: about 35 s,
+    plus about a minute the first time, to make the peers' venvs from PyPI)."""
     session.install("-e", ".[test,postgres]")
     session.run(
         "pytest",
         "-q",
         "-s",
         "tests/test_postgres_nodes.py",
+        "tests/test_bench_w9.py",
         *session.posargs,
         env={"TRIO_OTP_POSTGRES_HEAVY": "1"},
     )

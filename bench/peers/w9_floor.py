@@ -1,0 +1,108 @@
+"""W9's floor: trio_otp's own statements issued with plain psycopg 3 (sync, no trio).
+
+* enqueue: ``SQL_INSERT`` (one INSERT … unnest for the batch) + ``SQL_NOTIFY`` and a
+  commit per call, on one connection.
+* work: one connection claims up to ``concurrency`` jobs (``SQL_CLAIM``, ``FOR
+  UPDATE SKIP LOCKED``), runs them one after another and acks them with one fenced
+  ``SQL_ACK``; when a claim finds nothing it waits on a second connection that
+  ``LISTEN``\\ s on the store's channel (``notifies(timeout=1.0)``: the 1 s fallback).
+  No heartbeat, no pool, no threads: the least work the same statements need.
+* schema: trio_otp's, made by its store (:mod:`bench.peers.w9_trio_otp`'s setup).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import threading
+import time
+from typing import Any
+
+import psycopg
+
+from trio_otp.jobs._postgres_sql import CHANNEL, SQL_ACK, SQL_CLAIM, SQL_INSERT, SQL_NOTIFY
+
+from . import w9_trio_otp
+from .w9_common import QUEUE, batches, emit, rate, ready, record, runs_result
+from .w9_common import wait_for_stdin_close as _wait
+
+WORKER = f"{w9_trio_otp.__name__}:noop"
+
+
+def _insert(conn: psycopg.Connection[Any], count: int) -> None:
+    now = time.time()
+    conn.execute(
+        SQL_INSERT,
+        (
+            now,
+            [WORKER] * count,
+            [json.dumps([time.time()]) for _ in range(count)],
+            [QUEUE] * count,
+            ["available"] * count,
+            [0] * count,
+            [20] * count,
+            [now] * count,
+            [None] * count,
+            ["{}"] * count,
+        ),
+    ).fetchall()
+    conn.execute(SQL_NOTIFY, (CHANNEL, [QUEUE]))
+    conn.commit()
+
+
+def _work(dsn: str, concurrency: int) -> None:
+    holder = f"floor-{os.getpid()}"
+    stop = threading.Event()
+    with psycopg.connect(dsn) as conn, psycopg.connect(dsn, autocommit=True) as listen:
+        listen.execute(f"LISTEN {CHANNEL}")
+        ready()
+        threading.Thread(target=lambda: (_wait(), stop.set()), daemon=True).start()
+        while not stop.is_set():
+            now = time.time()
+            rows = conn.execute(SQL_CLAIM, (now, holder, "floor", QUEUE, concurrency)).fetchall()
+            conn.commit()
+            if not rows:
+                for _ in listen.notifies(timeout=1.0, stop_after=1):
+                    pass
+                continue
+            for row in rows:
+                record(row[2][0])
+            n = len(rows)
+            conn.execute(
+                SQL_ACK,
+                {
+                    "now": time.time(),
+                    "ids": [r[0] for r in rows],
+                    "attempts": [r[6] for r in rows],
+                    "holders": [holder] * n,
+                    "states": ["completed"] * n,
+                    "results": ["null"] * n,
+                    "errors": [None] * n,
+                    "at": [None] * n,
+                },
+            ).fetchall()
+            conn.commit()
+    emit(runs_result())
+
+
+def main(role: str, dsn: str, params: dict[str, Any]) -> None:
+    if role == "setup":
+        w9_trio_otp.main("setup", dsn, params)
+        return
+    if role == "work":
+        _work(dsn, params["concurrency"])
+        return
+    with psycopg.connect(dsn) as conn:
+        if role in ("enqueue", "fill"):
+            jobs = params["jobs"]
+            began = time.perf_counter()
+            for size in batches(jobs, params.get("batch", jobs)):
+                _insert(conn, size)
+            emit(rate(jobs, began))
+        elif role == "latency":
+            for _ in range(params["count"]):
+                _insert(conn, 1)
+                time.sleep(params["gap"])
+            emit({})
+        else:
+            raise ValueError(f"unknown role {role!r}")
