@@ -342,6 +342,29 @@ async def test_a_job_run_by_another_instance_is_waited_for_by_polling(
         assert (stats.completed, stats.queues["default"].running) == (0, 0)
 
 
+async def test_an_enqueue_only_instance_inserts_waits_and_cancels_but_runs_nothing(
+    make_store: StoreFactory,
+) -> None:
+    """queues={} (Oban's ``queues: false``, a web process's queue): it enqueues into a
+    queue another instance runs and waits on the job; it cancels a scheduled one; a job
+    without queue= is refused, saying what to give; it claims nothing itself."""
+    async with make_queue(make_store, queues={}).open() as web:
+        with pytest.raises(ValueError, match=r"runs no queues .*give the job its queue="):
+            await web.enqueue(jobs.add, 1, 2)
+        later = await web.enqueue(jobs.add, 1, 1, queue="x", delay=60)
+        assert (await later.cancel()).state is JobState.CANCELLED
+        first = await web.enqueue(jobs.add, 1, 2, queue="x")
+        await trio.sleep(0.2)  # a running instance of queue x would have claimed it
+        assert (await first.refresh()).state is JobState.AVAILABLE
+        async with make_queue(make_store, queues={"x": 2}).open():
+            second = await web.enqueue(jobs.add, 20, 22, queue="x")
+            with trio.fail_after(5):
+                assert (await first.wait(), await second.wait()) == (3, 42)
+        stats = await web.store_statistics()
+        assert (stats.completed, stats.queues["x"].running) == (0, 0)  # B ran them
+    assert sorted(jobs.CALLS) == [("add", (1, 2)), ("add", (20, 22))]
+
+
 async def test_wait_sees_an_ack_that_commits_while_it_reads_the_row(
     make_store: StoreFactory,
 ) -> None:

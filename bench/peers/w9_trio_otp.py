@@ -2,9 +2,8 @@
 
 * enqueue: ``JobQueue.enqueue`` (one job per call, its own transaction) and
   ``JobQueue.enqueue_many`` (the bulk call: one transaction, one INSERT … unnest for
-  the batch, one NOTIFY). A durable JobQueue needs at least one named queue of its
-  own (no client-only mode, as oban-py's): the enqueuing process runs an idle one,
-  ``CLIENT_QUEUE``, that no job is sent to.
+  the batch, one NOTIFY), from an enqueue-only JobQueue (``queues={}``, as
+  oban-py's client mode).
 * work: ``JobQueue(store=PostgresStore(dsn), jobs=[noop], queues={QUEUE: concurrency})``
   under ``queue.open()``: LISTEN/NOTIFY on (``listen=True``, on one connection outside
   the pool), ``poll_interval=1.0`` the fallback, a pool of up to ``POOL`` connections.
@@ -23,8 +22,6 @@ from trio_otp.jobs import JobQueue, PostgresStore
 from .w9_common import POOL, QUEUE, batches, emit, rate, ready, record, runs_result
 from .w9_common import wait_for_stdin_close as _wait
 
-CLIENT_QUEUE = "w9_client"
-
 
 async def noop(sent: float) -> None:
     record(sent)
@@ -42,7 +39,7 @@ async def _run(role: str, dsn: str, params: dict[str, Any]) -> None:
             await trio.to_thread.run_sync(_wait, abandon_on_cancel=True)
         emit(runs_result())
         return
-    async with _queue(dsn, {CLIENT_QUEUE: 1}).open() as queue:
+    async with _queue(dsn, {}).open() as queue:  # enqueue only: it runs no queue
         if role == "setup":
             emit({})
         elif role in ("enqueue", "fill"):

@@ -123,15 +123,15 @@ class DurableEngine:
         self.store = store
         self.registry = registry
         self.executor = executor
-        if not queues:
-            raise ValueError("a durable JobQueue needs at least one named queue")
+        # No queues ({}): an enqueue-only instance (Oban's ``queues: false``: a web
+        # process that inserts jobs, and waits on or cancels them, but runs none).
         self.queues: dict[str, _NamedQueue] = {}
         for name, limit in queues.items():
             given: object = name
             if not isinstance(given, str) or not given:
                 raise ValueError(f"a queue's name is a non-empty str, got {name!r}")
             self.queues[name] = _NamedQueue(name, _limit(name, limit))
-        self.default_queue = next(iter(self.queues))
+        self.default_queue: str | None = next(iter(self.queues), None)
         self.retry = retry
         self.timeout = timeout
         self.priority = _priority(priority)
@@ -198,6 +198,11 @@ class DurableEngine:
 
     def _queue_name(self, queue: str | None) -> str:
         if queue is None:
+            if self.default_queue is None:
+                raise ValueError(
+                    "this JobQueue runs no queues (queues={}: it only enqueues): give "
+                    "the job its queue=, the name of a queue another instance runs"
+                )
             return self.default_queue
         given: object = queue
         # Jobs may go to a queue another instance runs: allowed, if it is a name.
@@ -246,7 +251,8 @@ class DurableEngine:
             nursery.start_soon(self._heartbeat)
             nursery.start_soon(self._lifeline)
             nursery.start_soon(self._watcher)
-            nursery.start_soon(self._notifications)
+            if self.queues:
+                nursery.start_soon(self._notifications)
             nursery.start_soon(self._pruner)
             if self._crons:
                 nursery.start_soon(self._cron)

@@ -146,7 +146,9 @@ class JobQueue(_DurableAPI, _QueueCore):
       Default **None** (in memory: jobs die with the program).
     * ``jobs``: the job functions it may run (more with :meth:`register`).
     * ``queues``: named queues and the jobs each runs at once in this instance
-      (``{"default": 10, "mail": 2}``). Default **{"default": max_running}**.
+      (``{"default": 10, "mail": 2}``). Default **{"default": max_running}**. ``{}``
+      makes an enqueue-only instance (Oban's ``queues: false``): it inserts jobs (each
+      with its ``queue=``), waits on and cancels them, and runs none.
     * ``heartbeat_interval``: seconds between heartbeats. Default **5.0**.
     * ``rescue_after``: seconds without a heartbeat after which an instance is dead
       and its running jobs are rescued. Default **30.0**.
