@@ -197,7 +197,7 @@ class RegistryHandle:
     #: ``lookup(key)``: the entries under ``key``, ``((pid, value), ...)`` (at most
     #: one in a unique registry, in registration order in a duplicate one), ``()`` if
     #: nobody is registered. Raises :exc:`TypeError` for an unhashable key.
-    lookup: Callable[[object], tuple[Entry, ...]]
+    lookup: Callable[[object], tuple[tuple[Pid, Any], ...]]  # (Entry spelled out: the docs)
     _reg: _RegistryServer
 
     def __init__(self) -> None:
