@@ -521,3 +521,68 @@ async def test_via_names_in_supervisor_management_calls():
         assert Registry.lookup("reg", "room") == []
         assert await otp.DynamicSupervisor.which_children(ds_name) == []
         nursery.cancel_scope.cancel()
+
+
+# -- handles -------------------------------------------------------------------------------
+
+
+async def test_handle_lookup_answers_what_lookup_does_as_a_tuple():
+    """A unique registry's handle: lookup is the table's C __getitem__, and follows
+    registrations, updates, unregistrations and exits as Registry.lookup does."""
+    async with trio.open_nursery() as nursery:
+        reg = await Registry.start(nursery, keys="unique", name="reg")
+        handle = Registry.handle("reg")
+        assert isinstance(handle, otp.RegistryHandle)
+        assert handle.registry is reg
+        assert handle.alive
+        assert repr(handle) == f"<RegistryHandle {reg!r}>"
+        assert handle.lookup("a") == ()
+        a = await start_member(nursery, "reg", ("a", 1))
+        assert handle.lookup("a") == ((a, 1),) == tuple(Registry.lookup("reg", "a"))
+        [(pid, value)] = handle.lookup("a")
+        assert (pid, value) == (a, 1)
+        assert type(handle.lookup).__name__ == "builtin_function_or_method"  # no frame
+        assert await ask(a, "update", "a", lambda v: v + 1) == (2, 1)
+        assert handle.lookup("a") == ((a, 2),)
+        await ask(a, "unregister", "a")
+        assert handle.lookup("a") == ()
+        await ask(a, "register", "b", 3)
+        assert Registry.select("reg") == [("b", a, 3)]
+        with pytest.raises(TypeError, match="unhashable"):
+            handle.lookup(["not", "hashable"])
+        assert Registry.handle(reg).lookup("b") == ((a, 3),)  # by handle as by name
+        await otp.stop(a)
+        assert handle.lookup("b") == ()  # gone the moment it exited
+        nursery.cancel_scope.cancel()
+
+
+async def test_handle_of_a_duplicate_registry():
+    async with trio.open_nursery() as nursery:
+        await Registry.start(nursery, keys="duplicate", name="topics")
+        handle = Registry.handle("topics")
+        a = await start_member(nursery, "topics", ("news", 1), ("news", 2))
+        b = await start_member(nursery, "topics", ("news", 3))
+        assert handle.lookup("news") == ((a, 1), (a, 2), (b, 3))
+        assert handle.lookup("sport") == ()
+        nursery.cancel_scope.cancel()
+
+
+async def test_handle_is_bound_to_the_registry_process():
+    """When its registry exits the handle sees it empty; a restarted registry needs a
+    new handle. A name that is no registry raises as every registry function does."""
+    with pytest.raises(otp.UnknownRegistryError):
+        Registry.handle("nowhere")
+    with pytest.raises(TypeError, match="no public constructor"):
+        otp.RegistryHandle()
+    async with trio.open_nursery() as nursery:
+        reg = await Registry.start(nursery, keys="unique", name="reg")
+        handle = Registry.handle("reg")
+        member = await start_member(nursery, "reg", ("k", 1))
+        assert handle.lookup("k") == ((member, 1),)
+        await otp.stop(reg)
+        assert not handle.alive
+        assert handle.lookup("k") == ()
+        again = await Registry.start(nursery, keys="unique", name="reg")
+        assert Registry.handle("reg").registry is again
+        assert handle.registry is reg
+        nursery.cancel_scope.cancel()

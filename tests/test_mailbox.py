@@ -185,3 +185,39 @@ async def test_a_block_that_waited_with_nothing_queued_receives_later_messages(a
             with pytest.raises(otp.ReceiveTimeout):
                 await inbox.receive(timeout=1)
             assert trio.current_time() == 6
+
+
+async def test_a_cancelled_receive_leaves_the_queued_message_for_the_next() -> None:
+    # receive's fast path takes its cancel point before it takes the message.
+    async with otp.mailbox() as inbox:
+        otp.send(inbox.pid, "first")
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await inbox.receive()
+        assert scope.cancelled_caught
+        assert await inbox.receive(timeout=0) == "first"
+
+
+async def test_monitor_from_a_helper_task_of_a_mailbox_block() -> None:
+    # Not the block's own task: monitor's general path finds the enclosing process.
+    go = trio.Event()
+
+    async def target(task_status: trio.TaskStatus[otp.Pid]) -> None:
+        async with otp.mailbox() as box:
+            task_status.started(box.pid)
+            await go.wait()
+
+    async with trio.open_nursery() as targets:
+        pid = await targets.start(target)
+        async with otp.mailbox() as inbox:
+            refs: list[otp.Ref] = []
+            async with trio.open_nursery() as helpers:
+                helpers.start_soon(lambda: _append_monitor(refs, pid))
+            go.set()
+            down = await inbox.receive()
+            assert down == otp.Down(refs[0], pid, otp.NORMAL)
+            assert down.pid is pid
+
+
+async def _append_monitor(refs: list[otp.Ref], pid: otp.Pid) -> None:
+    refs.append(otp.monitor(pid))

@@ -10,6 +10,7 @@ from ._behaviours._agent import Agent as Agent
 from ._behaviours._async_stream import AsyncStream as AsyncStream
 from ._behaviours._async_stream import async_stream as async_stream
 from ._behaviours._registry import Registry as Registry
+from ._behaviours._registry import RegistryHandle as RegistryHandle
 from ._behaviours._registry import Via as Via
 from ._behaviours._task import AsyncTask as AsyncTask
 from ._behaviours._task import Task as Task

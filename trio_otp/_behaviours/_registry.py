@@ -64,13 +64,16 @@ class _RegistryServer(GenServer[None]):
         self.closed = False
         # The run's thread: a resolved registry (see _resolved) is used only there.
         self.thread = get_ident()
-        # unique: key -> (pid, value); duplicate: key -> {pid: [value, ...]}
-        self.table: dict[Any, Any] = {}
+        # unique: key -> ((pid, value),), the tuple a RegistryHandle's lookup returns
+        # (an _Entries dict); duplicate: key -> {pid: [value, ...]}
+        self.table: dict[Any, Any] = _Entries()
         # pid -> its keys, once per registration (a duplicate key may repeat)
         self.by_pid: dict[Pid, list[Any]] = {}
 
     async def init(self, arg: Any) -> Ok[None]:
         self.unique = arg == "unique"
+        if not self.unique:
+            self.table = {}
         # Whatever way the registry exits (stopped, crashed, killed), drop every
         # entry and every callback it put on other processes.
         self.pid._watch(self, self._closed)
@@ -98,7 +101,7 @@ class _RegistryServer(GenServer[None]):
             keys = self.by_pid[pid] = []
         keys.append(key)
         if self.unique:
-            self.table[key] = (pid, value)
+            self.table[key] = ((pid, value),)
         else:
             self.table.setdefault(key, {}).setdefault(pid, []).append(value)
 
@@ -135,7 +138,7 @@ class _RegistryServer(GenServer[None]):
             _check_key(key)  # an unhashable key: say so (free when the key is fine)
             raise
         if self.unique:
-            return [] if found is None else [found]
+            return [] if found is None else list(found)
         holders = found
         if not holders:
             return []
@@ -143,13 +146,86 @@ class _RegistryServer(GenServer[None]):
 
     def all_entries(self) -> list[tuple[Any, Pid, Any]]:
         if self.unique:
-            return [(key, pid, value) for key, (pid, value) in self.table.items()]
+            return [(key, pid, value) for key, ((pid, value),) in self.table.items()]
         return [
             (key, pid, value)
             for key, holders in self.table.items()
             for pid, values in holders.items()
             for value in values
         ]
+
+
+@final
+class _Entries(dict[Any, tuple[Entry, ...]]):
+    """A unique registry's table: ``key -> ((pid, value),)``; a missing key is ``()``.
+
+    So that ``table.__getitem__``, a C method, is a whole lookup: what
+    :attr:`RegistryHandle.lookup` is bound to.
+    """
+
+    __slots__ = ()
+
+    def __missing__(self, key: object) -> tuple[Entry, ...]:
+        return ()
+
+
+@final
+class RegistryHandle:
+    """One registry, resolved: lookups in it without a Python call.
+
+    What :meth:`Registry.handle` returns. :attr:`lookup` is what
+    :meth:`Registry.lookup` answers, as a tuple: ``((pid, value),)`` or ``()``. In a
+    unique registry it is the registry table's own ``__getitem__`` (a C method: about
+    a third of the cost of :meth:`Registry.lookup`, which resolves the registry and builds a
+    list each time); the tuple is the entry the registry holds, immutable, and gone
+    from the table as soon as its process exits (a lookup never returns an exited
+    process). Take a handle once (in a process's ``init``, say) and keep it::
+
+        members = otp.Registry.handle("rooms")
+        for pid, value in members.lookup("lobby"):
+            ...
+
+    A handle is bound to the registry *process* it resolved, as a
+    :class:`~trio_otp.Pid` is: when that registry exits, its tables empty, every
+    lookup returns ``()`` and :attr:`alive` is false; after a restart (the same name,
+    a new process) take a new handle. Use it in the registry's own trio run (its
+    thread), as every registry function.
+    """
+
+    __slots__ = ("_reg", "lookup")
+
+    #: ``lookup(key)``: the entries under ``key``, ``((pid, value), ...)`` (at most
+    #: one in a unique registry, in registration order in a duplicate one), ``()`` if
+    #: nobody is registered. Raises :exc:`TypeError` for an unhashable key.
+    lookup: Callable[[object], tuple[tuple[Pid, Any], ...]]  # (Entry spelled out: the docs)
+    _reg: _RegistryServer
+
+    def __init__(self) -> None:
+        raise TypeError("RegistryHandle has no public constructor: call Registry.handle(registry)")
+
+    @classmethod
+    def _new(cls, reg: _RegistryServer) -> RegistryHandle:
+        self = object.__new__(cls)
+        self._reg = reg
+        table = reg.table
+        if type(table) is _Entries:
+            self.lookup = table.__getitem__
+        else:  # a duplicate registry: the entries are built per lookup
+            self.lookup = lambda key: tuple(reg.entries(key))
+        return self
+
+    @property
+    def registry(self) -> Pid:
+        """The registry process this handle reads."""
+        return self._reg.pid
+
+    @property
+    def alive(self) -> bool:
+        """Whether that registry is still running (its lookups answer)."""
+        return not self._reg.closed
+
+    def __repr__(self) -> str:
+        return f"<RegistryHandle {self._reg.pid!r}>"
 
 
 #: Registries resolved by their handle or the name they are registered under, so that
@@ -234,8 +310,8 @@ class Via(_SelfResolvingName):
             return None
         if not reg.unique:
             return None
-        entry = reg.table.get(self.key)
-        return None if entry is None else entry[0]
+        found = reg.table.get(self.key)
+        return None if found is None else found[0][0]
 
     def _register(self, pid: Pid) -> None:
         reg = _registry(self.registry)
@@ -244,9 +320,9 @@ class Via(_SelfResolvingName):
                 f"{self!r}: via names need a unique registry, and {self.registry!r} is duplicate"
             )
         _check_key(self.key)
-        entry = reg.table.get(self.key)
-        if entry is not None:
-            raise AlreadyStartedError(self, entry[0])
+        found = reg.table.get(self.key)
+        if found is not None:
+            raise AlreadyStartedError(self, found[0][0])
         reg.add(pid, self.key, self.value)
 
 
@@ -338,9 +414,9 @@ class Registry:
         pid = _caller("register")
         _check_key(key)
         if reg.unique:
-            entry = reg.table.get(key)
-            if entry is not None:
-                raise AlreadyRegisteredError(registry, key, entry[0])
+            found = reg.table.get(key)
+            if found is not None:
+                raise AlreadyRegisteredError(registry, key, found[0][0])
         reg.add(pid, key, value)
 
     @staticmethod
@@ -364,8 +440,24 @@ class Registry:
                 found = reg.table.get(key)
             except TypeError:
                 return reg.entries(key)  # says what is wrong with the key
-            return [] if found is None else [found]
+            return [] if found is None else [found[0]]
         return reg.entries(key)
+
+    @staticmethod
+    def handle(registry: object) -> RegistryHandle:
+        """Resolve ``registry`` once: a :class:`RegistryHandle` for fast lookups.
+
+        ``Registry.handle(reg).lookup(key)`` answers what ``Registry.lookup(reg,
+        key)`` does, as a tuple (``((pid, value),)`` or ``()``), without resolving
+        the registry or building a list: in a unique registry the lookup is one C
+        call. Not in Elixir, whose ``lookup/2`` reads its ETS table directly; this
+        is the same read, kept in a variable. The handle is bound to this registry
+        process (see :class:`RegistryHandle`).
+
+        Raises:
+            UnknownRegistryError: ``registry`` is not a running registry.
+        """
+        return RegistryHandle._new(_resolve(registry))
 
     @staticmethod
     def keys(registry: object, pid: Pid) -> list[Any]:
@@ -426,12 +518,12 @@ class Registry:
         if not reg.unique:
             raise ValueError(f"update_value needs a unique registry; {registry!r} is duplicate")
         pid = _caller("update_value")
-        entry = reg.table.get(key)
-        if entry is None or entry[0] is not pid:
+        found = reg.table.get(key)
+        if found is None or found[0][0] is not pid:
             return None
-        old = entry[1]
+        old = found[0][1]
         new = fn(old)
-        reg.table[key] = (pid, new)
+        reg.table[key] = ((pid, new),)
         return new, old
 
     @staticmethod

@@ -18,6 +18,7 @@ callers cannot tell the difference.
 from __future__ import annotations
 
 import math
+from collections import deque
 from threading import get_ident
 from typing import Any, Final, TypeVar, final, overload
 
@@ -35,7 +36,7 @@ from ._exceptions import (
     _StopOwnSupervisor,
 )
 from ._names import whereis
-from ._process import UNSET, Pid, _process_of, misuse_error
+from ._process import EMPTY, UNSET, Pid, _process_of, misuse_error
 from ._reasons import NORMAL
 from ._request import Request
 
@@ -342,10 +343,17 @@ def send(dest: Server, message: Any) -> None:
     pid = dest if type(dest) is Pid else whereis(dest)
     if pid is None:
         raise NoProcessError(dest, message, None, "send")
-    if pid._mailbox is not None:
+    mailbox = pid._mailbox
+    if mailbox is not None:
         if pid._table.thread != get_ident():
             raise misuse_error("send")
-        pid._post((INFO, message, None))
+        # pid._post((INFO, message, None)), inline: one Python call per send (R2)
+        if mailbox is EMPTY:
+            mailbox = pid._mailbox = deque()
+        mailbox.append((INFO, message, None))
+        if pid._parked:
+            pid._parked = False
+            reschedule(pid._task)  # type: ignore[arg-type]
 
 
 async def stop(server: Server, reason: object = NORMAL, timeout: float | None = None) -> None:  # noqa: ASYNC109 - GenServer.stop/3

@@ -25,15 +25,20 @@ and *that* is what its monitors and links hear about.
 from __future__ import annotations
 
 import functools
+from collections import deque
 from typing import final
+
+from trio.lowlevel import reschedule
 
 from ._call import FLUSHABLE, INFO
 from ._exceptions import NoProcessError
 from ._messages import NO_VALUE, Down, Exit, TaskReply, new_record
 from ._names import whereis
-from ._process import UNSET, Pid, current_process
+from ._process import EMPTY, UNSET, Pid, _by_task, current_process
 from ._reasons import KILL, KILLED, NOPROC, NORMAL
 from ._refs import Ref
+from ._refs import _ids as _ref_ids
+from ._runlocal import RUN
 
 __all__ = ["Ref", "demonitor", "exit", "link", "monitor", "trap_exit", "unlink"]
 
@@ -51,10 +56,36 @@ class _MonitorRef(Ref):
     __slots__ = ()
 
     def __call__(self, pid: Pid, reason: object) -> None:
-        if pid is self._target:
-            _fire(self, pid, reason)
-        else:
+        if pid is not self._target:
             _drop(self, pid, reason)
+            return
+        # In the target's task, as it exits: tell the watcher (OTP's :DOWN). Inline
+        # (no helper calls): one of these runs per monitor that fires (M1).
+        watcher = self._watcher
+        self._target = None
+        if watcher is None:  # pragma: no cover - defensive: dropped concurrently
+            return
+        # ``_watcher`` stays: it names the monitor's owner, the one process whose
+        # demonitor may flush the message (a cycle through the mailbox only while the
+        # message is queued). The watcher forgets the monitor (its ``_unwatch``).
+        watchers = watcher._watchers
+        if watchers is not None:
+            watchers.pop(self, None)
+        mailbox = watcher._mailbox
+        if mailbox is None:
+            return
+        box = self._box
+        if box is not None and reason == NORMAL and box._value is not NO_VALUE:
+            message: object = new_record(TaskReply, (self, box._value))
+        else:
+            message = new_record(Down, (self, pid, reason))  # Down(ref, target, reason)
+        # watcher._post((FLUSHABLE, message, None)), inline
+        if mailbox is EMPTY:
+            mailbox = watcher._mailbox = deque()
+        mailbox.append((FLUSHABLE, message, None))
+        if watcher._parked:
+            watcher._parked = False
+            reschedule(watcher._task)  # type: ignore[arg-type]
 
 
 def _self(what: str) -> Pid:
@@ -81,26 +112,6 @@ def _receiver(what: str) -> Pid:
 
 
 # -- monitors ---------------------------------------------------------------------------
-
-
-def _fire(ref: Ref, target: Pid, reason: object) -> None:
-    # In the target's task, as it exits: tell the watcher (OTP's :DOWN).
-    watcher = ref._watcher
-    ref._target = None
-    if watcher is None:  # pragma: no cover - defensive: dropped concurrently
-        return
-    # ``_watcher`` stays: it names the monitor's owner, the one process whose
-    # demonitor may flush the message (a cycle through the mailbox only while the
-    # message is queued).
-    watcher._unwatch(ref)
-    if watcher._mailbox is None:
-        return
-    box = ref._box
-    if box is not None and reason == NORMAL and box._value is not NO_VALUE:
-        message: object = new_record(TaskReply, (ref, box._value))
-    else:
-        message = new_record(Down, (ref, target, reason))  # Down(ref, target, reason)
-    watcher._post((FLUSHABLE, message, None))
 
 
 def _drop(ref: Ref, watcher: Pid, reason: object) -> None:
@@ -145,7 +156,39 @@ def monitor(target: object) -> Ref:
         RuntimeError: called outside any process.
         TypeError: the calling process has no mailbox (it has exited).
     """
-    return _monitor(_receiver("monitor"), target)
+    # The common case inline, in one Python call (M1): the caller is a process's own
+    # task, with its mailbox open, and the target a live Pid. Anything else (a helper
+    # task of a process, a name, a dead target, misuse) takes the general path.
+    try:
+        task = RUN.task  # one read of trio's thread-local run context
+        watcher = task._runner._locals[_by_task].get(task)
+    except (AttributeError, KeyError):
+        watcher = None
+    if (
+        watcher is None
+        or watcher._mailbox is None
+        or type(target) is not Pid
+        or target._reason is not UNSET
+    ):
+        return _monitor(_receiver("monitor"), target)
+    ref = object.__new__(_MonitorRef)  # _MonitorRef._new(watcher, target), inline
+    ref._box = None
+    ref._id = next(_ref_ids)
+    ref._flushed = False
+    ref._watcher = watcher
+    ref._target = target
+    # target._watch(ref, ref) and watcher._watch(ref, ref), inline: both are alive.
+    watchers = target._watchers
+    if watchers is None:
+        target._watchers = {ref: ref}
+    else:
+        watchers[ref] = ref
+    watchers = watcher._watchers
+    if watchers is None:
+        watcher._watchers = {ref: ref}
+    else:
+        watchers[ref] = ref
+    return ref
 
 
 def demonitor(ref: Ref, *, flush: bool = False) -> bool:

@@ -365,7 +365,9 @@ class Pid:
         watchers = self._watchers
         if watchers:
             self._watchers = None
-            for callback in list(watchers.values()):
+            # Detached above: a callback cannot change this dict (``_watch`` refuses
+            # an exited process, ``_unwatch`` finds None), so no copy is needed.
+            for callback in watchers.values():
                 callback(self, reason)
         if self._exit_event is not None:
             self._exit_event.set()
