@@ -198,6 +198,43 @@ async def test_a_cancelled_receive_leaves_the_queued_message_for_the_next() -> N
         assert await inbox.receive(timeout=0) == "first"
 
 
+async def test_a_cancelled_selective_receive_loses_no_message() -> None:
+    # The general path (a match, a message passed over before, one waited for): a
+    # cancel that reaches receive as it takes a message leaves that message, in order.
+    async with otp.mailbox() as inbox:
+        otp.send(inbox.pid, ("other", 1))
+        otp.send(inbox.pid, ("wanted", 2))
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await inbox.receive(lambda m: m[0] == "wanted")
+        assert scope.cancelled_caught
+        # Both wait, in arrival order: one passed over and the one matched.
+        with trio.CancelScope() as scope:
+            scope.cancel()
+            await inbox.receive(lambda m: m[0] == "wanted")  # found among passed over
+        assert scope.cancelled_caught
+        assert await inbox.receive(timeout=0) == ("other", 1)
+        assert await inbox.receive(timeout=0) == ("wanted", 2)
+
+    async with otp.mailbox() as inbox:
+        got: list[object] = []
+        with trio.CancelScope() as scope:
+
+            async def send_then_cancel() -> None:
+                # The block is parked in receive: the message wakes it, and the
+                # cancel comes before it runs again.
+                await trio.testing.wait_all_tasks_blocked()
+                otp.send(inbox.pid, "late")
+                scope.cancel()
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(send_then_cancel)
+                got.append(await inbox.receive(lambda m: m == "late"))
+        assert scope.cancelled_caught
+        assert got == []
+        assert await inbox.receive(timeout=0) == "late"
+
+
 async def test_monitor_from_a_helper_task_of_a_mailbox_block() -> None:
     # Not the block's own task: monitor's general path finds the enclosing process.
     go = trio.Event()

@@ -225,8 +225,10 @@ class Mailbox:
         if saved:
             for i, message in enumerate(saved):
                 if match is None or match(message):
+                    # The cancel point before the message is taken, as below.
+                    await checkpoint_if_cancelled()
                     del saved[i]
-                    await checkpoint()
+                    await cancel_shielded_checkpoint()
                     return message
         elif match is None:
             # The fast path: the next message is queued and needs no unwrapping (a
@@ -260,7 +262,14 @@ class Mailbox:
                 await checkpoint()  # a stop arrived: the block is being cancelled
                 continue
             if match is None or match(message):
-                await checkpoint()
+                try:
+                    await checkpoint_if_cancelled()
+                except BaseException:
+                    # A cancelled receive loses nothing: the message waits, in its
+                    # place after those passed over, for the next receive.
+                    saved.append(message)
+                    raise
+                await cancel_shielded_checkpoint()
                 return message
             saved.append(message)
 
