@@ -191,3 +191,41 @@ async def test_a_store_opens_once_at_a_time(tmp_path: Path) -> None:
                 pass  # pragma: no cover
     async with store.open():
         pass
+
+
+async def test_a_row_whose_stored_retry_waits_were_edited_fails_over_to_the_queues(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A job's own retry waits are stored in its row (JSON). Whoever can write the
+    file can make them invalid: the attempt's end then uses the queue's policy and
+    says so (a warning), it does not crash. The file is edited with plain sqlite3
+    while the queue is paused."""
+    import _durable_jobs
+
+    import trio_otp as otp
+    from trio_otp import JobQueue
+
+    _durable_jobs._FLAKY.clear()
+    path = tmp_path / "jobs.db"
+    queue = JobQueue(
+        store=SQLiteStore(path, poll_interval=0.02),
+        jobs=[_durable_jobs.flaky],
+        retry=otp.RetryPolicy(attempts=3, wait_initial=0.01, wait_max=0.01, wait_jitter=0),
+    )
+    queue.pause()
+    async with queue.open():
+        own = otp.RetryPolicy(attempts=2, wait_initial=60, wait_max=60, wait_jitter=0)
+        job = await queue.enqueue(_durable_jobs.flaky, "edited", 1, retry=own)
+        with contextlib.closing(sqlite3.connect(path)) as conn, conn:
+            conn.execute(
+                "UPDATE trio_otp_jobs SET meta = ? WHERE id = ?",
+                ('{"backoff": [-1, "x", 2.0, 0.0]}', job.id),
+            )
+        queue.resume()
+        with trio.fail_after(5):  # the queue's 10 ms wait, not the job's own 60 s
+            assert await job.wait() == "ok"
+    assert job.record.attempt == 2
+    assert any(
+        "stored retry waits" in r.getMessage() and "the queue's used" in r.getMessage()
+        for r in caplog.records
+    )

@@ -59,7 +59,7 @@ from ._durable_job import (
 from ._exceptions import QueueStoppedError, WorkerLostError
 from ._executors import Executor
 from ._registry import JobRegistry, check_args, check_json
-from ._retry import RetryPolicy
+from ._retry import RetryPolicy, stored_waits
 from ._store import (
     FINAL_STATES,
     Ack,
@@ -181,7 +181,7 @@ class DurableEngine:
             raise RuntimeError("add periodic jobs before the queue starts")
         sched = to_schedule(schedule)
         worker = self.registry.name_of(fn)
-        entry_name = name or f"{worker}{_describe_schedule(sched)}"
+        entry_name = name or f"{worker}@{sched!r}"
         if any(entry.name == entry_name for entry in self._crons):
             raise ValueError(f"two periodic jobs named {entry_name!r}: give each a name=")
         self._crons.append(
@@ -378,13 +378,27 @@ class DurableEngine:
         record = attempt.record
         if retryable and record.attempt < record.max_attempts:
             stored = record.meta.get("backoff") if record.meta else None
-            # A per-job policy's waits are stored with the job (JSON); the formula,
-            # capped without overflow for any attempt count, is RetryPolicy's.
-            policy = self.retry if not stored else RetryPolicy(1, (Exception,), *stored)
+            policy = self.retry if not stored else self._stored_policy(record.id, stored)
             wait = policy.wait(record.attempt, self.rng)
             self._end(attempt, JobState.RETRYABLE, error=error, scheduled_at=self.clock() + wait)
         else:
             self._end(attempt, JobState.DISCARDED, error=error)
+
+    def _stored_policy(self, job_id: int, stored: Any) -> Any:
+        """A per-job policy's waits, stored with the job (JSON), as a RetryPolicy (its
+        formula, capped without overflow); the queue's own if the row's are not valid
+        (the row was edited): a bad row never crashes an attempt's end."""
+        try:
+            return RetryPolicy(1, (Exception,), *stored)
+        except (TypeError, ValueError) as exc:
+            logger.warning(
+                "%r: job %d's stored retry waits %r are not valid (%s): the queue's used",
+                self,
+                job_id,
+                stored,
+                exc,
+            )
+            return self.retry
 
     def _interrupted(self, attempt: _Attempt) -> None:
         if self._stopping or self._released:
@@ -717,7 +731,7 @@ class DurableEngine:
                     "a durable job's retry policy cannot choose exceptions (on=...): it is "
                     "stored as JSON; give the queue's retry= the on= classes instead"
                 )
-            meta["backoff"] = _policy(retry)
+            meta["backoff"] = stored_waits(retry)
             if max_attempts is None:
                 max_attempts = retry.attempts
         key = None
@@ -802,11 +816,3 @@ class DurableEngine:
             self.released,
             progress,
         )
-
-
-def _describe_schedule(schedule: Schedule) -> str:
-    return f"@{schedule!r}"
-
-
-def _policy(retry: Any) -> list[float]:
-    return [retry.wait_initial, retry.wait_max, retry.wait_exp_base, retry.wait_jitter]

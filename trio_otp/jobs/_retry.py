@@ -125,6 +125,12 @@ def _check_retry(value: object) -> RetryPolicy:
     return value
 
 
+def stored_waits(retry: RetryPolicy) -> list[float]:
+    """A policy's waits as a durable job stores them (JSON): ``RetryPolicy(1,
+    (Exception,), *waits)`` makes the policy again."""
+    return [retry.wait_initial, retry.wait_max, retry.wait_exp_base, retry.wait_jitter]
+
+
 #: No retry: the default policy of a queue.
 NO_RETRY: Final = RetryPolicy(attempts=1)
 #: A durable queue's default: 20 attempts (Oban's), waits from 1 s up to 10 min.
