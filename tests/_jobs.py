@@ -29,19 +29,28 @@ def wait_to_be_killed(pidfile: str, marker: str) -> str:
     """Write our pid and wait (to be SIGKILLed from outside) unless the marker exists."""
     if pathlib.Path(marker).exists():
         return "second run"
-    pathlib.Path(pidfile).write_text(str(os.getpid()))
+    _write_atomically(pidfile, str(os.getpid()))
     time.sleep(60)
     return "not killed"
 
 
+def _write_atomically(path: str, text: str) -> None:
+    """Write ``text`` so that a reader polling for ``path`` never sees it empty or
+    half written (write_text creates the file first, then writes: a test that saw
+    the file and read it at once read an empty pid in a CI run)."""
+    partial = pathlib.Path(path + ".partial")
+    partial.write_text(text)
+    partial.replace(path)
+
+
 def heartbeat(path: str, seconds: float) -> str:
     """Write a growing counter to ``path`` every 20 ms: the job's liveness file."""
-    pathlib.Path(path + ".pid").write_text(str(os.getpid()))
+    _write_atomically(path + ".pid", str(os.getpid()))
     count = 0
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         count += 1
-        pathlib.Path(path).write_text(str(count))
+        _write_atomically(path, str(count))
         time.sleep(0.02)
     return "finished"
 
