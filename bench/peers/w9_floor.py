@@ -1,10 +1,13 @@
 """W9's floor: trio_otp's own statements issued with plain psycopg 3 (sync, no trio).
 
-* enqueue: ``SQL_INSERT`` (one INSERT … unnest for the batch) + ``SQL_NOTIFY`` and a
-  commit per call, on one connection.
+* enqueue, as the store issues it: one job per call is one autocommit statement
+  (``SQL_INSERT_ONE_NOTIFY``, its id from a block reserved with ``SQL_NEXT_IDS``); a
+  batch is ``SQL_INSERT`` (one INSERT … unnest) + ``SQL_NOTIFY`` and a commit.
 * work: one connection claims up to ``concurrency`` jobs (``SQL_CLAIM``, ``FOR
   UPDATE SKIP LOCKED``), runs them one after another and acks them with one fenced
-  ``SQL_ACK``; when a claim finds nothing it waits on a second connection that
+  ``SQL_ACK``, each an autocommit statement as the store sends them (the store also
+  stages due jobs before each claim: the floor has none to stage, and does not); when
+  a claim finds nothing it waits on a second connection that
   ``LISTEN``\\ s on the store's channel (``notifies(timeout=1.0)``: the 1 s fallback).
   No heartbeat, no pool, no threads: the least work the same statements need.
 * schema: trio_otp's, made by its store (:mod:`bench.peers.w9_trio_otp`'s setup).
@@ -20,7 +23,15 @@ from typing import Any
 
 import psycopg
 
-from trio_otp.jobs._postgres_sql import CHANNEL, SQL_ACK, SQL_CLAIM, SQL_INSERT, SQL_NOTIFY
+from trio_otp.jobs._postgres_sql import (
+    CHANNEL,
+    SQL_ACK,
+    SQL_CLAIM,
+    SQL_INSERT,
+    SQL_INSERT_ONE_NOTIFY,
+    SQL_NEXT_IDS,
+    SQL_NOTIFY,
+)
 
 from . import w9_trio_otp
 from .w9_common import QUEUE, batches, emit, rate, ready, record, runs_result
@@ -29,7 +40,26 @@ from .w9_common import wait_for_stdin_close as _wait
 WORKER = f"{w9_trio_otp.__name__}:noop"
 
 
+_ids: list[int] = []
+
+
+def _insert_one(conn: psycopg.Connection[Any]) -> None:
+    if not _ids:
+        _ids.extend(row[0] for row in conn.execute(SQL_NEXT_IDS, (64,)))
+        _ids.reverse()
+    now = time.time()
+    conn.execute(
+        SQL_INSERT_ONE_NOTIFY,
+        (_ids.pop(), WORKER, json.dumps([now]), QUEUE, "available", 0, 20, now, now, "{}", CHANNEL),
+    ).fetchall()
+
+
 def _insert(conn: psycopg.Connection[Any], count: int) -> None:
+    if count == 1:
+        conn.autocommit = True
+        _insert_one(conn)
+        return
+    conn.autocommit = False
     now = time.time()
     conn.execute(
         SQL_INSERT,
@@ -53,14 +83,16 @@ def _insert(conn: psycopg.Connection[Any], count: int) -> None:
 def _work(dsn: str, concurrency: int) -> None:
     holder = f"floor-{os.getpid()}"
     stop = threading.Event()
-    with psycopg.connect(dsn) as conn, psycopg.connect(dsn, autocommit=True) as listen:
+    with (
+        psycopg.connect(dsn, autocommit=True) as conn,
+        psycopg.connect(dsn, autocommit=True) as listen,
+    ):
         listen.execute(f"LISTEN {CHANNEL}")
         ready()
         threading.Thread(target=lambda: (_wait(), stop.set()), daemon=True).start()
         while not stop.is_set():
             now = time.time()
             rows = conn.execute(SQL_CLAIM, (now, holder, "floor", QUEUE, concurrency)).fetchall()
-            conn.commit()
             if not rows:
                 for _ in listen.notifies(timeout=1.0, stop_after=1):
                     pass
@@ -81,7 +113,6 @@ def _work(dsn: str, concurrency: int) -> None:
                     "at": [None] * n,
                 },
             ).fetchall()
-            conn.commit()
     emit(runs_result())
 
 

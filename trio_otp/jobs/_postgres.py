@@ -13,19 +13,30 @@ How it talks to PostgreSQL, and why:
   the machine was loaded by other work). Other ways (one
   dedicated thread per connection, psycopg's async API under trio-asyncio) were not
   measured against it.
-* **One transaction per call, committed at a known point.** If the connection breaks
-  before ``COMMIT`` was sent, nothing happened and the call is tried again; the store
+* **One transaction per call, committed at a known point**, or, for the hot calls
+  whose change is one statement, **one autocommit statement** (no ``BEGIN`` and
+  ``COMMIT`` round trips): a one-job insert without a unique key (the ``INSERT`` and
+  its ``NOTIFY`` in one statement, a quarter of a transaction's four), the claim of
+  a queue without limits (its staging and its claim, each standing alone), an ack.
+  If the connection breaks before ``COMMIT`` was sent, nothing happened and the call
+  is tried again; the store
   retries with exponential backoff (0.05 s doubling to 2 s, jittered) for up to
   ``reconnect_timeout`` seconds, logs **one** warning per outage on
   ``trio_otp.jobs.postgres`` and one line when it is back. Past ``reconnect_timeout``
   the call raises :exc:`~trio_otp.jobs.StoreConnectionError`; the engine keeps going
   and tries again (docs/deployment.rst). Once the server answers again, a
   connection is made directly while the pool refills (psycopg_pool's own
-  reconnection backs off up to tens of seconds). A break *during* ``COMMIT``
-  leaves the outcome unknown: a claim in doubt is handed back by the next claim (its
-  rows are known by ``claimed_by`` and ``attempted_at``), an ack is tried again and
-  counted done if the row is already in the acked state at that attempt, and an
-  insert raises :exc:`~trio_otp.jobs.StoreConnectionError` saying so (the jobs may exist).
+  reconnection backs off up to tens of seconds). A break *during* ``COMMIT`` (or
+  during an autocommit statement) leaves the outcome unknown: a claim in doubt is
+  handed back by the next claim (its rows are known by ``claimed_by`` and
+  ``attempted_at``), an ack is tried again and counted done if the row is already in
+  the acked state at that attempt, a one-job insert is looked up by its id (chosen
+  before the statement is sent, from a block of ids the store reserves from the
+  table's sequence) and sent again only if it is not there (the primary key refuses
+  a second copy if the first try commits late), and any other insert (a batch, a
+  unique job) raises :exc:`~trio_otp.jobs.StoreConnectionError` saying so (the jobs
+  may exist). tests/test_postgres_doubt.py cuts each of these at that point, through
+  a real TCP proxy.
 * **Claims**: ``SELECT … ORDER BY priority, scheduled_at, id LIMIT n FOR UPDATE SKIP
   LOCKED`` inside the ``UPDATE`` that marks them ``executing``: concurrent claimers on
   any number of hosts never take the same row and never wait for each other.
@@ -105,8 +116,11 @@ from ._postgres_sql import (
     SQL_GET_MANY,
     SQL_HEARTBEAT,
     SQL_INSERT,
+    SQL_INSERT_ONE,
+    SQL_INSERT_ONE_NOTIFY,
     SQL_LEASE,
     SQL_LOCK_KEYS,
+    SQL_NEXT_IDS,
     SQL_NOTIFY,
     SQL_ORPHANS,
     SQL_PROGRESS,
@@ -260,9 +274,83 @@ class PostgresStore(PostgresLink):
     async def insert(self, jobs: Sequence[NewJob], now: float) -> list[InsertResult]:
         if not jobs:
             return []
-        results = await self._run(lambda conn: self._insert(conn, jobs, now), "inserting jobs")
+        if len(jobs) == 1 and jobs[0].unique is None:
+            results = [InsertResult(await self._insert_one(jobs[0], now))]
+        else:
+            results = await self._run(lambda conn: self._insert(conn, jobs, now), "inserting jobs")
         self._wake({r.job.queue for r in results if not r.conflict})
         return results
+
+    #: How many job ids a store reserves at a time for its one-job inserts.
+    ID_BLOCK = 64
+
+    def _take_id(self, conn: psycopg.Connection[Any]) -> int:
+        """A job id for a one-job insert: from the store's reserved block, reserving
+        the next block when it is used up (a sequence never hands a value out twice;
+        ids left unused when the store closes are gaps, as a rolled-back insert's)."""
+        ids = self._ids
+        while True:
+            try:
+                return ids.popleft()
+            except IndexError:
+                ids.extend(row[0] for row in conn.execute(SQL_NEXT_IDS, (self.ID_BLOCK,)))
+
+    async def _insert_one(self, job: NewJob, now: float) -> JobRecord:
+        """Insert one job without a unique key in one autocommit statement (the
+        notification in it): a quarter of the statements of a transaction (``BEGIN``,
+        ``INSERT``, ``NOTIFY``, ``COMMIT``). Its id is chosen before it is sent, so
+        a try whose outcome a broken connection left unknown is settled by looking
+        the id up, and a second try cannot insert the job twice (the primary key
+        refuses it)."""
+        available = job.scheduled_at <= now
+        state = str(JobState.AVAILABLE if available else JobState.SCHEDULED)
+        notify = available and self.listen
+        job_id: int | None = None
+        in_doubt = False
+
+        def doubt() -> None:
+            nonlocal in_doubt
+            in_doubt = True
+
+        def run(conn: psycopg.Connection[Any]) -> JobRecord:
+            nonlocal job_id
+            if job_id is None:
+                job_id = self._take_id(conn)
+            if in_doubt:
+                row = conn.execute(SQL_GET, (job_id,)).fetchone()
+                if row is not None:
+                    return _record(row)  # the try that broke did insert it
+            params: list[Any] = [
+                job_id,
+                job.worker,
+                _dumps(job.args),
+                job.queue,
+                state,
+                job.priority,
+                job.max_attempts,
+                now,
+                now if available else job.scheduled_at,
+                _dumps(dict(job.meta)),
+            ]
+            if notify:
+                params.append(CHANNEL)
+            try:
+                row = conn.execute(
+                    SQL_INSERT_ONE_NOTIFY if notify else SQL_INSERT_ONE, params
+                ).fetchone()
+            except psycopg.errors.UniqueViolation:
+                if not in_doubt:
+                    raise
+                # The try that broke was still running when it was looked up, and
+                # committed since: the job is there, once.
+                row = conn.execute(SQL_GET, (job_id,)).fetchone()
+                if row is None:  # pragma: no cover - pruned within the same instant
+                    raise
+                return _record(row)
+            assert row is not None
+            return _record(row[:-1] if notify else row)
+
+        return await self._run(run, "inserting a job", doubt, single=True)
 
     async def insert_cron(
         self, name: str, tick: float, job: NewJob, now: float, *, first: bool
@@ -297,6 +385,7 @@ class PostgresStore(PostgresLink):
         instance: str,
         node: str,
         now: float,
+        limited: bool,
     ) -> list[JobRecord]:
         while self._claims_in_doubt:
             doubt_queue, holder, at = self._claims_in_doubt[0]
@@ -304,7 +393,7 @@ class PostgresStore(PostgresLink):
             self._claims_in_doubt.pop(0)
         conn.execute(SQL_STAGE, (queue, now))
         recent: list[float] | None = None
-        if queue in self._limited:
+        if limited:
             row = conn.execute(SQL_QUEUE_LIMITS, (queue,)).fetchone()
             if row is not None:
                 global_max, rate, period, kept = row
@@ -333,10 +422,15 @@ class PostgresStore(PostgresLink):
             # Its rows (if it committed) are ours at `now`: handed back by the next try.
             self._claims_in_doubt.append((queue, instance, now))
 
+        # A queue with limits claims in one transaction (its row locked throughout);
+        # any other in autocommit: handing back a claim in doubt, staging and the
+        # claim each stand alone (two statements where a transaction sends four).
+        limited = queue in self._limited
         return await self._run(
-            lambda conn: self._claim(conn, queue, limit, instance, node, now),
+            lambda conn: self._claim(conn, queue, limit, instance, node, now, limited),
             f"claiming jobs of {queue!r}",
             doubt,
+            single=not limited,
         )
 
     async def ack(self, acks: Sequence[Ack], now: float) -> list[bool]:
@@ -396,7 +490,8 @@ class PostgresStore(PostgresLink):
             woken = sorted({row[2] for row in rows if row[1] == "retryable"})
             return done, set(woken)
 
-        done, _ = await self._run(run, "acking jobs", doubt)
+        # In autocommit: the fenced UPDATE is the whole change.
+        done, _ = await self._run(run, "acking jobs", doubt, single=True)
         return [a.id in done for a in acks]
 
     async def report_progress(

@@ -6,6 +6,7 @@ the decisions and their reasons)."""
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import itertools
 import logging
@@ -140,6 +141,8 @@ class PostgresLink:
         self._any_wakeup = trio.Event()
         # Claims whose COMMIT broke: (queue, instance, attempted_at), handed back later.
         self._claims_in_doubt: list[tuple[str, str, float]] = []
+        # Job ids reserved for one-job inserts (see PostgresStore._take_id).
+        self._ids: collections.deque[int] = collections.deque()
         self._outage_lock = threading.Lock()
         self._outage_since: float | None = None
         # From an outage until the pool gives a connection again (see _connection).
@@ -220,9 +223,18 @@ class PostgresLink:
         fn: Callable[[psycopg.Connection[Any]], T],
         doing: str,
         on_doubt: Callable[[], None] | None = None,
+        single: bool = False,
     ) -> T:
         """Run ``fn(conn)`` in one transaction on a pooled connection (thread side),
-        retried while the server is unreachable (see the module's docstring)."""
+        retried while the server is unreachable (see the module's docstring).
+
+        With ``single``, ``fn``'s statements run in autocommit instead, each its own
+        transaction (no ``BEGIN`` and ``COMMIT`` round trips): for a call whose one
+        statement is the whole change, or whose statements each stand alone. Then a
+        break at any point of ``fn`` leaves its outcome unknown, as a break during
+        ``COMMIT`` does otherwise: ``on_doubt`` is required.
+        """
+        assert on_doubt is not None or not single, "an autocommit call needs on_doubt"
         pool = self._pool
         if pool is None:
             raise StoreError(
@@ -235,15 +247,25 @@ class PostgresLink:
             try:
                 conn, pooled = self._connection(pool, deadline)
                 try:
-                    result = fn(conn)
-                    committing = True
-                    conn.commit()
+                    if single:
+                        conn.autocommit = True
+                        committing = True
+                        result = fn(conn)
+                    else:
+                        result = fn(conn)
+                        committing = True
+                        conn.commit()
                 except BaseException:
                     if not conn.broken and not conn.closed:
                         with contextlib.suppress(psycopg.Error):
                             conn.rollback()
                     raise
                 finally:
+                    if single and not conn.closed:
+                        try:
+                            conn.autocommit = False
+                        except psycopg.Error:
+                            conn.close()  # (broken) never back in the pool in autocommit
                     if pooled:
                         pool.putconn(conn)
                     else:
@@ -284,6 +306,8 @@ class PostgresLink:
         fn: Callable[[psycopg.Connection[Any]], T],
         doing: str,
         on_doubt: Callable[[], None] | None = None,
+        *,
+        single: bool = False,
     ) -> T:
         limiter = self._limiter
         if limiter is None:
@@ -291,7 +315,7 @@ class PostgresLink:
                 self.description, "the store is not open: use `async with store.open()`"
             )
         result: T = await trio.to_thread.run_sync(
-            self._tx, fn, doing, on_doubt, limiter=limiter, abandon_on_cancel=False
+            self._tx, fn, doing, on_doubt, single, limiter=limiter, abandon_on_cancel=False
         )
         return result
 

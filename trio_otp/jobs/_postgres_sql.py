@@ -118,6 +118,22 @@ SQL_INSERT: Final = (
     f"scheduled_at, unique_key, meta, n) ORDER BY v.n RETURNING {_COLUMNS}"
 )
 SQL_NOTIFY: Final = "SELECT pg_notify(%s, q) FROM unnest(%s::text[]) AS q"
+# One job without a unique key, in one autocommit statement: its id is taken from a
+# block the store reserved (SQL_NEXT_IDS), so a try whose outcome is unknown can be
+# looked up by id, and a second try of the same id cannot insert it twice.
+_INSERT_ONE: Final = (
+    "INSERT INTO trio_otp_jobs (id, worker, args, queue, state, priority, max_attempts, "
+    "inserted_at, scheduled_at, meta) VALUES (%s, %s, %s::jsonb, %s, %s, %s, %s, %s, %s, "
+    f"%s::jsonb) RETURNING {_COLUMNS}"
+)
+SQL_INSERT_ONE: Final = _INSERT_ONE
+#: As SQL_INSERT_ONE, and the notification in the same statement (its last column).
+SQL_INSERT_ONE_NOTIFY: Final = (
+    f"WITH j AS ({_INSERT_ONE}) SELECT j.*, pg_notify(%s, j.queue) FROM j"
+)
+SQL_NEXT_IDS: Final = (
+    "SELECT nextval(pg_get_serial_sequence('trio_otp_jobs', 'id')) FROM generate_series(1, %s)"
+)
 SQL_CRON_ENSURE: Final = (
     "INSERT INTO trio_otp_cron (name, last_tick) VALUES (%s, %s) ON CONFLICT (name) DO NOTHING "
     "RETURNING last_tick"
