@@ -88,7 +88,8 @@ def systems() -> list[System]:
             here,
             *trio_sql,
             "plain psycopg 3, sync, one connection claiming up to 20 (SKIP LOCKED) and "
-            "acking them in one statement, one LISTENing; no heartbeat",
+            "acking them in one statement, autocommit as the store, one LISTENing; "
+            "one-per-call enqueue as one statement; no heartbeat",
         ),
         System(
             "trio_otp",
