@@ -154,6 +154,35 @@ async def test_a_notification_that_comes_between_two_waits_is_not_lost(
             await store.wait_for_jobs(["q"])
 
 
+async def test_a_wakeup_of_a_second_queue_after_a_wait_on_both_is_not_lost(
+    postgres_dsn: str,
+) -> None:
+    """A waiter on queues a and b, woken by a, leaves b's wakeup behind; a notification
+    for b while nobody waits must still make the next wait on b return at once."""
+    async with (
+        PostgresStore(postgres_dsn, poll_interval=60).open() as store,
+        PostgresStore(postgres_dsn).open() as other,
+    ):
+        with trio.fail_after(10):
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(store.wait_for_jobs, ["a", "b"])
+                await trio.testing.wait_all_tasks_blocked()
+                await other.insert([job(1, 2, queue="a")], time.time())
+            delivered = trio.Event()
+
+            async def any_wakeup() -> None:
+                await store.wait_for_jobs([])
+                delivered.set()
+
+            async with trio.open_nursery() as nursery:
+                nursery.start_soon(any_wakeup)
+                await trio.testing.wait_all_tasks_blocked()
+                await other.insert([job(3, 4, queue="b")], time.time())
+                await delivered.wait()  # b's notification came while nobody waited for b
+        with trio.fail_after(1):
+            await store.wait_for_jobs(["b"])
+
+
 def hold_listen(store: PostgresStore) -> tuple[threading.Event, threading.Event]:
     """Hold the store's next LISTENs back (the listener thread's seam just before each
     LISTEN): returns (held: a LISTEN is being held, release: let them through). Bounded

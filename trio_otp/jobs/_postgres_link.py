@@ -458,10 +458,12 @@ class PostgresLink:
             self._missed_all = True
         for name in names:
             event = self._wakeups.pop(name, None)
+            if event is None or not event.statistics().tasks_waiting:
+                # Nobody waits for it now (an event left by a waiter of several queues
+                # woken by another one has no waiter either): the next wait returns.
+                self._missed.add(name)
             if event is not None:
                 event.set()
-            else:
-                self._missed.add(name)
         self._any_wakeup.set()
         self._any_wakeup = trio.Event()
 
