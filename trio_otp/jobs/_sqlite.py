@@ -73,7 +73,6 @@ from ._store import (
 
 T = TypeVar("T")
 
-_ALL_STATES: Final = tuple(JobState)
 _FINISHED: Final = frozenset({JobState.COMPLETED, JobState.DISCARDED, JobState.CANCELLED})
 
 # SQLite's primary result codes (extended codes carry them in their low byte).
