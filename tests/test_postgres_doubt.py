@@ -19,6 +19,7 @@ import pytest
 import trio
 from _pgcut import CuttingProxy
 from _postgres import PostgresServer
+from attrs import evolve as attrs_evolve
 
 from trio_otp.jobs import Ack, JobState, NewJob, PostgresStore
 
@@ -150,3 +151,27 @@ async def test_a_limited_queue_still_claims_in_one_transaction(
         assert proxy.cuts == 1
         assert len(claimed) == 1
         assert sorted(r[1] for r in rows(postgres_dsn)) == ["available", "executing"]
+
+
+async def test_a_batch_whose_commit_reply_is_lost_is_there_once(
+    postgres_dsn: str, proxy: CuttingProxy
+) -> None:
+    # A batch (here with a unique job in it) is one transaction; its COMMIT went
+    # through, the answer did not. The second try finds its own rows under the ids
+    # reserved for them: no error, no conflict, nothing twice.
+    from trio_otp.jobs import Unique
+
+    store = store_of(postgres_dsn, proxy)
+    async with store.open():
+        jobs = [job(1, 1), job(2, 2), attrs_evolve(job(3, 3), unique=Unique("k", period=60))]
+        proxy.arm("COMMIT", "reply")
+        with trio.fail_after(20):
+            results = await store.insert(jobs, T0)
+        assert proxy.cuts == 1
+        assert [r.conflict for r in results] == [False, False, False]
+        assert [r.job.args for r in results] == [[1, 1], [2, 2], [3, 3]]
+        assert rows(postgres_dsn) == [(r.job.id, "available", 0, None) for r in results]
+        # The unique key still holds against a real second insert.
+        (again,) = await store.insert([attrs_evolve(job(4, 4), unique=Unique("k", period=60))], T0)
+        assert again.conflict
+        assert again.job.id == results[2].job.id

@@ -2,7 +2,8 @@
 
 * enqueue, as the store issues it: one job per call is one autocommit statement
   (``SQL_INSERT_ONE_NOTIFY``, its id from a block reserved with ``SQL_NEXT_IDS``); a
-  batch is ``SQL_INSERT`` (one INSERT … unnest) + ``SQL_NOTIFY`` and a commit.
+  batch is ``SQL_INSERT`` (one INSERT … unnest, reserved ids too) + ``SQL_NOTIFY`` and
+  a commit.
 * work: one connection claims up to ``concurrency`` jobs (``SQL_CLAIM``, ``FOR
   UPDATE SKIP LOCKED``), runs them one after another and acks them with one fenced
   ``SQL_ACK``, each an autocommit statement as the store sends them (the store also
@@ -61,10 +62,13 @@ def _insert(conn: psycopg.Connection[Any], count: int) -> None:
         return
     conn.autocommit = False
     now = time.time()
+    while len(_ids) < count:
+        _ids[:0] = [row[0] for row in conn.execute(SQL_NEXT_IDS, (max(64, count),))][::-1]
     conn.execute(
         SQL_INSERT,
         (
             now,
+            [_ids.pop() for _ in range(count)],
             [WORKER] * count,
             [json.dumps([time.time()]) for _ in range(count)],
             [QUEUE] * count,

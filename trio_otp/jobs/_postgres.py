@@ -30,13 +30,16 @@ How it talks to PostgreSQL, and why:
   during an autocommit statement) leaves the outcome unknown: a claim in doubt is
   handed back by the next claim (its rows are known by ``claimed_by`` and
   ``attempted_at``), an ack is tried again and counted done if the row is already in
-  the acked state at that attempt, a one-job insert is looked up by its id (chosen
-  before the statement is sent, from a block of ids the store reserves from the
-  table's sequence) and sent again only if it is not there (the primary key refuses
-  a second copy if the first try commits late), and any other insert (a batch, a
-  unique job) raises :exc:`~trio_otp.jobs.StoreConnectionError` saying so (the jobs
-  may exist). tests/test_postgres_doubt.py cuts each of these at that point, through
-  a real TCP proxy.
+  the acked state at that attempt, and an insert is tried again with the same ids:
+  each job's id is chosen before it is sent, from a block the store reserves from
+  the table's sequence, so a one-job insert is looked up by its id and sent again
+  only if it is not there (the primary key refuses a second copy if the first try
+  commits late), and a batch skips (``ON CONFLICT (id) DO NOTHING``) and reads back
+  the rows its earlier try committed (a unique job found under its own id is not a
+  conflict). A periodic job's insert in doubt raises
+  :exc:`~trio_otp.jobs.StoreConnectionError` saying so.
+  tests/test_postgres_doubt.py cuts each of these at that point, through a real TCP
+  proxy.
 * **Claims**: ``SELECT … ORDER BY priority, scheduled_at, id LIMIT n FOR UPDATE SKIP
   LOCKED`` inside the ``UPDATE`` that marks them ``executing``: concurrent claimers on
   any number of hosts never take the same row and never wait for each other.
@@ -208,11 +211,20 @@ class PostgresStore(PostgresLink):
             raise TypeError(
                 f"insert_with takes a sync psycopg.Connection, got {type(conn).__name__}"
             )
-        return self._insert(conn, jobs, now)
+        return self._insert(conn, jobs, now, self._take_ids(conn, len(jobs)))
 
     def _insert(
-        self, conn: psycopg.Connection[Any], jobs: Sequence[NewJob], now: float
+        self,
+        conn: psycopg.Connection[Any],
+        jobs: Sequence[NewJob],
+        now: float,
+        ids: Sequence[int],
     ) -> list[InsertResult]:
+        """Insert ``jobs`` as ``ids`` (one reserved id each) in ``conn``'s transaction.
+
+        Tried again with the same ids after a try whose ``COMMIT`` broke, it finds what
+        that try committed, if it did: a unique job's row under its own id is not a
+        conflict, and a job whose id is taken is read back instead of inserted."""
         results: list[InsertResult | None] = [None] * len(jobs)
         keys = sorted({_lock_key(j.unique.key) for j in jobs if j.unique is not None})
         if keys:
@@ -231,7 +243,8 @@ class PostgresStore(PostgresLink):
                     (unique.key, now - unique.period, [str(s) for s in unique.states]),
                 ).fetchone()
                 if row is not None:
-                    results[i] = InsertResult(_record(row), conflict=True)
+                    found = _record(row)
+                    results[i] = InsertResult(found, conflict=found.id != ids[i])
                     continue
                 earlier[unique.key] = i
             to_insert.append(i)
@@ -245,6 +258,7 @@ class PostgresStore(PostgresLink):
                 SQL_INSERT,
                 (
                     now,
+                    [ids[i] for i in to_insert],
                     [j.worker for j in chosen],
                     [_dumps(j.args) for j in chosen],
                     [j.queue for j in chosen],
@@ -259,16 +273,22 @@ class PostgresStore(PostgresLink):
                     [_dumps(dict(j.meta)) for j in chosen],
                 ),
             ).fetchall()
-            records = sorted((_record(row) for row in rows), key=lambda r: r.id)
-            for i, record in zip(to_insert, records, strict=True):
-                results[i] = InsertResult(record)
-            woken = sorted({r.queue for r in records if r.state is JobState.AVAILABLE})
+            records = {record.id: record for record in map(_record, rows)}
+            if len(records) < len(to_insert):  # an earlier try of this call committed
+                there = [ids[i] for i in to_insert if ids[i] not in records]
+                records.update(
+                    (record.id, record)
+                    for record in map(_record, conn.execute(SQL_GET_MANY, (there,)))
+                )
+            for i in to_insert:
+                results[i] = InsertResult(records[ids[i]])
+            woken = sorted({r.queue for r in records.values() if r.state is JobState.AVAILABLE})
             if woken and self.listen:
                 conn.execute(SQL_NOTIFY, (CHANNEL, woken))
         for i, first in duplicate_of.items():
-            found = results[first]
-            assert found is not None
-            results[i] = InsertResult(found.job, conflict=True)
+            found_first = results[first]
+            assert found_first is not None
+            results[i] = InsertResult(found_first.job, conflict=True)
         return [r for r in results if r is not None]
 
     async def insert(self, jobs: Sequence[NewJob], now: float) -> list[InsertResult]:
@@ -277,23 +297,33 @@ class PostgresStore(PostgresLink):
         if len(jobs) == 1 and jobs[0].unique is None:
             results = [InsertResult(await self._insert_one(jobs[0], now))]
         else:
-            results = await self._run(lambda conn: self._insert(conn, jobs, now), "inserting jobs")
+            ids: list[int] = []
+
+            def run(conn: psycopg.Connection[Any]) -> list[InsertResult]:
+                if not ids:  # kept for the tries after one whose COMMIT broke
+                    ids.extend(self._take_ids(conn, len(jobs)))
+                return self._insert(conn, jobs, now, ids)
+
+            results = await self._run(run, "inserting jobs", lambda: None)
         self._wake({r.job.queue for r in results if not r.conflict})
         return results
 
-    #: How many job ids a store reserves at a time for its one-job inserts.
+    #: How many job ids a store reserves at a time for its inserts.
     ID_BLOCK = 64
 
-    def _take_id(self, conn: psycopg.Connection[Any]) -> int:
-        """A job id for a one-job insert: from the store's reserved block, reserving
-        the next block when it is used up (a sequence never hands a value out twice;
-        ids left unused when the store closes are gaps, as a rolled-back insert's)."""
+    def _take_ids(self, conn: psycopg.Connection[Any], count: int) -> list[int]:
+        """``count`` job ids for an insert: from the store's reserved block, reserving
+        more when it runs out (a sequence never hands a value out twice; ids left
+        unused when the store closes are gaps, as a rolled-back insert's are)."""
         ids = self._ids
-        while True:
+        taken: list[int] = []
+        while len(taken) < count:
             try:
-                return ids.popleft()
+                taken.append(ids.popleft())
             except IndexError:
-                ids.extend(row[0] for row in conn.execute(SQL_NEXT_IDS, (self.ID_BLOCK,)))
+                wanted = max(self.ID_BLOCK, count - len(taken))
+                ids.extend(row[0] for row in conn.execute(SQL_NEXT_IDS, (wanted,)))
+        return taken
 
     async def _insert_one(self, job: NewJob, now: float) -> JobRecord:
         """Insert one job without a unique key in one autocommit statement (the
@@ -315,7 +345,7 @@ class PostgresStore(PostgresLink):
         def run(conn: psycopg.Connection[Any]) -> JobRecord:
             nonlocal job_id
             if job_id is None:
-                job_id = self._take_id(conn)
+                (job_id,) = self._take_ids(conn, 1)
             if in_doubt:
                 row = conn.execute(SQL_GET, (job_id,)).fetchone()
                 if row is not None:
@@ -367,7 +397,7 @@ class PostgresStore(PostgresLink):
                     return None
                 conn.execute(SQL_CRON_SET, (tick, name))
             plain = attrs.evolve(job, scheduled_at=now, unique=None)
-            [result] = self._insert(conn, [plain], now)
+            [result] = self._insert(conn, [plain], now, self._take_ids(conn, 1))
             return result.job
 
         record = await self._run(run, "inserting a periodic job")

@@ -108,14 +108,18 @@ SQL_FIND_UNIQUE: Final = (
     f"SELECT {_COLUMNS} FROM trio_otp_jobs WHERE unique_key = %s AND inserted_at >= %s "
     "AND state = ANY(%s) ORDER BY id LIMIT 1"
 )
+# Jobs with the ids the store reserved for them (SQL_NEXT_IDS): a row already there
+# was inserted by an earlier try of the same call, whose outcome a broken connection
+# left unknown; it is skipped here and read back (SQL_GET_MANY).
 SQL_INSERT: Final = (
-    "INSERT INTO trio_otp_jobs (worker, args, queue, state, priority, max_attempts, "
+    "INSERT INTO trio_otp_jobs (id, worker, args, queue, state, priority, max_attempts, "
     "inserted_at, scheduled_at, unique_key, meta) "
-    "SELECT v.worker, v.args::jsonb, v.queue, v.state, v.priority, v.max_attempts, %s, "
-    "v.scheduled_at, v.unique_key, v.meta::jsonb FROM unnest(%s::text[], %s::text[], "
-    "%s::text[], %s::text[], %s::smallint[], %s::int[], %s::float8[], %s::text[], "
-    "%s::text[]) WITH ORDINALITY AS v(worker, args, queue, state, priority, max_attempts, "
-    f"scheduled_at, unique_key, meta, n) ORDER BY v.n RETURNING {_COLUMNS}"
+    "SELECT v.id, v.worker, v.args::jsonb, v.queue, v.state, v.priority, v.max_attempts, "
+    "%s, v.scheduled_at, v.unique_key, v.meta::jsonb FROM unnest(%s::bigint[], "
+    "%s::text[], %s::text[], %s::text[], %s::text[], %s::smallint[], %s::int[], "
+    "%s::float8[], %s::text[], %s::text[]) WITH ORDINALITY AS v(id, worker, args, queue, "
+    "state, priority, max_attempts, scheduled_at, unique_key, meta, n) ORDER BY v.n "
+    f"ON CONFLICT (id) DO NOTHING RETURNING {_COLUMNS}"
 )
 SQL_NOTIFY: Final = "SELECT pg_notify(%s, q) FROM unnest(%s::text[]) AS q"
 # One job without a unique key, in one autocommit statement: its id is taken from a
