@@ -129,6 +129,16 @@ def sql(dsn: str, query: str, params: tuple[Any, ...] = ()) -> list[tuple[Any, .
         return conn.execute(query, params).fetchall()
 
 
+def executing(dsn: str, instance: str) -> int:
+    """How many jobs ``instance`` holds (executing) now."""
+    rows = sql(
+        dsn,
+        "SELECT count(*) FROM trio_otp_jobs WHERE state = 'executing' AND claimed_by = %s",
+        (instance,),
+    )
+    return int(rows[0][0])
+
+
 def completed(dsn: str) -> int:
     rows = sql(
         dsn,
@@ -213,7 +223,9 @@ def test_a_killed_and_a_frozen_node_lose_nothing(
     node takes over the cron entry within the lease each time; no tick twice."""
     start(nodes, postgres_dsn, tmp_path, 3, NODE_CRON="1")
     by_instance = {node.instance: node for node in nodes}
-    insert(postgres_dsn, 10_000, 0.02)
+    # 40 ms jobs: two nodes then run at most 1,000 jobs/s, so half the jobs are still
+    # queued when the second leader is frozen, and it holds some (the test needs it to).
+    insert(postgres_dsn, 10_000, 0.04)
     wait_completed(postgres_dsn, 2_000, 300)
     killed = by_instance[leader(postgres_dsn)]
     killed.proc.kill()
@@ -222,6 +234,7 @@ def test_a_killed_and_a_frozen_node_lose_nothing(
     time.sleep(RESCUE_AFTER + 1.0)  # a new leader has taken the lease by now
     frozen = by_instance[leader(postgres_dsn)]
     assert frozen is not killed
+    assert executing(postgres_dsn, frozen.instance), "the node to freeze holds no job"
     os.kill(frozen.pid, signal.SIGSTOP)
     frozen_at = time.time()
     time.sleep(RESCUE_AFTER * 3)
