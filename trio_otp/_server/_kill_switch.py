@@ -31,6 +31,9 @@ from ._child import _Child
 # cancelled scope. A kill while such a server runs (it is not parked) marks it
 # (PULLED): it dies at its next schedule point, or enters its scope already
 # cancelled, as a cancelled scope would have it: the same points, the same reasons.
+# The verdict is the class's, taken when the class is made (GenServer's
+# __init_subclass__): a callback assigned later to the class or to an instance is
+# not seen, and would run without the scope if the server has none yet.
 
 #: Bits of ``GenServer._trio_otp_suspends``.
 _INIT: Final = 1
