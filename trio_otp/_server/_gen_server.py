@@ -492,7 +492,8 @@ async def _serve(
     # callback that may suspend runs; then ``scope``, entered by switch_on, to the end.
     scope: trio.CancelScope | None = None
     killed = False
-    suspends = type(server)._trio_otp_suspends
+    # The callbacks that may suspend while the server has no scope; 0 once it has one.
+    unscoped = type(server)._trio_otp_suspends
     pid._switch = pid  # exit signals wake it from its park (Pid._pull)
     if child is not None:
         child.scope = None
@@ -501,8 +502,9 @@ async def _serve(
         try:
             if type(server).init is not _DEFAULT_INIT:
                 # (The default init is Ok(arg): nothing to run or to check.)
-                if suspends & _INIT:
+                if unscoped & _INIT:
                     scope = switch_on(pid, child)
+                    unscoped = 0
                 try:
                     res = await server.init(arg)
                 except Exception as exc:
@@ -541,8 +543,9 @@ async def _serve(
             burst = 0
             while True:
                 while cont is not None:
-                    if scope is None and suspends & _CONTINUE:
+                    if unscoped & _CONTINUE:
                         scope = switch_on(pid, child)
+                        unscoped = 0
                     res = await server.handle_continue(cont.arg, state)
                     rt = type(res)
                     if rt is NoReply:
@@ -585,8 +588,9 @@ async def _serve(
 
                 tag = msg[0]
                 if tag == CALL:
-                    if scope is None and suspends & _CALL:
+                    if unscoped & _CALL:
                         scope = switch_on(pid, child)
+                        unscoped = 0
                     res = await server.handle_call(msg[1], msg[2], state)
                     rt = type(res)
                     if rt is Reply:
@@ -596,20 +600,23 @@ async def _serve(
                         timeout = res.timeout
                         continue
                 elif tag == CAST:
-                    if scope is None and suspends & _CAST:
+                    if unscoped & _CAST:
                         scope = switch_on(pid, child)
+                        unscoped = 0
                     res = await server.handle_cast(msg[1], state)
                     rt = type(res)
                 elif tag == INFO:
-                    if scope is None and suspends & _INFO:
+                    if unscoped & _INFO:
                         scope = switch_on(pid, child)
+                        unscoped = 0
                     res = await server.handle_info(msg[1], state)
                     rt = type(res)
                 elif tag == FLUSHABLE:
                     if msg[1].ref._flushed:
                         continue  # demonitor(ref, flush=True): as if never sent
-                    if scope is None and suspends & _INFO:
+                    if unscoped & _INFO:
                         scope = switch_on(pid, child)
+                        unscoped = 0
                     res = await server.handle_info(msg[1], state)
                     rt = type(res)
                 elif tag == DATA:
@@ -617,6 +624,7 @@ async def _serve(
                     # trio_otp/_behaviours/_tcp.py), called here, with no frame between.
                     if scope is None:
                         scope = switch_on(pid, child)
+                        unscoped = 0
                     if type(msg[1]) is bytes:
                         res = await server.handle_data(msg[1], state)  # type: ignore[attr-defined]
                         server._taken()  # type: ignore[attr-defined]
@@ -646,8 +654,9 @@ async def _serve(
 
             # An orderly stop: terminate, answer a stop-with-reply, then exit.
             phase = _TERMINATING
-            if scope is None and suspends & _TERMINATE:
+            if unscoped & _TERMINATE:
                 scope = switch_on(pid, child)
+                unscoped = 0
             await server.terminate(reason, state)
             phase = _FINAL
             if stop_reply is not None:
@@ -661,8 +670,9 @@ async def _serve(
             if phase == _SERVING:
                 # OTP runs terminate/2 when a callback crashes, too.
                 phase = _TERMINATING
-                if scope is None and suspends & _TERMINATE:
+                if unscoped & _TERMINATE:
                     scope = switch_on(pid, child)
+                    unscoped = 0
                 reason = await _terminate_after_crash(server, exc, state)
             phase = _FINAL
             if during_shutdown(child, pid):  # raised while being stopped: not a crash
