@@ -15,7 +15,9 @@ the exiting process's task. No task per monitor or link, only dict entries:
   trapped.
 
 Killing a process means cancelling its kill switch (its own cancel scope, or its
-supervisor's child record), after recording the reason it will exit with. That is
+supervisor's child record; a GenServer whose callbacks cannot suspend has no
+scope, and is woken from its message loop with an exception only its loop sees:
+``Pid._pull``), after recording the reason it will exit with. That is
 the only way to stop another trio task, and it keeps trio's rules: ``finally``
 blocks run, and nothing outlives its nursery. Cancellation itself is never turned
 into a message: a process cancelled by an enclosing scope exits with ``"killed"``,
@@ -238,7 +240,10 @@ def _kill(pid: Pid, reason: object) -> None:
         # reason, and a later one (even "kill") changes nothing (OTP's exit_twice).
         return
     pid._cancel_reason = reason
-    switch.cancel()
+    if switch is pid:
+        pid._pull()  # a GenServer with no cancel scope (Pid._pull)
+    else:
+        switch.cancel()
 
 
 def _signal(pid: Pid, sender: Pid | None, reason: object, linked: bool) -> None:

@@ -15,6 +15,7 @@ from threading import get_ident
 from typing import Any, Final, final
 
 import trio
+from outcome import Error
 from trio.lowlevel import Abort, RunVar, reschedule
 
 from . import _telemetry
@@ -32,6 +33,37 @@ UNSET: Final[Any] = object()
 #: idle process keeps no queue of its own (a deque is 760 bytes, a trio memory
 #: channel about 1.7 KB).
 EMPTY: Final[Any] = ()
+
+
+class Killed(BaseException):
+    """How a server with no cancel scope is killed while it waits for a message.
+
+    Raised by the server's own park in ``_gen_server._serve`` (see :meth:`Pid._pull`)
+    and caught there: no user code is ever on the stack between, so nothing can catch
+    it. A ``BaseException`` so that ``except Exception`` in trio_otp's own exit path
+    lets it through.
+    """
+
+
+@final
+class _Pulled:
+    """The kill switch of a server killed before it had a cancel scope.
+
+    ``Pid._switch`` once :meth:`Pid._pull` has run: the server dies at its next own
+    schedule point, or runs its next suspending callback in a cancelled scope (as a
+    cancelled scope would have it). ``doomed`` as a supervised child's record says it.
+    """
+
+    __slots__ = ()
+    doomed: Final = True
+    scope: Final = None
+
+    def cancel(self) -> None:
+        """Already pulled: nothing more to do."""
+
+
+#: See :class:`_Pulled`.
+PULLED: Final = _Pulled()
 
 # Which trio task runs which process, per run (a RunVar, so nothing leaks between
 # runs). A table rather than a ContextVar: setting a ContextVar in every process
@@ -155,8 +187,9 @@ class Pid:
     _table: _Tasks
     _watchers: dict[object, Callable[[Pid, object], None]] | None
     # The kill switch an exit signal pulls (its ``cancel()``): the process's own
-    # cancel scope, or its supervisor's child record; None if it cannot be
-    # interrupted (see _monitors.py).
+    # cancel scope, or its supervisor's child record; the handle itself for a
+    # GenServer running without a scope (see _pull), PULLED once that was pulled;
+    # None if it cannot be interrupted (see _monitors.py).
     _switch: Any
 
     def __init__(self) -> None:
@@ -296,6 +329,19 @@ class Pid:
         # The parked process is being cancelled (killed): stop waiting for mail.
         self._parked = False
         return Abort.SUCCEEDED
+
+    def _pull(self) -> None:
+        """Kill a server that has no cancel scope (``_switch is self``).
+
+        A GenServer whose callbacks cannot suspend runs without a kill scope (see
+        ``_gen_server._serve``). Parked in its own message loop, it is woken with
+        :class:`Killed`; otherwise it is marked, and dies at its next schedule point
+        or runs its next suspending callback in a cancelled scope.
+        """
+        self._switch = PULLED
+        if self._parked:
+            self._parked = False
+            reschedule(self._task, Error(Killed()))  # type: ignore[arg-type]
 
     def _attach(self) -> None:
         """Bind a detached handle to the task now running it."""

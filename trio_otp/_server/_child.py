@@ -7,7 +7,9 @@ synchronously, from the child's task, with the exit reason.
 Two ways to run:
 
 * trio_otp's own processes (GenServer, Task) know this protocol: they receive the
-  :class:`_Child` as ``task_status``, enter ``child.scope`` themselves and report
+  :class:`_Child` as ``task_status``, set ``child.scope`` themselves (each only
+  while it can be interrupted: a GenServer without a scope is killed through its
+  handle, ``Pid._pull``; a Task not yet awaiting is ``doomed``) and report
   their exit with ``child.sup._child_exited``. No wrapper frame is kept per child,
   which matters when a supervisor holds a million of them.
 * any other ``nursery.start``-style function is wrapped by :func:`_run_child`.
@@ -78,7 +80,9 @@ class _Child:
         self.terminating = False
         self.done: trio.Event | None = None
         # The child's kill switch. A Task enters its scope only while it awaits
-        # (nothing else can interrupt it); before that, ``doomed`` stands in.
+        # (nothing else can interrupt it); before that, ``doomed`` stands in. A
+        # GenServer enters one before its first callback that may suspend; before
+        # that, ``cancel`` pulls its handle's switch (Pid._pull).
         self.scope: trio.CancelScope | None = None
         self.doomed = False
         self._status: Any = None
@@ -100,6 +104,10 @@ class _Child:
         """Kill the child: cancel its scope, or doom it before it has one."""
         if self.scope is not None:
             self.scope.cancel()
+            return
+        handle = self.handle
+        if type(handle) is Pid and handle._switch is handle:
+            handle._pull()  # a GenServer running without a scope (Pid._pull)
         else:
             self.doomed = True
 

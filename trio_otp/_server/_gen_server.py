@@ -25,11 +25,22 @@ from .._core._call import CALL, CAST, DATA, FLUSHABLE, INFO, SHUTDOWN, STOP, Fro
 from .._core._exceptions import BadReturnValue, ChildSpecError, ProcessExit, StartError
 from .._core._messages import TIMEOUT, Exit
 from .._core._names import _register, check_name
-from .._core._process import EMPTY, UNSET, Pid
+from .._core._process import EMPTY, PULLED, UNSET, Killed, Pid
 from .._core._reasons import NORMAL, is_normal_exit
 from .._core._reasons import SHUTDOWN as SHUTDOWN_REASON
 from ._child import _Child, direct_child, during_shutdown, supervising, supervisor_of
 from ._child_spec import _FIELDS, ChildSpec, ChildType, Restart, _trusted
+from ._kill_switch import (
+    _CALL,
+    _CAST,
+    _CONTINUE,
+    _INFO,
+    _INIT,
+    _TERMINATE,
+    die,
+    suspending_callbacks,
+    switch_on,
+)
 
 S = TypeVar("S")
 
@@ -206,6 +217,11 @@ class GenServer(Generic[S]):
     #: The running process's handle (set before ``init`` runs).
     pid: Pid
 
+    # Which callbacks of the class may suspend (bits of _SUSPENDS_BIT): only those
+    # run inside the server's kill scope (see _serve). Set per class by
+    # __init_subclass__; GenServer's own callbacks never suspend.
+    _trio_otp_suspends: ClassVar[int] = 0
+
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
         # A callback written as a plain ``def`` would fail at its first message with
@@ -217,6 +233,7 @@ class GenServer(Generic[S]):
                     f"{cls.__qualname__}.{callback} is a plain def, but GenServer callbacks "
                     f"are awaited: write it as 'async def {callback}(...)'"
                 )
+        cls._trio_otp_suspends = suspending_callbacks(cls)
 
     # -- callbacks ---------------------------------------------------------------------
 
@@ -439,9 +456,9 @@ async def _serve(
     """The life of one server: init, the message loop, terminate, the exit.
 
     ``child`` is set when a supervisor started the server directly: then the server
-    enters the child's kill scope itself, reports its exit to the supervisor and
-    raises nothing after it started. Otherwise an abnormal exit is raised into the
-    owning nursery (OTP's link).
+    sets the child's kill scope itself (when it enters one: see _kill_switch.py),
+    reports its exit to the supervisor and raises nothing after it started.
+    Otherwise an abnormal exit is raised into the owning nursery (OTP's link).
 
     This coroutine is what an idle server keeps alive, twice over (its frame, and
     the frame object trio's spawn makes of it): each local variable costs 16 bytes
@@ -471,13 +488,23 @@ async def _serve(
     # exit reason is the cancel reason (killed). The server has started once
     # ``task_status`` is None.
     phase = _SERVING
-    with trio.CancelScope() as scope:
-        pid._switch = scope  # exit signals cancel it (_monitors.py)
-        if child is not None:
-            child.scope = scope
+    # The kill switch (_KILL_SWITCH_NOTE, _kill_switch.py): no cancel scope until a
+    # callback that may suspend runs; then ``scope``, entered by switch_on, to the end.
+    scope: trio.CancelScope | None = None
+    killed = False
+    # The callbacks that may suspend while the server has no scope; 0 once it has one.
+    unscoped = type(server)._trio_otp_suspends
+    pid._switch = pid  # exit signals wake it from its park (Pid._pull)
+    if child is not None:
+        child.scope = None
+        child.doomed = False
+    try:
         try:
             if type(server).init is not _DEFAULT_INIT:
                 # (The default init is Ok(arg): nothing to run or to check.)
+                if unscoped & _INIT:
+                    scope = switch_on(pid, child)
+                    unscoped = 0
                 try:
                     res = await server.init(arg)
                 except Exception as exc:
@@ -510,10 +537,15 @@ async def _serve(
             # Drop trio's start machinery (its temporary nursery and cancel status):
             # kept alive by this frame it would cost ~1 KB per idle server.
             task_status = None
+            if child is not None and child.doomed and pid._switch is pid:
+                pid._pull()  # its supervisor killed it before it had a handle
 
             burst = 0
             while True:
                 while cont is not None:
+                    if unscoped & _CONTINUE:
+                        scope = switch_on(pid, child)
+                        unscoped = 0
                     res = await server.handle_continue(cont.arg, state)
                     rt = type(res)
                     if rt is NoReply:
@@ -535,6 +567,8 @@ async def _serve(
                 if burst >= _BURST:
                     burst = 0
                     await checkpoint()
+                    if pid._switch is PULLED:
+                        raise Killed  # killed at the schedule point, as a scope would be
                 if pid._mailbox:
                     msg = pid._mailbox.popleft()
                 else:
@@ -544,6 +578,8 @@ async def _serve(
                     pid._mailbox = EMPTY
                     if timeout is None:
                         msg = res = None  # nothing of the last message kept while idle
+                        if pid._switch is PULLED:
+                            await die()  # killed while it ran
                         pid._parked = True
                         await wait_task_rescheduled(pid._unpark)
                         msg = pid._mailbox.popleft()  # pyright: ignore[reportOptionalMemberAccess]
@@ -552,6 +588,9 @@ async def _serve(
 
                 tag = msg[0]
                 if tag == CALL:
+                    if unscoped & _CALL:
+                        scope = switch_on(pid, child)
+                        unscoped = 0
                     res = await server.handle_call(msg[1], msg[2], state)
                     rt = type(res)
                     if rt is Reply:
@@ -561,19 +600,31 @@ async def _serve(
                         timeout = res.timeout
                         continue
                 elif tag == CAST:
+                    if unscoped & _CAST:
+                        scope = switch_on(pid, child)
+                        unscoped = 0
                     res = await server.handle_cast(msg[1], state)
                     rt = type(res)
                 elif tag == INFO:
+                    if unscoped & _INFO:
+                        scope = switch_on(pid, child)
+                        unscoped = 0
                     res = await server.handle_info(msg[1], state)
                     rt = type(res)
                 elif tag == FLUSHABLE:
                     if msg[1].ref._flushed:
                         continue  # demonitor(ref, flush=True): as if never sent
+                    if unscoped & _INFO:
+                        scope = switch_on(pid, child)
+                        unscoped = 0
                     res = await server.handle_info(msg[1], state)
                     rt = type(res)
                 elif tag == DATA:
                     # A connection's bytes, or its end (a TCPHandler:
                     # trio_otp/_behaviours/_tcp.py), called here, with no frame between.
+                    if scope is None:
+                        scope = switch_on(pid, child)
+                        unscoped = 0
                     if type(msg[1]) is bytes:
                         res = await server.handle_data(msg[1], state)  # type: ignore[attr-defined]
                         server._taken()  # type: ignore[attr-defined]
@@ -603,6 +654,9 @@ async def _serve(
 
             # An orderly stop: terminate, answer a stop-with-reply, then exit.
             phase = _TERMINATING
+            if unscoped & _TERMINATE:
+                scope = switch_on(pid, child)
+                unscoped = 0
             await server.terminate(reason, state)
             phase = _FINAL
             if stop_reply is not None:
@@ -616,6 +670,9 @@ async def _serve(
             if phase == _SERVING:
                 # OTP runs terminate/2 when a callback crashes, too.
                 phase = _TERMINATING
+                if unscoped & _TERMINATE:
+                    scope = switch_on(pid, child)
+                    unscoped = 0
                 reason = await _terminate_after_crash(server, exc, state)
             phase = _FINAL
             if during_shutdown(child, pid):  # raised while being stopped: not a crash
@@ -625,14 +682,27 @@ async def _serve(
         finally:
             # Not final: we are being cancelled (killed), maybe inside terminate.
             pid._exited(reason if phase == _FINAL else pid._killed_reason())
-    # Here the server ended by itself, crashed, or was killed through its own scope.
+    except BaseException as exc:
+        # What ``with scope:`` would do, for a scope entered on the way (or none).
+        if scope is None:
+            if type(exc) is not Killed:
+                raise
+        else:
+            entered, scope = scope, None
+            if not entered.__exit__(type(exc), exc, exc.__traceback__):
+                raise
+        killed = True
+    finally:
+        if scope is not None:
+            scope.__exit__(None, None, None)
+    # Here the server ended by itself, crashed, or was killed (its switch pulled).
     if child is not None:
         if task_status is None:  # it had started
             child.sup._child_exited(child, pid._reason)
         return
     reason = pid._reason
-    if scope.cancelled_caught:
-        # Killed by an exit signal (only those cancel this scope when no supervisor
+    if killed:
+        # Killed by an exit signal (only those pull this switch when no supervisor
         # owns it): an abnormal reason reaches the owning nursery, like a crash.
         if task_status is not None:
             raise StartError(reason)
@@ -661,6 +731,8 @@ _CALLBACK_OF: Final = {
 #: as its state without running it (what it would return is known: ``Ok(arg)``).
 _DEFAULT_INIT: Final = GenServer.init
 
+GenServer._trio_otp_suspends = suspending_callbacks(GenServer)  # 0: none of its own
+
 
 async def _terminate_after_crash(server: GenServer[Any], crash: Exception, state: object) -> object:
     """Run ``terminate`` after a callback crashed; return the exit reason.
@@ -688,6 +760,8 @@ async def _receive_within(pid: Pid, seconds: float, res: object) -> Any:
     if (kind is not float and kind is not int) or not seconds >= 0:  # NaN fails >= 0
         raise _bad_timeout(pid, res, seconds)
     with trio.move_on_after(seconds):
+        if pid._switch is PULLED:
+            await die()  # killed while it ran
         pid._parked = True
         await wait_task_rescheduled(pid._unpark)
         return pid._mailbox.popleft()  # type: ignore[union-attr]

@@ -222,8 +222,15 @@ class _SupervisorServer(GenServer[None]):
         for child in list(self._in_start):
             budget = child.spec.shutdown
             scope = child.scope
-            if budget == BRUTAL_KILL or scope is None:
+            if budget == BRUTAL_KILL:
                 child.cancel()
+            elif scope is None:
+                handle = child.handle
+                if type(handle) is not Pid or handle._switch is not handle:
+                    child.cancel()
+                # else a GenServer past its init, parked with no cancel scope (one
+                # whose callbacks cannot suspend: _gen_server._serve): no init to
+                # bound; it is stopped like the others.
             elif budget != INFINITY:
                 scope.deadline = min(scope.deadline, now + budget)
 

@@ -813,7 +813,9 @@ def _caller_stopping() -> bool:
     pid = current_process()
     if pid is None:
         return False
-    switch = pid._switch  # a cancel scope, or a supervised child's record holding one
+    # A cancel scope, a supervised child's record holding one, PULLED (a GenServer
+    # killed before it had a scope: doomed) or the GenServer's own handle (no scope).
+    switch = pid._switch
     if getattr(switch, "doomed", False):
         return True
     scope = getattr(switch, "scope", switch)
