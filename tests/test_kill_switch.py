@@ -196,3 +196,43 @@ async def test_a_supervisor_stop_right_after_a_start_stops_the_child_in_order(au
         await trio.testing.wait_all_tasks_blocked()
         await otp.DynamicSupervisor.stop(sup)
     assert log == [("terminate", otp.SHUTDOWN)]
+
+
+async def _suspending_cast(self: Any, request: Any, log: list[Any]) -> otp.NoReply[list[Any]]:
+    log.append(("cast", request))
+    await trio.sleep_forever()
+    raise AssertionError("unreachable")
+
+
+@pytest.mark.parametrize("where", ["class", "instance"])
+async def test_a_callback_replaced_after_the_class_was_made_is_still_killable(
+    autojump_clock, monkeypatch, where
+):
+    """The verdict "cannot suspend" is taken when the class is made; a callback that
+    awaits put in place later (on the class, as monkeypatch does, or on the instance)
+    must not run outside a kill scope: a kill while it sleeps ends the server."""
+
+    class Patched(Plain):
+        pass
+
+    log: list[Any] = []
+    if where == "class":
+        monkeypatch.setattr(Patched, "handle_cast", _suspending_cast)
+        original_init = None
+    else:
+        original_init = Patched.__init__
+
+        def init_with_patch(self: Any, *args: Any, **kwargs: Any) -> None:
+            original_init(self, *args, **kwargs)  # type: ignore[misc]
+            self.handle_cast = _suspending_cast.__get__(self)
+
+        monkeypatch.setattr(Patched, "__init__", init_with_patch)
+    with pytest.RaisesGroup(pytest.RaisesExc(otp.ProcessExit, check=lambda e: e.reason == "boom")):
+        async with trio.open_nursery() as nursery:
+            pid = await Patched.start(nursery, log)
+            otp.cast(pid, "c1")
+            await trio.testing.wait_all_tasks_blocked()  # asleep in the replaced callback
+            with trio.fail_after(5):
+                otp.exit(pid, "boom")
+                assert await _exit_reason(pid) == "boom"
+    assert log == [("cast", "c1")]

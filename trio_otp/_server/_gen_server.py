@@ -38,7 +38,8 @@ from ._kill_switch import (
     _INIT,
     _TERMINATE,
     die,
-    suspending_callbacks,
+    judge_class,
+    server_verdict,
     switch_on,
 )
 
@@ -218,9 +219,11 @@ class GenServer(Generic[S]):
     pid: Pid
 
     # Which callbacks of the class may suspend (bits of _SUSPENDS_BIT): only those
-    # run inside the server's kill scope (see _serve). Set per class by
-    # __init_subclass__; GenServer's own callbacks never suspend.
+    # run inside the server's kill scope (see _serve), and the functions judged (a
+    # server started after one was replaced takes them all to suspend). Set per
+    # class by __init_subclass__ (judge_class); GenServer's own never suspend.
     _trio_otp_suspends: ClassVar[int] = 0
+    _trio_otp_judged: ClassVar[tuple[tuple[str, object], ...]] = ()
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -233,7 +236,7 @@ class GenServer(Generic[S]):
                     f"{cls.__qualname__}.{callback} is a plain def, but GenServer callbacks "
                     f"are awaited: write it as 'async def {callback}(...)'"
                 )
-        cls._trio_otp_suspends = suspending_callbacks(cls)
+        judge_class(cls)
 
     # -- callbacks ---------------------------------------------------------------------
 
@@ -493,7 +496,7 @@ async def _serve(
     scope: trio.CancelScope | None = None
     killed = False
     # The callbacks that may suspend while the server has no scope; 0 once it has one.
-    unscoped = type(server)._trio_otp_suspends
+    unscoped = server_verdict(server)
     pid._switch = pid  # exit signals wake it from its park (Pid._pull)
     if child is not None:
         child.scope = None
@@ -731,7 +734,7 @@ _CALLBACK_OF: Final = {
 #: as its state without running it (what it would return is known: ``Ok(arg)``).
 _DEFAULT_INIT: Final = GenServer.init
 
-GenServer._trio_otp_suspends = suspending_callbacks(GenServer)  # 0: none of its own
+judge_class(GenServer)  # 0: none of its own callbacks suspends
 
 
 async def _terminate_after_crash(server: GenServer[Any], crash: Exception, state: object) -> object:

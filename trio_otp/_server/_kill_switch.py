@@ -32,8 +32,11 @@ from ._child import _Child
 # (PULLED): it dies at its next schedule point, or enters its scope already
 # cancelled, as a cancelled scope would have it: the same points, the same reasons.
 # The verdict is the class's, taken when the class is made (GenServer's
-# __init_subclass__): a callback assigned later to the class or to an instance is
-# not seen, and would run without the scope if the server has none yet.
+# __init_subclass__), with the functions it judged; a server checks at its start
+# that its class still has those and that the instance overrides none of them
+# (server_verdict): if one was replaced since, every callback counts as one that may
+# suspend. A callback replaced on the class while a server runs is seen by the
+# servers started after, not by that one.
 
 #: Bits of ``GenServer._trio_otp_suspends``.
 _INIT: Final = 1
@@ -79,13 +82,36 @@ def _can_suspend(fn: object) -> bool:
     return any(ins.opcode in _SUSPENDING_OPS for ins in dis.get_instructions(fn.__code__))
 
 
-def suspending_callbacks(cls: type) -> int:
-    """The ``_trio_otp_suspends`` bits of a GenServer class."""
+#: Every bit: each callback may suspend.
+_ALL: Final = sum(_SUSPENDS_BIT.values())
+
+
+def judge_class(cls: type) -> None:
+    """Set ``cls._trio_otp_suspends`` (the bits of its callbacks that may suspend)
+    and ``cls._trio_otp_judged`` (the functions judged)."""
     bits = 0
+    judged = []
     for callback, bit in _SUSPENDS_BIT.items():
-        if _can_suspend(getattr(cls, callback)):
+        fn = getattr(cls, callback)
+        judged.append((callback, fn))
+        if _can_suspend(fn):
             bits |= bit
-    return bits
+    cls._trio_otp_suspends = bits  # type: ignore[attr-defined]
+    cls._trio_otp_judged = tuple(judged)  # type: ignore[attr-defined]
+
+
+def server_verdict(server: object) -> int:
+    """The callbacks of ``server`` that may suspend (bits): its class's verdict,
+    unless a callback was replaced since it was judged, on the class or on the
+    instance: then all of them."""
+    cls = type(server)
+    for callback, fn in cls._trio_otp_judged:  # type: ignore[attr-defined]
+        if getattr(cls, callback) is not fn:
+            return _ALL
+    own = getattr(server, "__dict__", None)
+    if own and not own.keys().isdisjoint(_SUSPENDS_BIT):
+        return _ALL
+    return cls._trio_otp_suspends  # type: ignore[attr-defined,no-any-return]
 
 
 def switch_on(pid: Pid, child: _Child | None) -> trio.CancelScope:

@@ -813,9 +813,7 @@ def _caller_stopping() -> bool:
     pid = current_process()
     if pid is None:
         return False
-    # A cancel scope, a supervised child's record holding one, PULLED (a GenServer
-    # killed before it had a scope: doomed) or the GenServer's own handle (no scope).
-    switch = pid._switch
+    switch = pid._switch  # a scope, a child record, PULLED (doomed), or pid (no scope)
     if getattr(switch, "doomed", False):
         return True
     scope = getattr(switch, "scope", switch)
