@@ -7,14 +7,50 @@ names (W3's memory is ``:erlang.memory(:total)`` delta / N, not RSS).
 
 from __future__ import annotations
 
+import os
 import shutil
 import subprocess
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 REPO = Path(__file__).resolve().parent.parent.parent
+#: Overrides where the scripts are looked for.
+EXS_DIR_ENV = "BENCH_ELIXIR_SCRIPTS"
+
+
+def _main_checkout(repo: Path) -> Path:
+    """The main checkout of ``repo``: itself, or, in a ``git worktree``, the one it came from.
+
+    A worktree's ``.git`` is a file naming ``<main>/.git/worktrees/<name>``.
+    """
+    dot_git = repo / ".git"
+    if dot_git.is_file():
+        text = dot_git.read_text(encoding="utf-8").strip()
+        if text.startswith("gitdir:"):
+            gitdir = Path(text.removeprefix("gitdir:").strip())
+            if gitdir.parent.name == "worktrees":
+                return gitdir.parent.parent.parent
+    return repo
+
+
+def scripts_dir(repo: Path = REPO, environ: Mapping[str, str] = os.environ) -> Path:
+    """Where the reference scripts are: ``$BENCH_ELIXIR_SCRIPTS``, else ../shared/reference/elixir.
+
+    ``..`` is taken from the main checkout, so that a ``git worktree`` (which lives
+    elsewhere) finds the same scripts as the checkout it came from.
+    """
+    if environ.get(EXS_DIR_ENV):
+        return Path(environ[EXS_DIR_ENV]).resolve()
+    for base in (repo, _main_checkout(repo)):
+        candidate = (base / ".." / "shared" / "reference" / "elixir").resolve()
+        if candidate.is_dir():
+            return candidate
+    return (repo / ".." / "shared" / "reference" / "elixir").resolve()
+
+
 #: The repository-relative location named in the brief: ../shared/reference/elixir.
-EXS_DIR = (REPO / ".." / "shared" / "reference" / "elixir").resolve()
+EXS_DIR = scripts_dir()
 
 SCRIPTS = {
     "W1": "w1_call_roundtrip.exs",
