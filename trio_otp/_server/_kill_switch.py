@@ -106,11 +106,11 @@ def server_verdict(server: object) -> int:
     instance: then all of them."""
     cls = type(server)
     for callback, fn in cls._trio_otp_judged:  # type: ignore[attr-defined]
-        if getattr(cls, callback) is not fn:
+        # Through the instance (a bound method of the judged function, unless the
+        # class or the instance has another now); not through ``server.__dict__``,
+        # which would turn the instance's inline attribute values into a dict.
+        if getattr(getattr(server, callback), "__func__", None) is not fn:
             return _ALL
-    own = getattr(server, "__dict__", None)
-    if own and not own.keys().isdisjoint(_SUSPENDS_BIT):
-        return _ALL
     return cls._trio_otp_suspends  # type: ignore[attr-defined,no-any-return]
 
 
