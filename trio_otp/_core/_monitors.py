@@ -16,8 +16,8 @@ the exiting process's task. No task per monitor or link, only dict entries:
 
 Killing a process means cancelling its kill switch (its own cancel scope, or its
 supervisor's child record; a GenServer whose callbacks cannot suspend has no
-scope, and is woken from its message loop with an exception only its loop sees:
-``Pid._pull``), after recording the reason it will exit with. That is
+scope, and is woken from its message loop with an exception only its loop
+sees), after recording the reason it will exit with. That is
 the only way to stop another trio task, and it keeps trio's rules: ``finally``
 blocks run, and nothing outlives its nursery. Cancellation itself is never turned
 into a message: a process cancelled by an enclosing scope exits with ``"killed"``,
