@@ -100,6 +100,53 @@ async def test_a_kill_while_runnable_lets_a_callback_that_cannot_suspend_finish(
     assert log == [("info", "m1")]
 
 
+class Lazy(Plain):
+    """handle_info may suspend (so judged) but does not: the server enters its scope
+    at its first info and goes on in it, like a server of the scoped design."""
+
+    async def handle_info(self, message: Any, log: list[Any]) -> otp.NoReply[list[Any]]:
+        log.append(("info", message))
+        if message == "sleep":
+            await trio.sleep(1)
+        return otp.NoReply(log)
+
+
+@pytest.mark.parametrize("cls", [Plain, Lazy])
+async def test_messages_sent_after_a_kill_to_a_runnable_server_are_taken_until_it_waits(
+    autojump_clock, cls
+):
+    """A cancelled scope lets a runnable server take its whole queue before its next
+    wait; a server without one does the same (the kill's mark in its mailbox goes
+    behind a message that came after it), then dies where it would have parked."""
+    log: list[Any] = []
+    with pytest.RaisesGroup(pytest.RaisesExc(otp.ProcessExit, check=lambda e: e.reason == "boom")):
+        async with trio.open_nursery() as nursery:
+            pid = await cls.start(nursery, log)
+            await trio.testing.wait_all_tasks_blocked()
+            otp.send(pid, "m1")
+            otp.exit(pid, "boom")
+            otp.send(pid, "m2")
+            assert await _exit_reason(pid) == "boom"
+    assert log == [("info", "m1"), ("info", "m2")]
+
+
+async def test_a_server_that_kills_itself_in_init_starts_then_dies_before_a_message(
+    autojump_clock,
+):
+    class KillsItself(Plain):
+        async def init(self, log: list[Any]) -> otp.Ok[list[Any]]:
+            otp.exit(otp.current_process(), "boom")
+            return otp.Ok(log)
+
+    log: list[Any] = []
+    with pytest.RaisesGroup(pytest.RaisesExc(otp.ProcessExit, check=lambda e: e.reason == "boom")):
+        async with trio.open_nursery() as nursery:
+            pid = await KillsItself.start(nursery, log)
+            otp.send(pid, "m1")
+            assert await _exit_reason(pid) == "boom"
+    assert log == []
+
+
 async def test_a_kill_while_runnable_interrupts_a_suspending_callback_at_once(autojump_clock):
     log: list[Any] = []
     with pytest.RaisesGroup(pytest.RaisesExc(otp.ProcessExit, check=lambda e: e.reason == "boom")):

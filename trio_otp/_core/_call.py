@@ -56,6 +56,8 @@ FLUSHABLE: Final = 5
 # Bytes (or the end of them) read from a connection's stream by its reader task, for
 # a TCPHandler's handle_data / handle_close (see trio_otp/_behaviours/_tcp.py).
 DATA: Final = 6
+# 7 is the kill mark a GenServer without a cancel scope finds in its mailbox
+# (_process.PULL_MARK).
 
 Server = object
 """A process address: its :class:`Pid`, or a registered name (any hashable value)."""

@@ -35,6 +35,14 @@ UNSET: Final[Any] = object()
 EMPTY: Final[Any] = ()
 
 
+#: The message :meth:`Pid._pull` queues for a GenServer it marks while the server
+#: runs (tag 7, after the tags of ``_call.py``): taken with nothing queued behind
+#: it, the server dies where it would have parked; taken with messages behind it
+#: (sent after the kill), it goes to the back again, as a cancelled scope lets a
+#: server take its queue up to its next wait.
+PULL_MARK: Final = (7, None, None)
+
+
 class Killed(BaseException):
     """How a server with no cancel scope is killed while it waits for a message.
 
@@ -335,13 +343,24 @@ class Pid:
 
         A GenServer whose callbacks cannot suspend runs without a kill scope (see
         ``_gen_server._serve``). Parked in its own message loop, it is woken with
-        :class:`Killed`; otherwise it is marked, and dies at its next schedule point
-        or runs its next suspending callback in a cancelled scope.
+        :class:`Killed`; otherwise it is marked (``PULLED``, and :data:`PULL_MARK`
+        in its mailbox), and dies at its next schedule point or runs its next
+        suspending callback in a cancelled scope.
         """
         self._switch = PULLED
         if self._parked:
             self._parked = False
             reschedule(self._task, Error(Killed()))  # type: ignore[arg-type]
+            return
+        # Running (it pulled its own switch) or runnable: the mark goes behind the
+        # messages already queued. The server dies when it takes the mark with
+        # nothing queued behind it, where it would have parked, so its loop has no
+        # test of its own per message.
+        mailbox = self._mailbox
+        if mailbox is EMPTY:
+            mailbox = self._mailbox = deque()
+        if mailbox is not None:
+            mailbox.append(PULL_MARK)
 
     def _attach(self) -> None:
         """Bind a detached handle to the task now running it."""

@@ -25,7 +25,7 @@ from .._core._call import CALL, CAST, DATA, FLUSHABLE, INFO, SHUTDOWN, STOP, Fro
 from .._core._exceptions import BadReturnValue, ChildSpecError, ProcessExit, StartError
 from .._core._messages import TIMEOUT, Exit
 from .._core._names import _register, check_name
-from .._core._process import EMPTY, PULLED, UNSET, Killed, Pid
+from .._core._process import EMPTY, PULL_MARK, PULLED, UNSET, Killed, Pid
 from .._core._reasons import NORMAL, is_normal_exit
 from .._core._reasons import SHUTDOWN as SHUTDOWN_REASON
 from ._child import _Child, direct_child, during_shutdown, supervising, supervisor_of
@@ -545,24 +545,25 @@ async def _serve(
 
             burst = 0
             while True:
-                while cont is not None:
-                    if unscoped & _CONTINUE:
-                        scope = switch_on(pid, child)
-                        unscoped = 0
-                    res = await server.handle_continue(cont.arg, state)
-                    rt = type(res)
-                    if rt is NoReply:
-                        state = res.state
-                        cont = res.continue_
-                        timeout = res.timeout
-                    elif rt is Stop:
-                        reason = res.reason
-                        state = res.state
+                if cont is not None:  # (one test per message when there is none)
+                    while cont is not None:
+                        if unscoped and unscoped & _CONTINUE:
+                            scope = switch_on(pid, child)
+                            unscoped = 0
+                        res = await server.handle_continue(cont.arg, state)
+                        rt = type(res)
+                        if rt is NoReply:
+                            state = res.state
+                            cont = res.continue_
+                            timeout = res.timeout
+                        elif rt is Stop:
+                            reason = res.reason
+                            state = res.state
+                            break
+                        else:
+                            raise BadReturnValue("handle_continue", res)
+                    if reason is not UNSET:
                         break
-                    else:
-                        raise BadReturnValue("handle_continue", res)
-                if reason is not UNSET:
-                    break
 
                 # Take the next message: without a scheduler pass while the mailbox
                 # has some, but with a checkpoint every _BURST messages.
@@ -581,8 +582,7 @@ async def _serve(
                     pid._mailbox = EMPTY
                     if timeout is None:
                         msg = res = None  # nothing of the last message kept while idle
-                        if pid._switch is PULLED:
-                            await die()  # killed while it ran
+                        # (Killed while it ran? Then PULL_MARK was queued: no test here.)
                         pid._parked = True
                         await wait_task_rescheduled(pid._unpark)
                         msg = pid._mailbox.popleft()  # pyright: ignore[reportOptionalMemberAccess]
@@ -591,7 +591,7 @@ async def _serve(
 
                 tag = msg[0]
                 if tag == CALL:
-                    if unscoped & _CALL:
+                    if unscoped and unscoped & _CALL:
                         scope = switch_on(pid, child)
                         unscoped = 0
                     res = await server.handle_call(msg[1], msg[2], state)
@@ -603,13 +603,13 @@ async def _serve(
                         timeout = res.timeout
                         continue
                 elif tag == CAST:
-                    if unscoped & _CAST:
+                    if unscoped and unscoped & _CAST:
                         scope = switch_on(pid, child)
                         unscoped = 0
                     res = await server.handle_cast(msg[1], state)
                     rt = type(res)
                 elif tag == INFO:
-                    if unscoped & _INFO:
+                    if unscoped and unscoped & _INFO:
                         scope = switch_on(pid, child)
                         unscoped = 0
                     res = await server.handle_info(msg[1], state)
@@ -617,7 +617,7 @@ async def _serve(
                 elif tag == FLUSHABLE:
                     if msg[1].ref._flushed:
                         continue  # demonitor(ref, flush=True): as if never sent
-                    if unscoped & _INFO:
+                    if unscoped and unscoped & _INFO:
                         scope = switch_on(pid, child)
                         unscoped = 0
                     res = await server.handle_info(msg[1], state)
@@ -637,10 +637,17 @@ async def _serve(
                 elif tag == STOP:
                     reason = msg[1]
                     break
-                else:
-                    assert tag == SHUTDOWN
+                elif tag == SHUTDOWN:
                     reason = SHUTDOWN_REASON
                     break
+                else:
+                    assert msg is PULL_MARK  # killed while it ran (Pid._pull)
+                    if scope is None:
+                        if not pid._mailbox:
+                            await die()  # where it would have parked
+                        pid._mailbox.append(msg)  # pyright: ignore[reportOptionalMemberAccess]
+                    # (With a scope, entered since, the cancelled scope does it.)
+                    continue
 
                 if rt is NoReply:
                     state = res.state
@@ -763,9 +770,7 @@ async def _receive_within(pid: Pid, seconds: float, res: object) -> Any:
     if (kind is not float and kind is not int) or not seconds >= 0:  # NaN fails >= 0
         raise _bad_timeout(pid, res, seconds)
     with trio.move_on_after(seconds):
-        if pid._switch is PULLED:
-            await die()  # killed while it ran
-        pid._parked = True
+        pid._parked = True  # (killed while it ran? PULL_MARK was queued)
         await wait_task_rescheduled(pid._unpark)
         return pid._mailbox.popleft()  # type: ignore[union-attr]
     return (INFO, TIMEOUT, None)

@@ -29,8 +29,11 @@ from ._child import _Child
 # await, ``async for`` or ``async with`` in its own code (_can_suspend): such a
 # coroutine runs to its end in one step, so no kill could stop it midway even in a
 # cancelled scope. A kill while such a server runs (it is not parked) marks it
-# (PULLED): it dies at its next schedule point, or enters its scope already
-# cancelled, as a cancelled scope would have it: the same points, the same reasons.
+# (PULLED, and PULL_MARK queued behind its messages, so that the loop itself tests
+# nothing per message): it dies at its next schedule point, or enters its scope
+# already cancelled, as a cancelled scope would have it: the same points, the same
+# reasons. The loop's per-message test of the verdict is ``if unscoped and ...``:
+# ``unscoped`` is 0 for most servers, and an int's truth is cheaper than its ``&``.
 # The verdict is the class's, taken when the class is made (GenServer's
 # __init_subclass__), with the functions it judged; a server checks at its start
 # that its class still has those and that the instance overrides none of them
