@@ -20,7 +20,7 @@ from __future__ import annotations
 import inspect
 import math
 from collections.abc import Awaitable, Callable, Coroutine
-from typing import Any, Generic, Literal, TypeVar, TypeVarTuple, final, overload
+from typing import Any, Final, Generic, Literal, TypeVar, TypeVarTuple, final, overload
 
 import trio
 
@@ -30,6 +30,7 @@ from .._core._messages import NO_VALUE
 from .._core._monitors import Ref, _kill, _monitor, demonitor
 from .._core._process import EMPTY, UNSET, Pid, current_process
 from .._core._reasons import NORMAL, SHUTDOWN, is_normal_exit
+from .._core._runlocal import RUN
 from .._server._child import (
     _Child,
     direct_child,
@@ -38,7 +39,18 @@ from .._server._child import (
     supervising,
     supervisor_of,
 )
-from .._server._child_spec import ChildSpec, ChildType, Restart, _trusted
+from .._server._child_spec import (
+    _SET_ARGS,
+    _SET_ID,
+    _SET_MODULES,
+    _SET_RESTART,
+    _SET_SHUTDOWN,
+    _SET_START,
+    _SET_TYPE,
+    ChildSpec,
+    ChildType,
+    Restart,
+)
 
 T = TypeVar("T")
 Ts = TypeVarTuple("Ts")  # fn(*args) type-checked, as trio's start_soon
@@ -64,8 +76,23 @@ async def _run(
         pid = Pid._new("Task", None, EMPTY, fn, supervisor_of(task_status))
         if child is not None:
             pid._switch = child  # exit signals kill it as its supervisor would
+        go_on = False
     else:
-        pid._attach()
+        # pid._attach() and trio's checkpoint_if_cancelled() (when not cancelled),
+        # inline: three Python calls per job of the Elixir chapter's queue. Any
+        # other case, or another trio, takes trio's own call below.
+        try:
+            task = RUN.task
+            go_on = not task._cancel_status.effectively_cancelled and not (
+                task is task._runner.main_task and task._runner.ki_pending
+            )
+        except AttributeError:
+            task = trio.lowlevel.current_task()
+            go_on = False
+        pid._task = task
+        pid._table[task] = pid
+        if go_on:
+            task._cancel_points += 1
     reason: object = UNSET
     error: BaseException | None = None
     try:
@@ -73,7 +100,8 @@ async def _run(
             task_status.started(pid)
             task_status = None  # don't keep trio's start machinery alive
         # Shut down (or cancelled) before it ran: fn does not run at all.
-        await trio.lowlevel.checkpoint_if_cancelled()
+        if not go_on:
+            await trio.lowlevel.checkpoint_if_cancelled()
         if child is None or not child.doomed:
             result = fn(*args)
             completed = True
@@ -133,7 +161,14 @@ def _spawn_task(nursery: trio.Nursery, child: _Child) -> Pid:
     fn = args[0]
     pid = Pid._new("Task", None, EMPTY, fn, child.sup.pid, detached=True)
     pid._switch = child  # exit signals kill it as its supervisor would (_monitors.py)
-    child.spawned(pid)
+    # child.spawned(pid), inline: a Python call per job.
+    child.scope = None
+    child.doomed = False
+    child.handle = pid
+    child.is_started = True
+    child.direct = True
+    child.running = True
+    child.sup._child_started(child)
     nursery.start_soon(_run, fn, args[1:], None, None, child, pid, name="trio_otp.Task")
     return pid
 
@@ -189,8 +224,17 @@ class Task:
         given: object = fn
         if not callable(given) or isinstance(given, type):
             _refuse_task_fn(given, "Task")
-        # Built for every job of the Elixir chapter's queue: skip re-checking known values.
-        return _trusted(Task, Task.serve, (fn, *args), Restart.TEMPORARY, _WORKER, 5.0, (Task,))
+        # Built for every job of the Elixir chapter's queue: no re-checking of known
+        # values, and _trusted's stores inline (a Python call per job).
+        spec: ChildSpec = object.__new__(ChildSpec)
+        _SET_ID(spec, Task)
+        _SET_START(spec, _SERVE)
+        _SET_ARGS(spec, (fn, *args))
+        _SET_RESTART(spec, _TEMPORARY)
+        _SET_TYPE(spec, _WORKER)
+        _SET_SHUTDOWN(spec, 5.0)
+        _SET_MODULES(spec, _MODULES)
+        return spec
 
     @overload
     @staticmethod
@@ -219,6 +263,12 @@ class Task:
         :meth:`AsyncTask.wait` drops the message too (Elixir's ``Task.await``).
         """
         return await _async_nolink(sup, fn, args, monitor=True)
+
+
+#: What every ``Task.child_spec`` holds (see there).
+_SERVE: Final = Task.serve
+_TEMPORARY: Final = Restart.TEMPORARY
+_MODULES: Final = (Task,)
 
 
 def _refuse_task_fn(fn: object, what: str) -> None:

@@ -36,9 +36,10 @@ from ._exceptions import (
     _StopOwnSupervisor,
 )
 from ._names import whereis
-from ._process import EMPTY, UNSET, Pid, _process_of, misuse_error
+from ._process import EMPTY, UNSET, Pid, _names, _process_of, misuse_error
 from ._reasons import NORMAL
 from ._request import Request
+from ._runlocal import RUN
 
 #: OTP's default call timeout, in seconds.
 DEFAULT_TIMEOUT: Final = 5.0
@@ -175,20 +176,6 @@ class From:
             reschedule(task, outcome.Error(CallTimeout(self._server, self._request, self._timeout)))
 
 
-def _make_from(
-    task: trio.lowlevel.Task, pid: Pid, server: object, request: object, timeout: float | None
-) -> From:
-    slot = object.__new__(From)
-    slot._task = task
-    slot._caller = task
-    slot._pid = pid
-    slot._server = server
-    slot._request = request
-    slot._timeout = timeout
-    slot._queue = None
-    return slot
-
-
 def reply(from_: From, value: object) -> None:
     """Answer a call through its reply slot (OTP's ``GenServer.reply/2``).
 
@@ -211,7 +198,19 @@ def reply(from_: From, value: object) -> None:
         )
     if from_._pid._table.thread != get_ident():
         raise misuse_error("reply")
-    _deliver(from_, outcome.Value(value))
+    # _deliver(from_, outcome.Value(value)) and its _finish, inline: two Python
+    # calls per reply (a job's answer in the Elixir chapter's queue).
+    task = from_._task
+    if task is not None:
+        from_._task = None
+        pending = from_._pid._pending
+        if pending is not None:
+            pending.discard(from_)
+        queue = from_._queue
+        if queue is not None:
+            from_._queue = None
+            del queue[from_]
+        reschedule(task, outcome.Value(value))
 
 
 def _reply_error(from_: From, error: BaseException) -> None:
@@ -284,28 +283,57 @@ async def call(server: Server, request: Any, timeout: float | None = DEFAULT_TIM
         CallingSelfError: a process called itself.
         RuntimeError: called outside the trio.run the server lives in.
     """
-    pid = server if type(server) is Pid else whereis(server)
+    if type(server) is Pid:
+        pid: Pid | None = server
+    else:
+        # whereis(server), its hit inlined (a call per job in the Elixir chapter's
+        # queue); a miss of any kind (no such name, no table yet, an unhashable or
+        # self-resolving name, another trio) takes whereis, which says why.
+        try:
+            pid = RUN.runner._locals[_names][server]
+        except (AttributeError, KeyError, TypeError):
+            pid = whereis(server)
     # A process of another thread's run: hand the call over. One whose run has
     # ended (or that exited) is simply dead: NoProcessError below, as cast says.
     if pid is not None and pid._table.thread != get_ident() and pid._reason is UNSET:
         raise misuse_error("call", is_async=True)
     if timeout is not DEFAULT_TIMEOUT:
         timeout = _check_timeout(timeout)
-    if pid is None or pid._mailbox is None:
+    mailbox = pid._mailbox if pid is not None else None
+    if mailbox is None:
         await trio.lowlevel.checkpoint()
         _no_mailbox(pid, "call")
         raise NoProcessError(server, request, timeout)
-    task = current_task()
+    assert pid is not None
+    try:
+        task = RUN.task  # current_task() in one step (outside a task: its error)
+    except AttributeError:
+        task = current_task()
     if pid._task is task:
         raise CallingSelfError(server, request, timeout)
-    slot = _make_from(task, pid, server, request, timeout)
+    # The reply slot, built inline: a Python call fewer per call.
+    slot = object.__new__(From)
+    slot._task = task
+    slot._caller = task
+    slot._pid = pid
+    slot._server = server
+    slot._request = request
+    slot._timeout = timeout
+    slot._queue = None
     pending = pid._pending
     if pending is None:
         pending = pid._pending = set()
     pending.add(slot)
     if timeout is not None:
         arm(slot, timeout)  # the deadline covers the enqueue too
-    pid._post((CALL, request, slot))
+    # pid._post((CALL, request, slot)), inline (as send does). arm runs no user
+    # code, so the mailbox read above is still the process's.
+    if mailbox is EMPTY:
+        mailbox = pid._mailbox = deque()
+    mailbox.append((CALL, request, slot))
+    if pid._parked:
+        pid._parked = False
+        reschedule(pid._task)  # type: ignore[arg-type]
     if _telemetry.listening:  # the call's start/stop events (nothing else when off)
         return await _telemetry.call_span(server, pid, request, timeout, slot._abort)
     return await wait_task_rescheduled(slot._abort)

@@ -166,7 +166,24 @@ def spawner(spawn: Callable[[trio.Nursery, _Child], Any]) -> Callable[[F], F]:
 #: every time, and a schedule point once every this many such spawns (see
 #: :func:`spawned_checkpoint`).
 SPAWN_BURST: Final = 32
-_spawns = 0
+
+
+@final
+class _SpawnCount:
+    """How many spawns from processes with a mailbox since the last schedule point.
+
+    An object rather than a module global, so that the DynamicSupervisor's start
+    path can count inline (see :func:`spawned_checkpoint`).
+    """
+
+    __slots__ = ("n",)
+
+    def __init__(self) -> None:
+        self.n = 0
+
+
+#: The run-wide count of :func:`spawned_checkpoint` (shared by every supervisor).
+SPAWNS: Final = _SpawnCount()
 
 
 async def spawned_checkpoint(table: dict[trio.lowlevel.Task, Pid]) -> None:
@@ -185,13 +202,12 @@ async def spawned_checkpoint(table: dict[trio.lowlevel.Task, Pid]) -> None:
     piles up. The caller has passed a cancellation point
     (``checkpoint_if_cancelled``) before the spawn.
     """
-    global _spawns
     pid = table.get(trio.lowlevel.current_task())
     if pid is not None and pid._mailbox is not None and pid._kind != "Task":
-        _spawns += 1
-        if _spawns < SPAWN_BURST:
+        SPAWNS.n += 1
+        if SPAWNS.n < SPAWN_BURST:
             return
-        _spawns = 0
+        SPAWNS.n = 0
     await trio.lowlevel.cancel_shielded_checkpoint()
 
 

@@ -27,10 +27,18 @@ from .._core._exceptions import (
     NoProcessError,
 )
 from .._core._names import whereis
-from .._core._process import UNSET, Pid
+from .._core._process import UNSET, Pid, _names
 from .._core._reasons import NORMAL
-from .._server._child import _Child, _spawner_of, spawned_checkpoint
-from .._server._child_spec import BRUTAL_KILL, INFINITY, ChildSpec, ChildType, to_child_spec
+from .._core._runlocal import RUN
+from .._server._child import SPAWN_BURST, SPAWNS, _Child, _spawner_of
+from .._server._child_spec import (
+    BRUTAL_KILL,
+    INFINITY,
+    ChildSpec,
+    ChildType,
+    Restart,
+    to_child_spec,
+)
 from .._server._gen_server import Ok
 from ._supervisor import _count, _own_tree
 from ._supervisor_server import (
@@ -72,6 +80,21 @@ class _DynamicSupervisorServer(_SupervisorServer):
 
     def _forget(self, child: _Child) -> None:
         self._children.pop(child.handle, None)
+
+    def _child_exited(self, child: _Child, reason: object) -> None:
+        # The common end of a job: a temporary or transient child's normal exit,
+        # no stop in progress. The general path's result (not running, no report,
+        # forgotten) without its calls (is_normal_exit, _forget).
+        if (
+            reason is NORMAL
+            and not child.terminating
+            and not self._stopping
+            and child.spec.restart is not Restart.PERMANENT
+        ):
+            child.running = False
+            self._children.pop(child.handle, None)
+            return
+        _SupervisorServer._child_exited(self, child, reason)
 
     def _child_started(self, child: _Child) -> None:
         # Even while the supervisor stops: _shutdown_all waits for the starts in
@@ -157,7 +180,7 @@ class _DynamicSupervisorServer(_SupervisorServer):
         # the two scheduler passes of a round trip through the supervisor's mailbox.
         # _new_child's checks, inlined: a call more costs the chapter's queue ~900
         # instructions per job (W4).
-        if self._stopping or not self.pid.alive:
+        if self._stopping or self.pid._reason is not UNSET:
             raise NoProcessError(self.pid, ("start_child", spec), None)
         if self.max_children is not None and (
             len(self._children) + self._starting >= self.max_children
@@ -166,15 +189,35 @@ class _DynamicSupervisorServer(_SupervisorServer):
         if args is None:  # the spec's own, after the supervisor's extra_arguments
             args = self.extra_arguments + spec.args if self.extra_arguments else spec.args
         child = _Child(self, spec, args)
-        spawn = _spawner_of(spec.start)
+        spawn = getattr(spec.start, "_trio_otp_spawn", None)  # _spawner_of, inline
         if spawn is not None:
             # A Task, the Elixir chapter's job: spawned right here by its spawner
-            # (one frame: a DynamicSupervisor reports no starts), see _start.
-            await trio.lowlevel.checkpoint_if_cancelled()
+            # (one frame: a DynamicSupervisor reports no starts), see _start. Its
+            # two checkpoints are inline, as Python calls are this path's cost:
+            # trio's checkpoint_if_cancelled() when not cancelled (its own call
+            # otherwise, or on any other trio), then _child.spawned_checkpoint.
+            try:
+                task = RUN.task
+                go_on = not task._cancel_status.effectively_cancelled and not (
+                    task is task._runner.main_task and task._runner.ki_pending
+                )
+            except AttributeError:
+                go_on = False
+            if go_on:
+                task._cancel_points += 1
+            else:
+                await trio.lowlevel.checkpoint_if_cancelled()
+                task = trio.lowlevel.current_task()
             assert self._nursery is not None
             child.gen = 1
             handle = spawn(self._nursery, child)
-            await spawned_checkpoint(self.pid._table)
+            caller = self.pid._table.get(task)
+            if caller is not None and caller._mailbox is not None and caller._kind != "Task":
+                SPAWNS.n += 1
+                if SPAWNS.n < SPAWN_BURST:
+                    return handle
+                SPAWNS.n = 0
+            await trio.lowlevel.cancel_shielded_checkpoint()
             return handle
         self._starting += 1
         try:
@@ -378,7 +421,20 @@ class DynamicSupervisor:
             ChildSpecError: the spec is invalid.
         """
         spec = child if type(child) is ChildSpec else to_child_spec(child)
-        impl = _supervisor(sup, "start_child", spec)
+        # _supervisor(sup, ...), its common case inline (two Python calls per job
+        # in the Elixir chapter's queue): any other case takes it, which says why.
+        pid: Pid | None
+        if type(sup) is Pid:
+            pid = sup
+        else:
+            try:
+                pid = RUN.runner._locals[_names][sup]
+            except (AttributeError, KeyError, TypeError):
+                pid = None
+        if pid is not None and type(pid._impl) is _DynamicSupervisorServer and pid._reason is UNSET:
+            impl: _DynamicSupervisorServer = pid._impl
+        else:
+            impl = _supervisor(sup, "start_child", spec)
         result: Pid | None = await impl._start_child(spec)
         if impl.pid._reason is not UNSET:
             # The supervisor was killed while the child started (its owner's budget

@@ -66,6 +66,7 @@ from .._server._child_spec import (
     ChildSpec,
     ChildType,
     Restart,
+    _trusted,
     check_unique_ids,
     to_child_spec,
 )
@@ -515,7 +516,20 @@ class Supervisor:
         infinity).
         """
         if type(child) is ChildSpec:
-            # The Elixir chapter's transient job, once per job: no ABC check.
+            # The Elixir chapter's transient job, once per job: no ABC check, and a
+            # lone valid restart (Restart.TRANSIENT) without replace's two calls.
+            if len(overrides) == 1:
+                restart = overrides.get("restart")
+                if type(restart) is Restart:
+                    return _trusted(
+                        child.id,
+                        child.start,
+                        child.args,
+                        restart,
+                        child.type,
+                        child.shutdown,
+                        child.modules,
+                    )
             return child.replace(**overrides) if overrides else child
         if isinstance(child, Mapping) and "children" in child:
             opts = dict(child)
