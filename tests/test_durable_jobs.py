@@ -291,6 +291,34 @@ async def test_named_queues_have_their_own_bounds_and_pause(make_store: StoreFac
         assert await on_b.wait() == "on b"
 
 
+async def test_a_job_enqueued_while_its_queue_is_full_or_paused_starts_without_a_poll(
+    make_store: StoreFactory,
+) -> None:
+    """An insert into a full or paused queue does not wake its producer (it could claim
+    nothing); the room an ack makes and ``resume`` do, and the claim then finds the
+    job. With a 60 s poll, each job must start at once, not at the next poll."""
+    jobs.GATES["first"] = first = trio.Event()
+    queue = JobQueue(
+        store=make_store(poll_interval=60), jobs=ALL, retry=FAST_RETRY, queues={"q": 1}
+    )
+    async with queue.open():
+        with trio.fail_after(5):
+            running = await queue.enqueue(jobs.gated, "first")
+            await eventually(lambda: jobs.CALLS == [("gated", "first")])
+            waiting = await queue.enqueue(jobs.record, "behind")  # q is full
+            await trio.sleep(0.05)
+            assert jobs.CALLS == [("gated", "first")]
+            first.set()
+            assert await running.wait() == "first"
+            assert await waiting.wait() == "behind"
+            queue.pause("q")
+            paused = await queue.enqueue(jobs.record, "paused")
+            await trio.sleep(0.05)
+            assert (await paused.refresh()).state is JobState.AVAILABLE
+            queue.resume("q")
+            assert await paused.wait() == "paused"
+
+
 async def test_an_orderly_stop_hands_back_running_claims_at_once(make_store: StoreFactory) -> None:
     """A job still running when the shutdown budget ends goes back to available at
     once, its attempt not counted; the next instance runs it."""

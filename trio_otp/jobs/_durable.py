@@ -606,8 +606,8 @@ class DurableEngine:
         while True:
             with trio.move_on_after(self.store.poll_interval * 4):
                 await self.store.wait_for_jobs(names)
-            for queue in self.queues.values():
-                queue.wake.set()
+            for name in names:
+                self._wake(name)
 
     def _cancel_local(self, job_id: int) -> bool:
         for queue in self.queues.values():
@@ -686,8 +686,12 @@ class DurableEngine:
             await trio.sleep(min(max(soonest - now, 0.0), 60.0, self.heartbeat_interval))
 
     def _wake(self, queue: str) -> None:
+        """New jobs in ``queue``: wake its producer if it could claim them now. A paused
+        queue claims nothing and a full one has no room; ``resume``, ``resize`` and every
+        attempt's ack wake it, and its claim then takes what came meanwhile (without
+        this, each insert into a paused or busy queue cost its producer a wasted round)."""
         named = self.queues.get(queue)
-        if named is not None:
+        if named is not None and not named.paused and len(named.running) < named.max_running:
             named.wake.set()
 
     # -- the API's side ------------------------------------------------------------------
