@@ -175,3 +175,30 @@ async def test_a_batch_whose_commit_reply_is_lost_is_there_once(
         (again,) = await store.insert([attrs_evolve(job(4, 4), unique=Unique("k", period=60))], T0)
         assert again.conflict
         assert again.job.id == results[2].job.id
+
+
+async def test_a_periodic_insert_whose_commit_reply_is_lost_is_there_once(
+    postgres_dsn: str, proxy: CuttingProxy
+) -> None:
+    # The tick row and the job commit together; the answer is lost. The next try
+    # finds the tick recorded and returns the job it inserted (by the id chosen for
+    # it), where it raised StoreConnectionError; a later look at the tick inserts
+    # nothing, and the next tick inserts its own job.
+    store = store_of(postgres_dsn, proxy)
+    async with store.open():
+        assert await store.insert_cron("every-minute", T0, job(0, 0), T0, first=True) is None
+        proxy.arm("COMMIT", "reply")
+        with trio.fail_after(20):
+            record = await store.insert_cron(
+                "every-minute", T0 + 60, job(1, 1), T0 + 60, first=False
+            )
+        assert proxy.cuts == 1
+        assert store.retried_calls >= 1
+        assert record is not None
+        assert record.args == [1, 1]
+        assert rows(postgres_dsn) == [(record.id, "available", 0, None)]
+        again = await store.insert_cron("every-minute", T0 + 60, job(1, 1), T0 + 61, first=False)
+        assert again is None
+        later = await store.insert_cron("every-minute", T0 + 120, job(2, 2), T0 + 120, first=False)
+        assert later is not None
+        assert [r[0] for r in rows(postgres_dsn)] == [record.id, later.id]

@@ -385,6 +385,16 @@ class PostgresStore(PostgresLink):
     async def insert_cron(
         self, name: str, tick: float, job: NewJob, now: float, *, first: bool
     ) -> JobRecord | None:
+        # The job's id is chosen by the try that inserts it and kept: a try whose
+        # COMMIT broke is settled by the next, which finds the tick recorded if that
+        # try committed and then looks the id up.
+        ids: list[int] = []
+        in_doubt = False
+
+        def doubt() -> None:
+            nonlocal in_doubt
+            in_doubt = True
+
         def run(conn: psycopg.Connection[Any]) -> JobRecord | None:
             created = conn.execute(SQL_CRON_ENSURE, (name, tick)).fetchone()
             if created is not None:
@@ -394,13 +404,18 @@ class PostgresStore(PostgresLink):
             else:
                 last = _fetch_one(conn, SQL_CRON_GET, (name,))
                 if last >= tick:
+                    if in_doubt and ids:
+                        row = conn.execute(SQL_GET, (ids[0],)).fetchone()
+                        return None if row is None else _record(row)
                     return None
                 conn.execute(SQL_CRON_SET, (tick, name))
+            if not ids:
+                ids.extend(self._take_ids(conn, 1))
             plain = attrs.evolve(job, scheduled_at=now, unique=None)
-            [result] = self._insert(conn, [plain], now, self._take_ids(conn, 1))
+            [result] = self._insert(conn, [plain], now, ids)
             return result.job
 
-        record = await self._run(run, "inserting a periodic job")
+        record = await self._run(run, "inserting a periodic job", doubt)
         if record is not None:
             self._wake({record.queue})
         return record
