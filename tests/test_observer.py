@@ -442,3 +442,56 @@ def test_a_program_without_an_observer_imports_none_of_it() -> None:
     )
     done = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True)
     assert done.stdout.strip() == "[]"
+
+
+async def test_a_durable_queues_counts_are_reused_for_ten_times_as_long_as_they_took(
+    tmp_path: Any, mock_clock: trio.testing.MockClock
+) -> None:
+    """A count of a large store is a scan (0.7 s at a million SQLite rows): the view
+    reuses the last one for ten times as long as it took, so a browser left open
+    keeps the store counting a tenth of the time at most; this instance's own
+    figures (what runs here) are current in every view. The clock stands still (no
+    autojump: it would jump while the store's thread works); each count is made to
+    take half a second of it."""
+    from _durable_jobs import slow
+
+    from trio_otp.jobs import SQLiteStore
+    from trio_otp.observer._jobs import DurableJobSource
+
+    queue = otp.JobQueue(store=SQLiteStore(tmp_path / "jobs.db"), jobs=[slow])
+    async with queue.open():
+        count = queue.store_statistics
+        began: list[float] = []
+
+        async def half_a_second_count() -> Any:
+            began.append(trio.current_time())
+            stats = await count()
+            mock_clock.jump(0.5)
+            return stats
+
+        queue.store_statistics = half_a_second_count  # type: ignore[method-assign]
+        source = DurableJobSource(queue, "durable")
+        try:
+            first = await source.view()
+            assert (len(began), first["counts"]["available"], first["counts"]["running here"]) == (
+                1,
+                0,
+                0,
+            )
+            engine = queue._engine
+            assert engine is not None
+            long = await queue.enqueue(slow, 3600, "long")
+            while not any(q.running for q in engine.queues.values()):
+                await trio.to_thread.run_sync(lambda: None)  # the claim is the store's work
+            mock_clock.jump(4.5)  # 4.5 s after the count ended (at 0.5): 10 x 0.5 s not over
+            reused = await source.view()
+            assert len(began) == 1
+            assert reused["counts"]["executing"] == 0  # as counted
+            assert reused["counts"]["running here"] == 1  # as it is
+            mock_clock.jump(0.5)
+            fresh = await source.view()
+            assert len(began) == 2
+            assert fresh["counts"]["executing"] == 1
+            await long.cancel()  # the clock stands still: the stop would wait for it
+        finally:
+            source.close()

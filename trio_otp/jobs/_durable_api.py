@@ -199,7 +199,11 @@ class _DurableAPI:
 
     async def store_statistics(self) -> StoreStatistics:
         """Jobs per state per named queue in the store, with this instance's running
-        jobs, counters and progress (:class:`~trio_otp.jobs.StoreStatistics`)."""
+        jobs, counters and progress (:class:`~trio_otp.jobs.StoreStatistics`).
+
+        The counts are a scan of the store's table (on SQLite 60 ms at 100,000 rows;
+        it runs on a connection of its own, so claims and acks go on meanwhile): call
+        it for a dashboard's refresh, not once per job."""
         return await self._durable("store_statistics").statistics()
 
     async def prune(self) -> int:

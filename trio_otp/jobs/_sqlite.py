@@ -7,6 +7,11 @@ How it talks to SQLite, and why:
   twice; so the store starts one thread of its own, which opens the connection and
   runs every call, one after the other. The trio side hands a call over and waits
   without blocking the loop (the loop's lag stays in the tens of microseconds).
+* **Counts on a connection of their own.** :meth:`SQLiteStore.stats` counts the rows
+  of every state (a scan of the table: 60 ms at 100,000 rows, 0.7 s at a million).
+  It runs on a second, query-only connection and thread, opened at the first count:
+  WAL lets it read while the store's thread writes, so an observer refreshing its
+  counts never holds up a claim or an ack behind a scan.
 * **WAL, ``isolation_level=None``, explicit ``BEGIN IMMEDIATE``, a busy timeout.**
   Each store call is one transaction that takes the write lock first: a deferred
   ``BEGIN`` that upgrades later can fail with ``SQLITE_BUSY`` under concurrent
@@ -229,6 +234,8 @@ class SQLiteStore:
         self.migrate_on_open: bool = bool(migrate)
         self._next_checkpoint = 0.0
         self._thread: _Thread | None = None
+        self._reader: _Thread | None = None  # for stats(), from its first call
+        self._closing = False
         self._inserted = trio.Event()
 
     def __repr__(self) -> str:
@@ -242,6 +249,9 @@ class SQLiteStore:
         return self.path
 
     # -- the thread's side ---------------------------------------------------------
+
+    def _not_open(self) -> StoreError:
+        return StoreError(repr(self._file), "the store is not open: use `async with store.open()`")
 
     def _error(self, exc: sqlite3.Error) -> StoreError:
         code = (getattr(exc, "sqlite_errorcode", 0) or 0) & 0xFF
@@ -374,9 +384,7 @@ class SQLiteStore:
         assert self._thread is not None
         conn = self._thread.conn
         if conn is None:
-            raise StoreError(
-                repr(self._file), "the store is not open: use `async with store.open()`"
-            )
+            raise self._not_open()
         try:
             conn.execute("BEGIN IMMEDIATE")
             try:
@@ -396,13 +404,36 @@ class SQLiteStore:
         assert self._thread is not None
         conn = self._thread.conn
         if conn is None:
-            raise StoreError(
-                repr(self._file), "the store is not open: use `async with store.open()`"
-            )
+            raise self._not_open()
         try:
             return fn(conn, *args)
         except sqlite3.Error as exc:
             raise self._error(exc) from exc
+
+    def _count(self, reader: _Thread, fn: Callable[[sqlite3.Connection], T]) -> T:
+        """Run the read ``fn(conn)`` on the reader's connection, opening it first
+        (reader thread side)."""
+        conn = reader.conn
+        try:
+            if conn is None:
+                conn = sqlite3.connect(
+                    self.path,
+                    timeout=self.busy_timeout,
+                    isolation_level=None,
+                    uri=self.path.startswith("file:"),
+                )
+                reader.conn = conn
+                conn.execute(f"PRAGMA busy_timeout = {int(self.busy_timeout * 1000)}")
+                conn.execute("PRAGMA query_only = ON")
+            return fn(conn)
+        except sqlite3.Error as exc:
+            raise self._error(exc) from exc
+
+    @staticmethod
+    def _close_reader(reader: _Thread) -> None:
+        if reader.conn is not None:
+            reader.conn.close()
+            reader.conn = None
 
     def _bound_wal(self, conn: sqlite3.Connection) -> None:
         try:
@@ -442,23 +473,30 @@ class SQLiteStore:
         if self._thread is not None:
             raise RuntimeError(f"{self!r} is open already: a store object opens once at a time")
         thread = self._thread = _Thread(f"trio_otp SQLiteStore {self._file}")
+        self._closing = False
         thread.start()
         try:
             await thread.run(self._connect)
             yield self
         finally:
+            # Closing: no new call may queue behind a thread's stop (it would wait
+            # forever), so each thread is forgotten before it is told to stop.
+            self._closing = True
             with trio.CancelScope(shield=True):
+                reader, self._reader = self._reader, None
+                if reader is not None:
+                    await reader.run(self._close_reader, reader)
+                    reader.stop()
+                    await trio.to_thread.run_sync(reader.join)
                 await thread.run(self._close)
-            thread.stop()
-            await trio.to_thread.run_sync(thread.join)
-            self._thread = None
+                self._thread = None
+                thread.stop()
+                await trio.to_thread.run_sync(thread.join)
 
     async def _run(self, fn: Callable[..., T], *args: Any) -> T:
         thread = self._thread
         if thread is None:
-            raise StoreError(
-                repr(self._file), "the store is not open: use `async with store.open()`"
-            )
+            raise self._not_open()
         return await thread.run(fn, *args)
 
     async def _write(self, fn: Callable[[sqlite3.Connection], T]) -> T:
@@ -709,7 +747,14 @@ class SQLiteStore:
                 out.setdefault(queue, {})[JobState(state)] = count
             return out
 
-        return await self._query(run)
+        if self._thread is None or self._closing:
+            raise self._not_open()
+        reader = self._reader
+        if reader is None:
+            reader = self._reader = _Thread(f"trio_otp SQLiteStore reader {self._file}")
+            reader.start()
+        result: dict[str, dict[JobState, int]] = await reader.run(self._count, reader, run)
+        return result
 
     async def prune(self, before: float, states: Collection[JobState], limit: int) -> int:
         chosen = [s for s in states if s in _FINISHED]

@@ -31,6 +31,10 @@ MAX_FAILURES: Final = 50
 MAX_HISTORIES: Final = 500
 #: Running jobs listed per queue.
 MAX_RUNNING: Final = 50
+#: A durable queue's counts (a scan of the store's table: 60 ms at 100,000 rows, 0.7 s
+#: at a million, on SQLite) are reused for this many times as long as the last count
+#: took, so a watching browser keeps the store counting at most a tenth of the time.
+RECOUNT_AFTER: Final = 10
 
 
 @attrs.frozen
@@ -257,6 +261,8 @@ class DurableJobSource:
         self._engine = engine
         self._on_outcome = on_outcome
         self._failures: collections.deque[dict[str, Any]] = collections.deque(maxlen=MAX_FAILURES)
+        self._stats: Any = None  # the last StoreStatistics, reused until _recount_at
+        self._recount_at = -math.inf
         # Hear each attempt's end by chaining in front of the engine's own (put back
         # on close): no telemetry handler, so no other event of the program is built.
         self._end = engine._end
@@ -294,16 +300,21 @@ class DurableJobSource:
         return trio.current_time() - (self._engine.clock() - posix)
 
     async def view(self) -> dict[str, Any]:
-        stats = await self.queue.store_statistics()
+        stats = self._stats
+        began = trio.current_time()
+        if stats is None or began >= self._recount_at:
+            stats = self._stats = await self.queue.store_statistics()
+            self._recount_at = began + (1 + RECOUNT_AFTER) * (trio.current_time() - began)
         counts: dict[str, int] = {str(state): 0 for state in JobState}
-        max_running = 0
         for named in stats.queues.values():
-            max_running += named.max_running
             for state, n in named.states.items():
                 counts[str(state)] += n
-        counts["running here"] = sum(q.running for q in stats.queues.values())
+        # This instance's own figures are always the current ones.
+        here = self._engine.queues.values()
+        attempts = [a for q in here for a in q.running.values()]
+        counts["running here"] = len(attempts)
+        max_running = sum(q.max_running for q in here)
         now = trio.current_time()
-        attempts = [a for q in self._engine.queues.values() for a in q.running.values()]
         attempts.sort(key=lambda a: a.record.id)
         running = [
             {
