@@ -686,10 +686,8 @@ class DurableEngine:
             await trio.sleep(min(max(soonest - now, 0.0), 60.0, self.heartbeat_interval))
 
     def _wake(self, queue: str) -> None:
-        """New jobs in ``queue``: wake its producer if it could claim them now. A paused
-        queue claims nothing and a full one has no room; ``resume``, ``resize`` and every
-        attempt's ack wake it, and its claim then takes what came meanwhile (without
-        this, each insert into a paused or busy queue cost its producer a wasted round)."""
+        """New jobs in ``queue``: wake its producer if it can claim now (paused or full,
+        ``resume``, ``resize`` or an ack wakes it, and it claims what came meanwhile)."""
         named = self.queues.get(queue)
         if named is not None and not named.paused and len(named.running) < named.max_running:
             named.wake.set()
