@@ -810,3 +810,32 @@ async def test_a_burst_of_tasks_spawned_without_a_schedule_point():
         with pytest.raises(otp.NoProcessError):
             spawn_child_with_args(ds, spec, (ran.append, 4))
     assert sorted(ran) == [0, 1, 2]
+
+
+async def test_start_child_with_args_by_name_and_refusals():
+    """start_child_with_args takes its common case (a live DynamicSupervisor's handle)
+    inline; a registered name, a stopped supervisor and a process that is not a
+    DynamicSupervisor take the general lookup, which finds or refuses as start_child."""
+    from trio_otp._supervision._dynamic_supervisor import start_child_with_args
+
+    ran: list[int] = []
+    async with trio.open_nursery() as nursery:
+        ds = await DynamicSupervisor.start(nursery, name="jobs")
+        spec = otp.Task.child_spec(ran.append, 0)
+        by_pid = await start_child_with_args(ds, spec, (ran.append, 1))
+        by_name = await start_child_with_args("jobs", spec, (ran.append, 2))
+        assert type(by_pid) is otp.Pid
+        assert type(by_name) is otp.Pid
+        await trio.testing.wait_all_tasks_blocked()
+        assert sorted(ran) == [1, 2]  # each start's own arguments, not the spec's
+        events: Events = []
+        other = await Worker.start(nursery, ("w", events))
+        with pytest.raises(TypeError, match="needs a DynamicSupervisor"):
+            await start_child_with_args(other, spec, (ran.append, 3))
+        with pytest.raises(otp.NoProcessError):
+            await start_child_with_args("nobody", spec, (ran.append, 4))
+        await DynamicSupervisor.stop(ds)
+        with pytest.raises(otp.NoProcessError):
+            await start_child_with_args(ds, spec, (ran.append, 5))
+        await otp.stop(other)
+    assert sorted(ran) == [1, 2]

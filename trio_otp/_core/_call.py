@@ -297,7 +297,9 @@ async def call(server: Server, request: Any, timeout: float | None = DEFAULT_TIM
     # ended (or that exited) is simply dead: NoProcessError below, as cast says.
     if pid is not None and pid._table.thread != get_ident() and pid._reason is UNSET:
         raise misuse_error("call", is_async=True)
-    if timeout is not DEFAULT_TIMEOUT:
+    if timeout is not DEFAULT_TIMEOUT and timeout is not None:
+        # None needs no check: a Python call fewer per job of the JobQueue
+        # component, whose calls have no deadline of their own.
         timeout = _check_timeout(timeout)
     mailbox = pid._mailbox if pid is not None else None
     if mailbox is None:

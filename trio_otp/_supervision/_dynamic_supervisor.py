@@ -266,7 +266,13 @@ async def start_child_with_args(sup: object, spec: ChildSpec, args: tuple[Any, .
     child keeps ``args`` for its restarts; ``extra_arguments`` are not added. Raises
     as :meth:`DynamicSupervisor.start_child`.
     """
-    impl = _supervisor(sup, "start_child", spec)
+    # _supervisor(sup, ...), its common case inline (a Python call per job of the
+    # JobQueue component, which passes its job supervisor's handle): any other case
+    # takes it, which says why.
+    if type(sup) is Pid and type(sup._impl) is _DynamicSupervisorServer and sup._reason is UNSET:
+        impl: _DynamicSupervisorServer = sup._impl
+    else:
+        impl = _supervisor(sup, "start_child", spec)
     result = await impl._start_child(spec, args)
     if impl.pid._reason is not UNSET:
         raise CalleeExit(sup, ("start_child", spec.id), None, impl.pid._reason)

@@ -7,6 +7,7 @@ implements it), so that this module imports neither the queue nor its server.
 
 from __future__ import annotations
 
+import collections
 import enum
 import random
 from collections.abc import Callable
@@ -66,6 +67,9 @@ class _Owner(Protocol):
     _restarts: int
     _state: str
     _jobs_sup: Any
+    _queued: collections.deque[JobHandle[Any]]
+    _waiting: collections.OrderedDict[JobHandle[Any], tuple[From, bool]]
+    _drained: trio.Event | None
 
     def _dequeue(self, job: JobHandle[Any]) -> None: ...
 
@@ -246,7 +250,10 @@ class JobHandle(Generic[T]):
                 _reply_error(from_, error)
         if self._done is not None:
             self._done.set()
-        queue._slot_freed()
+        if queue._queued or queue._waiting or queue._drained is not None:
+            # Only then has _slot_freed anything to do (a Python call fewer per job
+            # of a queue with room, the common end of a job).
+            queue._slot_freed()
 
     def _cancelled(self, reason: str) -> None:
         self._finish(JobStatus.CANCELLED, None, JobCancelledError(self, reason))
