@@ -18,6 +18,7 @@ once (exit reason ``shutdown``).
 from __future__ import annotations
 
 import inspect
+import logging
 import math
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Final, Generic, Literal, TypeVar, TypeVarTuple, final, overload
@@ -30,11 +31,11 @@ from .._core._messages import NO_VALUE
 from .._core._monitors import Ref, _kill, _monitor, demonitor
 from .._core._process import EMPTY, UNSET, Pid, current_process
 from .._core._reasons import NORMAL, SHUTDOWN, is_normal_exit
+from .._core._reports import TASK_VIEW
 from .._core._runlocal import RUN
 from .._server._child import (
     _Child,
     direct_child,
-    during_shutdown,
     spawner,
     supervising,
     supervisor_of,
@@ -58,6 +59,7 @@ Ts = TypeVarTuple("Ts")  # fn(*args) type-checked, as trio's start_soon
 TaskResult = tuple[Literal["ok"], T] | tuple[Literal["exit"], object]
 """How a task ended, as Elixir says it: ``("ok", value)`` or ``("exit", reason)``."""
 _WORKER = ChildType.WORKER
+_ERROR: Final = logging.ERROR
 #: Result types that are never awaitable: most jobs return one of these, and
 #: ``inspect.isawaitable`` (an ABC check) costs ~1 us per job in the chapter's queue.
 _PLAIN: frozenset[type] = frozenset({str, int, float, bool, bytes, tuple, list, dict, type(None)})
@@ -133,10 +135,20 @@ async def _run(
                         box._value = result
         except Exception as exc:
             reason = error = exc
-            if during_shutdown(child, pid):  # raised while being stopped: not a crash
-                _reports.exit_during_shutdown(pid, exc)
+            # during_shutdown(child, pid) and task_crash's level test, inline: two
+            # calls per failed attempt of a W6 job (the level: see _reports.TASK_VIEW;
+            # on a miss task_crash tests it itself).
+            if pid._cancel_reason is not UNSET or (
+                child is not None and (child.terminating or getattr(child.sup, "_stopping", False))
+            ):
+                _reports.exit_during_shutdown(pid, exc)  # raised while being stopped
             else:
-                _reports.task_crash(pid, exc, fn, args)
+                try:
+                    loud = not TASK_VIEW.disabled and TASK_VIEW._cache[_ERROR]
+                except (AttributeError, KeyError):
+                    loud = True
+                if loud:
+                    _reports.task_crash(pid, exc, fn, args)
         finally:
             pid._exited(pid._killed_reason() if reason is UNSET else reason)
         if child is None:
