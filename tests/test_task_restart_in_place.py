@@ -176,3 +176,35 @@ async def test_supervisor_stop_stops_a_crashing_job(autojump_clock: Any):
         await DynamicSupervisor.stop(ds)
     assert ds.exit_reason == otp.NORMAL
     assert all(not p.alive for p in runs)
+
+
+async def test_the_spawner_makes_the_handle_pid_new_makes() -> None:
+    """_spawn_task builds its Pid inline: every slot as Pid._new(detached=True) sets it."""
+    from trio_otp._behaviours._task import _spawn_task
+    from trio_otp._core._process import EMPTY, Pid
+    from trio_otp._server._child import _Child
+
+    started: list[tuple[Any, ...]] = []
+
+    class Nursery:
+        def start_soon(self, *args: Any, **kwargs: Any) -> None:
+            started.append(args)
+
+    def job() -> None:
+        pass
+
+    async with trio.open_nursery() as nursery:
+        ds = await DynamicSupervisor.start(nursery)
+        spec = Supervisor.child_spec((Task, job), restart="transient")
+        child = _Child(ds._impl, spec, spec.args)  # type: ignore[arg-type]
+        made = _spawn_task(Nursery(), child)  # type: ignore[arg-type]
+        like = Pid._new("Task", None, EMPTY, job, ds, detached=True)
+        like._switch = child
+        for slot in Pid.__slots__:
+            if slot not in ("__weakref__", "_id"):
+                assert getattr(made, slot) == getattr(like, slot), slot
+        assert made._id == like._id - 1
+        assert child.handle is made
+        assert len(started) == 1
+        ds._impl._children.clear()  # type: ignore[attr-defined]
+        await DynamicSupervisor.stop(ds)

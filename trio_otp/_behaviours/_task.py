@@ -25,11 +25,11 @@ from typing import Any, Final, Generic, Literal, TypeVar, TypeVarTuple, final, o
 
 import trio
 
-from .._core import _reports
+from .._core import _reports, _telemetry
 from .._core._exceptions import ChildSpecError, ProcessExit, TaskExit, TaskTimeout
 from .._core._messages import NO_VALUE
 from .._core._monitors import Ref, _kill, _monitor, demonitor
-from .._core._process import EMPTY, UNSET, Pid, current_process
+from .._core._process import EMPTY, UNSET, Pid, _ids, current_process
 from .._core._reasons import NORMAL, SHUTDOWN, is_normal_exit
 from .._core._reports import TASK_VIEW
 from .._core._runlocal import RUN
@@ -205,7 +205,28 @@ def _spawn_task(nursery: trio.Nursery, child: _Child) -> Pid:
     """
     args = child.args
     fn = args[0]
-    pid = Pid._new("Task", None, EMPTY, fn, child.sup.pid, detached=True)
+    sup = child.sup.pid
+    # Pid._new("Task", None, EMPTY, fn, sup, detached=True), inline: a Python call
+    # per job and per restart (W4, W6). tests/test_task_restart_in_place.py checks
+    # that both make the same handle.
+    pid: Pid = object.__new__(Pid)
+    pid._id = next(_ids)
+    pid._name = None
+    pid._kind = "Task"
+    pid._mailbox = EMPTY
+    pid._parked = False
+    pid._reason = UNSET
+    pid._pending = None
+    pid._exit_event = None
+    pid._watchers = None
+    pid._switch = None
+    pid._impl = fn
+    pid._task = None
+    pid._parent = sup
+    pid._table = sup._table
+    pid._cancel_reason = UNSET
+    if _telemetry.listening:
+        _telemetry.process_started(pid, "Task", None, sup)
     pid._switch = child  # exit signals kill it as its supervisor would (_monitors.py)
     # child.spawned(pid), inline: a Python call per job.
     child.scope = None
