@@ -18,23 +18,24 @@ once (exit reason ``shutdown``).
 from __future__ import annotations
 
 import inspect
+import logging
 import math
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import Any, Final, Generic, Literal, TypeVar, TypeVarTuple, final, overload
 
 import trio
 
-from .._core import _reports
+from .._core import _reports, _telemetry
 from .._core._exceptions import ChildSpecError, ProcessExit, TaskExit, TaskTimeout
 from .._core._messages import NO_VALUE
 from .._core._monitors import Ref, _kill, _monitor, demonitor
-from .._core._process import EMPTY, UNSET, Pid, current_process
+from .._core._process import EMPTY, UNSET, Pid, _ids, current_process
 from .._core._reasons import NORMAL, SHUTDOWN, is_normal_exit
+from .._core._reports import TASK_VIEW
 from .._core._runlocal import RUN
 from .._server._child import (
     _Child,
     direct_child,
-    during_shutdown,
     spawner,
     supervising,
     supervisor_of,
@@ -58,6 +59,7 @@ Ts = TypeVarTuple("Ts")  # fn(*args) type-checked, as trio's start_soon
 TaskResult = tuple[Literal["ok"], T] | tuple[Literal["exit"], object]
 """How a task ended, as Elixir says it: ``("ok", value)`` or ``("exit", reason)``."""
 _WORKER = ChildType.WORKER
+_ERROR: Final = logging.ERROR
 #: Result types that are never awaitable: most jobs return one of these, and
 #: ``inspect.isawaitable`` (an ABC check) costs ~1 us per job in the chapter's queue.
 _PLAIN: frozenset[type] = frozenset({str, int, float, bool, bytes, tuple, list, dict, type(None)})
@@ -72,83 +74,127 @@ async def _run(
     pid: Pid | None = None,
 ) -> None:
     # ``pid`` is given when a supervisor spawned the task without waiting (_spawn).
-    if pid is None:
-        pid = Pid._new("Task", None, EMPTY, fn, supervisor_of(task_status))
-        if child is not None:
-            pid._switch = child  # exit signals kill it as its supervisor would
-        go_on = False
-    else:
-        # pid._attach() and trio's checkpoint_if_cancelled() (when not cancelled),
-        # inline: three Python calls per job of the Elixir chapter's queue. Any
-        # other case, or another trio, takes trio's own call below.
-        try:
-            task = RUN.task
-            go_on = not task._cancel_status.effectively_cancelled and not (
-                task is task._runner.main_task and task._runner.ki_pending
-            )
-        except AttributeError:
-            task = trio.lowlevel.current_task()
+    # The loop runs once per process: a supervised Task that crashed and is
+    # restarted at once (a transient job that failed) runs again in this same trio
+    # task, under the new handle its supervisor made (see the end of the loop).
+    while True:
+        if pid is None:
+            pid = Pid._new("Task", None, EMPTY, fn, supervisor_of(task_status))
+            if child is not None:
+                pid._switch = child  # exit signals kill it as its supervisor would
             go_on = False
-        pid._task = task
-        pid._table[task] = pid
-        if go_on:
-            task._cancel_points += 1
-    reason: object = UNSET
-    error: BaseException | None = None
-    try:
-        if task_status is not None:
-            task_status.started(pid)
-            task_status = None  # don't keep trio's start machinery alive
-        # Shut down (or cancelled) before it ran: fn does not run at all.
-        if not go_on:
-            await trio.lowlevel.checkpoint_if_cancelled()
-        if child is None or not child.doomed:
-            result = fn(*args)
-            completed = True
-            if type(result) not in _PLAIN and inspect.isawaitable(result):
-                if child is None:
-                    # Its own kill switch for exit signals (links, otp.exit): a Task
-                    # started this way pays a nursery.start anyway.
-                    with trio.CancelScope() as scope:
-                        pid._switch = scope
-                        result = await result
-                    pid._switch = None
-                    completed = not scope.cancelled_caught
-                else:
-                    # Only an await can be interrupted, so only here does the task
-                    # need its supervisor's kill switch (a cancel scope costs ~10 us:
-                    # a plain-function job does without).
-                    with trio.CancelScope() as scope:
-                        child.scope = scope
-                        result = await result
-                    child.scope = None
-                    completed = not scope.cancelled_caught
-            if completed:
-                reason = NORMAL
-                if box is not None:
-                    box._value = result
-    except Exception as exc:
-        reason = error = exc
-        if during_shutdown(child, pid):  # raised while being stopped: not a crash
-            _reports.exit_during_shutdown(pid, exc)
         else:
-            _reports.task_crash(pid, exc, fn, args)
-    finally:
-        pid._exited(pid._killed_reason() if reason is UNSET else reason)
-    if child is not None:
-        child.sup._child_exited(child, pid._reason)
-        if error is not None:
+            # pid._attach() and trio's checkpoint_if_cancelled() (when not cancelled),
+            # inline: three Python calls per job of the Elixir chapter's queue. Any
+            # other case, or another trio, takes trio's own call below.
+            try:
+                task = RUN.task
+                go_on = not task._cancel_status.effectively_cancelled and not (
+                    task is task._runner.main_task and task._runner.ki_pending
+                )
+            except AttributeError:
+                task = trio.lowlevel.current_task()
+                go_on = False
+            pid._task = task
+            pid._table[task] = pid
+            if go_on:
+                task._cancel_points += 1
+        reason: object = UNSET
+        error: BaseException | None = None
+        try:
+            if task_status is not None:
+                task_status.started(pid)
+                task_status = None  # don't keep trio's start machinery alive
+            # Shut down (or cancelled) before it ran: fn does not run at all.
+            if not go_on:
+                await trio.lowlevel.checkpoint_if_cancelled()
+            if child is None or not child.doomed:
+                result = fn(*args)
+                completed = True
+                if type(result) not in _PLAIN and inspect.isawaitable(result):
+                    if child is None:
+                        # Its own kill switch for exit signals (links, otp.exit): a Task
+                        # started this way pays a nursery.start anyway.
+                        with trio.CancelScope() as scope:
+                            pid._switch = scope
+                            result = await result
+                        pid._switch = None
+                        completed = not scope.cancelled_caught
+                    else:
+                        # Only an await can be interrupted, so only here does the task
+                        # need its supervisor's kill switch (a cancel scope costs ~10 us:
+                        # a plain-function job does without).
+                        with trio.CancelScope() as scope:
+                            child.scope = scope
+                            result = await result
+                        child.scope = None
+                        completed = not scope.cancelled_caught
+                if completed:
+                    reason = NORMAL
+                    if box is not None:
+                        box._value = result
+        except Exception as exc:
+            reason = error = exc
+            # during_shutdown(child, pid) and task_crash's level test, inline: two
+            # calls per failed attempt of a W6 job (the level: see _reports.TASK_VIEW;
+            # on a miss task_crash tests it itself).
+            if pid._cancel_reason is not UNSET or (
+                child is not None and (child.terminating or getattr(child.sup, "_stopping", False))
+            ):
+                _reports.exit_during_shutdown(pid, exc)  # raised while being stopped
+            else:
+                try:
+                    loud = not TASK_VIEW.disabled and TASK_VIEW._cache[_ERROR]
+                except (AttributeError, KeyError):
+                    loud = True
+                if loud:
+                    _reports.task_crash(pid, exc, fn, args)
+        finally:
+            pid._exited(pid._killed_reason() if reason is UNSET else reason)
+        if child is None:
+            if error is not None:
+                raise error
+            if reason is UNSET and not is_normal_exit(pid._reason):
+                # Killed by an exit signal (the only thing that cancels its own scope).
+                raise ProcessExit(pid, pid._reason)
+            return
+        if error is None:
+            child.sup._child_exited(child, pid._reason)
+            return
+        if box is not None:  # an async_nolink task: temporary
+            child.sup._child_exited(child, pid._reason)
             # The crash's traceback keeps this frame, and the frame its locals: the
-            # pid (whose exit reason is the crash), the child record, an
-            # async_nolink box (which knows the pid) and the error itself. Left in
-            # place, that is a reference cycle per failed attempt (W6) that only
-            # the cyclic garbage collector frees.
+            # pid (whose exit reason is the crash), the child record, the result
+            # box (which knows the pid) and the error itself. Left in place, that
+            # is a reference cycle per failed task that only the cyclic garbage
+            # collector frees.
             del pid, child, box, reason, error
-    elif error is not None:
-        raise error
-    elif reason is UNSET and not is_normal_exit(pid._reason):
-        # Killed by an exit signal (the only thing that cancels its own scope).
-        raise ProcessExit(pid, pid._reason)
+            return
+        # A crash. Its supervisor may restart it right away (a Task under one_for_one,
+        # within the intensity: _SupervisorServer._child_exited); then _spawn_task,
+        # seeing in_place set, makes the new handle and leaves it here instead of
+        # starting a trio task for it, and this task runs it: a new process (the
+        # old handle stays dead) without trio's task start and exit. Anything else
+        # (no restart, a restart through the supervisor's mailbox) leaves True.
+        child.in_place = True
+        try:
+            child.sup._child_exited(child, pid._reason)
+        finally:
+            pid = child.in_place
+            child.in_place = None
+        # The crash's traceback keeps this frame, and the frame its locals: the
+        # error and what knows it (an old handle's exit reason is the crash). Not
+        # left in place: a reference cycle per failed attempt (W6) that only the
+        # cyclic garbage collector frees.
+        del reason, error
+        result = None
+        if type(pid) is not Pid:
+            del child, box
+            return
+        # What a new task would wait for: a schedule point per restart, so that a
+        # job that always fails cannot starve the run (the next pass over the loop
+        # is also the cancellation point a new task would pass).
+        await trio.lowlevel.cancel_shielded_checkpoint()
 
 
 def _spawn_task(nursery: trio.Nursery, child: _Child) -> Pid:
@@ -159,7 +205,28 @@ def _spawn_task(nursery: trio.Nursery, child: _Child) -> Pid:
     """
     args = child.args
     fn = args[0]
-    pid = Pid._new("Task", None, EMPTY, fn, child.sup.pid, detached=True)
+    sup = child.sup.pid
+    # Pid._new("Task", None, EMPTY, fn, sup, detached=True), inline: a Python call
+    # per job and per restart (W4, W6). tests/test_task_restart_in_place.py checks
+    # that both make the same handle.
+    pid: Pid = object.__new__(Pid)
+    pid._id = next(_ids)
+    pid._name = None
+    pid._kind = "Task"
+    pid._mailbox = EMPTY
+    pid._parked = False
+    pid._reason = UNSET
+    pid._pending = None
+    pid._exit_event = None
+    pid._watchers = None
+    pid._switch = None
+    pid._impl = fn
+    pid._task = None
+    pid._parent = sup
+    pid._table = sup._table
+    pid._cancel_reason = UNSET
+    if _telemetry.listening:
+        _telemetry.process_started(pid, "Task", None, sup)
     pid._switch = child  # exit signals kill it as its supervisor would (_monitors.py)
     # child.spawned(pid), inline: a Python call per job.
     child.scope = None
@@ -169,6 +236,11 @@ def _spawn_task(nursery: trio.Nursery, child: _Child) -> Pid:
     child.direct = True
     child.running = True
     child.sup._child_started(child)
+    if child.in_place is True:
+        # The restart of a crashed Task, from its own trio task, which runs the new
+        # process itself (see the end of _run's loop).
+        child.in_place = pid
+        return pid
     nursery.start_soon(_run, fn, args[1:], None, None, child, pid, name="trio_otp.Task")
     return pid
 

@@ -45,6 +45,26 @@ gen_server_logger = logging.getLogger("trio_otp.gen_server")
 task_logger = logging.getLogger("trio_otp.task")
 supervisor_logger = logging.getLogger("trio_otp.supervisor")
 
+
+def _inline_view(logger: logging.Logger) -> Any:
+    return logger if type(logger).isEnabledFor is logging.Logger.isEnabledFor else None
+
+
+#: The task and supervisor loggers for the restart path's level test in one step: a
+#: restarted job (W6) pays no call to learn that its reports are off. In CPython's
+#: logging, ``logger.isEnabledFor(level)`` is ``not logger.disabled and
+#: logger._cache[level]`` once that level has been asked for; the hot paths read
+#: that, and take ``isEnabledFor`` on any miss (a level not cached yet, a logging
+#: without ``_cache``, a logger class with its own ``isEnabledFor``: the view is
+#: then ``None``)::
+#:
+#:     try:
+#:         loud = not TASK_VIEW.disabled and TASK_VIEW._cache[logging.ERROR]
+#:     except (AttributeError, KeyError):
+#:         loud = task_logger.isEnabledFor(logging.ERROR)
+TASK_VIEW: Final[Any] = _inline_view(task_logger)
+SUPERVISOR_VIEW: Final[Any] = _inline_view(supervisor_logger)
+
 # The ``otp_event`` of each kind of record (a table in docs/logging_testing.rst). The
 # supervisor ones are OTP's ``errorContext`` names where OTP has one.
 EVENT_GEN_SERVER_CRASH: Final = "gen_server_terminating"

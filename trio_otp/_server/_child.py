@@ -57,6 +57,7 @@ class _Child:
         "doomed",
         "gen",
         "handle",
+        "in_place",
         "is_started",
         "restarting",
         "running",
@@ -86,6 +87,10 @@ class _Child:
         self.scope: trio.CancelScope | None = None
         self.doomed = False
         self._status: Any = None
+        #: Set by a crashed Task's body while it reports its exit: the spawner then
+        #: leaves the restart's new handle here for that same trio task to run,
+        #: instead of starting a task for it (see ``_task._run``).
+        self.in_place: Any = None
 
     # The TaskStatus protocol, forwarded to the real one -------------------------------
 

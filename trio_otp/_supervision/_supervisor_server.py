@@ -35,6 +35,8 @@ from .._core._exceptions import (
 from .._core._messages import Exit
 from .._core._process import UNSET, Pid
 from .._core._reasons import NORMAL, SHUTDOWN, is_normal_exit
+from .._core._reports import SUPERVISOR_VIEW
+from .._core._runlocal import RUN
 from .._server._child import (
     DIRECT_START_NAME,
     RUN_CHILD_NAME,
@@ -134,6 +136,7 @@ class _TryAgain:
 
 _ERROR: Final = logging.ERROR
 _WARNING: Final = logging.WARNING
+_INFO: Final = logging.INFO
 
 
 # Management requests (the supervisor handles them one at a time, like OTP).
@@ -308,17 +311,27 @@ class _SupervisorServer(GenServer[None]):
         if self._stopping:
             return
         restart = child.spec.restart
-        normal = reason is NORMAL or is_normal_exit(reason)
+        # is_normal_exit(reason), inline for a crash (an exception is never normal):
+        # a call per restart of a failed job (W6).
+        normal = reason is NORMAL or (
+            not isinstance(reason, BaseException) and is_normal_exit(reason)
+        )
         # OTP reports every exit of a permanent child, and the abnormal exits of
-        # the others (supervisor:do_restart/4).
+        # the others (supervisor:do_restart/4). The level is tested first, inline (see
+        # _reports.SUPERVISOR_VIEW; _report tests it again on a miss).
         if restart is Restart.PERMANENT or not normal:
-            self._report("terminated", child, reason, "error")
+            try:
+                loud = not SUPERVISOR_VIEW.disabled and SUPERVISOR_VIEW._cache[_INFO]
+            except (AttributeError, KeyError):
+                loud = True
+            if loud:
+                self._report("terminated", child, reason, "error")
         if restart is Restart.TEMPORARY or (restart is Restart.TRANSIENT and normal):
             self._forget(child)
             return
         if self.pid._mailbox is None:  # the supervisor itself is going down
             return
-        spawn = _spawner_of(child.spec.start)
+        spawn = getattr(child.spec.start, "_trio_otp_spawn", None)  # _spawner_of, inline
         if spawn is not None and self.strategy is Strategy.ONE_FOR_ONE:
             # A Task under one_for_one: the whole restart (count it, spawn it) is
             # synchronous, so it happens right here, atomically, instead of as a
@@ -329,7 +342,13 @@ class _SupervisorServer(GenServer[None]):
                 old = child.handle
                 if _telemetry.listening:
                     self._restart_event(child, reason)
-                self._spawn(child, spawn)
+                # self._spawn(child, spawn), inline (a call per restart). When the
+                # crashed Task asked for it (child.in_place), the spawner leaves the
+                # new handle for that task to run instead of starting a task.
+                child.gen += 1
+                spawn(self._nursery, child)
+                if self.reports_starts:
+                    self._report("started", child, None, "info")
                 self._replaced(child, old)
             return
         self.pid._post((INFO, _ChildExit(child, child.gen, reason), None))
@@ -349,7 +368,12 @@ class _SupervisorServer(GenServer[None]):
 
     def _add_restart(self) -> bool:
         """Record a restart; True if it exceeds the intensity (OTP's add_restart)."""
-        now = math.floor(trio.current_time())
+        # trio.current_time(), its two Python calls skipped (the run's clock, read
+        # as RUN.runner.clock: _runlocal.py); any other trio takes trio's own.
+        try:
+            now = math.floor(RUN.runner.clock.current_time())
+        except AttributeError:
+            now = math.floor(trio.current_time())
         restarts = self._restarts
         max_seconds = self.max_seconds
         while restarts and not now <= restarts[0] + max_seconds:
