@@ -33,8 +33,10 @@ MAX_HISTORIES: Final = 500
 MAX_RUNNING: Final = 50
 #: A durable queue's counts (a scan of the store's table: 60 ms at 100,000 rows, 0.7 s
 #: at a million, on SQLite) are reused for this many times as long as the last count
-#: took, so a watching browser keeps the store counting at most a tenth of the time.
+#: took, so a watching browser keeps the store counting at most a tenth of the time...
 RECOUNT_AFTER: Final = 10
+#: ... once a count takes this long (seconds); quicker ones are made for every view.
+RECOUNT_SLOW: Final = 0.05
 
 
 @attrs.frozen
@@ -304,7 +306,9 @@ class DurableJobSource:
         began = trio.current_time()
         if stats is None or began >= self._recount_at:
             stats = self._stats = await self.queue.store_statistics()
-            self._recount_at = began + (1 + RECOUNT_AFTER) * (trio.current_time() - began)
+            took = trio.current_time() - began
+            if took >= RECOUNT_SLOW:
+                self._recount_at = began + (1 + RECOUNT_AFTER) * took
         counts: dict[str, int] = {str(state): 0 for state in JobState}
         for named in stats.queues.values():
             for state, n in named.states.items():
